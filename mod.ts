@@ -1,0 +1,93 @@
+/**
+ * bitload: load GGUF models — BitNet b1.58 with its I2_S ternary weights first, every ggml type
+ * after — fast, safely and provably correctly.
+ *
+ * Read a model's metadata and tensor directory (any part of a split model, a local path, bytes,
+ * a stream, or an HTTP URL read with range requests), summarise it, and write GGUF files:
+ *
+ * ```ts ignore
+ * import { openGguf, summarizeModel } from "@bitload/bitload";
+ *
+ * const model = await openGguf("ggml-model-i2_s.gguf");
+ * const summary = summarizeModel(model);
+ * console.log(summary.architecture, summary.parameters, summary.quantMix);
+ * for (const t of model.tensors) console.log(t.name, t.type.name, t.dims, t.byteSize);
+ * ```
+ *
+ * @module
+ */
+
+export { GgufError, type GgufErrorCode } from "./src/gguf/errors.ts";
+export * from "./src/gguf/limits.ts";
+export type {
+  GgufArrayItem,
+  GgufArrayValues,
+  GgufFile,
+  GgufMetadataEntry,
+  GgufModel,
+  GgufNestedArray,
+  GgufTensorInfo,
+  GgufTypedArray,
+  GgufValue,
+} from "./src/gguf/model.ts";
+export {
+  type GgufSource,
+  httpRangeReader,
+  type RangeReader,
+  readGguf,
+  readGgufFileSync,
+  type ReadGgufOptions,
+} from "./src/gguf/reader.ts";
+export { openGguf, parseSplitName, splitPartPath } from "./src/gguf/split.ts";
+export { GgufStringArray } from "./src/gguf/string_array.ts";
+export {
+  allGgmlTypes,
+  BITNET_ARCHITECTURES,
+  bitsPerWeight,
+  dialectForArchitecture,
+  elementCount,
+  fileTypeName,
+  GGML_TYPE_COUNT,
+  ggmlType,
+  ggmlTypeByName,
+  type GgmlTypeInfo,
+  QK_K,
+  tensorByteSize,
+  type TypeDialect,
+} from "./src/gguf/types.ts";
+export { GgufValueType, isGgufValueType, valueTypeName } from "./src/gguf/value_types.ts";
+export {
+  formatValue,
+  type GgufMetadata,
+  type JsonValue,
+  metadataArrayLength,
+  metadataBoolean,
+  metadataNumber,
+  metadataString,
+  valueToJson,
+} from "./src/gguf/metadata.ts";
+export {
+  type InspectJson,
+  inspectJson,
+  type InspectJsonTensor,
+  type ModelSummary,
+  type PartSummary,
+  type QuantMixRow,
+  summarizeModel,
+} from "./src/gguf/summary.ts";
+export {
+  type GgufMetadataInput,
+  type GgufTensorInput,
+  kv,
+  rewriteGgufMetadata,
+  serializeGguf,
+  writeGguf,
+  type WriteGgufOptions,
+} from "./src/gguf/writer.ts";
+export {
+  BITNET_SYNTH_DEFAULTS,
+  bitnetModelParts,
+  type BitnetSynthOptions,
+  synthesizeBitnetModel,
+} from "./src/synth/bitnet_model.ts";
+export { packI2S } from "./src/synth/i2s_pack.ts";

@@ -1,0 +1,71 @@
+/**
+ * `bitload demo [FILE]`: shows what bitload does with a model. With no FILE (and no
+ * `BITNET_GGUF`), it first writes the built-in default, a synthetic BitNet b1.58 model, to a
+ * temporary directory.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { openGguf } from "../gguf/split.ts";
+import { summarizeModel } from "../gguf/summary.ts";
+import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
+import { renderSummary, renderTensors } from "./inspect.ts";
+import { bold, dim, formatBytes, UsageError } from "./output.ts";
+import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
+
+/** Help text of `bitload demo`. */
+export const DEMO_HELP = `Usage: bitload demo [FILE] [--keep] [synth options]
+
+Runs bitload's main job on a model: today, the inspection summary and tensor table.
+FILE defaults to $BITNET_GGUF; without either, a synthetic BitNet b1.58 model is written
+to a temporary directory first (see bitload synth --help for its options).
+
+Options:
+  --keep        keep the synthetic model instead of deleting it afterwards
+  -h, --help    show this help
+
+Permissions: --allow-read, --allow-write (temporary directory), --allow-env.`;
+
+/** Runs `demo`; returns the exit code. */
+export async function runDemo(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...SYNTH_FLAGS, keep: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(DEMO_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError("demo takes at most one FILE");
+  let file = positionals[0] ?? Deno.env.get("BITNET_GGUF");
+  let tempDir: string | undefined;
+  if (!file) {
+    tempDir = await Deno.makeTempDir({ prefix: "bitload-demo-" });
+    file = join(tempDir, "synthetic-bitnet-b1.58.gguf");
+    const started = performance.now();
+    await synthesizeBitnetModel(file, parseSynthOptions(values));
+    const size = (await Deno.stat(file)).size;
+    out(
+      bold("bitload demo") +
+        dim(` — no model given, so bitload wrote a synthetic BitNet b1.58 model first`),
+    );
+    out(`wrote ${file} (${formatBytes(size)}) in ${(performance.now() - started).toFixed(0)} ms\n`);
+  } else {
+    out(bold("bitload demo") + dim(` — ${file}\n`));
+  }
+  try {
+    const started = performance.now();
+    const model = await openGguf(file);
+    const parsedMs = performance.now() - started;
+    out(renderSummary(file, summarizeModel(model)));
+    out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));
+    out(renderTensors(model));
+  } finally {
+    if (tempDir && !values.keep) await Deno.remove(tempDir, { recursive: true });
+    else if (tempDir) out(dim(`\nkept ${file}`));
+  }
+  return 0;
+}

@@ -1,0 +1,187 @@
+/**
+ * `bitload inspect FILE [--json] [--tensors] [--kv KEY]`: what a model file holds.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatValue, valueToJson } from "../gguf/metadata.ts";
+import type { GgufModel } from "../gguf/model.ts";
+import { openGguf } from "../gguf/split.ts";
+import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.ts";
+import { valueTypeName } from "../gguf/value_types.ts";
+import { bold, cyan, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
+
+/** Help text of `bitload inspect`. */
+export const INSPECT_HELP = `Usage: bitload inspect FILE [--json] [--tensors] [--kv KEY]
+
+Shows what a GGUF model file holds: architecture, parameters, quantization mix,
+hyperparameters, tokenizer and split parts. Reads only the header, never the tensor data.
+FILE may be any part of a split model, or an http(s):// URL (read with range requests).
+
+Options:
+  --json        print {version, alignment, dataOffset, metadata, tensors} as JSON
+  --tensors     also list every tensor (name, type, shape, offset, bytes)
+  --kv KEY      print the value of one metadata key (repeatable)
+  -h, --help    show this help
+
+Permissions: --allow-read (and --allow-net for URLs).
+Exit codes: 0 ok, 1 the file is not a valid GGUF (one line on stderr), 2 usage error.`;
+
+/** Runs `inspect` with its arguments; returns the exit code. */
+export async function runInspect(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      json: { type: "boolean" },
+      tensors: { type: "boolean" },
+      kv: { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(INSPECT_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "inspect needs a FILE (see bitload inspect --help)"
+        : "inspect takes one FILE",
+    );
+  }
+  const model = await openGguf(positionals[0]);
+  if (values.kv) {
+    return printKeys(model, values.kv, values.json === true, out, positionals[0]);
+  }
+  if (values.json) {
+    out(JSON.stringify(inspectJson(model)));
+    return 0;
+  }
+  out(renderSummary(positionals[0], summarizeModel(model)));
+  out("\n" + renderMetadata(model));
+  if (values.tensors) out("\n" + renderTensors(model));
+  return 0;
+}
+
+function printKeys(
+  model: GgufModel,
+  keys: string[],
+  json: boolean,
+  out: (s: string) => void,
+  file: string,
+): number {
+  const result: Record<string, unknown> = {};
+  for (const key of keys) {
+    const entry = model.metadata.get(key);
+    if (!entry) throw new Error(`${file}: no metadata key "${key}"`);
+    result[key] = valueToJson(entry.value);
+  }
+  if (json) {
+    out(JSON.stringify(keys.length === 1 ? result[keys[0]] : result));
+    return 0;
+  }
+  for (const key of keys) {
+    const entry = model.metadata.get(key)!;
+    const text = typeof entry.value === "string"
+      ? entry.value
+      : typeof entry.value === "object"
+      ? JSON.stringify(result[key])
+      : String(entry.value);
+    out(keys.length === 1 ? text : `${key} = ${text}`);
+  }
+  return 0;
+}
+
+function orDash(v: number | string | undefined): string {
+  return v === undefined ? "-" : String(v);
+}
+
+/** The human summary printed by `inspect`. */
+export function renderSummary(file: string, s: ModelSummary): string {
+  const lines: string[] = [];
+  lines.push(bold(file));
+  const row = (label: string, value: string) => lines.push(`  ${cyan(label.padEnd(13))} ${value}`);
+  const p0 = s.parts[0];
+  row(
+    "format",
+    `GGUF v${s.version}${s.dialect === "bitnet" ? ", BitNet type ids (36 = I2_S)" : ""}`,
+  );
+  row("architecture", `${orDash(s.architecture)}${s.name ? dim(`  (${s.name})`) : ""}`);
+  row(
+    "parameters",
+    `${formatCount(s.parameters)}${
+      s.fileTypeName ? `  file type ${s.fileTypeName} (${s.fileType})` : ""
+    }`,
+  );
+  row(
+    "tensor data",
+    `${formatBytes(s.tensorBytes)} in ${s.parts.reduce((a, p) => a + p.tensors, 0)} tensors` +
+      (s.parameters > 0 ? `, ${(s.tensorBytes * 8 / s.parameters).toFixed(3)} bits/weight` : ""),
+  );
+  row(
+    "shape",
+    `context ${orDash(s.contextLength)}, embedding ${orDash(s.embeddingLength)}, layers ${
+      orDash(s.blockCount)
+    }, ffn ${orDash(s.feedForwardLength)}, heads ${orDash(s.headCount)}/${
+      orDash(s.headCountKv ?? s.headCount)
+    } (kv)`,
+  );
+  row("tokenizer", s.tokenizerModel ? `${s.tokenizerModel}, ${orDash(s.vocabSize)} tokens` : "-");
+  row(
+    "files",
+    s.parts.length === 1
+      ? `1 (${p0.bytes === undefined ? "size unknown" : formatBytes(p0.bytes)})`
+      : `${s.parts.length} split parts: ` +
+        s.parts.map((p) => `${p.path.split("/").pop()} (${p.tensors} tensors)`).join(", "),
+  );
+  if (s.quantMix.length > 0) {
+    lines.push("");
+    lines.push(bold("  quantization mix"));
+    const rows = [["type", "tensors", "params", "bytes", "share", "bits/weight"]];
+    for (const q of s.quantMix) {
+      rows.push([
+        q.type,
+        String(q.tensors),
+        formatCount(q.elements),
+        formatBytes(q.bytes),
+        `${(100 * q.bytes / Math.max(1, s.tensorBytes)).toFixed(1)}%`,
+        q.bitsPerWeight.toFixed(3),
+      ]);
+    }
+    lines.push(table(rows).split("\n").map((l) => "  " + l).join("\n"));
+  }
+  for (const w of s.warnings) lines.push(yellow(`  warning: ${w}`));
+  return lines.join("\n");
+}
+
+/** The `--tensors` table. */
+export function renderTensors(model: GgufModel): string {
+  const rows = [["name", "type", "shape", "offset", "bytes"]];
+  for (const t of model.tensors) {
+    rows.push([
+      model.parts.length > 1 ? `${t.name} [part ${t.part + 1}]` : t.name,
+      t.type.name,
+      `[${t.dims.join(", ")}]`,
+      String(t.offset),
+      String(t.byteSize),
+    ]);
+  }
+  return table(rows);
+}
+
+/** Every metadata key with its type and an abbreviated value. */
+export function renderMetadata(model: GgufModel): string {
+  const rows = [["key", "type", "value"]];
+  for (const e of model.metadata.values()) {
+    const type = e.arrayType === undefined
+      ? valueTypeName(e.type)
+      : `ARRAY<${valueTypeName(e.arrayType)}>`;
+    let value = formatValue(e.value, 6);
+    if (value.length > 100) value = value.slice(0, 97) + "...";
+    rows.push([e.key, type, value.replaceAll("\n", "\\n")]);
+  }
+  return bold(`  metadata (${model.metadata.size} keys)`) + "\n" +
+    table(rows).split("\n").map((l) => "  " + l).join("\n");
+}

@@ -1,0 +1,77 @@
+/**
+ * The `bitload` command line: parses the command, runs it, and turns every failure into one
+ * `bitload: …` line on stderr with a non-zero exit code (1 for bad input, 2 for bad usage).
+ * `--debug` (or `BITLOAD_DEBUG=1`) also prints the stack.
+ *
+ * @module
+ */
+
+import { runDemo } from "./demo.ts";
+import { INSPECT_HELP, runInspect } from "./inspect.ts";
+import { errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
+import { runSynth } from "./synth.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
+
+const HELP =
+  `bitload ${denoConfig.version} — load GGUF models (BitNet b1.58 I2_S first, every ggml type after)
+
+Usage: bitload <command> [options]
+
+Commands:
+  inspect FILE   show what a GGUF file holds (--json, --tensors, --kv KEY)
+  synth OUT      write a synthetic BitNet b1.58 model
+  demo [FILE]    run the main job on FILE, $BITNET_GGUF or a synthetic model
+
+Global options:
+  -h, --help     help (also: bitload <command> --help)
+  -V, --version  print the version
+  --no-color     no ANSI colours (also NO_COLOR=1)
+  --debug        print stack traces on errors
+
+Exit codes: 0 success, 1 failure (bad file, I/O), 2 usage error.`;
+
+type Command = (args: string[], out: (s: string) => void) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  inspect: runInspect,
+  synth: runSynth,
+  demo: runDemo,
+};
+
+/** Runs the CLI with `args`; returns the exit code. Never throws. */
+export async function main(args: string[]): Promise<number> {
+  const out = (s: string) => console.log(s);
+  let debug = Deno.env.get("BITLOAD_DEBUG") === "1";
+  const rest: string[] = [];
+  for (const a of args) {
+    if (a === "--debug") debug = true;
+    else if (a === "--no-color") setColor(false);
+    else rest.push(a);
+  }
+  try {
+    const [command, ...commandArgs] = rest;
+    if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+      if (command === "help" && commandArgs[0] === "inspect") out(INSPECT_HELP);
+      else out(HELP);
+      return 0;
+    }
+    if (command === "-V" || command === "--version") {
+      out(`bitload ${denoConfig.version}`);
+      return 0;
+    }
+    const run = COMMANDS[command];
+    if (!run) throw new UsageError(`unknown command "${command}" (see bitload --help)`);
+    return await run(commandArgs, out);
+  } catch (error) {
+    const usage = error instanceof UsageError ||
+      (error instanceof TypeError &&
+        (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"));
+    console.error(errorLine(error));
+    if (debug && error instanceof Error && error.stack) console.error(error.stack);
+    return usage ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exitCode = await main(Deno.args);
+}

@@ -1,0 +1,140 @@
+/**
+ * A GGUF string array that stays in the file's bytes until a string is asked for. A Llama-3
+ * vocabulary holds 128,256 tokens and 280,147 merges; decoding all 408k strings eagerly costs
+ * most of the parse time, so the reader only records where each string starts (after checking
+ * that it is well-formed UTF-8) and decodes on demand.
+ *
+ * @module
+ */
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * An immutable, lazily decoded array of strings.
+ *
+ * @example
+ * ```ts
+ * import { GgufStringArray } from "./string_array.ts";
+ * const a = GgufStringArray.from(["<s>", "Ġthe"]);
+ * a.length; // 2
+ * a.get(1); // "Ġthe"
+ * [...a]; // ["<s>", "Ġthe"]
+ * ```
+ */
+export class GgufStringArray implements Iterable<string> {
+  readonly #bytes: Uint8Array;
+  /** `bounds[i]` is where string i starts; string i ends 8 bytes before `bounds[i + 1]`. */
+  readonly #bounds: Uint32Array | Float64Array;
+  #decoded: string[] | undefined;
+
+  /**
+   * Wraps already-validated bytes. `bounds` has `length + 1` entries: `bounds[i]` is the start of
+   * string i, and string i ends at `bounds[i + 1] - gap`, where gap is the 8-byte length prefix
+   * of the next string (GGUF layout). Use {@link GgufStringArray.from} to build one from strings.
+   */
+  constructor(bytes: Uint8Array, bounds: Uint32Array | Float64Array) {
+    this.#bytes = bytes;
+    this.#bounds = bounds;
+  }
+
+  /**
+   * Builds an array from JS strings, encoded in the same layout as a GGUF file.
+   *
+   * @example
+   * ```ts
+   * import { GgufStringArray } from "./string_array.ts";
+   * GgufStringArray.from(["a", "b"]).toArray(); // ["a", "b"]
+   * ```
+   */
+  static from(strings: Iterable<string>): GgufStringArray {
+    const encoder = new TextEncoder();
+    const parts = [...strings].map((s) => encoder.encode(s));
+    let size = 0;
+    for (const p of parts) size += 8 + p.length;
+    const bytes = new Uint8Array(size);
+    const bounds = new Float64Array(parts.length + 1);
+    let pos = 0;
+    for (let i = 0; i < parts.length; i++) {
+      pos += 8;
+      bounds[i] = pos;
+      bytes.set(parts[i], pos);
+      pos += parts[i].length;
+    }
+    bounds[parts.length] = pos + 8;
+    return new GgufStringArray(bytes, bounds);
+  }
+
+  /** Number of strings. */
+  get length(): number {
+    return this.#bounds.length - 1;
+  }
+
+  /** Encoded size in bytes of string `i` (without its length prefix). */
+  byteLength(i: number): number {
+    this.#check(i);
+    return this.#bounds[i + 1] - 8 - this.#bounds[i];
+  }
+
+  /** The raw UTF-8 bytes of string `i`, without copying. */
+  bytesAt(i: number): Uint8Array {
+    this.#check(i);
+    return this.#bytes.subarray(this.#bounds[i], this.#bounds[i + 1] - 8);
+  }
+
+  /** String `i`; throws a RangeError outside `[0, length)`. */
+  get(i: number): string {
+    if (this.#decoded) {
+      this.#check(i);
+      return this.#decoded[i];
+    }
+    return decodeShort(this.bytesAt(i));
+  }
+
+  /** String `i`, or `undefined` outside the array; negative indices count from the end. */
+  at(i: number): string | undefined {
+    const k = i < 0 ? this.length + i : i;
+    return k >= 0 && k < this.length ? this.get(k) : undefined;
+  }
+
+  /** All strings as a plain array (decoded once, then cached). */
+  toArray(): string[] {
+    if (!this.#decoded) {
+      const out = new Array<string>(this.length);
+      for (let i = 0; i < out.length; i++) out[i] = decodeShort(this.bytesAt(i));
+      this.#decoded = out;
+    }
+    return this.#decoded.slice();
+  }
+
+  /** Iterates over the strings in order. */
+  *[Symbol.iterator](): Iterator<string> {
+    for (let i = 0; i < this.length; i++) yield this.get(i);
+  }
+
+  /** Serialises as a plain JSON array of strings. */
+  toJSON(): string[] {
+    return this.toArray();
+  }
+
+  #check(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.length) {
+      throw new RangeError(`String index ${i} is outside [0, ${this.length})`);
+    }
+  }
+}
+
+/** Decodes UTF-8, taking a faster path for short ASCII strings (most vocabulary entries). */
+function decodeShort(b: Uint8Array): string {
+  const n = b.length;
+  if (n <= 16) {
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      if (b[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode(...b);
+  }
+  return decoder.decode(b);
+}
