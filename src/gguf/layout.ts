@@ -60,7 +60,7 @@ export function layoutTensors(input: LayoutInput): LayoutResult {
 
   let dialect = input.dialect;
   if (tensors.some((t) => AMBIGUOUS_IDS.has(t.typeId))) {
-    dialect = settleDialect(tensors, gaps, dialect, warnings);
+    dialect = settleDialect(tensors, gaps, dialect, alignment, warnings);
   }
 
   const out: GgufTensorInfo[] = [];
@@ -122,35 +122,55 @@ function safeSize(raw: RawTensorInfo, type: GgmlTypeInfo | undefined): number | 
   }
 }
 
-/** A size fits a gap when the data ends before the next tensor (or the gap is unknown). */
-function fits(size: number | null, gap: number | undefined): boolean {
-  return size !== null && (gap === undefined || size <= gap);
+/**
+ * How well a size matches the gap to the next tensor: "exact" when the data fills the gap up to
+ * the alignment padding (how every writer packs tensors), "loose" when it merely ends before the
+ * next tensor, "no" when it does not fit. An unknown gap (stream) counts as exact.
+ */
+function fit(
+  size: number | null,
+  gap: number | undefined,
+  alignment: number,
+): "exact" | "loose" | "no" {
+  if (size === null) return "no";
+  if (gap === undefined) return "exact";
+  if (size > gap) return "no";
+  return gap - size < Math.max(alignment, 1) ? "exact" : "loose";
 }
 
 /**
- * Decides how ids 36–39 are read: the architecture's dialect, unless its sizes do not fit the
- * gaps between tensors while the other dialect's sizes do (then switch, with a warning). When
- * neither fits, the file is refused with both sizes in the message (or, where the
- * architecture's reading is a removed type, as that removed type).
+ * Decides how ids 36–39 are read: the architecture's dialect when its sizes match the gaps
+ * between tensors; otherwise the other dialect when its sizes match better (exact padding first,
+ * then merely fitting), with a warning. When neither fits, the file is refused with both sizes in
+ * the message (or, where the architecture's reading is a removed type, as that removed type).
  */
 function settleDialect(
   tensors: readonly RawTensorInfo[],
   gaps: readonly (number | undefined)[],
   primary: TypeDialect,
+  alignment: number,
   warnings: string[],
 ): TypeDialect {
   const other: TypeDialect = primary === "bitnet" ? "ggml" : "bitnet";
-  let firstBad: { raw: RawTensorInfo; gap: number | undefined } | undefined;
-  let otherFitsAll = true;
-  for (let i = 0; i < tensors.length; i++) {
-    const raw = tensors[i];
-    if (!AMBIGUOUS_IDS.has(raw.typeId)) continue;
-    const gap = gaps[i];
-    if (!fits(safeSize(raw, ggmlType(raw.typeId, primary)), gap)) firstBad ??= { raw, gap };
-    if (!fits(safeSize(raw, ggmlType(raw.typeId, other)), gap)) otherFitsAll = false;
-  }
-  if (!firstBad) return primary;
-  const { raw, gap } = firstBad;
+  const rank = { exact: 0, loose: 1, no: 2 } as const;
+  const assess = (d: TypeDialect) => {
+    let level: keyof typeof rank = "exact";
+    let first: { raw: RawTensorInfo; gap: number | undefined } | undefined;
+    for (let i = 0; i < tensors.length; i++) {
+      const raw = tensors[i];
+      if (!AMBIGUOUS_IDS.has(raw.typeId)) continue;
+      const f = fit(safeSize(raw, ggmlType(raw.typeId, d)), gaps[i], alignment);
+      if (rank[f] > rank[level]) {
+        level = f;
+        first = { raw, gap: gaps[i] };
+      }
+    }
+    return { level, first };
+  };
+  const p = assess(primary);
+  if (p.level === "exact") return primary;
+  const o = assess(other);
+  const { raw, gap } = p.first!;
   const describe = (d: TypeDialect) => {
     const type = ggmlType(raw.typeId, d);
     const size = safeSize(raw, type);
@@ -158,7 +178,7 @@ function settleDialect(
       type?.name ?? "?"
     } (${size === null ? "no valid size" : `${size} bytes`})`;
   };
-  if (otherFitsAll) {
+  if (o.level === "exact" || (o.level === "loose" && p.level === "no")) {
     warnings.push(
       `Tensor "${raw.name}": ${
         describe(other)
@@ -167,6 +187,7 @@ function settleDialect(
     );
     return other;
   }
+  if (p.level === "loose") return primary;
   // The architecture's reading is a removed type: let resolveType refuse it by name.
   if (ggmlType(raw.typeId, primary)?.blockSize === 0) return primary;
   throw new GgufError(

@@ -377,7 +377,7 @@ export function serializeGguf(
   metadata: readonly GgufMetadataInput[],
   tensors: readonly GgufTensorInput[],
   options: WriteGgufOptions = {},
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   const enc = encodeHeader(metadata, tensors, options);
   const last = tensors.length - 1;
   const total = enc.header.length +
