@@ -12,7 +12,7 @@ import { openGguf } from "../gguf/split.ts";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
 import { renderSummary, renderTensors } from "./inspect.ts";
-import { bold, dim, formatBytes, UsageError } from "./output.ts";
+import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 
 /** Help text of `bitload demo`. */
@@ -40,7 +40,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     return 0;
   }
   if (positionals.length > 1) throw new UsageError("demo takes at most one FILE");
-  let file = positionals[0] ?? Deno.env.get("BITNET_GGUF");
+  let file = positionals[0] ?? envVar("BITNET_GGUF");
   let tempDir: string | undefined;
   if (!file) {
     tempDir = await Deno.makeTempDir({ prefix: "bitload-demo-" });

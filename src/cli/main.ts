@@ -8,7 +8,7 @@
 
 import { runDemo } from "./demo.ts";
 import { INSPECT_HELP, runInspect } from "./inspect.ts";
-import { errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
+import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
 import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
@@ -41,7 +41,7 @@ const COMMANDS: Record<string, Command> = {
 /** Runs the CLI with `args`; returns the exit code. Never throws. */
 export async function main(args: string[]): Promise<number> {
   const out = (s: string) => console.log(s);
-  let debug = Deno.env.get("BITLOAD_DEBUG") === "1";
+  let debug = envVar("BITLOAD_DEBUG") === "1";
   const rest: string[] = [];
   for (const a of args) {
     if (a === "--debug") debug = true;

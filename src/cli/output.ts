@@ -17,17 +17,30 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/**
+ * An environment variable, or `undefined` when it is unset or env access was not granted (the
+ * CLI must run with only `--allow-read`).
+ *
+ * @example
+ * ```ts
+ * import { envVar } from "./output.ts";
+ * envVar("NO_COLOR"); // undefined unless set
+ * ```
+ */
+export function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 let colorEnabled: boolean | undefined;
 
 /** Whether stdout gets ANSI colours: a TTY, and `NO_COLOR` unset (https://no-color.org). */
 export function useColor(): boolean {
   if (colorEnabled === undefined) {
-    let noColor = false;
-    try {
-      noColor = Deno.env.get("NO_COLOR") !== undefined && Deno.env.get("NO_COLOR") !== "";
-    } catch {
-      noColor = Deno.noColor;
-    }
+    const noColor = (envVar("NO_COLOR") ?? "") !== "";
     colorEnabled = !noColor && !Deno.noColor && Deno.stdout.isTerminal();
   }
   return colorEnabled;
