@@ -38,7 +38,52 @@ export {
   readGgufFileSync,
   type ReadGgufOptions,
 } from "./src/gguf/reader.ts";
-export { openGguf, parseSplitName, splitPartPath } from "./src/gguf/split.ts";
+export { openGgufModel, parseSplitName, splitPartPath } from "./src/gguf/split.ts";
+export { type GgufModelWithData, openGguf, type TensorAccessOptions } from "./src/load/open.ts";
+export {
+  ClosedError,
+  type FileBytes,
+  FileMapping,
+  mapFile,
+  type MapOptions,
+  mappingUnavailableReason,
+  type PrefetchAdvice,
+  ReadBuffer,
+} from "./src/load/mapping.ts";
+export {
+  InsufficientMemoryError,
+  type LoadedModel,
+  loadModel,
+  type LoadOptions,
+  type LoadProgress,
+  PROGRESSIVE_THRESHOLD_BYTES,
+  ProgressiveLoader,
+} from "./src/load/loader.ts";
+export { buildLoadPlan, type LoadBatch, type LoadPlan } from "./src/load/plan.ts";
+export {
+  cgroupRemaining,
+  type MemoryBudget,
+  memoryBudget,
+  parseMemAvailable,
+  type ProcessMemory,
+  processMemory,
+} from "./src/load/memory.ts";
+export {
+  evaluateMemory,
+  MAPPED_TARGET_MULTIPLIER,
+  memoryLimitFor,
+  type MemoryMeasurement,
+  type MemoryReport,
+} from "./src/validate/memory_report.ts";
+export {
+  dequantize,
+  type DequantizeBackend,
+  type DequantizeOptions,
+  dequantizeToNew,
+  resolveGgmlType,
+} from "./src/quant/dequantize.ts";
+export { byteSwapTensor, canByteSwap } from "./src/quant/endian.ts";
+export { type KernelInfo, kernelInfo, type SimdLevel } from "./ffi/native.ts";
 export { GgufStringArray } from "./src/gguf/string_array.ts";
 export {
   allGgmlTypes,

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { openGguf } from "../gguf/split.ts";
+import { openGgufModel } from "../gguf/split.ts";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
 import { renderSummary, renderTensors } from "./inspect.ts";
@@ -58,7 +58,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
   }
   try {
     const started = performance.now();
-    const model = await openGguf(file);
+    const model = await openGgufModel(file);
     const parsedMs = performance.now() - started;
     out(renderSummary(file, summarizeModel(model)));
     out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));

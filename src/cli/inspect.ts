@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { formatValue, valueToJson } from "../gguf/metadata.ts";
 import type { GgufModel } from "../gguf/model.ts";
-import { openGguf } from "../gguf/split.ts";
+import { openGgufModel } from "../gguf/split.ts";
 import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.ts";
 import { valueTypeName } from "../gguf/value_types.ts";
 import { bold, cyan, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
@@ -51,7 +51,7 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
         : "inspect takes one FILE",
     );
   }
-  const model = await openGguf(positionals[0]);
+  const model = await openGgufModel(positionals[0]);
   if (values.kv) {
     return printKeys(model, values.kv, values.json === true, out, positionals[0]);
   }

@@ -50,12 +50,12 @@ function splitNumber(file: GgufFile, key: string): number | undefined {
  *
  * @example
  * ```ts ignore
- * import { openGguf } from "./split.ts";
- * const model = await openGguf("qwen-00002-of-00003.gguf");
+ * import { openGgufModel } from "./split.ts";
+ * const model = await openGgufModel("qwen-00002-of-00003.gguf");
  * console.log(model.parts.length, model.tensors.length);
  * ```
  */
-export async function openGguf(source: GgufSource): Promise<GgufModel> {
+export async function openGgufModel(source: GgufSource): Promise<GgufModel> {
   if (typeof source !== "string" || /^https?:\/\//i.test(source)) {
     return modelOf([await readGguf(source)]);
   }

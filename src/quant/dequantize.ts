@@ -18,8 +18,9 @@ export type DequantizeBackend = "native" | "ts" | "auto";
 /** Options of {@link dequantize}. */
 export interface DequantizeOptions {
   /**
-   * `"auto"` (default): the native kernels when they are available, otherwise TypeScript, silently
-   * (callers that want to tell the user check {@link nativeDequantizeAvailable}). `"native"`: the
+   * `"auto"` (default): the native kernels when they are available and have the type, otherwise
+   * TypeScript, silently (callers that want to tell the user check
+   * {@link nativeDequantizeAvailable}). `"native"`: the
    * native kernels or an Error. `"ts"`: always TypeScript.
    */
   backend?: DequantizeBackend;
@@ -111,8 +112,14 @@ export function dequantize(
     const native = nativeDequantizer();
     if (native !== null) {
       assertDequantizeArgs(info, src, out.length);
-      native.dequantize(info.id, src, out, options.threads);
-      return;
+      try {
+        native.dequantize(info.id, src, out, options.threads);
+        return;
+      } catch (error) {
+        // The arguments were checked above, so a RangeError here means the kernels lack this
+        // type (Q8_1, for one): "auto" then uses TypeScript; "native" reports it.
+        if (backend === "native" || !(error instanceof RangeError)) throw error;
+      }
     }
     if (backend === "native") {
       throw new Error(

@@ -167,9 +167,9 @@ export function i2sScale(tensor: Uint8Array, n: number): number {
  * @example
  * ```ts
  * import { dequantizeI2SCodes } from "./ternary.ts";
- * const codes = new Uint8Array(32).fill(0b10_01_00_10); // +1, −1, 0, +1 for p, 32+p, 64+p, 96+p
+ * const codes = new Uint8Array(32).fill(0b10_01_00_10); // +1, 0, −1, +1 for p, 32+p, 64+p, 96+p
  * const out = new Float32Array(128);
- * dequantizeI2SCodes(codes, 0.5, out); // out[0] === 0.5, out[32] === -0.5, out[64] === 0
+ * dequantizeI2SCodes(codes, 0.5, out); // out[0] === 0.5, out[32] === 0, out[64] === -0.5
  * ```
  */
 export function dequantizeI2SCodes(codes: Uint8Array, scale: number, out: Float32Array): void {

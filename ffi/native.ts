@@ -1,0 +1,202 @@
+/**
+ * The native dequantization kernels as a small TypeScript object, or `null` when they are unavailable
+ * (then one notice goes to stderr and callers use the pure-TypeScript kernels).
+ *
+ * @module
+ */
+
+import { openNativeLibrary } from "./library.ts";
+import { BitloadStatus, type BitloadSymbols, SIMD_LEVEL_NAMES } from "./symbols.ts";
+
+/** A SIMD level of the native kernels. */
+export type SimdLevel = "scalar" | "avx2" | "avx512" | "neon";
+
+/** The native kernels. */
+export interface NativeKernels {
+  /**
+   * Dequantizes `out.length` elements of ggml type `typeId` (36 = BitNet I2_S) from `src` into `out`.
+   * `src` must hold at least the tensor's bytes (for I2_S: `n/4` code bytes and the f32 scale).
+   * `threads` (default 1) splits the work by whole blocks; the result is the same for any count.
+   */
+  dequantize(typeId: number, src: Uint8Array, out: Float32Array, threads?: number): void;
+  /** The SIMD level in use. */
+  simdLevel(): SimdLevel;
+  /** Selects a SIMD level (process-wide); `"best"` restores the fastest one. */
+  setSimd(level: SimdLevel | "best"): void;
+  /** Path of the opened library. */
+  libraryPath: string;
+}
+
+/** What backend the kernels use, for reports and `bitload bench`. */
+export interface KernelInfo {
+  /** `"native"` when the C kernels are loaded, `"ts"` when the pure-TypeScript ones are used. */
+  backend: "native" | "ts";
+  /** Path of the native library, when loaded. */
+  library?: string;
+  /** SIMD level in use, when native. */
+  simd?: string;
+  /** Hardware threads available to the kernels (dequantize uses 1 unless asked for more). */
+  threads: number;
+  /** Why the native kernels are not used, when they are not. */
+  reason?: string;
+}
+
+interface Loaded {
+  kernels: NativeKernels | null;
+  symbols: BitloadSymbols | null;
+  reason?: string;
+}
+
+let loaded: Loaded | undefined;
+
+function statusMessage(status: number): string {
+  switch (status) {
+    case BitloadStatus.UNKNOWN_TYPE:
+      return "the type id is unknown or cannot be dequantized";
+    case BitloadStatus.BAD_LENGTH:
+      return "the element count is negative or not a multiple of the block size";
+    case BitloadStatus.NULL_BUFFER:
+      return "a buffer is missing";
+    case BitloadStatus.BAD_LEVEL:
+      return "the SIMD level is not supported by this CPU (or capped by BITLOAD_SIMD)";
+    case BitloadStatus.THREADS:
+      return "a worker thread could not be started";
+    default:
+      return `unexpected status ${status}`;
+  }
+}
+
+/** Turns a C status into an exception; the one place that does so. */
+function check(status: number, context: string): void {
+  if (status >= 0) return;
+  const message = `${context}: ${statusMessage(status)}`;
+  if (status === BitloadStatus.THREADS) throw new Error(message);
+  throw new RangeError(message);
+}
+
+function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernels {
+  const geometryCache = new Map<number, { elements: number; bytes: number }>();
+  function geometry(typeId: number): { elements: number; bytes: number } {
+    let g = geometryCache.get(typeId);
+    if (g === undefined) {
+      const elements = new BigInt64Array(1);
+      const bytes = new BigInt64Array(1);
+      check(symbols.bl_type_geometry(typeId, elements, bytes), `Cannot dequantize type ${typeId}`);
+      g = { elements: Number(elements[0]), bytes: Number(bytes[0]) };
+      geometryCache.set(typeId, g);
+    }
+    return g;
+  }
+
+  return {
+    libraryPath,
+    dequantize(typeId, src, out, threads = 1) {
+      if (!Number.isInteger(typeId)) {
+        throw new TypeError(`Type id must be an integer: got ${typeId}`);
+      }
+      if (!(src instanceof Uint8Array)) throw new TypeError("Source must be a Uint8Array");
+      if (!(out instanceof Float32Array)) throw new TypeError("Output must be a Float32Array");
+      if (!Number.isInteger(threads) || threads < 1) {
+        throw new RangeError(`Thread count must be a positive integer: got ${threads}`);
+      }
+      const n = out.length;
+      const { elements } = geometry(typeId);
+      if (n % elements !== 0) {
+        throw new RangeError(
+          `Cannot dequantize type ${typeId}: ${n} elements is not a multiple of the block size ${elements}`,
+        );
+      }
+      const needed = Number(symbols.bl_source_bytes(typeId, BigInt(n)));
+      check(needed, `Cannot dequantize type ${typeId}`);
+      if (src.byteLength < needed) {
+        throw new RangeError(
+          `Cannot dequantize type ${typeId}: ${n} elements need ${needed} source bytes but got ${src.byteLength}`,
+        );
+      }
+      if (n === 0) return;
+      check(
+        symbols.bl_dequantize_f32(typeId, src, out, BigInt(n), Math.min(threads, 64)),
+        `Cannot dequantize type ${typeId}`,
+      );
+    },
+    simdLevel() {
+      return SIMD_LEVEL_NAMES[symbols.bl_simd_level()] ?? "scalar";
+    },
+    setSimd(level) {
+      const index = level === "best" ? -1 : SIMD_LEVEL_NAMES.indexOf(level);
+      if (level !== "best" && index < 0) throw new RangeError(`Unknown SIMD level "${level}"`);
+      check(symbols.bl_set_simd(index), `Cannot select SIMD level "${level}"`);
+    },
+  };
+}
+
+function load(): Loaded {
+  if (loaded !== undefined) return loaded;
+  const result = openNativeLibrary();
+  if (result.ok) {
+    loaded = {
+      kernels: makeKernels(result.library.symbols, result.path),
+      symbols: result.library.symbols,
+    };
+  } else {
+    loaded = { kernels: null, symbols: null, reason: result.reason };
+    console.error(
+      `bitload: native kernels unavailable (${result.reason}); using pure-TypeScript kernels`,
+    );
+  }
+  return loaded;
+}
+
+/**
+ * The native kernels, loaded (and built if needed) on first call; `null` when unavailable, after one
+ * notice on stderr.
+ *
+ * @example
+ * ```ts
+ * import { nativeKernels } from "./native.ts";
+ * const native = nativeKernels();
+ * if (native) {
+ *   const q8 = new Uint8Array(34); // one Q8_0 block: f16 scale + 32 int8
+ *   const out = new Float32Array(32);
+ *   native.dequantize(8, q8, out);
+ * }
+ * ```
+ */
+export function nativeKernels(): NativeKernels | null {
+  return load().kernels;
+}
+
+/**
+ * The SIMD levels this machine can run, slowest first (always starts with `"scalar"`); empty when the
+ * native kernels are unavailable. Tests use it to run every path.
+ *
+ * @example
+ * ```ts
+ * import { supportedSimdLevels } from "./native.ts";
+ * console.log(supportedSimdLevels()); // e.g. ["scalar", "avx2", "avx512"]
+ * ```
+ */
+export function supportedSimdLevels(): SimdLevel[] {
+  const { symbols } = load();
+  if (symbols === null) return [];
+  const best = symbols.bl_simd_best();
+  if (best === 3) return ["scalar", "neon"];
+  return SIMD_LEVEL_NAMES.slice(0, best + 1).filter((name) => name !== "neon");
+}
+
+/**
+ * Which kernels bitload uses, for reports.
+ *
+ * @example
+ * ```ts
+ * import { kernelInfo } from "./native.ts";
+ * const info = kernelInfo();
+ * console.log(info.backend, info.simd ?? info.reason);
+ * ```
+ */
+export function kernelInfo(): KernelInfo {
+  const { kernels, reason } = load();
+  const threads = navigator.hardwareConcurrency ?? 1;
+  if (kernels === null) return { backend: "ts", threads, reason };
+  return { backend: "native", library: kernels.libraryPath, simd: kernels.simdLevel(), threads };
+}

@@ -1,0 +1,404 @@
+/**
+ * The progressive loader: executes a {@link LoadPlan} batch by batch — maps every part of the
+ * model (or reads it into one buffer per part), makes each batch resident, optionally
+ * dequantizes it, reports progress (callback and `AsyncIterable`), honours an `AbortSignal`,
+ * watches memory pressure, and ends with a memory-efficiency report.
+ *
+ * @module
+ */
+
+import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
+import { openGgufModel } from "../gguf/split.ts";
+import { dequantizeToNew } from "../quant/dequantize.ts";
+import { evaluateMemory, type MemoryReport } from "../validate/memory_report.ts";
+import {
+  type FileBytes,
+  FileMapping,
+  mapFile,
+  mappingUnavailableReason,
+  type PrefetchAdvice,
+  ReadBuffer,
+} from "./mapping.ts";
+import { memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
+import { buildLoadPlan, type LoadPlan } from "./plan.ts";
+
+/** Options of {@link loadModel} and {@link ProgressiveLoader}. */
+export interface LoadOptions {
+  /** Map the file (zero-copy). Default true; without libc/FFI the read path is used instead. */
+  mmap?: boolean;
+  /** Lock mapped pages in memory. Default false. */
+  mlock?: boolean;
+  /** Prefault the whole mapping at map time (`MAP_POPULATE`). Default false. */
+  populate?: boolean;
+  /** `madvise` hint for each batch before it is touched. Default "willneed". */
+  prefetch?: PrefetchAdvice;
+  /** Layers per batch. Default 4. */
+  batchLayers?: number;
+  /**
+   * Load progressively (batches) rather than as one batch. Default: progressive for models over
+   * 4 GiB (the seed rule), one batch otherwise.
+   */
+  progressive?: boolean;
+  /** Also dequantize every tensor into a new array. Default "none". */
+  dequant?: "none" | "f32" | "f16";
+  /** Cancels the load; everything mapped or allocated is released. */
+  signal?: AbortSignal;
+  /** Called for every progress event. */
+  onProgress?: (event: LoadProgress) => void;
+  /** Share of the memory budget at which prefetching stops (mmap) or the load fails early (copy). Default 0.8. */
+  pressureThreshold?: number;
+  /** Memory budget in bytes instead of MemAvailable / the cgroup limit (for tests and tight machines). */
+  memoryBudgetBytes?: number;
+}
+
+/** One progress event. */
+export interface LoadProgress {
+  /** What is happening. */
+  phase: "open" | "batch" | "tensor" | "done";
+  /** Current batch (0-based). */
+  batch: number;
+  /** Number of batches. */
+  batches: number;
+  /** Bytes of tensor data made resident so far. */
+  bytesDone: number;
+  /** Bytes of tensor data in all. */
+  bytesTotal: number;
+  /** The tensor just loaded, for `tensor` events. */
+  tensor?: string;
+}
+
+/** A loaded model. Close it (or `using`) to release the mapping or buffers. */
+export interface LoadedModel extends Disposable {
+  /** Metadata and tensor infos. */
+  readonly model: GgufModel;
+  /** The plan that was executed. */
+  readonly plan: LoadPlan;
+  /** Whether the data is mapped (zero-copy) rather than read into buffers. */
+  readonly mapped: boolean;
+  /** The tensor's bytes as stored (zero-copy view when mapped); throws after close. */
+  tensorData(name: string): Uint8Array;
+  /** Dequantized values, when `dequant` was requested. */
+  readonly dequantized: ReadonlyMap<string, Float32Array | Float16Array>;
+  /** The memory-efficiency report of the load. */
+  readonly report: MemoryReport;
+  /** Things worth knowing (fallbacks, pressure). */
+  readonly warnings: readonly string[];
+  /** Releases everything; tensor views become empty. */
+  close(): void;
+}
+
+/** The load would not fit in memory; `needed` and `available` say by how much. */
+export class InsufficientMemoryError extends Error {
+  /** Always "InsufficientMemoryError". */
+  override name = "InsufficientMemoryError";
+  /** Creates the error with the numbers. */
+  constructor(readonly needed: number, readonly available: number, message: string) {
+    super(message);
+  }
+}
+
+const GIB = 1024 ** 3;
+/** Models above this size load progressively by default (seed rule). */
+export const PROGRESSIVE_THRESHOLD_BYTES = 4 * GIB;
+const PAGE = 4096;
+/** Bytes processed between yields to the event loop (so signals and timers run). */
+const YIELD_EVERY = 64 * 1024 * 1024;
+
+function touchPages(view: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < view.length; i += PAGE) sum += view[i];
+  if (view.length > 0) sum += view[view.length - 1];
+  return sum;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Loads a model progressively. Use `load()` for the result, and `events()` (before or while
+ * loading) to observe progress as an async iterable.
+ *
+ * @example
+ * ```ts ignore
+ * import { ProgressiveLoader } from "./loader.ts";
+ * const loader = new ProgressiveLoader("model.gguf", { batchLayers: 4 });
+ * const done = loader.load();
+ * for await (const e of loader.events()) console.log(e.phase, e.bytesDone, e.bytesTotal);
+ * using loaded = await done;
+ * console.log(loaded.report.multiplier);
+ * ```
+ */
+export class ProgressiveLoader {
+  /** The model file (any part of a split model). */
+  readonly path: string;
+  /** The options the load runs with. */
+  readonly options: LoadOptions;
+  #result: Promise<LoadedModel> | undefined;
+  #queue: LoadProgress[] = [];
+  #wake: (() => void) | undefined;
+  #finished = false;
+  #failure: unknown;
+
+  /** Prepares a load of `path`; nothing happens until `load()` or `events()`. */
+  constructor(path: string, options: LoadOptions = {}) {
+    this.path = path;
+    this.options = options;
+  }
+
+  /** Starts the load (once) and returns its result. */
+  load(): Promise<LoadedModel> {
+    this.#result ??= this.#run().then(
+      (r) => {
+        this.#finish();
+        return r;
+      },
+      (e) => {
+        this.#failure = e;
+        this.#finish();
+        throw e;
+      },
+    );
+    return this.#result;
+  }
+
+  /** Progress events until the load ends; starts the load if needed. Rethrows a failure. */
+  async *events(): AsyncIterable<LoadProgress> {
+    this.load().catch(() => {});
+    for (;;) {
+      while (this.#queue.length > 0) yield this.#queue.shift()!;
+      if (this.#finished) break;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #emit(event: LoadProgress): void {
+    this.options.onProgress?.(event);
+    this.#queue.push(event);
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  async #run(): Promise<LoadedModel> {
+    const o = this.options;
+    const signal = o.signal;
+    signal?.throwIfAborted();
+    const started = performance.now();
+    const atStart = processMemory();
+    const model = await openGgufModel(this.path);
+    // Measure the tensor load from here: the parse's own cost is reported separately.
+    const before = processMemory();
+    resetPeakRss();
+    const fileBytes = model.parts.reduce((a, p) => a + (p.fileSize ?? 0), 0);
+    const tensorBytes = model.tensors.reduce((a, t) => a + t.byteSize, 0);
+    const progressive = o.progressive ?? fileBytes > PROGRESSIVE_THRESHOLD_BYTES;
+    const plan = buildLoadPlan(model, {
+      batchLayers: progressive ? (o.batchLayers ?? 4) : Number.MAX_SAFE_INTEGER,
+    });
+    const warnings = [...model.warnings];
+    const threshold = o.pressureThreshold ?? 0.8;
+    const budget = memoryBudget(o.memoryBudgetBytes);
+    const dequantBytes = o.dequant === "f32"
+      ? model.tensors.reduce((a, t) => a + t.elementCount * 4, 0)
+      : o.dequant === "f16"
+      ? model.tensors.reduce((a, t) => a + t.elementCount * 2, 0)
+      : 0;
+
+    let useMmap = o.mmap ?? true;
+    if (useMmap && mappingUnavailableReason()) {
+      warnings.push(
+        `memory mapping unavailable (${mappingUnavailableReason()}); reading into memory instead`,
+      );
+      useMmap = false;
+    }
+    // Anonymous memory this load will allocate: the copy path holds every file, dequant its output.
+    const anonNeeded = (useMmap ? 0 : fileBytes) + dequantBytes;
+    if (anonNeeded > threshold * budget.bytes) {
+      throw new InsufficientMemoryError(
+        anonNeeded,
+        budget.bytes,
+        `Loading "${this.path}" ${useMmap ? "" : "without mmap "}${
+          o.dequant && o.dequant !== "none" ? `with ${o.dequant} dequantization ` : ""
+        }needs ${fmt(anonNeeded)} of memory, but only ${
+          fmt(budget.bytes)
+        } is available (${budget.source}) ` +
+          `and the pressure threshold is ${Math.round(threshold * 100)} %: short by ${
+            fmt(anonNeeded - threshold * budget.bytes)
+          }${useMmap ? "" : "; loading with mmap needs no anonymous memory for the weights"}`,
+      );
+    }
+
+    const files: FileBytes[] = [];
+    const dequantized = new Map<string, Float32Array | Float16Array>();
+    const release = () => {
+      for (const f of files) f.close();
+      dequantized.clear();
+    };
+    try {
+      for (const part of model.parts) {
+        signal?.throwIfAborted();
+        files.push(
+          useMmap
+            ? mapFile(part.source, { populate: o.populate, mlock: o.mlock })
+            : new ReadBuffer(part.source),
+        );
+      }
+      const byName = new Map<string, GgufTensorInfo>(model.tensors.map((t) => [t.name, t]));
+      let bytesDone = 0;
+      let sinceYield = 0;
+      let prefetching = true;
+      const total = plan.totalBytes;
+      this.#emit({
+        phase: "open",
+        batch: 0,
+        batches: plan.batches.length,
+        bytesDone,
+        bytesTotal: total,
+      });
+      for (const batch of plan.batches) {
+        signal?.throwIfAborted();
+        this.#emit({
+          phase: "batch",
+          batch: batch.index,
+          batches: plan.batches.length,
+          bytesDone,
+          bytesTotal: total,
+        });
+        if (useMmap && prefetching && batch.bytesAfter > threshold * budget.bytes) {
+          prefetching = false;
+          warnings.push(
+            `memory pressure: making batch ${batch.index} resident would pass ${
+              Math.round(threshold * 100)
+            } % of the ${
+              fmt(budget.bytes)
+            } budget; prefetching stopped, the remaining tensors are paged in on demand`,
+          );
+        }
+        for (const name of batch.tensors) {
+          const t = byName.get(name)!;
+          const file = files[t.part];
+          if (file instanceof ReadBuffer) file.readRange(t.fileOffset, t.byteSize);
+          else if (file instanceof FileMapping && prefetching) {
+            file.advise(t.fileOffset, t.byteSize, o.prefetch ?? "willneed");
+            touchPages(file.view(t.fileOffset, t.byteSize));
+          }
+          if (o.dequant === "f32" || o.dequant === "f16") {
+            if (!t.type.dequantizable) {
+              warnings.push(
+                `tensor "${t.name}" (${t.type.name}) cannot be dequantized: ${t.type.refusal}`,
+              );
+            } else {
+              const values = dequantizeToNew(
+                t.type,
+                file.view(t.fileOffset, t.byteSize),
+                t.elementCount,
+              );
+              dequantized.set(name, o.dequant === "f16" ? Float16Array.from(values) : values);
+            }
+          }
+          bytesDone += t.byteSize;
+          sinceYield += t.byteSize;
+          this.#emit({
+            phase: "tensor",
+            batch: batch.index,
+            batches: plan.batches.length,
+            bytesDone,
+            bytesTotal: total,
+            tensor: name,
+          });
+          if (sinceYield >= YIELD_EVERY) {
+            sinceYield = 0;
+            await yieldToEventLoop();
+            signal?.throwIfAborted();
+          }
+        }
+        await yieldToEventLoop();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const after = processMemory();
+      const report = evaluateMemory({
+        fileBytes: tensorBytes,
+        before,
+        after,
+        mapped: useMmap,
+        zeroCopyTensors: useMmap ? model.tensors.length : 0,
+        copiedTensors: (useMmap ? 0 : model.tensors.length) + dequantized.size,
+        seconds,
+        parseOverheadBytes: atStart && before ? Math.max(0, before.rss - atStart.rss) : 0,
+      });
+      this.#emit({
+        phase: "done",
+        batch: plan.batches.length - 1,
+        batches: plan.batches.length,
+        bytesDone,
+        bytesTotal: total,
+      });
+      let closed = false;
+      const loaded: LoadedModel = {
+        model,
+        plan,
+        mapped: useMmap,
+        dequantized,
+        report,
+        warnings: [...warnings, ...report.warnings],
+        tensorData(name) {
+          const t = byName.get(name);
+          if (!t) throw new RangeError(`No tensor named "${name}"`);
+          if (closed) {
+            throw new Error(
+              `The model "${
+                model.parts[0].source
+              }" was closed; tensor "${name}" is no longer available`,
+            );
+          }
+          return files[t.part].view(t.fileOffset, t.byteSize);
+        },
+        close() {
+          closed = true;
+          release();
+        },
+        [Symbol.dispose]() {
+          this.close();
+        },
+      };
+      return loaded;
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+}
+
+function fmt(bytes: number): string {
+  if (!Number.isFinite(bytes)) return "unlimited";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 2)} ${units[u]}`;
+}
+
+/**
+ * Loads a model (all parts of a split model), returning zero-copy tensor views and the memory
+ * report.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadModel } from "./loader.ts";
+ * using loaded = await loadModel("model.gguf", { onProgress: (e) => console.log(e.bytesDone) });
+ * const q = loaded.tensorData("blk.0.attn_q.weight");
+ * ```
+ */
+export function loadModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  return new ProgressiveLoader(path, options).load();
+}

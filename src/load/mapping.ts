@@ -1,0 +1,302 @@
+/**
+ * A read-only memory mapping of a whole file (`mmap(PROT_READ, MAP_PRIVATE)` through libc), with
+ * zero-copy `Uint8Array` views over it, and the copy path used when mapping is unavailable or
+ * disabled: chunked reads into one preallocated buffer.
+ *
+ * Lifetime safety: the views share one external `ArrayBuffer`. `close()` first *detaches* that
+ * buffer (`ArrayBuffer.prototype.transfer(0)`), so every view still held anywhere becomes empty —
+ * reading returns `undefined`, typed-array methods and FFI calls throw "detached ArrayBuffer" —
+ * and only then unmaps the memory. A view can therefore never touch unmapped memory. A
+ * `FinalizationRegistry` unmaps a mapping nobody closed once its buffer is unreachable.
+ *
+ * @module
+ */
+
+import {
+  cString,
+  lastErrno,
+  type Libc,
+  libcUnavailableReason,
+  LINUX,
+  openLibc,
+} from "../../ffi/libc.ts";
+
+/** How to prefetch mapped pages (`madvise`). */
+export type PrefetchAdvice = "none" | "willneed" | "sequential" | "random";
+
+/** Options of {@link mapFile}. */
+export interface MapOptions {
+  /** Prefault every page at map time (`MAP_POPULATE`). Default false. */
+  populate?: boolean;
+  /** `madvise` hint for the whole mapping. Default "none". */
+  prefetch?: PrefetchAdvice;
+  /** Lock the pages in memory (`mlock`), like llama.cpp's `--mlock`. Default false. */
+  mlock?: boolean;
+}
+
+/** Bytes of a file, mapped or read: the common interface of both load paths. */
+export interface FileBytes {
+  /** The file. */
+  readonly path: string;
+  /** Size of the file in bytes. */
+  readonly size: number;
+  /** Whether the bytes are a memory mapping (zero-copy) rather than a copy. */
+  readonly mapped: boolean;
+  /** Whether {@link FileBytes.close} was called. */
+  readonly closed: boolean;
+  /** A view of `length` bytes at file offset `offset`; throws after `close()`. */
+  view(offset: number, length: number): Uint8Array;
+  /** Releases the memory; views handed out before become empty. */
+  close(): void;
+}
+
+const MADVICE: Record<PrefetchAdvice, number> = {
+  none: LINUX.MADV_NORMAL,
+  willneed: LINUX.MADV_WILLNEED,
+  sequential: LINUX.MADV_SEQUENTIAL,
+  random: LINUX.MADV_RANDOM,
+};
+
+/** Closes a mapping that was dropped without `close()`, once its buffer is unreachable. */
+const unmapLater = new FinalizationRegistry<{ libc: Libc; ptr: Deno.PointerObject; size: number }>(
+  ({ libc, ptr, size }) => {
+    libc.munmap(ptr, BigInt(size));
+  },
+);
+
+/** Thrown by `view()` on a closed mapping or buffer. */
+export class ClosedError extends Error {
+  /** Always "ClosedError". */
+  override name = "ClosedError";
+}
+
+function checkRange(path: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new RangeError(`Invalid range ${offset}+${length} of "${path}"`);
+  }
+  if (offset + length > size) {
+    throw new RangeError(
+      `Range ${offset}–${offset + length} is past the end of "${path}" (${size} bytes)`,
+    );
+  }
+}
+
+/** A memory mapping of one file. Create with {@link mapFile}. */
+export class FileMapping implements FileBytes, Disposable {
+  readonly path: string;
+  readonly size: number;
+  readonly mapped = true;
+  #libc: Libc;
+  #ptr: Deno.PointerObject | null;
+  #buffer: ArrayBuffer | null;
+  #locked: boolean;
+  readonly #token = {};
+
+  /** Wraps an existing mapping; use {@link mapFile}. */
+  constructor(
+    libc: Libc,
+    path: string,
+    ptr: Deno.PointerObject | null,
+    size: number,
+    locked: boolean,
+  ) {
+    this.#libc = libc;
+    this.path = path;
+    this.size = size;
+    this.#ptr = ptr;
+    this.#locked = locked;
+    this.#buffer = ptr === null
+      ? new ArrayBuffer(0)
+      : Deno.UnsafePointerView.getArrayBuffer(ptr, size);
+    if (ptr !== null) unmapLater.register(this.#buffer, { libc, ptr, size }, this.#token);
+  }
+
+  /** Whether {@link FileMapping.close} was called. */
+  get closed(): boolean {
+    return this.#buffer === null;
+  }
+
+  /** Whether the pages are locked in memory. */
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  /**
+   * A zero-copy view of `length` bytes at file offset `offset`.
+   *
+   * @example
+   * ```ts ignore
+   * import { mapFile } from "./mapping.ts";
+   * using m = mapFile("model.gguf");
+   * const magic = m.view(0, 4); // "GGUF"
+   * ```
+   */
+  view(offset: number, length: number): Uint8Array {
+    if (this.#buffer === null) {
+      throw new ClosedError(
+        `The mapping of "${this.path}" was closed; its tensor views are no longer valid`,
+      );
+    }
+    checkRange(this.path, this.size, offset, length);
+    return new Uint8Array(this.#buffer, offset, length);
+  }
+
+  /** The mapping's base address (for native kernels); throws after close. */
+  get pointer(): Deno.PointerObject | null {
+    if (this.#buffer === null) throw new ClosedError(`The mapping of "${this.path}" was closed`);
+    return this.#ptr;
+  }
+
+  /** `madvise` on a byte range (page-aligned internally); returns false when the call failed. */
+  advise(offset: number, length: number, advice: PrefetchAdvice | "dontneed"): boolean {
+    if (this.#ptr === null || this.#buffer === null || length <= 0) return true;
+    const page = 4096;
+    const start = Math.floor(offset / page) * page;
+    const end = Math.min(this.size, offset + length);
+    const at = Deno.UnsafePointer.offset(this.#ptr, start);
+    const code = advice === "dontneed" ? LINUX.MADV_DONTNEED : MADVICE[advice];
+    return this.#libc.madvise(at, BigInt(end - start), code) === 0;
+  }
+
+  /** Detaches every view, then unmaps. Safe to call twice. */
+  close(): void {
+    if (this.#buffer === null) return;
+    const buffer = this.#buffer;
+    this.#buffer = null;
+    unmapLater.unregister(this.#token);
+    // Detach first: views still held elsewhere become zero-length instead of dangling.
+    buffer.transfer(0);
+    if (this.#ptr !== null) {
+      if (this.#locked) this.#libc.munlock(this.#ptr, BigInt(this.size));
+      this.#libc.munmap(this.#ptr, BigInt(this.size));
+      this.#ptr = null;
+    }
+  }
+
+  /** `using m = mapFile(...)` closes at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Why mapping is not possible here, or `""` when it is. */
+export function mappingUnavailableReason(): string {
+  return openLibc() ? "" : libcUnavailableReason();
+}
+
+/**
+ * Maps a whole file read-only. Throws when libc is unavailable (see
+ * {@link mappingUnavailableReason}) or the system call fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { mapFile } from "./mapping.ts";
+ * const m = mapFile("model.gguf", { prefetch: "willneed" });
+ * console.log(m.view(0, 4));
+ * m.close();
+ * ```
+ */
+export function mapFile(path: string, options: MapOptions = {}): FileMapping {
+  const libc = openLibc();
+  if (!libc) throw new Error(`Cannot map "${path}": ${libcUnavailableReason()}`);
+  const size = Deno.statSync(path).size;
+  if (size === 0) return new FileMapping(libc, path, null, 0, false);
+  const fd = libc.open(cString(path), LINUX.O_RDONLY);
+  if (fd < 0) throw new Error(`Cannot open "${path}" for mapping (errno ${lastErrno(libc)})`);
+  let ptr: Deno.PointerValue;
+  try {
+    const flags = LINUX.MAP_PRIVATE | (options.populate ? LINUX.MAP_POPULATE : 0);
+    ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ, flags, fd, 0n);
+  } finally {
+    libc.close(fd); // the mapping keeps the file open
+  }
+  if (ptr === null || Deno.UnsafePointer.value(ptr) === 0xffffffffffffffffn) {
+    throw new Error(`mmap of "${path}" (${size} bytes) failed (errno ${lastErrno(libc)})`);
+  }
+  let locked = false;
+  if (options.mlock) {
+    if (libc.mlock(ptr, BigInt(size)) !== 0) {
+      const errno = lastErrno(libc);
+      libc.munmap(ptr, BigInt(size));
+      throw new Error(
+        `mlock of "${path}" (${size} bytes) failed (errno ${errno}); raise RLIMIT_MEMLOCK (ulimit -l) or load without --mlock`,
+      );
+    }
+    locked = true;
+  }
+  const mapping = new FileMapping(libc, path, ptr, size, locked);
+  if (options.prefetch && options.prefetch !== "none") mapping.advise(0, size, options.prefetch);
+  return mapping;
+}
+
+/**
+ * The copy path: the file's bytes in one preallocated buffer, filled by chunked reads as
+ * {@link ReadBuffer.readRange} asks. `view()` works on any range; ranges not yet read are zeros.
+ */
+export class ReadBuffer implements FileBytes, Disposable {
+  readonly path: string;
+  readonly size: number;
+  readonly mapped = false;
+  #buffer: Uint8Array<ArrayBuffer> | null;
+  #file: Deno.FsFile | null;
+  /** Bytes read so far. */
+  bytesRead = 0;
+
+  /** Allocates the buffer (`size` bytes) and opens the file. */
+  constructor(path: string) {
+    this.path = path;
+    this.#file = Deno.openSync(path, { read: true });
+    this.size = this.#file.statSync().size;
+    this.#buffer = new Uint8Array(this.size);
+  }
+
+  /** Whether {@link ReadBuffer.close} was called. */
+  get closed(): boolean {
+    return this.#buffer === null;
+  }
+
+  /** Reads `[offset, offset + length)` from the file into the buffer, in chunks of ≤ 16 MiB. */
+  readRange(offset: number, length: number): void {
+    const buffer = this.#buffer;
+    if (buffer === null || this.#file === null) throw new ClosedError(`"${this.path}" was closed`);
+    checkRange(this.path, this.size, offset, length);
+    const chunk = 16 * 1024 * 1024;
+    this.#file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = this.#file.readSync(
+        buffer.subarray(offset + done, offset + Math.min(length, done + chunk)),
+      );
+      if (n === null || n === 0) {
+        throw new Error(`Unexpected end of "${this.path}" at byte ${offset + done}`);
+      }
+      done += n;
+    }
+    this.bytesRead += length;
+  }
+
+  /** A view of the buffer (a copy of the file's bytes once read). */
+  view(offset: number, length: number): Uint8Array {
+    if (this.#buffer === null) {
+      throw new ClosedError(
+        `The buffer of "${this.path}" was released; its tensor views are no longer valid`,
+      );
+    }
+    checkRange(this.path, this.size, offset, length);
+    return this.#buffer.subarray(offset, offset + length);
+  }
+
+  /** Closes the file and detaches the buffer (views become empty). */
+  close(): void {
+    if (this.#buffer === null) return;
+    this.#file?.close();
+    this.#file = null;
+    this.#buffer.buffer.transfer(0);
+    this.#buffer = null;
+  }
+
+  /** `using b = new ReadBuffer(...)` closes at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

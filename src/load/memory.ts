@@ -1,0 +1,137 @@
+/**
+ * Memory readings for the loader and the memory validator: this process's resident memory split
+ * into anonymous and file-backed pages (`/proc/self/status`), and the memory budget of the
+ * machine (`MemAvailable` from `/proc/meminfo`, capped by a cgroup v2/v1 limit when one applies).
+ *
+ * @module
+ */
+
+import { readSmallTextFile } from "../../ffi/libc.ts";
+
+/** Resident memory of this process, in bytes. */
+export interface ProcessMemory {
+  /** VmRSS: resident set now. */
+  rss: number;
+  /** VmHWM: peak resident set since start (or the last reset). */
+  peakRss: number;
+  /** RssAnon: anonymous pages (heap, buffers). */
+  anon: number;
+  /** RssFile: file-backed pages (mapped files, code). */
+  file: number;
+}
+
+function kib(text: string, field: string): number | undefined {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/**
+ * Reads `/proc/self/status`; `null` off Linux or without access.
+ *
+ * @example
+ * ```ts ignore
+ * import { processMemory } from "./memory.ts";
+ * console.log(processMemory()?.anon);
+ * ```
+ */
+export function processMemory(): ProcessMemory | null {
+  const text = readSmallTextFile("/proc/self/status");
+  if (!text) return null;
+  const rss = kib(text, "VmRSS");
+  if (rss === undefined) return null;
+  return {
+    rss,
+    peakRss: kib(text, "VmHWM") ?? rss,
+    anon: kib(text, "RssAnon") ?? 0,
+    file: kib(text, "RssFile") ?? 0,
+  };
+}
+
+/**
+ * Resets VmHWM to the current RSS (writes "5" to `/proc/self/clear_refs`), so a following
+ * {@link processMemory} reports the peak of what comes next. Returns false when not possible.
+ */
+export function resetPeakRss(): boolean {
+  try {
+    Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Where a memory budget came from. */
+export interface MemoryBudget {
+  /** Bytes the process can use. */
+  bytes: number;
+  /** `"meminfo"` (MemAvailable), `"cgroup"` (a lower cgroup limit), or `"option"`. */
+  source: "meminfo" | "cgroup" | "option" | "unknown";
+}
+
+/**
+ * Parses `MemAvailable` (bytes) from `/proc/meminfo` text.
+ *
+ * @example
+ * ```ts
+ * import { parseMemAvailable } from "./memory.ts";
+ * parseMemAvailable("MemTotal: 100 kB\nMemAvailable:  64 kB\n"); // 65536
+ * ```
+ */
+export function parseMemAvailable(meminfo: string): number | undefined {
+  return kib(meminfo, "MemAvailable");
+}
+
+/**
+ * The cgroup memory limit left for this process, from the files under `root` (default `/`):
+ * cgroup v2 `memory.max` − `memory.current`, or v1 `memory.limit_in_bytes` −
+ * `memory.usage_in_bytes`; `undefined` when no limit applies.
+ *
+ * @example
+ * ```ts ignore
+ * import { cgroupRemaining } from "./memory.ts";
+ * console.log(cgroupRemaining());
+ * ```
+ */
+export function cgroupRemaining(root = "/"): number | undefined {
+  const read = (p: string) => readSmallTextFile(root.replace(/\/$/, "") + p, 4096)?.trim();
+  const v2max = read("/sys/fs/cgroup/memory.max");
+  if (v2max !== undefined && v2max !== null && v2max !== "max" && /^\d+$/.test(v2max)) {
+    const current = Number(read("/sys/fs/cgroup/memory.current") ?? "0");
+    return Math.max(0, Number(v2max) - (Number.isFinite(current) ? current : 0));
+  }
+  const v1 = read("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  if (v1 && /^\d+$/.test(v1) && Number(v1) < 2 ** 62) {
+    const usage = Number(read("/sys/fs/cgroup/memory/memory.usage_in_bytes") ?? "0");
+    return Math.max(0, Number(v1) - (Number.isFinite(usage) ? usage : 0));
+  }
+  return undefined;
+}
+
+/**
+ * The memory this process may still use: MemAvailable, or the cgroup's remaining limit when it is
+ * lower; `override` (bytes) wins when given.
+ *
+ * @example
+ * ```ts ignore
+ * import { memoryBudget } from "./memory.ts";
+ * const { bytes, source } = memoryBudget();
+ * ```
+ */
+export function memoryBudget(override?: number): MemoryBudget {
+  if (override !== undefined) return { bytes: override, source: "option" };
+  let available: number | undefined;
+  const meminfo = readSmallTextFile("/proc/meminfo");
+  if (meminfo) available = parseMemAvailable(meminfo);
+  if (available === undefined) {
+    try {
+      available = Deno.systemMemoryInfo().available;
+    } catch { /* no --allow-sys */ }
+  }
+  const cgroup = cgroupRemaining();
+  if (cgroup !== undefined && (available === undefined || cgroup < available)) {
+    return { bytes: cgroup, source: "cgroup" };
+  }
+  return available === undefined
+    ? { bytes: Infinity, source: "unknown" }
+    : { bytes: available, source: "meminfo" };
+}

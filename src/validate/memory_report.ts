@@ -1,0 +1,151 @@
+/**
+ * The memory-efficiency validator: what a load cost in resident memory, split into anonymous and
+ * file-backed pages, relative to the model's size, with the seed's limits (multiplier ≤ 1.5;
+ * ≤ 1.3 above 4 GiB; ≤ 1.2 above 10 GiB) and a warning above 1.05 for mapped loads.
+ *
+ * @module
+ */
+
+import type { ProcessMemory } from "../load/memory.ts";
+
+/** The report of one load. */
+export interface MemoryReport {
+  /** Bytes of tensor data loaded. */
+  fileBytes: number;
+  /** Peak resident memory added during the load (VmHWM − RSS before). */
+  peakRssBytes: number;
+  /** Anonymous memory added (heap, copies). */
+  anonBytes: number;
+  /** File-backed memory added (mapped pages). */
+  fileBackedBytes: number;
+  /** `peakRssBytes / fileBytes`: 1.0 means the model costs exactly its size. */
+  multiplier: number;
+  /** Resident memory the metadata parse added (not counted in the multiplier). */
+  parseOverheadBytes: number;
+  /** Tensors served as views of the mapping. */
+  zeroCopyTensors: number;
+  /** Tensors copied (read path) or dequantized into new arrays. */
+  copiedTensors: number;
+  /** Wall time of the load. */
+  seconds: number;
+  /** Tensor bytes per second. */
+  throughputBytesPerSec: number;
+  /** Whether the data was mapped. */
+  mapped: boolean;
+  /** The multiplier limit that applies to this model size. */
+  limit: number;
+  /** Whether the multiplier is within the limit (true when memory could not be measured). */
+  ok: boolean;
+  /** Whether /proc readings were available. */
+  measured: boolean;
+  /** Limit breaches and notable findings. */
+  warnings: string[];
+}
+
+const GIB = 1024 ** 3;
+/** A mapped load should cost no more than this multiple of the model's size. */
+export const MAPPED_TARGET_MULTIPLIER = 1.05;
+
+/**
+ * The seed's memory multiplier limit for a model of `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { memoryLimitFor } from "./memory_report.ts";
+ * memoryLimitFor(2 * 1024 ** 3); // 1.5
+ * memoryLimitFor(12 * 1024 ** 3); // 1.2
+ * ```
+ */
+export function memoryLimitFor(bytes: number): number {
+  if (bytes > 10 * GIB) return 1.2;
+  if (bytes > 4 * GIB) return 1.3;
+  return 1.5;
+}
+
+/** Inputs of {@link evaluateMemory}. */
+export interface MemoryMeasurement {
+  /** Bytes of tensor data loaded. */
+  fileBytes: number;
+  /** Process memory before the load (VmHWM reset just after). */
+  before: ProcessMemory | null;
+  /** Process memory after the load. */
+  after: ProcessMemory | null;
+  /** Whether the data was mapped. */
+  mapped: boolean;
+  /** Tensors served as views of the mapping. */
+  zeroCopyTensors: number;
+  /** Tensors copied or dequantized. */
+  copiedTensors: number;
+  /** Wall time of the load. */
+  seconds: number;
+  /** Resident memory the metadata parse added. Default 0. */
+  parseOverheadBytes?: number;
+}
+
+/**
+ * Builds the report from before/after readings and checks it against the limits.
+ *
+ * @example
+ * ```ts
+ * import { evaluateMemory } from "./memory_report.ts";
+ * const mib = 1024 * 1024;
+ * const r = evaluateMemory({
+ *   fileBytes: 100 * mib, mapped: true, zeroCopyTensors: 10, copiedTensors: 0, seconds: 0.1,
+ *   before: { rss: 30 * mib, peakRss: 30 * mib, anon: 10 * mib, file: 20 * mib },
+ *   after: { rss: 131 * mib, peakRss: 131 * mib, anon: 11 * mib, file: 120 * mib },
+ * });
+ * r.multiplier; // 1.01
+ * r.ok; // true
+ * ```
+ */
+export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
+  const limit = memoryLimitFor(m.fileBytes);
+  const warnings: string[] = [];
+  const measured = m.before !== null && m.after !== null;
+  const peak = measured ? Math.max(0, m.after!.peakRss - m.before!.rss) : 0;
+  const anon = measured ? Math.max(0, m.after!.anon - m.before!.anon) : 0;
+  const file = measured ? Math.max(0, m.after!.file - m.before!.file) : 0;
+  // VmHWM can lag behind page faults and GC can shrink the heap meanwhile, so count the larger of
+  // the peak's growth and the sum of what was added.
+  const added = Math.max(peak, anon + file);
+  const multiplier = m.fileBytes > 0 && measured ? added / m.fileBytes : 0;
+  let ok = true;
+  if (!measured) {
+    warnings.push(
+      "process memory could not be read (/proc/self/status); the multiplier was not measured",
+    );
+  } else if (multiplier > limit) {
+    ok = false;
+    warnings.push(
+      `memory multiplier ${
+        multiplier.toFixed(3)
+      } is above the limit ${limit} for a model of this size`,
+    );
+  } else if (m.mapped && multiplier > MAPPED_TARGET_MULTIPLIER) {
+    warnings.push(
+      `memory multiplier ${
+        multiplier.toFixed(3)
+      } is above ${MAPPED_TARGET_MULTIPLIER} for a mapped load` +
+        (m.fileBytes < 64 * 1024 * 1024
+          ? " (fixed overheads dominate for a model this small)"
+          : ""),
+    );
+  }
+  return {
+    fileBytes: m.fileBytes,
+    peakRssBytes: added,
+    anonBytes: anon,
+    fileBackedBytes: file,
+    multiplier,
+    parseOverheadBytes: m.parseOverheadBytes ?? 0,
+    zeroCopyTensors: m.zeroCopyTensors,
+    copiedTensors: m.copiedTensors,
+    seconds: m.seconds,
+    throughputBytesPerSec: m.seconds > 0 ? m.fileBytes / m.seconds : 0,
+    mapped: m.mapped,
+    limit,
+    ok,
+    measured,
+    warnings,
+  };
+}
