@@ -11,14 +11,18 @@ import { parseArgs } from "node:util";
 import { openGgufModel } from "../gguf/split.ts";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
+import { loadModel } from "../load/loader.ts";
 import { renderSummary, renderTensors } from "./inspect.ts";
+import { renderMemoryReport } from "./load.ts";
+import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 
 /** Help text of `bitload demo`. */
 export const DEMO_HELP = `Usage: bitload demo [FILE] [--keep] [synth options]
 
-Runs bitload's main job on a model: today, the inspection summary and tensor table.
+Runs bitload's main job on a model: the inspection summary and tensor table, then a
+progressive zero-copy load with its memory report.
 FILE defaults to $BITNET_GGUF; without either, a synthetic BitNet b1.58 model is written
 to a temporary directory first (see bitload synth --help for its options).
 
@@ -63,6 +67,27 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out(renderSummary(file, summarizeModel(model)));
     out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));
     out(renderTensors(model));
+    out("");
+    out(
+      bold("  progressive load") +
+        dim(" (critical tensors, then layers in batches of 2, then the rest)"),
+    );
+    const bar = progressBar("load");
+    using loaded = await loadModel(file, {
+      batchLayers: 2,
+      progressive: true,
+      onProgress: (e) =>
+        bar.update(e.bytesDone, e.bytesTotal, `load [batch ${e.batch + 1}/${e.batches}]`),
+    });
+    bar.done();
+    for (const b of loaded.plan.batches) {
+      out(
+        `  batch ${b.index}: ${b.kind}${
+          b.layers ? ` ${b.layers[0]}–${b.layers[1]}` : ""
+        }, ${b.tensors.length} tensors, ${formatBytes(b.bytes)}`,
+      );
+    }
+    out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
   } finally {
     if (tempDir && !values.keep) await Deno.remove(tempDir, { recursive: true });
     else if (tempDir) out(dim(`\nkept ${file}`));

@@ -8,7 +8,9 @@ import { formatBytes } from "./output.ts";
 
 /** A progress display for a byte count. */
 export interface Progress {
-  update(done: number, total: number): void;
+  /** Shows `done` of `total` bytes, with an optional label replacing the bar's own. */
+  update(done: number, total: number, label?: string): void;
+  /** Clears the bar. */
   done(): void;
 }
 
@@ -29,8 +31,9 @@ export function progressBar(label: string): Progress {
   if (!Deno.stderr.isTerminal()) return { update() {}, done() {} };
   let last = 0;
   let drawn = false;
+  const started = performance.now();
   return {
-    update(done, total) {
+    update(done, total, current) {
       const now = performance.now();
       if (now - last < 50 && done < total) return;
       last = now;
@@ -38,9 +41,12 @@ export function progressBar(label: string): Progress {
       const fraction = total > 0 ? Math.min(1, done / total) : 1;
       const filled = Math.round(fraction * width);
       const bar = "█".repeat(filled) + "░".repeat(width - filled);
-      const text = `\r${label} ${bar} ${(fraction * 100).toFixed(0).padStart(3)}% ${
-        formatBytes(done)
-      } / ${formatBytes(total)}`;
+      const seconds = (now - started) / 1000;
+      const rate = seconds > 0 ? done / seconds : 0;
+      const eta = rate > 0 && done < total ? ` ETA ${((total - done) / rate).toFixed(1)} s` : "";
+      const text = `\r\x1b[2K${current ?? label} ${bar} ${
+        (fraction * 100).toFixed(0).padStart(3)
+      }% ${formatBytes(done)} / ${formatBytes(total)} ${formatBytes(rate)}/s${eta}`;
       Deno.stderr.writeSync(encoder.encode(text));
       drawn = true;
     },

@@ -19,7 +19,7 @@ import {
   type PrefetchAdvice,
   ReadBuffer,
 } from "./mapping.ts";
-import { memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
+import { mappedResidentBytes, memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
 
 /** Options of {@link loadModel} and {@link ProgressiveLoader}. */
@@ -332,6 +332,9 @@ export class ProgressiveLoader {
         copiedTensors: (useMmap ? 0 : model.tensors.length) + dequantized.size,
         seconds,
         parseOverheadBytes: atStart && before ? Math.max(0, before.rss - atStart.rss) : 0,
+        mappedResidentBytes: useMmap
+          ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
+          : undefined,
       });
       this.#emit({
         phase: "done",

@@ -1,5 +1,6 @@
 /**
- * A read-only memory mapping of a whole file (`mmap(PROT_READ, MAP_PRIVATE)` through libc), with
+ * A private memory mapping of a whole file (`mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE)` through
+ * libc: writes go to copy-on-write pages, never to the file), with
  * zero-copy `Uint8Array` views over it, and the copy path used when mapping is unavailable or
  * disabled: chunked reads into one preallocated buffer.
  *
@@ -147,6 +148,11 @@ export class FileMapping implements FileBytes, Disposable {
     return this.#ptr;
   }
 
+  /** The mapping's start address (0n for an empty file); for `/proc/self/smaps` lookups. */
+  get address(): bigint {
+    return this.#ptr === null ? 0n : Deno.UnsafePointer.value(this.#ptr);
+  }
+
   /** `madvise` on a byte range (page-aligned internally); returns false when the call failed. */
   advise(offset: number, length: number, advice: PrefetchAdvice | "dontneed"): boolean {
     if (this.#ptr === null || this.#buffer === null || length <= 0) return true;
@@ -185,7 +191,7 @@ export function mappingUnavailableReason(): string {
 }
 
 /**
- * Maps a whole file read-only. Throws when libc is unavailable (see
+ * Maps a whole file (private, copy-on-write). Throws when libc is unavailable (see
  * {@link mappingUnavailableReason}) or the system call fails.
  *
  * @example
@@ -206,7 +212,9 @@ export function mapFile(path: string, options: MapOptions = {}): FileMapping {
   let ptr: Deno.PointerValue;
   try {
     const flags = LINUX.MAP_PRIVATE | (options.populate ? LINUX.MAP_POPULATE : 0);
-    ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ, flags, fd, 0n);
+    // PROT_WRITE with MAP_PRIVATE: a write through a view lands in a private copy-on-write page
+    // (never in the file) instead of crashing the process on a read-only page.
+    ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ | LINUX.PROT_WRITE, flags, fd, 0n);
   } finally {
     libc.close(fd); // the mapping keeps the file open
   }

@@ -48,6 +48,35 @@ export function processMemory(): ProcessMemory | null {
 }
 
 /**
+ * Resident bytes of the mappings that start at the given addresses (the `Rss:` of their entries
+ * in `/proc/self/smaps`): exactly the file-backed memory a mapped model occupies in this process,
+ * without the runtime's own code pages. `null` when smaps cannot be read.
+ *
+ * @example
+ * ```ts ignore
+ * import { mappedResidentBytes } from "./memory.ts";
+ * console.log(mappedResidentBytes([0x7f0000000000n]));
+ * ```
+ */
+export function mappedResidentBytes(addresses: readonly bigint[]): number | null {
+  if (addresses.length === 0) return 0;
+  const text = readSmallTextFile("/proc/self/smaps", 64 * 1024 * 1024);
+  if (!text) return null;
+  const wanted = new Set(addresses.map((a) => a.toString(16)));
+  let total = 0;
+  let inWanted = false;
+  for (const line of text.split("\n")) {
+    const header = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
+    if (header) {
+      inWanted = wanted.has(header[1].replace(/^0+(?=.)/, ""));
+      continue;
+    }
+    if (inWanted && line.startsWith("Rss:")) total += Number(/(\d+) kB/.exec(line)![1]) * 1024;
+  }
+  return total;
+}
+
+/**
  * Resets VmHWM to the current RSS (writes "5" to `/proc/self/clear_refs`), so a following
  * {@link processMemory} reports the peak of what comes next. Returns false when not possible.
  */

@@ -78,6 +78,11 @@ export interface MemoryMeasurement {
   copiedTensors: number;
   /** Wall time of the load. */
   seconds: number;
+  /**
+   * Resident bytes of the model's own mappings (from smaps). When given, this is the file-backed
+   * memory counted, instead of the growth of RssFile (which also moves with the runtime's code).
+   */
+  mappedResidentBytes?: number | null;
   /** Resident memory the metadata parse added. Default 0. */
   parseOverheadBytes?: number;
 }
@@ -103,11 +108,12 @@ export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
   const warnings: string[] = [];
   const measured = m.before !== null && m.after !== null;
   const peak = measured ? Math.max(0, m.after!.peakRss - m.before!.rss) : 0;
-  const anon = measured ? Math.max(0, m.after!.anon - m.before!.anon) : 0;
-  const file = measured ? Math.max(0, m.after!.file - m.before!.file) : 0;
-  // VmHWM can lag behind page faults and GC can shrink the heap meanwhile, so count the larger of
-  // the peak's growth and the sum of what was added.
-  const added = Math.max(peak, anon + file);
+  const fileGrowth = measured ? Math.max(0, m.after!.file - m.before!.file) : 0;
+  // Anonymous memory at its peak: the peak's growth minus what file pages explain, or the
+  // anonymous growth still resident at the end, whichever is larger.
+  const anon = measured ? Math.max(0, m.after!.anon - m.before!.anon, peak - fileGrowth) : 0;
+  const file = m.mappedResidentBytes ?? fileGrowth;
+  const added = anon + file;
   const multiplier = m.fileBytes > 0 && measured ? added / m.fileBytes : 0;
   let ok = true;
   if (!measured) {

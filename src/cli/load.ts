@@ -1,0 +1,167 @@
+/**
+ * `bitload load FILE [--no-mmap] [--mlock] [--batch-layers N] [--dequant f32|f16|none] [--json]`:
+ * loads a model progressively and prints the memory-efficiency report. Ctrl-C cancels cleanly.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
+import type { MemoryReport } from "../validate/memory_report.ts";
+import { bold, cyan, formatBytes, UsageError, yellow } from "./output.ts";
+import { progressBar } from "./progress.ts";
+
+/** Help text of `bitload load`. */
+export const LOAD_HELP = `Usage: bitload load FILE [options]
+
+Loads a model the way an inference engine would: maps every part (zero-copy), makes the
+tensors resident batch by batch (critical tensors, then layers, then the rest), and prints the
+memory-efficiency report (peak RSS added, anonymous vs file-backed, multiplier, throughput).
+
+Options:
+  --no-mmap          read into memory instead of mapping (chunked reads, one buffer per file)
+  --mlock            lock the mapped pages in memory
+  --populate         prefault the whole mapping at once (MAP_POPULATE)
+  --batch-layers N   layers per batch (default 4); implies progressive loading
+  --dequant T        also dequantize every tensor: f32, f16 or none (default none)
+  --budget BYTES     memory budget instead of MemAvailable / the cgroup limit (e.g. 2GiB)
+  --json             print the report as JSON
+  -h, --help         show this help
+
+Models over 4 GiB load progressively by default. A progress bar shows on stderr when it is a
+terminal. Ctrl-C cancels and releases everything.
+Permissions: --allow-read, --allow-ffi (mmap, /proc readings), --allow-env.`;
+
+/**
+ * Parses a byte size such as `512MiB`, `2GiB`, `1e9`.
+ *
+ * @example
+ * ```ts
+ * import { parseByteSize } from "./load.ts";
+ * parseByteSize("2GiB"); // 2147483648
+ * ```
+ */
+export function parseByteSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`Cannot read "${text}" as a byte size (examples: 512MiB, 2GiB)`);
+  const units: Record<string, number> = {
+    b: 1,
+    kib: 1024,
+    mib: 1024 ** 2,
+    gib: 1024 ** 3,
+    tib: 1024 ** 4,
+    kb: 1e3,
+    mb: 1e6,
+    gb: 1e9,
+    tb: 1e12,
+  };
+  return Math.round(Number(m[1]) * units[(m[2] ?? "b").toLowerCase()]);
+}
+
+/** Renders a memory report as a small table. */
+export function renderMemoryReport(r: MemoryReport): string {
+  const rows = [
+    ["tensor data", formatBytes(r.fileBytes)],
+    ["mode", r.mapped ? "memory-mapped (zero-copy)" : "read into memory"],
+    ["resident added", formatBytes(r.peakRssBytes)],
+    ["  anonymous", formatBytes(r.anonBytes)],
+    ["  file-backed", formatBytes(r.fileBackedBytes)],
+    ["metadata parse", formatBytes(r.parseOverheadBytes)],
+    ["multiplier", r.measured ? `${r.multiplier.toFixed(3)} (limit ${r.limit})` : "not measured"],
+    ["tensors", `${r.zeroCopyTensors} zero-copy, ${r.copiedTensors} copied`],
+    ["time", `${(r.seconds * 1000).toFixed(1)} ms, ${formatBytes(r.throughputBytesPerSec)}/s`],
+  ];
+  const lines = [
+    bold("  memory report"),
+    ...rows.map(([k, v]) => `  ${cyan(k.padEnd(16))}${v}`),
+  ];
+  for (const w of r.warnings) lines.push(yellow(`  warning: ${w}`));
+  return lines.join("\n");
+}
+
+/** Runs `load`; returns the exit code. */
+export async function runLoad(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      "no-mmap": { type: "boolean" },
+      mlock: { type: "boolean" },
+      populate: { type: "boolean" },
+      "batch-layers": { type: "string" },
+      dequant: { type: "string" },
+      budget: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(LOAD_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError("load needs one FILE (see bitload load --help)");
+  }
+  const dequant = values.dequant ?? "none";
+  if (dequant !== "none" && dequant !== "f32" && dequant !== "f16") {
+    throw new UsageError(`--dequant must be f32, f16 or none, got "${dequant}"`);
+  }
+  let batchLayers: number | undefined;
+  if (values["batch-layers"] !== undefined) {
+    batchLayers = Number(values["batch-layers"]);
+    if (!Number.isInteger(batchLayers) || batchLayers < 1) {
+      throw new UsageError(
+        `--batch-layers must be a positive integer, got "${values["batch-layers"]}"`,
+      );
+    }
+  }
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new Error("cancelled (Ctrl-C)"));
+  try {
+    Deno.addSignalListener("SIGINT", onSigint);
+  } catch { /* signals unavailable */ }
+  const bar = progressBar("load");
+  let label = "";
+  try {
+    using loaded = await loadModel(positionals[0], {
+      mmap: !values["no-mmap"],
+      mlock: values.mlock,
+      populate: values.populate,
+      batchLayers,
+      progressive: batchLayers !== undefined ? true : undefined,
+      dequant,
+      memoryBudgetBytes: values.budget ? parseByteSize(values.budget) : undefined,
+      signal: controller.signal,
+      onProgress(e: LoadProgress) {
+        label = `load [batch ${e.batch + 1}/${e.batches}]`;
+        bar.update(e.bytesDone, e.bytesTotal, label);
+      },
+    });
+    bar.done();
+    if (values.json) {
+      out(
+        JSON.stringify({
+          ...loaded.report,
+          batches: loaded.plan.batches.length,
+          warnings: loaded.warnings,
+        }),
+      );
+    } else {
+      out(
+        `${
+          bold(positionals[0])
+        }: ${loaded.model.tensors.length} tensors in ${loaded.plan.batches.length} batches`,
+      );
+      out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
+    }
+    return loaded.report.ok ? 0 : 1;
+  } catch (e) {
+    if (e instanceof InsufficientMemoryError) throw new Error(`${positionals[0]}: ${e.message}`);
+    throw e;
+  } finally {
+    bar.done();
+    try {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    } catch { /* not added */ }
+  }
+}

@@ -1,0 +1,254 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  bitnetModelParts,
+  buildLoadPlan,
+  ClosedError,
+  dequantizeToNew,
+  evaluateMemory,
+  InsufficientMemoryError,
+  kv,
+  loadModel,
+  type LoadProgress,
+  mapFile,
+  memoryLimitFor,
+  openGguf,
+  openGgufModel,
+  parseMemAvailable,
+  ProgressiveLoader,
+  splitPartPath,
+  synthesizeBitnetModel,
+  writeGguf,
+} from "../mod.ts";
+import { runCli } from "./support/cli.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "bitload-load-test-" });
+const small = join(dir, "small.gguf");
+await synthesizeBitnetModel(small, { layers: 6, vocab: 512 });
+
+/** Whether this process currently maps `path` (from /proc/self/maps). */
+function isMapped(path: string): boolean {
+  return Deno.readTextFileSync("/proc/self/maps").includes(path);
+}
+
+Deno.test("load plan: critical tensors first, then layers in batches, then the rest", async () => {
+  const model = await openGgufModel(small);
+  const plan = buildLoadPlan(model, { batchLayers: 4 });
+  assert.deepEqual(plan.batches.map((b) => b.kind), ["critical", "layers", "layers"]);
+  assert.deepEqual(plan.batches[0].tensors.sort(), ["output_norm.weight", "token_embd.weight"]);
+  assert.deepEqual(plan.batches[1].layers, [0, 3]);
+  assert.deepEqual(plan.batches[2].layers, [4, 5]);
+  const sum = model.tensors.reduce((a, t) => a + t.byteSize, 0);
+  assert.equal(plan.totalBytes, sum);
+  assert.equal(plan.batches.at(-1)!.bytesAfter, sum);
+  assert.equal(plan.batches.reduce((a, b) => a + b.tensors.length, 0), model.tensors.length);
+  assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, "plain, serialisable data");
+  assert.throws(() => buildLoadPlan(model, { batchLayers: 0 }), RangeError);
+});
+
+Deno.test("mapped and read loads give identical tensor bytes, equal to the file", async () => {
+  const file = await Deno.readFile(small);
+  using mapped = await loadModel(small, { progressive: true, batchLayers: 2 });
+  using read = await loadModel(small, { mmap: false, progressive: true, batchLayers: 2 });
+  assert.equal(mapped.mapped, true);
+  assert.equal(read.mapped, false);
+  assert.equal(mapped.report.zeroCopyTensors, mapped.model.tensors.length);
+  assert.equal(read.report.copiedTensors, read.model.tensors.length);
+  for (const t of mapped.model.tensors) {
+    const expected = file.subarray(t.fileOffset, t.fileOffset + t.byteSize);
+    assert.deepEqual(mapped.tensorData(t.name), expected, t.name);
+    assert.deepEqual(read.tensorData(t.name), expected, t.name);
+  }
+});
+
+Deno.test("zero-copy: a 64 MiB model costs file-backed pages, not anonymous memory", async () => {
+  const path = join(dir, "big.gguf");
+  await synthesizeBitnetModel(path, {
+    layers: 2,
+    dim: 2048,
+    ffn: 5632,
+    heads: 16,
+    kvHeads: 4,
+    vocab: 8192,
+  });
+  // Measured in a fresh process so nothing else in this test run moves the numbers.
+  const r = await runCli(["load", path, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.mapped, true);
+  assert.ok(report.fileBytes > 40 * 1024 * 1024);
+  assert.ok(report.anonBytes < 0.05 * report.fileBytes, `anonymous ${report.anonBytes}`);
+  assert.ok(
+    report.fileBackedBytes > 0.9 * report.fileBytes,
+    `file-backed ${report.fileBackedBytes}`,
+  );
+  assert.ok(report.multiplier <= 1.05, `multiplier ${report.multiplier}`);
+  const copy = JSON.parse((await runCli(["load", path, "--json", "--no-mmap"])).stdout);
+  assert.ok(
+    copy.anonBytes > 0.9 * copy.fileBytes,
+    "the copy path holds the data in anonymous memory",
+  );
+});
+
+Deno.test("a write through a view stays private: the file is untouched", () => {
+  const before = Deno.readFileSync(small);
+  using m = mapFile(small);
+  const v = m.view(0, 8);
+  v[0] = 0x58; // copy-on-write page
+  assert.equal(v[0], 0x58);
+  assert.deepEqual(Deno.readFileSync(small), before);
+});
+
+Deno.test("use after close throws instead of touching unmapped memory", async () => {
+  const loaded = await loadModel(small);
+  const view = loaded.tensorData("blk.0.attn_q.weight");
+  assert.ok(view.length > 0);
+  loaded.close();
+  assert.equal(isMapped(small), false, "unmapped");
+  assert.equal(view.length, 0, "the held view is detached");
+  assert.equal(view[0], undefined);
+  assert.throws(() => view.subarray(0, 1), TypeError);
+  assert.throws(() => loaded.tensorData("blk.0.attn_q.weight"), /was closed/);
+  assert.throws(() => dequantizeToNew("I2_S", view, 256 * 256), /bytes|detached/);
+  const m = mapFile(small);
+  m.close();
+  assert.throws(() => m.view(0, 4), ClosedError);
+  m.close(); // twice is fine
+});
+
+Deno.test("openGguf with options gives zero-copy tensor data", async () => {
+  using model = await openGguf(small, { mmap: true });
+  assert.equal(model.mapped, true);
+  const t = model.tensors[1];
+  const bytes = await Deno.readFile(small);
+  assert.deepEqual(
+    model.tensorData(t.name),
+    bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize),
+  );
+  using copy = await openGguf(small, { mmap: false });
+  assert.equal(copy.mapped, false);
+  assert.deepEqual(copy.tensorData(t.name), model.tensorData(t.name));
+});
+
+Deno.test("progress events arrive in order, as a callback and as an async iterable", async () => {
+  const seen: LoadProgress[] = [];
+  const loader = new ProgressiveLoader(small, {
+    progressive: true,
+    batchLayers: 2,
+    onProgress: (e) => seen.push(e),
+  });
+  const iterated: LoadProgress[] = [];
+  const done = loader.load();
+  for await (const e of loader.events()) iterated.push(e);
+  using loaded = await done;
+  assert.deepEqual(iterated, seen);
+  assert.equal(seen[0].phase, "open");
+  assert.equal(seen.at(-1)!.phase, "done");
+  assert.equal(seen.at(-1)!.bytesDone, loaded.plan.totalBytes);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i].bytesDone >= seen[i - 1].bytesDone);
+  assert.equal(seen.filter((e) => e.phase === "tensor").length, loaded.model.tensors.length);
+  assert.equal(seen.filter((e) => e.phase === "batch").length, loaded.plan.batches.length);
+});
+
+Deno.test("cancelling mid-load releases the mapping; the file can be truncated and reopened", async () => {
+  const path = join(dir, "cancel.gguf");
+  await Deno.copyFile(small, path);
+  const controller = new AbortController();
+  let tensors = 0;
+  await assert.rejects(
+    loadModel(path, {
+      progressive: true,
+      batchLayers: 1,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.phase === "tensor" && ++tensors === 3) controller.abort(new Error("stop here"));
+      },
+    }),
+    /stop here/,
+  );
+  assert.equal(isMapped(path), false, "mapping released");
+  await Deno.truncate(path, 100);
+  await Deno.copyFile(small, path);
+  using again = await loadModel(path);
+  assert.equal(again.model.tensors.length, 1 + 6 * 11 + 1);
+});
+
+Deno.test("memory pressure: the copy path fails early; the mapped path stops prefetching", async () => {
+  const size = (await Deno.stat(small)).size;
+  const e = await loadModel(small, { mmap: false, memoryBudgetBytes: size / 2 }).then(
+    () => assert.fail("should not load"),
+    (e) => e,
+  );
+  assert.ok(e instanceof InsufficientMemoryError, String(e));
+  assert.ok(e.needed >= size && e.available === size / 2);
+  assert.match(e.message, /short by/);
+  using mapped = await loadModel(small, {
+    memoryBudgetBytes: size / 2,
+    progressive: true,
+    batchLayers: 1,
+  });
+  assert.ok(mapped.warnings.some((w) => /prefetching stopped/.test(w)), mapped.warnings.join("; "));
+  assert.equal(mapped.tensorData("output_norm.weight").length, 256 * 4, "still readable on demand");
+});
+
+Deno.test("split models: every part is mapped", async () => {
+  const { metadata, tensors } = bitnetModelParts({ layers: 2, vocab: 300 });
+  const prefix = join(dir, "split");
+  const half = Math.ceil(tensors.length / 2);
+  for (let i = 0; i < 2; i++) {
+    const split = [
+      kv.u16("split.no", i),
+      kv.u16("split.count", 2),
+      kv.i32("split.tensors.count", tensors.length),
+    ];
+    await writeGguf(
+      splitPartPath(prefix, i, 2),
+      i === 0 ? [...metadata, ...split] : split,
+      tensors.slice(i * half, (i + 1) * half),
+    );
+  }
+  using loaded = await loadModel(splitPartPath(prefix, 1, 2));
+  assert.equal(loaded.model.parts.length, 2);
+  const last = loaded.model.tensors.at(-1)!;
+  assert.equal(last.part, 1);
+  const bytes = await Deno.readFile(splitPartPath(prefix, 1, 2));
+  assert.deepEqual(
+    loaded.tensorData(last.name),
+    bytes.subarray(last.fileOffset, last.fileOffset + last.byteSize),
+  );
+});
+
+Deno.test("dequantize while loading gives the same values as dequantizing afterwards", async () => {
+  using loaded = await loadModel(small, { dequant: "f32" });
+  for (const t of loaded.model.tensors) {
+    const expected = dequantizeToNew(t.type, loaded.tensorData(t.name), t.elementCount);
+    assert.deepEqual(loaded.dequantized.get(t.name), expected, t.name);
+  }
+  assert.equal(loaded.report.copiedTensors, loaded.model.tensors.length);
+});
+
+Deno.test("memory report limits follow the seed's size classes", () => {
+  const GiB = 1024 ** 3;
+  assert.equal(memoryLimitFor(GiB), 1.5);
+  assert.equal(memoryLimitFor(5 * GiB), 1.3);
+  assert.equal(memoryLimitFor(11 * GiB), 1.2);
+  const m = (anon: number, file: number) =>
+    evaluateMemory({
+      fileBytes: 100,
+      mapped: true,
+      zeroCopyTensors: 1,
+      copiedTensors: 0,
+      seconds: 1,
+      before: { rss: 0, peakRss: 0, anon: 0, file: 0 },
+      after: { rss: anon + file, peakRss: anon + file, anon, file },
+    });
+  assert.equal(m(0, 100).ok, true);
+  assert.equal(m(0, 100).warnings.length, 0);
+  assert.match(m(10, 100).warnings[0], /above 1.05/);
+  assert.equal(m(60, 100).ok, false);
+  assert.equal(parseMemAvailable("MemTotal: 8 kB\nMemAvailable:     4 kB\n"), 4096);
+});
+
+Deno.test("cleanup", async () => {
+  await Deno.remove(dir, { recursive: true });
+});
