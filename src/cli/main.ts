@@ -9,6 +9,7 @@
 import { runDemo } from "./demo.ts";
 import { INSPECT_HELP, runInspect } from "./inspect.ts";
 import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
+import { runDequant, runKernels } from "./dequant.ts";
 import { runLoad } from "./load.ts";
 import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
@@ -21,6 +22,8 @@ Usage: bitload <command> [options]
 Commands:
   inspect FILE   show what a GGUF file holds (--json, --tensors, --kv KEY)
   load FILE      load a model progressively (mmap) and report memory use
+  dequant FILE   write one tensor as f32 (--tensor NAME --out PATH)
+  kernels        which dequantization kernels are in use
   synth OUT      write a synthetic BitNet b1.58 model
   demo [FILE]    run the main job on FILE, $BITNET_GGUF or a synthetic model
 
@@ -37,6 +40,8 @@ type Command = (args: string[], out: (s: string) => void) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   inspect: runInspect,
   load: runLoad,
+  dequant: runDequant,
+  kernels: runKernels,
   synth: runSynth,
   demo: runDemo,
 };
