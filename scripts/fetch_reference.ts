@@ -46,13 +46,23 @@ try {
   const tgz = (await run("npm", ["pack", PACKAGE, "--silent"], work)).trim().split("\n").pop()!;
   await run("tar", ["xzf", tgz, "package/llama/gitRelease.bundle"], work);
   const repo = join(work, "llama.cpp");
-  await run("git", ["clone", "--quiet", "--no-checkout", "package/llama/gitRelease.bundle", repo], work);
+  await run(
+    "git",
+    ["clone", "--quiet", "--no-checkout", "package/llama/gitRelease.bundle", repo],
+    work,
+  );
   const listing = await run("git", ["ls-tree", "--name-only", "HEAD", "models/"], repo);
-  const files = listing.split("\n").filter((f) => /^models\/ggml-vocab-.*\.gguf(\.inp|\.out)?$/.test(f));
+  const files = listing.split("\n").filter((f) =>
+    /^models\/ggml-vocab-.*\.gguf(\.inp|\.out)?$/.test(f)
+  );
   const staging = join(work, "vocab");
   await Deno.mkdir(staging);
   for (const f of files) {
-    const blob = await new Deno.Command("git", { args: ["show", `HEAD:${f}`], cwd: repo, stdout: "piped" })
+    const blob = await new Deno.Command("git", {
+      args: ["show", `HEAD:${f}`],
+      cwd: repo,
+      stdout: "piped",
+    })
       .output();
     if (!blob.success) throw new Error(`git show ${f} failed`);
     await Deno.writeFile(join(staging, f.slice("models/".length)), blob.stdout);
