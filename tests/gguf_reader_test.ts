@@ -4,7 +4,7 @@ import {
   bitnetModelParts,
   ggmlType,
   GgufError,
-  GgufStringArray,
+  type GgufStringArray,
   GgufValueType,
   inspectJson,
   kv,
