@@ -74,6 +74,7 @@ export {
   memoryLimitFor,
   type MemoryMeasurement,
   type MemoryReport,
+  MIN_JUDGED_BYTES,
 } from "./src/validate/memory_report.ts";
 export {
   dequantize,

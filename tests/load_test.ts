@@ -232,9 +232,10 @@ Deno.test("memory report limits follow the seed's size classes", () => {
   assert.equal(memoryLimitFor(GiB), 1.5);
   assert.equal(memoryLimitFor(5 * GiB), 1.3);
   assert.equal(memoryLimitFor(11 * GiB), 1.2);
-  const m = (anon: number, file: number) =>
+  const MiB = 1024 * 1024;
+  const m = (anon: number, file: number, size = 100 * MiB) =>
     evaluateMemory({
-      fileBytes: 100,
+      fileBytes: size,
       mapped: true,
       zeroCopyTensors: 1,
       copiedTensors: 0,
@@ -242,10 +243,13 @@ Deno.test("memory report limits follow the seed's size classes", () => {
       before: { rss: 0, peakRss: 0, anon: 0, file: 0 },
       after: { rss: anon + file, peakRss: anon + file, anon, file },
     });
-  assert.equal(m(0, 100).ok, true);
-  assert.equal(m(0, 100).warnings.length, 0);
-  assert.match(m(10, 100).warnings[0], /above 1.05/);
-  assert.equal(m(60, 100).ok, false);
+  assert.equal(m(0, 100 * MiB).ok, true);
+  assert.equal(m(0, 100 * MiB).warnings.length, 0);
+  assert.match(m(10 * MiB, 100 * MiB).warnings[0], /above 1.05/);
+  assert.equal(m(60 * MiB, 100 * MiB).ok, false);
+  const tiny = m(600, 100, 100);
+  assert.equal(tiny.ok, true, "too small to judge");
+  assert.match(tiny.warnings[0], /too small to judge/);
   assert.equal(parseMemAvailable("MemTotal: 8 kB\nMemAvailable:     4 kB\n"), 4096);
 });
 

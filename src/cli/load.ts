@@ -8,11 +8,11 @@
 import { parseArgs } from "node:util";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
 import type { MemoryReport } from "../validate/memory_report.ts";
-import { bold, cyan, formatBytes, UsageError, yellow } from "./output.ts";
+import { bold, cyan, dim, envVar, formatBytes, UsageError, yellow } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
 /** Help text of `bitload load`. */
-export const LOAD_HELP = `Usage: bitload load FILE [options]
+export const LOAD_HELP = `Usage: bitload load [FILE] [options]   (FILE defaults to $BITNET_GGUF)
 
 Loads a model the way an inference engine would: maps every part (zero-copy), makes the
 tensors resident batch by batch (critical tensors, then layers, then the rest), and prints the
@@ -99,8 +99,9 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     out(LOAD_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError("load needs one FILE (see bitload load --help)");
+  const file = positionals[0] ?? envVar("BITNET_GGUF");
+  if (positionals.length > 1 || !file) {
+    throw new UsageError("load needs one FILE or $BITNET_GGUF (see bitload load --help)");
   }
   const dequant = values.dequant ?? "none";
   if (dequant !== "none" && dequant !== "f32" && dequant !== "f16") {
@@ -123,7 +124,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   const bar = progressBar("load");
   let label = "";
   try {
-    using loaded = await loadModel(positionals[0], {
+    using loaded = await loadModel(file, {
       mmap: !values["no-mmap"],
       mlock: values.mlock,
       populate: values.populate,
@@ -149,14 +150,15 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     } else {
       out(
         `${
-          bold(positionals[0])
+          bold(file)
         }: ${loaded.model.tensors.length} tensors in ${loaded.plan.batches.length} batches`,
       );
       out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
+      for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
     return loaded.report.ok ? 0 : 1;
   } catch (e) {
-    if (e instanceof InsufficientMemoryError) throw new Error(`${positionals[0]}: ${e.message}`);
+    if (e instanceof InsufficientMemoryError) throw new Error(`${file}: ${e.message}`);
     throw e;
   } finally {
     bar.done();

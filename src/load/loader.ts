@@ -83,6 +83,8 @@ export interface LoadedModel extends Disposable {
   readonly report: MemoryReport;
   /** Things worth knowing (fallbacks, pressure). */
   readonly warnings: readonly string[];
+  /** Information that needs no action (e.g. tensors not aligned to 4 KiB pages). */
+  readonly info: readonly string[];
   /** Releases everything; tensor views become empty. */
   close(): void;
 }
@@ -344,7 +346,17 @@ export class ProgressiveLoader {
         bytesTotal: total,
       });
       let closed = false;
+      const info: string[] = [];
+      const offPage = model.tensors.filter((t) => t.fileOffset % PAGE !== 0).length;
+      if (offPage > 0) {
+        info.push(
+          `${offPage} of ${model.tensors.length} tensors do not start on a 4 KiB page boundary ` +
+            `(GGUF aligns tensors to ${model.parts[0].alignment} bytes); views work the same, ` +
+            `only page-granular operations (madvise, mlock) round to whole pages`,
+        );
+      }
       const loaded: LoadedModel = {
+        info,
         model,
         plan,
         mapped: useMmap,

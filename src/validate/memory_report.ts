@@ -43,6 +43,12 @@ export interface MemoryReport {
 }
 
 const GIB = 1024 ** 3;
+/**
+ * Below this size the multiplier is dominated by fixed costs (page rounding, runtime heap
+ * growth), so it is reported but does not fail validation.
+ */
+export const MIN_JUDGED_BYTES = 64 * 1024 * 1024;
+
 /** A mapped load should cost no more than this multiple of the model's size. */
 export const MAPPED_TARGET_MULTIPLIER = 1.05;
 
