@@ -126,6 +126,12 @@ export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
     warnings.push(
       "process memory could not be read (/proc/self/status); the multiplier was not measured",
     );
+  } else if (multiplier > limit && m.fileBytes < MIN_JUDGED_BYTES) {
+    warnings.push(
+      `memory multiplier ${
+        multiplier.toFixed(3)
+      } is above ${limit}, but a model under 64 MiB is too small to judge (fixed costs dominate)`,
+    );
   } else if (multiplier > limit) {
     ok = false;
     warnings.push(
