@@ -198,11 +198,15 @@ Deno.test("versions: v2 accepted, v1 and v4 refused, bad magic refused", async (
 });
 
 Deno.test("general.alignment must be a UINT32 power of two", async () => {
+  // The writer refuses both a non-UINT32 key and 48, so write a UINT32 32 and patch the bytes.
   await expectGgufError(
-    () => readGguf(serializeGguf([kv.u64("general.alignment", 32)], [])),
-    "BAD_ALIGNMENT",
+    async () => serializeGguf([kv.u64("general.alignment", 32)], []),
+    "BAD_ARGUMENT",
   );
-  // The writer refuses 48, so write 32 and patch the value in the bytes.
+  const int32 = serializeGguf([kv.u32("general.alignment", 32)], []);
+  new DataView(int32.buffer).setUint32(int32.length - 8, 5, true); // value type UINT32 → INT32
+  const t = await expectGgufError(() => readGguf(int32), "BAD_ALIGNMENT");
+  assert.match(t.reason, /must be a UINT32 but is a INT32/);
   const bytes = serializeGguf([kv.u32("general.alignment", 32)], []);
   new DataView(bytes.buffer).setUint32(bytes.length - 4, 48, true);
   const e = await expectGgufError(() => readGguf(bytes), "BAD_ALIGNMENT");

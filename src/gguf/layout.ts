@@ -132,7 +132,7 @@ function fit(
   gap: number | undefined,
   alignment: number,
 ): "exact" | "loose" | "no" {
-  if (size === null) return "no";
+  if (size === null || !Number.isFinite(size)) return "no";
   if (gap === undefined) return "exact";
   if (size > gap) return "no";
   return gap - size < Math.max(alignment, 1) ? "exact" : "loose";
@@ -235,7 +235,7 @@ function sizeOf(raw: RawTensorInfo, type: GgmlTypeInfo): number {
     }
     throw e;
   }
-  if (size === null) {
+  if (size === null || !Number.isSafeInteger(size)) {
     throw new GgufError(
       "BAD_BLOCK_MULTIPLE",
       raw.entryOffset,

@@ -62,7 +62,8 @@ const MIN_TENSOR_INFO_SIZE = 25;
 /** Smallest encoded key/value: key length 8 + 1 byte key + type 4 + 1 byte value. */
 const MIN_KV_SIZE = 14;
 
-const utf8 = new TextDecoder("utf-8");
+// ignoreBOM: a leading U+FEFF is part of the string, not a byte-order mark to strip.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Parses a GGUF file's header, metadata and tensor directory from `cur` (positioned at 0).

@@ -1,8 +1,8 @@
 /**
  * Reading GGUF metadata from wherever the bytes are: a local path (synchronous reads of just the
  * header region), bytes in memory, a `ReadableStream`, or any byte-range reader such as HTTP
- * range requests. Only the header, metadata and tensor directory are read, plus at most one
- * read-ahead chunk; tensor data is never fetched.
+ * range requests. Only the header, metadata and tensor directory are needed; reads grow
+ * geometrically, so what is read past the header is bounded by the header's own size.
  *
  * @module
  */
@@ -184,7 +184,7 @@ function finish(
  * work stays within twice a single parse).
  */
 async function parseIncrementally(
-  more: (buffered: Uint8Array, end: number) => Promise<Uint8Array | null>,
+  more: (buffered: Uint8Array, end: number) => Promise<{ chunk: Uint8Array; done: boolean }>,
   knownSize: number | undefined,
   source: string,
   options: ReadGgufOptions,
@@ -194,9 +194,12 @@ async function parseIncrementally(
   let want = INITIAL_READ;
   for (;;) {
     if (buffered.length < want && (size === undefined || buffered.length < size)) {
-      const chunk = await more(buffered, size === undefined ? want : Math.min(want, size));
-      if (chunk === null) size = buffered.length;
-      else buffered = concat(buffered, chunk);
+      const { chunk, done } = await more(
+        buffered,
+        size === undefined ? want : Math.min(want, size),
+      );
+      if (chunk.length > 0) buffered = concat(buffered, chunk);
+      if (done || chunk.length === 0) size = buffered.length;
     }
     const fill: FillFunction = (_c, end) => {
       throw new NeedMoreBytes(end);
@@ -209,7 +212,9 @@ async function parseIncrementally(
       if (!(e instanceof NeedMoreBytes)) {
         throw e instanceof GgufError ? e.withPath(source) : e;
       }
-      want = Math.max(e.end, buffered.length + Math.min(buffered.length, MAX_READ_AHEAD));
+      // Grow geometrically: each re-parse then costs at most as much as all before it together,
+      // so the total stays within twice one parse, and at most the header's size is read ahead.
+      want = Math.max(e.end, 2 * buffered.length);
     }
   }
 }
@@ -226,7 +231,8 @@ async function readRanges(reader: RangeReader, options: ReadGgufOptions): Promis
   return await parseIncrementally(
     async (buffered, end) => {
       const chunk = await reader.read(buffered.length, end - buffered.length);
-      return chunk.length === 0 ? null : chunk;
+      const known = reader.size !== undefined && buffered.length + chunk.length >= reader.size;
+      return { chunk, done: chunk.length === 0 || known };
     },
     reader.size,
     source,
@@ -244,13 +250,16 @@ async function readStream(
       async (buffered, end) => {
         const parts: Uint8Array[] = [];
         let have = buffered.length;
+        let ended = false;
         while (have < end) {
           const { value, done } = await reader.read();
-          if (done) break;
+          if (done) {
+            ended = true;
+            break;
+          }
           parts.push(value);
           have += value.length;
         }
-        if (parts.length === 0) return null;
         let size = 0;
         for (const p of parts) size += p.length;
         const out = new Uint8Array(size);
@@ -259,7 +268,7 @@ async function readStream(
           out.set(p, at);
           at += p.length;
         }
-        return out;
+        return { chunk: out, done: ended };
       },
       undefined,
       "stream",

@@ -7,7 +7,8 @@
  * @module
  */
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the token, not a byte-order mark to strip.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * An immutable, lazily decoded array of strings.

@@ -243,6 +243,8 @@ export function tensorByteSize(type: GgmlTypeInfo, dims: readonly number[]): num
       return Math.floor(n / 4) + 32;
     case "TL2": {
       const k = dims[0] ?? 1;
+      // The fork's formula assumes at least one 256-wide tile per row (and no empty rows).
+      if (k < 256 || n === 0) return null;
       const m = n / k;
       // C integer arithmetic, left to right: (K−256)·M/3·5/8 + 256·M/2·4/8.
       const three = Math.floor(Math.floor(Math.floor((k - 256) * m / 3) * 5) / 8);

@@ -8,7 +8,7 @@
 
 import { dirname, join } from "node:path";
 import { GgufError } from "./errors.ts";
-import { DEFAULT_ALIGNMENT, MAX_TENSOR_NAME_LENGTH } from "./limits.ts";
+import { DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_TENSOR_NAME_LENGTH } from "./limits.ts";
 import type { GgufArrayValues, GgufFile, GgufValue } from "./model.ts";
 import { alignUp } from "./parse.ts";
 import { GgufStringArray } from "./string_array.ts";
@@ -121,6 +121,9 @@ class ByteWriter {
     this.bytes.set(b, at);
   }
   string(s: string) {
+    if (!s.isWellFormed()) {
+      throw bad(`String ${JSON.stringify(s)} has a lone surrogate; it cannot be UTF-8`);
+    }
     const b = encoder.encode(s);
     this.u64(b.length);
     this.raw(b);
@@ -288,9 +291,15 @@ function encodeHeader(
   const le = options.littleEndian ?? true;
   const entries = [...metadata];
   const alignEntry = entries.find((e) => e.key === "general.alignment");
+  if (alignEntry && alignEntry.type !== GgufValueType.UINT32) {
+    throw bad(`general.alignment must be a UINT32, not a ${valueTypeName(alignEntry.type)}`);
+  }
   let alignment = options.alignment ?? (alignEntry ? Number(alignEntry.value) : DEFAULT_ALIGNMENT);
-  if (!Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
-    throw bad(`Alignment ${alignment} is not a power of two`);
+  if (
+    !Number.isInteger(alignment) || alignment <= 0 || alignment > MAX_ALIGNMENT ||
+    (alignment & (alignment - 1)) !== 0
+  ) {
+    throw bad(`Alignment ${alignment} is not a power of two from 1 to ${MAX_ALIGNMENT}`);
   }
   if (alignEntry && Number(alignEntry.value) !== alignment) {
     throw bad(`general.alignment is ${alignEntry.value} but the alignment option is ${alignment}`);
@@ -332,7 +341,15 @@ function encodeHeader(
     if (names.has(t.name)) throw bad(`Tensor "${t.name}" is given twice`);
     names.add(t.name);
     if (t.dims.length > 4) throw bad(`Tensor "${t.name}" has more than 4 dimensions`);
-    const size = tensorByteSize(type, t.dims);
+    if (!t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw bad(`Tensor "${t.name}" has dims [${t.dims}]; each must be a non-negative integer`);
+    }
+    let size: number | null;
+    try {
+      size = tensorByteSize(type, t.dims);
+    } catch {
+      throw bad(`Tensor "${t.name}" [${t.dims}] is too large to address`);
+    }
     if (size === null) {
       throw bad(`Tensor "${t.name}": ne[0] = ${t.dims[0]} is not a multiple of ${type.blockSize}`);
     }
