@@ -61,10 +61,8 @@ export {
 } from "./src/load/loader.ts";
 export { buildLoadPlan, type LoadBatch, type LoadPlan } from "./src/load/plan.ts";
 export {
-  cgroupRemaining,
   type MemoryBudget,
   memoryBudget,
-  parseMemAvailable,
   type ProcessMemory,
   processMemory,
 } from "./src/load/memory.ts";
@@ -85,6 +83,33 @@ export {
 } from "./src/quant/dequantize.ts";
 export { byteSwapTensor, canByteSwap } from "./src/quant/endian.ts";
 export { type KernelInfo, kernelInfo, type SimdLevel } from "./ffi/native.ts";
+export * from "./src/plan/mod.ts";
+export {
+  type PerfAlert,
+  PerfMonitor,
+  type PerfSpan,
+  type PerfThresholds,
+} from "./src/bench/perf_monitor.ts";
+export {
+  type MachineInfo,
+  machineInfo,
+  measureMemcpyBandwidth,
+  measureReadBandwidth,
+} from "./src/bench/machine.ts";
+export { measure, type MeasureOptions, summarize, type TimingStats } from "./src/bench/measure.ts";
+export {
+  compareReports,
+  type ComparisonResult,
+  DEFAULT_THRESHOLDS,
+  type MetricComparison,
+  type RegressionThresholds,
+} from "./src/bench/compare.ts";
+export {
+  type BenchReport,
+  type Metric,
+  parseBenchReport,
+  type Target,
+} from "./src/bench/report.ts";
 export { GgufStringArray } from "./src/gguf/string_array.ts";
 export {
   allGgmlTypes,

@@ -14,6 +14,9 @@ import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
 import { loadModel } from "../load/loader.ts";
 import { renderSummary, renderTensors } from "./inspect.ts";
 import { renderMemoryReport } from "./load.ts";
+import { renderPlan } from "./plan.ts";
+import { detectDevices, parseDeviceSpec } from "../plan/devices.ts";
+import { planPlacement } from "../plan/strategies.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
@@ -21,8 +24,9 @@ import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 /** Help text of `bitload demo`. */
 export const DEMO_HELP = `Usage: bitload demo [FILE] [--keep] [synth options]
 
-Runs bitload's main job on a model: the inspection summary and tensor table, then a
-progressive zero-copy load with its memory report.
+Runs bitload's main job on a model: the inspection summary and tensor table, the placement
+plan (this machine, and a simulated two-GPU one), then a progressive zero-copy load with its
+memory report.
 FILE defaults to $BITNET_GGUF; without either, a synthetic BitNet b1.58 model is written
 to a temporary directory first (see bitload synth --help for its options).
 
@@ -67,6 +71,22 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out(renderSummary(file, summarizeModel(model)));
     out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));
     out(renderTensors(model));
+    out("");
+    const real = detectDevices();
+    out(renderPlan(planPlacement(model, real), { file, devices: real }));
+    out("");
+    const simulated = parseDeviceSpec("cpu:16GiB,cuda0:8GiB,cuda1:4GiB");
+    out(
+      dim(
+        "  the same model on a simulated machine with two GPUs (--devices cpu:16GiB,cuda0:8GiB,cuda1:4GiB):",
+      ),
+    );
+    out(
+      renderPlan(planPlacement(model, simulated, { strategy: "split" }), {
+        file,
+        devices: simulated,
+      }),
+    );
     out("");
     out(
       bold("  progressive load") +

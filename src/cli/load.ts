@@ -8,7 +8,9 @@
 import { parseArgs } from "node:util";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
 import type { MemoryReport } from "../validate/memory_report.ts";
-import { bold, cyan, dim, envVar, formatBytes, UsageError, yellow } from "./output.ts";
+import { PerfMonitor } from "../bench/perf_monitor.ts";
+import { measureMemcpyBandwidth } from "../bench/machine.ts";
+import { bold, cyan, dim, envVar, formatBytes, table, UsageError, yellow } from "./output.ts";
 import { progressBar } from "./progress.ts";
 
 /** Help text of `bitload load`. */
@@ -25,6 +27,8 @@ Options:
   --batch-layers N   layers per batch (default 4); implies progressive loading
   --dequant T        also dequantize every tensor: f32, f16 or none (default none)
   --budget BYTES     memory budget instead of MemAvailable / the cgroup limit (e.g. 2GiB)
+  --profile          print the time, bytes and throughput of each span (parse, map, batches,
+                     dequant) and alert on spans below half the measured memory bandwidth
   --json             print the report as JSON
   -h, --help         show this help
 
@@ -79,6 +83,22 @@ export function renderMemoryReport(r: MemoryReport): string {
   return lines.join("\n");
 }
 
+/** Renders the spans of a profiled load, then its alerts. */
+export function renderProfile(monitor: PerfMonitor): string {
+  const rows = [["span", "ms", "bytes", "throughput"]];
+  for (const s of monitor.spans) {
+    rows.push([
+      s.name,
+      s.durationMs.toFixed(2),
+      s.bytes ? formatBytes(s.bytes) : "",
+      s.bytesPerSec ? `${formatBytes(s.bytesPerSec)}/s` : "",
+    ]);
+  }
+  const lines = [bold("  profile"), ...table(rows).split("\n").map((l) => "  " + l)];
+  for (const a of monitor.alerts) lines.push(yellow(`  alert: ${a.message}`));
+  return lines.join("\n");
+}
+
 /** Runs `load`; returns the exit code. */
 export async function runLoad(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -88,6 +108,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       mlock: { type: "boolean" },
       populate: { type: "boolean" },
       "batch-layers": { type: "string" },
+      profile: { type: "boolean" },
       dequant: { type: "string" },
       budget: { type: "string" },
       json: { type: "boolean" },
@@ -121,6 +142,11 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   try {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* signals unavailable */ }
+  let monitor: PerfMonitor | undefined;
+  if (values.profile) {
+    const floor = measureMemcpyBandwidth(32 * 1024 * 1024, 3) / 2;
+    monitor = new PerfMonitor({ minBytesPerSec: { batch: floor } });
+  }
   const bar = progressBar("load");
   let label = "";
   try {
@@ -133,6 +159,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       dequant,
       memoryBudgetBytes: values.budget ? parseByteSize(values.budget) : undefined,
       signal: controller.signal,
+      monitor,
       onProgress(e: LoadProgress) {
         label = `load [batch ${e.batch + 1}/${e.batches}]`;
         bar.update(e.bytesDone, e.bytesTotal, label);
@@ -156,6 +183,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
       for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
+    if (monitor) (values.json ? console.error : out)(renderProfile(monitor));
     return loaded.report.ok ? 0 : 1;
   } catch (e) {
     if (e instanceof InsufficientMemoryError) throw new Error(`${file}: ${e.message}`);

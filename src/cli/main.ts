@@ -9,8 +9,10 @@
 import { runDemo } from "./demo.ts";
 import { INSPECT_HELP, runInspect } from "./inspect.ts";
 import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
+import { runBench } from "./bench.ts";
 import { runDequant, runKernels } from "./dequant.ts";
 import { runLoad } from "./load.ts";
+import { PLAN_HELP, runPlan } from "./plan.ts";
 import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
@@ -23,7 +25,9 @@ Commands:
   inspect FILE   show what a GGUF file holds (--json, --tensors, --kv KEY)
   load FILE      load a model progressively (mmap) and report memory use
   dequant FILE   write one tensor as f32 (--tensor NAME --out PATH)
+  plan FILE      where the model fits: devices, KV cache, strategy, llama.cpp flags
   kernels        which dequantization kernels are in use
+  bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
   demo [FILE]    run the main job on FILE, $BITNET_GGUF or a synthetic model
 
@@ -42,6 +46,8 @@ const COMMANDS: Record<string, Command> = {
   load: runLoad,
   dequant: runDequant,
   kernels: runKernels,
+  plan: runPlan,
+  bench: runBench,
   synth: runSynth,
   demo: runDemo,
 };
@@ -59,8 +65,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     const [command, ...commandArgs] = rest;
     if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-      if (command === "help" && commandArgs[0] === "inspect") out(INSPECT_HELP);
-      else out(HELP);
+      const topic = command === "help" ? commandArgs[0] : undefined;
+      if (topic !== undefined && COMMANDS[topic]) return await COMMANDS[topic](["--help"], out);
+      out(HELP);
       return 0;
     }
     if (command === "-V" || command === "--version") {

@@ -81,7 +81,7 @@ export function formatBytes(n: number): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${n} B` : `${v.toPrecision(3)} ${units[u]}`;
+  return u === 0 ? `${n} B` : `${v >= 1000 ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
 }
 
 /**

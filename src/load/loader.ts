@@ -21,6 +21,7 @@ import {
 } from "./mapping.ts";
 import { mappedResidentBytes, memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
+import type { PerfMonitor } from "../bench/perf_monitor.ts";
 
 /** Options of {@link loadModel} and {@link ProgressiveLoader}. */
 export interface LoadOptions {
@@ -47,6 +48,8 @@ export interface LoadOptions {
   onProgress?: (event: LoadProgress) => void;
   /** Share of the memory budget at which prefetching stops (mmap) or the load fails early (copy). Default 0.8. */
   pressureThreshold?: number;
+  /** Records spans (`parse`, `map`, `batch N`, `dequant`) for profiling. */
+  monitor?: PerfMonitor;
   /** Memory budget in bytes instead of MemAvailable / the cgroup limit (for tests and tight machines). */
   memoryBudgetBytes?: number;
 }
@@ -194,7 +197,10 @@ export class ProgressiveLoader {
     signal?.throwIfAborted();
     const started = performance.now();
     const atStart = processMemory();
+    const monitor = o.monitor;
+    const endParse = monitor?.start("parse");
     const model = await openGgufModel(this.path);
+    endParse?.(model.parts.reduce((a, p) => a + p.dataOffset, 0));
     // Measure the tensor load from here: the parse's own cost is reported separately.
     const before = processMemory();
     resetPeakRss();
@@ -244,6 +250,7 @@ export class ProgressiveLoader {
       dequantized.clear();
     };
     try {
+      const endMap = monitor?.start(useMmap ? "map" : "allocate");
       for (const part of model.parts) {
         signal?.throwIfAborted();
         files.push(
@@ -252,6 +259,7 @@ export class ProgressiveLoader {
             : new ReadBuffer(part.source),
         );
       }
+      endMap?.(fileBytes);
       const byName = new Map<string, GgufTensorInfo>(model.tensors.map((t) => [t.name, t]));
       let bytesDone = 0;
       let sinceYield = 0;
@@ -283,6 +291,7 @@ export class ProgressiveLoader {
             } budget; prefetching stopped, the remaining tensors are paged in on demand`,
           );
         }
+        const endBatch = monitor?.start(`batch ${batch.index}`, batch.bytes);
         for (const name of batch.tensors) {
           const t = byName.get(name)!;
           const file = files[t.part];
@@ -297,12 +306,14 @@ export class ProgressiveLoader {
                 `tensor "${t.name}" (${t.type.name}) cannot be dequantized: ${t.type.refusal}`,
               );
             } else {
+              const endDequant = monitor?.start("dequant", t.elementCount * 4);
               const values = dequantizeToNew(
                 t.type,
                 file.view(t.fileOffset, t.byteSize),
                 t.elementCount,
               );
               dequantized.set(name, o.dequant === "f16" ? Float16Array.from(values) : values);
+              endDequant?.();
             }
           }
           bytesDone += t.byteSize;
@@ -321,6 +332,7 @@ export class ProgressiveLoader {
             signal?.throwIfAborted();
           }
         }
+        endBatch?.();
         await yieldToEventLoop();
       }
       const seconds = (performance.now() - started) / 1000;
@@ -338,6 +350,7 @@ export class ProgressiveLoader {
           ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
           : undefined,
       });
+      monitor?.checkMemory("resident memory added by the load", report.peakRssBytes);
       this.#emit({
         phase: "done",
         batch: plan.batches.length - 1,

@@ -7,6 +7,7 @@
  */
 
 import { readSmallTextFile } from "../../ffi/libc.ts";
+import { detectDevices } from "../plan/devices.ts";
 
 /** Resident memory of this process, in bytes. */
 export interface ProcessMemory {
@@ -98,47 +99,8 @@ export interface MemoryBudget {
 }
 
 /**
- * Parses `MemAvailable` (bytes) from `/proc/meminfo` text.
- *
- * @example
- * ```ts
- * import { parseMemAvailable } from "./memory.ts";
- * parseMemAvailable("MemTotal: 100 kB\nMemAvailable:  64 kB\n"); // 65536
- * ```
- */
-export function parseMemAvailable(meminfo: string): number | undefined {
-  return kib(meminfo, "MemAvailable");
-}
-
-/**
- * The cgroup memory limit left for this process, from the files under `root` (default `/`):
- * cgroup v2 `memory.max` − `memory.current`, or v1 `memory.limit_in_bytes` −
- * `memory.usage_in_bytes`; `undefined` when no limit applies.
- *
- * @example
- * ```ts ignore
- * import { cgroupRemaining } from "./memory.ts";
- * console.log(cgroupRemaining());
- * ```
- */
-export function cgroupRemaining(root = "/"): number | undefined {
-  const read = (p: string) => readSmallTextFile(root.replace(/\/$/, "") + p, 4096)?.trim();
-  const v2max = read("/sys/fs/cgroup/memory.max");
-  if (v2max !== undefined && v2max !== null && v2max !== "max" && /^\d+$/.test(v2max)) {
-    const current = Number(read("/sys/fs/cgroup/memory.current") ?? "0");
-    return Math.max(0, Number(v2max) - (Number.isFinite(current) ? current : 0));
-  }
-  const v1 = read("/sys/fs/cgroup/memory/memory.limit_in_bytes");
-  if (v1 && /^\d+$/.test(v1) && Number(v1) < 2 ** 62) {
-    const usage = Number(read("/sys/fs/cgroup/memory/memory.usage_in_bytes") ?? "0");
-    return Math.max(0, Number(v1) - (Number.isFinite(usage) ? usage : 0));
-  }
-  return undefined;
-}
-
-/**
- * The memory this process may still use: MemAvailable, or the cgroup's remaining limit when it is
- * lower; `override` (bytes) wins when given.
+ * The memory this process may still use: the planner's CPU device (MemAvailable, capped by the
+ * cgroup limit when one applies); `override` (bytes) wins when given.
  *
  * @example
  * ```ts ignore
@@ -148,19 +110,18 @@ export function cgroupRemaining(root = "/"): number | undefined {
  */
 export function memoryBudget(override?: number): MemoryBudget {
   if (override !== undefined) return { bytes: override, source: "option" };
-  let available: number | undefined;
-  const meminfo = readSmallTextFile("/proc/meminfo");
-  if (meminfo) available = parseMemAvailable(meminfo);
-  if (available === undefined) {
-    try {
-      available = Deno.systemMemoryInfo().available;
-    } catch { /* no --allow-sys */ }
+  try {
+    const cpu = detectDevices({ cuda: false }).find((d) => d.kind === "cpu");
+    if (cpu) {
+      return {
+        bytes: cpu.freeBytes,
+        source: cpu.source?.includes("cgroup") ? "cgroup" : "meminfo",
+      };
+    }
+  } catch { /* no /proc and no --allow-sys */ }
+  try {
+    return { bytes: Deno.systemMemoryInfo().available, source: "meminfo" };
+  } catch {
+    return { bytes: Infinity, source: "unknown" };
   }
-  const cgroup = cgroupRemaining();
-  if (cgroup !== undefined && (available === undefined || cgroup < available)) {
-    return { bytes: cgroup, source: "cgroup" };
-  }
-  return available === undefined
-    ? { bytes: Infinity, source: "unknown" }
-    : { bytes: available, source: "meminfo" };
 }

@@ -24,7 +24,16 @@ export const KV_TYPES: Readonly<Record<KvType, { blockSize: number; typeSize: nu
   q4_0: { blockSize: 32, typeSize: 18 },
 };
 
-/** Whether `s` is a {@link KvType}. */
+/**
+ * Whether `s` is a {@link KvType}.
+ *
+ * @example
+ * ```ts
+ * import { isKvType } from "./accounting.ts";
+ * isKvType("q8_0"); // true
+ * isKvType("q5_1"); // false
+ * ```
+ */
 export function isKvType(s: string): s is KvType {
   return Object.hasOwn(KV_TYPES, s);
 }

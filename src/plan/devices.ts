@@ -10,6 +10,7 @@
  * @module
  */
 
+import { readSmallTextFile } from "../../ffi/libc.ts";
 import { join } from "node:path";
 import { z } from "zod";
 
@@ -46,8 +47,24 @@ export interface Device {
   source?: string;
 }
 
+/** One device as written in a `--devices FILE.json`. */
+export interface DeviceJson {
+  /** Unique name. */
+  name: string;
+  /** Device kind. */
+  kind: DeviceKind;
+  /** Total memory, bytes. */
+  totalBytes: number;
+  /** Free memory, bytes. */
+  freeBytes: number;
+  /** Bandwidth, bytes/s. */
+  bandwidth?: number;
+  /** `host:port` (rpc). */
+  host?: string;
+}
+
 /** zod schema of one device in a `--devices FILE.json`. */
-export const DeviceSchema = z.strictObject({
+export const DeviceSchema: z.ZodType<DeviceJson> = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "device names are letters, digits and _.:-"),
   kind: z.enum(["cpu", "cuda", "rpc"]),
   totalBytes: z.number().int().nonnegative(),
@@ -61,7 +78,7 @@ export const DeviceSchema = z.strictObject({
 });
 
 /** zod schema of a devices file: an array of devices, or `{ "devices": [...] }`. */
-export const DeviceFileSchema = z.union([
+export const DeviceFileSchema: z.ZodType<DeviceJson[] | { devices: DeviceJson[] }> = z.union([
   z.array(DeviceSchema),
   z.strictObject({ devices: z.array(DeviceSchema) }),
 ]);
@@ -185,7 +202,10 @@ export function parseDeviceFile(text: string, source = "devices file"): Device[]
   } catch (e) {
     throw new SyntaxError(`Cannot parse ${source}: ${(e as Error).message}`);
   }
-  const r = DeviceFileSchema.safeParse(json);
+  // Parse with the branch the input is meant for, so errors name fields, not "invalid union".
+  const r = Array.isArray(json)
+    ? z.array(DeviceSchema).safeParse(json)
+    : z.strictObject({ devices: z.array(DeviceSchema) }).safeParse(json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
     throw new SyntaxError(`Invalid ${source}: ${issues.join("; ")}`);
@@ -269,13 +289,12 @@ export interface CgroupLimit {
  */
 const CGROUP_V1_UNLIMITED = 2 ** 60;
 
+/**
+ * Reads a small text file; `/proc` files go through libc when FFI is allowed, since Deno refuses
+ * `/proc/self/*` and `/proc/meminfo` without `--allow-all`.
+ */
 function readText(path: string): string | undefined {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.PermissionDenied) throw e;
-    return undefined;
-  }
+  return readSmallTextFile(path) ?? undefined;
 }
 
 function statValue(text: string | undefined, key: string): number {
@@ -309,10 +328,11 @@ function cgroupChain(mount: string, path: string): string[] {
  */
 export function readCgroupLimit(root = "/"): CgroupLimit | undefined {
   const self = readText(join(root, "proc/self/cgroup")) ?? "";
+
   let v2Path: string | undefined;
   let v1Path: string | undefined;
   for (const line of self.split("\n")) {
-    const [, controllers, path] = /^(\d+):([^:]*):(.*)$/.exec(line.trim()) ?? [];
+    const [, , controllers, path] = /^(\d+):([^:]*):(.*)$/.exec(line.trim()) ?? [];
     if (path === undefined) continue;
     if (controllers === "" && line.startsWith("0::")) v2Path = path;
     if (controllers.split(",").includes("memory")) v1Path = path;
@@ -408,7 +428,8 @@ export interface DetectDevicesOptions {
 /**
  * The devices of this machine: the CPU (`MemTotal` / `MemAvailable`, each capped by the cgroup
  * limit and the limit minus the cgroup's working set), its NUMA nodes, and CUDA devices from
- * {@link cudaDevices}. Needs `--allow-read` for `/proc` and `/sys`.
+ * {@link cudaDevices}. Needs `--allow-read` for `/proc` and `/sys`; without procfs (macOS,
+ * Windows) the CPU comes from `Deno.systemMemoryInfo()`.
  *
  * @example
  * ```ts ignore
@@ -420,13 +441,20 @@ export interface DetectDevicesOptions {
 export function detectDevices(options: DetectDevicesOptions = {}): Device[] {
   const root = options.root ?? "/";
   const text = readText(join(root, "proc/meminfo"));
-  if (text === undefined) {
+  let mem: MemInfo;
+  let source = "/proc/meminfo";
+  if (text !== undefined) {
+    mem = parseMemInfo(text);
+  } else if (root === "/" && Deno.build.os !== "linux") {
+    // No procfs (macOS, Windows): the runtime's own reading.
+    const info = Deno.systemMemoryInfo();
+    mem = { totalBytes: info.total, availableBytes: info.available };
+    source = "Deno.systemMemoryInfo()";
+  } else {
     throw new Error(`Cannot read ${join(root, "proc/meminfo")}: CPU memory is unknown`);
   }
-  const mem = parseMemInfo(text);
   let totalBytes = mem.totalBytes;
   let freeBytes = mem.availableBytes;
-  let source = "/proc/meminfo";
   const cgroup = readCgroupLimit(root);
   if (cgroup && cgroup.limitBytes < totalBytes) {
     totalBytes = cgroup.limitBytes;

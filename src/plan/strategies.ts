@@ -21,6 +21,7 @@ import {
   accountWeights,
   applyMargins,
   DEFAULT_MARGINS,
+  isKvType,
   type KvCacheBytes,
   kvCacheBytes,
   type KvType,
@@ -62,7 +63,10 @@ export interface PlanOptions extends Margins {
   flashAttention?: boolean;
   /** Tensor-name overrides, first match wins. */
   overrides?: readonly TensorOverride[];
-  /** Split ratio per accelerator, in device order (llama.cpp `--tensor-split`). */
+  /**
+   * Split ratio per accelerator (llama.cpp `--tensor-split`), in the plan's accelerator order:
+   * RPC devices first, then CUDA devices, each in the order given. Default: free memory.
+   */
   tensorSplit?: readonly number[];
   /** `hybrid`: exactly this many offloaded layers (llama.cpp `-ngl`, output layer counted). */
   gpuLayers?: number;
@@ -522,7 +526,8 @@ function fittedCounts(
     const fitsWith = (n: number) => {
       const trial = counts.slice();
       trial[a] = n;
-      const e = evaluate(p, layerCandidate(p, ngl - remaining + n, trial), k, o);
+      // Layers not yet given to an accelerator stay on the CPU in the trial.
+      const e = evaluate(p, layerCandidate(p, ngl, trial), k, o);
       return e.usage[p.accel[a]].fits;
     };
     let lo = 0, hi = remaining;
@@ -593,6 +598,13 @@ function gpuCandidate(
 // ---------------------------------------------------------------------------------------------
 // Mixed precision.
 
+const TERNARY = new Set(["I2_S", "TL1", "TL2", "TQ1_0", "TQ2_0"]);
+
+/**
+ * Small critical tensors (output layer, norms, the K and V projections, which llama.cpp's own
+ * quantization mixes keep at higher precision) that are quantized, sit on an accelerator and
+ * would fit there as f16 (at most 64 MiB each, within the device's free memory after margins).
+ */
 function suggestions(
   p: Prepared,
   c: Candidate,
@@ -605,7 +617,8 @@ function suggestions(
   for (let i = 0; i < p.tensors.length; i++) {
     const t = p.tensors[i];
     const d = deviceOf(p, c, i);
-    if (p.devices[d].kind === "cpu" || !t.type.quantized || t.type.name === "F16") continue;
+    // Ternary types are the model's native weights: f16 would add bytes, not accuracy.
+    if (p.devices[d].kind === "cpu" || !t.type.quantized || TERNARY.has(t.type.name)) continue;
     const critical = p.role[i] === "output" || /norm|attn_(k|v)\./.test(t.name);
     const f16Bytes = t.elementCount * 2;
     if (!critical || f16Bytes > 64 * 1024 * 1024) continue;
@@ -674,10 +687,10 @@ function shortText(e: Evaluated): string {
  *
  * @example
  * ```ts ignore
- * import { openGguf } from "../gguf/split.ts";
+ * import { openGgufModel } from "../gguf/split.ts";
  * import { parseDeviceSpec } from "./devices.ts";
  * import { planPlacement } from "./strategies.ts";
- * const model = await openGguf("ggml-model-i2_s.gguf");
+ * const model = await openGgufModel("ggml-model-i2_s.gguf");
  * const plan = planPlacement(model, parseDeviceSpec("cpu:16GiB,cuda0:8GiB"), { ctx: 4096 });
  * console.log(plan.status, plan.gpuLayers, plan.devices.map((d) => [d.device, d.reserved]));
  * ```
@@ -702,6 +715,9 @@ export function planPlacement(
     throw new RangeError(`The batch must be a positive integer, got ${o.batch}`);
   }
   const kvType = options.kvType ?? "f16";
+  if (!isKvType(kvType)) {
+    throw new RangeError(`Unknown KV type "${kvType}": use f16, q8_0, q4_0 or f32`);
+  }
   const p = prepare(model, ordered, options);
   const requestedCtx = options.ctx ?? Math.min(p.shape.contextLength || 4096, 4096);
   const minCtx = Math.min(options.minCtx ?? 512, requestedCtx);

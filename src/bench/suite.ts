@@ -1,0 +1,411 @@
+/**
+ * The measurements behind `bitload bench`: metadata parse (vs @huggingface/gguf), dequantization
+ * per type (scalar, best SIMD and 2 threads vs ggml's `to_float`), I2_S, and loading (mmap, read
+ * path, plain read, `Deno.readFile`). Each peer runs in the same process and run; every figure
+ * carries the seed's target where one exists. Inputs are generated deterministically; `small`
+ * keeps the whole suite around a minute, `full` uses 1 GiB models and 64 MiB dequant buffers.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { nativeKernels, type SimdLevel, supportedSimdLevels } from "../../ffi/native.ts";
+import { GgufStringArray } from "../gguf/string_array.ts";
+import { readGguf } from "../gguf/reader.ts";
+import { ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
+import { GgufValueType } from "../gguf/value_types.ts";
+import { kv, writeGguf } from "../gguf/writer.ts";
+import { loadModel } from "../load/loader.ts";
+import { packI2S } from "../synth/i2s_pack.ts";
+import { seededRandom } from "../synth/random.ts";
+import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
+import { type MachineInfo } from "./machine.ts";
+import { measure, type TimingStats } from "./measure.ts";
+import { meetsTarget, type Metric } from "./report.ts";
+
+/** Input sizes. */
+export type BenchSize = "small" | "full";
+
+/** What a benchmark gets. */
+export interface BenchContext {
+  size: BenchSize;
+  machine: MachineInfo;
+  /** A temporary directory for generated inputs, removed afterwards. */
+  dir: string;
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+}
+
+/** One benchmark of the suite. */
+export interface Bench {
+  /** Id used by `--only` (metric ids start with it). */
+  id: string;
+  /** What it measures. */
+  description: string;
+  run(ctx: BenchContext): Promise<Metric[]>;
+}
+
+const GIB = 2 ** 30;
+const GB = 1e9;
+
+function metric(m: Omit<Metric, "pass">): Metric {
+  return m.target ? { ...m, pass: meetsTarget(m.value, m.target) } : m;
+}
+
+function skipped(id: string, label: string, reason: string): Metric {
+  return { id, label, unit: "", kind: "ratio", better: "higher", value: 0, skipped: reason };
+}
+
+function spreadOf(stats: TimingStats, f: (ms: number) => number): [number, number] {
+  const a = f(stats.p10Ms);
+  const b = f(stats.p90Ms);
+  return a <= b ? [a, b] : [b, a];
+}
+
+async function vocabFile(ctx: BenchContext): Promise<{ path: string; real: boolean }> {
+  const base = Deno.env.get("BITLOAD_REFERENCE_DIR") ??
+    fileURLToPath(new URL("../../.cache/reference", import.meta.url));
+  const real = join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+  try {
+    await Deno.stat(real);
+    return { path: real, real: true };
+  } catch { /* write a synthetic one of the same shape */ }
+  const path = join(ctx.dir, "synthetic-128k-vocab.gguf");
+  const tokens = Array.from({ length: 128_256 }, (_, i) => `Ġtok${i.toString(36)}`);
+  const merges = Array.from({ length: 280_147 }, (_, i) => `Ġt ok${i.toString(36)}`);
+  await writeGguf(path, [
+    kv.string("general.architecture", "llama"),
+    kv.string("tokenizer.ggml.model", "gpt2"),
+    kv.array("tokenizer.ggml.tokens", GgufValueType.STRING, tokens),
+    kv.array("tokenizer.ggml.merges", GgufValueType.STRING, merges),
+  ], []);
+  return { path, real: false };
+}
+
+const parseBench: Bench = {
+  id: "parse",
+  description: "metadata of a 128k-token vocabulary (Llama-3: 128,256 tokens, 280,147 merges)",
+  async run(ctx) {
+    const { path, real } = await vocabFile(ctx);
+    const label = real ? "ggml-vocab-llama-bpe.gguf" : "synthetic 128k vocabulary";
+    const ours = await measure(() => readGguf(path), { reps: 15, warmup: 3 });
+    const decoded = await measure(async () => {
+      const f = await readGguf(path);
+      for (const e of f.metadata.values()) {
+        if (e.value instanceof GgufStringArray) e.value.toArray();
+      }
+    }, { reps: 7, warmup: 2 });
+    let peer: TimingStats | undefined;
+    let why = "";
+    try {
+      const { gguf } = await import("@huggingface/gguf");
+      peer = await measure(() => gguf(path, { allowLocalFile: true }), { reps: 3, warmup: 1 });
+    } catch (e) {
+      why = `@huggingface/gguf unavailable: ${(e as Error).message.split("\n")[0]}`;
+    }
+    const out: Metric[] = [
+      metric({
+        id: "parse.ms",
+        label: `parse ${label}`,
+        unit: "ms",
+        kind: "time",
+        better: "lower",
+        value: ours.medianMs,
+        spread: [ours.p10Ms, ours.p90Ms],
+      }),
+      metric({
+        id: "parse.decoded.ms",
+        label: "parse + decode every string",
+        unit: "ms",
+        kind: "time",
+        better: "lower",
+        value: decoded.medianMs,
+        spread: [decoded.p10Ms, decoded.p90Ms],
+      }),
+    ];
+    if (peer) {
+      out.push(metric({
+        id: "parse.vs_huggingface",
+        label: "parse speed vs @huggingface/gguf",
+        unit: "×",
+        kind: "ratio",
+        better: "higher",
+        value: peer.medianMs / ours.medianMs,
+        peer: {
+          name: "@huggingface/gguf",
+          value: peer.medianMs,
+          advantage: peer.medianMs / ours.medianMs,
+        },
+        target: { op: ">=", value: 3, label: "≥ 3×" },
+      }));
+    } else out.push(skipped("parse.vs_huggingface", "parse speed vs @huggingface/gguf", why));
+    return out;
+  },
+};
+
+const SMALL_TYPES = ["I2_S", "TQ2_0", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16"];
+const FULL_TYPES = [
+  "F16",
+  "BF16",
+  "Q4_0",
+  "Q4_1",
+  "Q5_0",
+  "Q5_1",
+  "Q8_0",
+  "Q2_K",
+  "Q3_K",
+  "Q4_K",
+  "Q5_K",
+  "Q6_K",
+  "IQ2_XXS",
+  "IQ2_XS",
+  "IQ2_S",
+  "IQ3_XXS",
+  "IQ3_S",
+  "IQ1_S",
+  "IQ1_M",
+  "IQ4_NL",
+  "IQ4_XS",
+  "TQ1_0",
+  "TQ2_0",
+  "MXFP4",
+  "NVFP4",
+  "Q1_0",
+  "Q2_0",
+  "I2_S",
+];
+
+/** ggml's quantizers for these need an importance matrix; their inputs are random blocks instead. */
+const NEEDS_IMATRIX = new Set(["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"]);
+
+const dequantBench: Bench = {
+  id: "dequant",
+  description:
+    "dequantization to f32 per type: bitload scalar, best SIMD, 2 threads vs ggml to_float",
+  async run(ctx) {
+    const native = nativeKernels();
+    const types = ctx.size === "full" ? FULL_TYPES : SMALL_TYPES;
+    if (!native) return [skipped("dequant", "native dequantization", "native kernels unavailable")];
+    const values = ctx.size === "full" ? 16 * 1024 * 1024 : 1024 * 1024;
+    const opened = openGgmlReferenceLibrary();
+    const ref = "reference" in opened ? opened.reference : null;
+    const levels = supportedSimdLevels();
+    const best: SimdLevel = levels[levels.length - 1] ?? "scalar";
+    const out: Metric[] = [];
+    const rng = seededRandom(42);
+    const reps = { reps: ctx.size === "full" ? 9 : 15, warmup: 2 };
+    try {
+      for (const name of types) {
+        const type = ggmlTypeByName(name)!;
+        ctx.log(`dequant ${name}`);
+        let data: Uint8Array;
+        if (name === "I2_S") {
+          const v = new Int8Array(values);
+          for (let i = 0; i < values; i++) v[i] = rng.int(3) - 1;
+          data = packI2S(v, 0.0421);
+        } else if (ref && ref.hasToFloat(type.id) && !NEEDS_IMATRIX.has(name)) {
+          const src = new Float32Array(values);
+          for (let i = 0; i < values; i++) src[i] = rng.normal() * 0.05;
+          data = ref.quantize(type.id, src, values / 4096, 4096);
+        } else {
+          data = new Uint8Array(tensorByteSize(type, [values])!);
+          for (let i = 0; i < data.length; i++) data[i] = rng.int(256);
+        }
+        const dst = new Float32Array(values);
+        const time = (level: SimdLevel, threads: number) => {
+          native.setSimd(level);
+          return measure(() => native.dequantize(type.id, data, dst, threads), reps);
+        };
+        const scalar = await time("scalar", 1);
+        const simd = await time(best, 1);
+        const two = ctx.machine.cores >= 2 ? await time(best, 2) : undefined;
+        native.setSimd("best");
+        const outBytes = values * 4;
+        const gibps = (ms: number) => outBytes / GIB / (ms / 1000);
+        let peer: Metric["peer"];
+        if (ref && name !== "I2_S" && ref.hasToFloat(type.id)) {
+          const g = await measure(() => ref.dequantize(type.id, data, values), reps);
+          peer = {
+            name: "ggml to_float",
+            value: gibps(g.medianMs),
+            advantage: g.medianMs / simd.medianMs,
+          };
+        }
+        out.push(metric({
+          id: `dequant.${name}.gibps`,
+          label: `${name} → f32, ${best}, 1 thread`,
+          unit: "GiB/s",
+          kind: "throughput",
+          better: "higher",
+          value: gibps(simd.medianMs),
+          spread: spreadOf(simd, gibps),
+          peer,
+          ceilingShare: outBytes / (simd.medianMs / 1000) / ctx.machine.memcpyBytesPerSec,
+          ...(name === "I2_S"
+            ? { target: { op: ">=" as const, value: 5 * GB / GIB, label: "≥ 5 GB/s (seed floor)" } }
+            : {}),
+        }));
+        if (peer) {
+          out.push(metric({
+            id: `dequant.${name}.vs_ggml`,
+            label: `${name} vs ggml to_float (1 thread)`,
+            unit: "×",
+            kind: "ratio",
+            better: "higher",
+            value: peer.advantage,
+            target: { op: ">=", value: 1, label: "≥ 1.0×" },
+          }));
+        }
+        if (best !== "scalar") {
+          out.push(metric({
+            id: `dequant.${name}.simd_speedup`,
+            label: `${name} ${best} vs scalar`,
+            unit: "×",
+            kind: "ratio",
+            better: "higher",
+            value: scalar.medianMs / simd.medianMs,
+            target: { op: ">=", value: 2, label: "≥ 2×" },
+          }));
+        }
+        if (two) {
+          out.push(metric({
+            id: `dequant.${name}.thread_efficiency`,
+            label: `${name} 2-thread efficiency`,
+            unit: "",
+            kind: "ratio",
+            better: "higher",
+            value: simd.medianMs / two.medianMs / 2,
+            target: { op: ">=", value: 0.85, label: "≥ 85 %" },
+          }));
+        }
+      }
+    } finally {
+      native.setSimd("best");
+      ref?.close();
+    }
+    return out;
+  },
+};
+
+const loadBench: Bench = {
+  id: "load",
+  description:
+    "loading a generated model: mmap (every page resident), read path, plain read, Deno.readFile",
+  async run(ctx) {
+    const total = (ctx.size === "full" ? 1024 : 128) * 1024 * 1024;
+    const tensorBytes = 16 * 1024 * 1024;
+    const path = join(ctx.dir, "load.gguf");
+    const pattern = new Uint8Array(tensorBytes);
+    for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 2654435761) >>> 24;
+    await writeGguf(
+      path,
+      [
+        kv.string("general.architecture", "llama"),
+        kv.u32("llama.block_count", total / tensorBytes),
+      ],
+      Array.from({ length: total / tensorBytes }, (_, i) => ({
+        name: `blk.${i}.ffn_up.weight`,
+        type: "F32",
+        dims: [4096, tensorBytes / 4 / 4096],
+        data: pattern,
+      })),
+    );
+    const size = (await Deno.stat(path)).size;
+    const reps = { reps: ctx.size === "full" ? 5 : 9, warmup: 1 };
+    const plainRead = () => {
+      const buf = new Uint8Array(size);
+      using f = Deno.openSync(path);
+      let done = 0;
+      while (done < size) done += f.readSync(buf.subarray(done)) ?? size;
+    };
+    ctx.log("load: plain read");
+    const plain = await measure(plainRead, reps);
+    ctx.log("load: mmap");
+    let multiplier = 0;
+    const mmap = await measure(async () => {
+      using loaded = await loadModel(path);
+      multiplier = loaded.report.multiplier;
+    }, reps);
+    ctx.log("load: read path");
+    const read = await measure(async () => {
+      using _ = await loadModel(path, { mmap: false });
+    }, reps);
+    ctx.log("load: Deno.readFile");
+    const readFile = await measure(() => Deno.readFile(path), reps);
+    const gbps = (ms: number) => size / GB / (ms / 1000);
+    return [
+      metric({
+        id: "load.mmap.ms",
+        label: `mmap load of ${size >> 20} MiB, every page resident`,
+        unit: "ms",
+        kind: "time",
+        better: "lower",
+        value: mmap.medianMs,
+        spread: [mmap.p10Ms, mmap.p90Ms],
+        peer: {
+          name: "plain read into one buffer",
+          value: plain.medianMs,
+          advantage: plain.medianMs / mmap.medianMs,
+        },
+      }),
+      metric({
+        id: "load.mmap.vs_plain_read",
+        label: "mmap load time ÷ plain read time",
+        unit: "×",
+        kind: "ratio",
+        better: "lower",
+        value: mmap.medianMs / plain.medianMs,
+        target: { op: "<=", value: 1.2, label: "≤ 1.2×" },
+      }),
+      metric({
+        id: "load.mmap.multiplier",
+        label: "memory multiplier of a mapped load",
+        unit: "×",
+        kind: "memory",
+        better: "lower",
+        value: multiplier,
+        target: { op: "<=", value: 1.05, label: "≤ 1.05" },
+      }),
+      metric({
+        id: "load.read.gbps",
+        label: "read path (no mmap) throughput",
+        unit: "GB/s",
+        kind: "throughput",
+        better: "higher",
+        value: gbps(read.medianMs),
+        spread: spreadOf(read, gbps),
+        peer: {
+          name: "Deno.readFile",
+          value: gbps(readFile.medianMs),
+          advantage: readFile.medianMs / read.medianMs,
+        },
+        ceilingShare: size / (read.medianMs / 1000) / ctx.machine.memcpyBytesPerSec,
+        target: { op: ">=", value: 1.5, label: "≥ 1.5 GB/s warm" },
+      }),
+    ];
+  },
+};
+
+/** Every benchmark of the suite, in run order. */
+export const BENCHES: readonly Bench[] = [parseBench, dequantBench, loadBench];
+
+/**
+ * Benchmarks selected by `--only` (a substring or a regular expression matched against ids).
+ *
+ * @example
+ * ```ts
+ * import { selectBenches } from "./suite.ts";
+ * selectBenches("dequant").map((b) => b.id); // ["dequant"]
+ * ```
+ */
+export function selectBenches(only?: string): Bench[] {
+  if (!only) return [...BENCHES];
+  let re: RegExp;
+  try {
+    re = new RegExp(only);
+  } catch {
+    re = new RegExp(only.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  }
+  return BENCHES.filter((b) => re.test(b.id) || re.test(b.description));
+}

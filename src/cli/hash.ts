@@ -1,0 +1,83 @@
+/**
+ * `bitload hash FILE [--check MANIFEST] [--out PATH]`: per-tensor sha256 of the tensor data and a
+ * whole-model digest as a JSON manifest, or a check of FILE against a manifest (exit 1 on any
+ * difference), like `llama-gguf-hash --check`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { writeAtomically } from "../gguf/writer.ts";
+import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
+import { table, UsageError } from "./output.ts";
+
+/** Help text of `bitload hash`. */
+export const HASH_HELP = `Usage: bitload hash FILE [--check MANIFEST] [--out PATH]
+
+Writes a JSON manifest: the sha256 of every tensor's data bytes and a whole-model digest (the
+sha256 of all tensor data in directory order). Metadata is not hashed.
+
+Options:
+  --check MANIFEST   verify FILE against a manifest; exit 1 on any difference
+  --out PATH         write the manifest to PATH (atomically) instead of stdout
+  -h, --help         show this help`;
+
+/**
+ * Runs `hash`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runHash } from "./hash.ts";
+ * await runHash(["m.gguf", "--out", "m.manifest.json"], console.log);
+ * await runHash(["m.gguf", "--check", "m.manifest.json"], console.log); // 0 when unchanged
+ * ```
+ */
+export async function runHash(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      check: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(HASH_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError("hash needs one FILE (see bitload hash --help)");
+  }
+  if (values.check && values.out) throw new UsageError("--check and --out cannot be combined");
+  const manifest = await hashModel(positionals[0]);
+  if (values.check) {
+    const expected = parseManifest(await Deno.readTextFile(values.check));
+    const r = checkManifest(manifest, expected);
+    const rows = [["tensor", "status"]];
+    for (const name of r.mismatched) rows.push([name, "CHANGED"]);
+    for (const name of r.missing) rows.push([name, "MISSING"]);
+    for (const name of r.extra) rows.push([name, "EXTRA"]);
+    if (rows.length > 1) out(table(rows));
+    out(
+      `${positionals[0]}: ${r.matched} of ${expected.tensors.length} tensors match, model digest ${
+        r.modelDigestMatches ? "matches" : "DIFFERS"
+      } — ${r.ok ? "OK" : "FAILED"}`,
+    );
+    return r.ok ? 0 : 1;
+  }
+  const text = JSON.stringify(manifest, null, 2);
+  if (values.out) {
+    const bytes = new TextEncoder().encode(text + "\n");
+    await writeAtomically(values.out, async (file) => {
+      let done = 0;
+      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+    });
+    out(
+      `${
+        positionals[0]
+      }: ${manifest.tensors.length} tensors, model ${manifest.modelDigest} → ${values.out}`,
+    );
+  } else out(text);
+  return 0;
+}

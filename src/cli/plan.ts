@@ -1,0 +1,342 @@
+/**
+ * `bitload plan FILE`: where each tensor, the KV cache and the compute buffers would go on
+ * this machine's (or simulated) devices, before any tensor data is read.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openGgufModel } from "../gguf/split.ts";
+import { isKvType, type KvType } from "../plan/accounting.ts";
+import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
+import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
+import {
+  type PlacementPlan,
+  type PlanOptions,
+  planPlacement,
+  STRATEGIES,
+  type Strategy,
+  type TensorOverride,
+} from "../plan/strategies.ts";
+import { bold, cyan, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
+
+/** Help text of `bitload plan`. */
+export const PLAN_HELP = `Usage: bitload plan FILE [options]
+
+Plans where every tensor, the KV cache and the compute buffers go — CPU, CUDA GPUs, llama.cpp
+RPC servers — from the model header alone, and prints per device: weights, KV cache, scratch,
+overhead, safety margin and what stays free. Nothing is loaded.
+
+Options:
+  --devices SPEC|FILE.json  devices to plan for (default: this machine). SPEC is e.g.
+                            "cpu:32GiB,cuda0:24GiB,cuda1:8GiB,rpc:HOST:PORT:16GiB";
+                            NAME:FREE/TOTAL sets free and total apart. The JSON file is a list
+                            of {name, kind: cpu|cuda|rpc, totalBytes, freeBytes, bandwidth?, host?}.
+                            A spec without cpu gets this machine's CPU.
+  --ctx N                   context length (default: the model's, at most 4096)
+  --kv-type TYPE            KV cache type: f16 (default), q8_0, q4_0
+  --strategy S              auto (default), cpu, gpu, hybrid, split
+  --override REGEX=DEVICE   pin tensors whose name matches REGEX to DEVICE (repeatable, like
+                            llama.cpp -ot; first match wins)
+  --tensor-split A,B,…      split ratio across accelerators (like llama.cpp --tensor-split)
+  --gpu-layers N            hybrid: offload exactly N layers (like llama.cpp -ngl)
+  --batch N                 micro-batch for the scratch estimate (default 512)
+  --flash-attn              assume flash attention (no KQ buffer)
+  --overhead F              parsing/loading overhead, fraction of weights (default 0.10)
+  --safety F                safety margin, fraction of what is needed (default 0.15)
+  --json                    print the plan as JSON
+  --emit llama.cpp          also print the equivalent llama.cpp flags
+  -h, --help                show this help
+
+Exit codes: 0 the plan fits, 1 it does not fit or was refused (the numbers are printed),
+2 usage error.`;
+
+function parseNumber(name: string, text: string | undefined, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(
+      `--${name} must be a ${
+        integer ? "non-negative integer" : "non-negative number"
+      }, got "${text}"`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses `REGEX=DEVICE` (split at the last `=`, so the regex may contain `=`).
+ *
+ * @example
+ * ```ts
+ * import { parseOverride } from "./plan.ts";
+ * parseOverride("ffn_.*=cpu"); // { pattern: "ffn_.*", device: "cpu" }
+ * ```
+ */
+export function parseOverride(text: string): TensorOverride {
+  const at = text.lastIndexOf("=");
+  if (at <= 0 || at === text.length - 1) {
+    throw new UsageError(`--override must be REGEX=DEVICE, got "${text}"`);
+  }
+  const pattern = text.slice(0, at);
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    throw new UsageError(
+      `--override "${text}": invalid regular expression: ${(e as Error).message}`,
+    );
+  }
+  return { pattern, device: text.slice(at + 1) };
+}
+
+async function resolveDevices(spec: string | undefined): Promise<Device[]> {
+  if (spec === undefined) return detectDevices();
+  let devices: Device[];
+  try {
+    devices = await loadDevices(spec);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (!devices.some((d) => d.kind === "cpu")) {
+    devices = [...detectDevices({ cuda: false }), ...devices];
+  }
+  return devices;
+}
+
+/**
+ * Runs `plan` with its arguments; returns the exit code (0 fits, 1 does not fit or refused).
+ * Throws {@link UsageError} for bad flags.
+ *
+ * @example
+ * ```ts ignore
+ * import { runPlan } from "./plan.ts";
+ * const code = await runPlan(["model.gguf", "--devices", "cpu:16GiB,cuda0:8GiB"], console.log);
+ * ```
+ */
+export async function runPlan(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      devices: { type: "string" },
+      ctx: { type: "string" },
+      "kv-type": { type: "string" },
+      strategy: { type: "string" },
+      override: { type: "string", multiple: true },
+      "tensor-split": { type: "string" },
+      "gpu-layers": { type: "string" },
+      batch: { type: "string" },
+      "flash-attn": { type: "boolean" },
+      overhead: { type: "string" },
+      safety: { type: "string" },
+      json: { type: "boolean" },
+      emit: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(PLAN_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "plan needs a FILE (see bitload plan --help)"
+        : "plan takes one FILE",
+    );
+  }
+  const kvType = values["kv-type"] ?? "f16";
+  if (!isKvType(kvType) || kvType === "f32") {
+    throw new UsageError(`--kv-type must be f16, q8_0 or q4_0, got "${kvType}"`);
+  }
+  const strategy = values.strategy ?? "auto";
+  if (!STRATEGIES.includes(strategy as Strategy)) {
+    throw new UsageError(`--strategy must be one of ${STRATEGIES.join(", ")}, got "${strategy}"`);
+  }
+  if (values.emit !== undefined && values.emit !== "llama.cpp") {
+    throw new UsageError(`--emit supports only "llama.cpp", got "${values.emit}"`);
+  }
+  const ctx = parseNumber("ctx", values.ctx, true);
+  if (ctx === 0) throw new UsageError("--ctx must be at least 1");
+  const batch = parseNumber("batch", values.batch, true);
+  if (batch === 0) throw new UsageError("--batch must be at least 1");
+  const split = values["tensor-split"]?.split(/[,/]/).map((s) =>
+    parseNumber("tensor-split", s, false)!
+  );
+  const options: PlanOptions = {
+    strategy: strategy as Strategy,
+    ctx,
+    kvType: kvType as KvType,
+    batch,
+    flashAttention: values["flash-attn"] === true,
+    overrides: (values.override ?? []).map(parseOverride),
+    tensorSplit: split,
+    gpuLayers: parseNumber("gpu-layers", values["gpu-layers"], true),
+    overhead: parseNumber("overhead", values.overhead, false),
+    safety: parseNumber("safety", values.safety, false),
+  };
+  const devices = await resolveDevices(values.devices);
+  const model = await openGgufModel(positionals[0]);
+  let plan: PlacementPlan;
+  try {
+    plan = planPlacement(model, devices, options);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+  const emitted = values.emit ? llamaCppArgs(plan, { model: positionals[0], devices }) : undefined;
+  if (values.json) {
+    out(JSON.stringify(emitted ? { ...plan, llamaCpp: emitted } : plan));
+  } else {
+    out(renderPlan(plan, { file: positionals[0], devices }));
+    if (emitted) {
+      out("\n" + bold("llama.cpp"));
+      out("  " + emitted.command);
+      for (const n of emitted.notes) out(dim("  note: " + n));
+    }
+  }
+  return plan.status === "ok" ? 0 : 1;
+}
+
+function ranges(layers: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < layers.length; i++) {
+    let j = i;
+    while (j + 1 < layers.length && layers[j + 1] === layers[j] + 1) j++;
+    out.push(i === j ? String(layers[i]) : `${layers[i]}-${layers[j]}`);
+    i = j;
+  }
+  return out.join(",");
+}
+
+/** `formatBytes`, but 1000–1023 of a unit print as digits, not `1.02e+3`. */
+function bytes(n: number): string {
+  const text = formatBytes(n);
+  if (!text.includes("e+")) return text;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(0)} ${units[u]}`;
+}
+
+function signedBytes(n: number): string {
+  return n < 0 ? `-${bytes(-n)}` : bytes(n);
+}
+
+/** Options of {@link renderPlan}. */
+export interface RenderPlanOptions {
+  /** The model file, for the heading. */
+  file?: string;
+  /** The devices, to say where their numbers came from. */
+  devices?: readonly Device[];
+}
+
+/**
+ * A plan as a readable report: heading, one row per device (layers, weights, KV, scratch,
+ * overhead, margin, free after, verdict), the steps taken, warnings and suggestions.
+ *
+ * @example
+ * ```ts ignore
+ * import { renderPlan } from "./plan.ts";
+ * console.log(renderPlan(plan, { file: "model.gguf" }));
+ * ```
+ */
+export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {}): string {
+  const lines: string[] = [];
+  const m = plan.model;
+  lines.push(
+    bold("plan") + (options.file ? ` ${options.file}` : "") +
+      dim(
+        ` — ${
+          m.architecture || "unknown architecture"
+        }, ${m.layers} layers, ${m.tensorCount} tensors, ${bytes(m.weightBytes)} of weights`,
+      ),
+  );
+  const strategy = plan.strategy === plan.resolved
+    ? plan.strategy
+    : `${plan.strategy} → ${plan.resolved}`;
+  const ctxNote = plan.ctx < plan.requestedCtx ? ` (asked ${plan.requestedCtx})` : "";
+  lines.push(
+    `strategy ${strategy} · ctx ${plan.ctx}${ctxNote} · KV ${plan.kvType} ${
+      bytes(plan.kv.totalBytes)
+    } · -ngl ${plan.gpuLayers} · batch ${plan.batch} · margins ${
+      Math.round(plan.margins.overhead * 100)
+    } % overhead, ${Math.round(plan.margins.safety * 100)} % safety`,
+  );
+  const status = plan.status === "ok"
+    ? "fits"
+    : plan.status === "refused"
+    ? yellow("refused")
+    : yellow("does not fit");
+  lines.push(`status   ${status}`);
+  lines.push("");
+  const rows: string[][] = [[
+    "device",
+    "layers",
+    "weights",
+    "KV",
+    "scratch",
+    "overhead",
+    "margin",
+    "reserved",
+    "available",
+    "free after",
+    "fits",
+  ]];
+  for (const d of plan.devices) {
+    const layerText = [d.layers.length ? ranges(d.layers) : "", d.output ? "out" : ""]
+      .filter((s) => s !== "").join(",") || "-";
+    rows.push([
+      d.device,
+      layerText,
+      bytes(d.weights),
+      bytes(d.kv),
+      bytes(d.scratch),
+      bytes(d.overhead),
+      bytes(d.margin),
+      bytes(d.reserved),
+      bytes(d.available),
+      signedBytes(d.freeAfter),
+      d.fits ? "yes" : yellow(`no, short ${bytes(d.shortBy)}`),
+    ]);
+  }
+  lines.push(table(rows).split("\n").map((l, i) => "  " + (i === 0 ? cyan(l) : l)).join("\n"));
+  const sources = (options.devices ?? []).filter((d) => d.source && d.source !== "spec");
+  for (const d of sources) lines.push(dim(`  ${d.name}: ${d.source}`));
+  lines.push("");
+  lines.push(bold("steps"));
+  plan.steps.forEach((s, i) => {
+    lines.push(
+      `  ${i + 1}. ${s.action} (ctx ${s.ctx}, -ngl ${s.gpuLayers}) ${s.fits ? "fits" : "✗"}`,
+    );
+    lines.push(dim(`     ${s.detail}`));
+  });
+  if (plan.refusal) lines.push("\n" + yellow("refused: ") + plan.refusal);
+  if (plan.overrides.length > 0) {
+    lines.push("\n" + bold("overrides"));
+    for (const o of plan.overrides) {
+      lines.push(`  ${o.pattern} → ${o.device}: ${o.matched} tensors`);
+    }
+  }
+  if (plan.warnings.length > 0) {
+    lines.push("\n" + bold("warnings"));
+    for (const w of plan.warnings) lines.push(yellow("  - ") + w);
+  }
+  if (plan.suggestions.length > 0) {
+    lines.push("\n" + bold("mixed precision") + dim(" (suggested, not applied)"));
+    for (const s of plan.suggestions.slice(0, 10)) {
+      lines.push(
+        `  ${s.name} on ${s.device}: ${s.from} → F16 (+${bytes(s.extraBytes)} with margins)`,
+      );
+    }
+    if (plan.suggestions.length > 10) {
+      lines.push(dim(`  … and ${plan.suggestions.length - 10} more`));
+    }
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,92 @@
+/**
+ * `bitload quantize IN.gguf OUT.gguf --type Q8_0|Q4_0|TQ2_0|I2_S|F16|BF16|F32`: converts a model's
+ * weight matrices (bit for bit as ggml's reference quantizers; I2_S by microsoft/BitNet's rule)
+ * and writes OUT atomically.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { QUANTIZE_TYPES } from "../quant/quantize.ts";
+import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
+
+const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "F32"];
+import { formatBytes, table, UsageError } from "./output.ts";
+
+/** Help text of `bitload quantize`. */
+export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TYPE [options]
+
+Converts every weight matrix (2-D tensors whose rows are whole blocks) to TYPE; 1-D tensors
+(norms, biases) are copied. Q8_0, Q4_0, TQ2_0, F16 and BF16 are bit for bit ggml's reference
+quantizers; I2_S follows microsoft/BitNet (scale = max|x|, sign codes; for BitNet architectures
+only; token_embd/output become F16). OUT is written through a temporary file and a rename.
+
+Options:
+  --type TYPE     ${QUANTIZE_TYPES.join(", ")}, or F32 (dequantize the matrices)
+  --threads N     threads for dequantizing the source (default: all cores)
+  --quiet         print only the summary line
+  -h, --help      show this help`;
+
+/**
+ * Runs `quantize`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runQuantize } from "./quantize.ts";
+ * await runQuantize(["in.gguf", "out.gguf", "--type", "Q8_0"], console.log);
+ * ```
+ */
+export async function runQuantize(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      type: { type: "string" },
+      threads: { type: "string" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(QUANTIZE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError("quantize needs IN.gguf and OUT.gguf (see bitload quantize --help)");
+  }
+  const type = (values.type ?? "").toUpperCase() as ModelTargetType;
+  if (!TARGETS.includes(type)) {
+    throw new UsageError(
+      `--type must be one of ${TARGETS.join(", ")}, got "${values.type ?? ""}"`,
+    );
+  }
+  const threads = values.threads === undefined
+    ? navigator.hardwareConcurrency
+    : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new UsageError(`--threads must be a positive integer, got "${values.threads}"`);
+  }
+  const [inPath, outPath] = positionals;
+  let report;
+  try {
+    report = await quantizeModel(inPath, outPath, type, { threads });
+  } catch (error) {
+    if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
+    throw error;
+  }
+  if (!values.quiet) {
+    out(table([
+      ["tensor", "from", "to", "bytes"],
+      ...report.map((t) => [t.name, t.from, t.to, formatBytes(t.bytesOut)]),
+    ]));
+  }
+  const before = report.reduce((s, t) => s + t.bytesIn, 0);
+  const after = report.reduce((s, t) => s + t.bytesOut, 0);
+  const converted = report.filter((t) => t.from !== t.to).length;
+  out(
+    `${inPath} → ${outPath}: ${converted} of ${report.length} tensors converted to ${type}, ${
+      formatBytes(before)
+    } → ${formatBytes(after)} of tensor data`,
+  );
+  return 0;
+}

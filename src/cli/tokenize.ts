@@ -1,0 +1,172 @@
+/**
+ * `bitload tokenize` and `bitload detokenize`: text ↔ token ids with the tokenizer a GGUF file
+ * carries, id for id what llama.cpp's `llama_tokenize` / `llama_detokenize` give.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { UsageError } from "./output.ts";
+
+/** Help text of `bitload tokenize`. */
+export const TOKENIZE_HELP =
+  `Usage: bitload tokenize --model FILE [--no-bos] [--special] [--json] [--text T]
+
+Tokenizes text with the tokenizer stored in a GGUF file (tokenizer.ggml.*), exactly as
+llama.cpp's llama_tokenize(vocab, text, add_special = !--no-bos, parse_special = --special).
+Reads the text from --text, else all of stdin (verbatim, including a trailing newline).
+
+Options:
+  -m, --model FILE  GGUF file (a vocab-only file is enough); any part of a split model
+  --text T          the text (default: stdin)
+  --no-bos          do not add BOS/EOS/SEP (add_special = false)
+  --special         recognise control-token texts such as <|eot_id|> (parse_special = true)
+  --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T)
+  --json            print a JSON array of ids
+  -h, --help        show this help
+
+Output: one "ID -> 'PIECE'" line per token, or the JSON array with --json.
+Exit codes: 0 ok, 1 the model cannot be read or has no supported tokenizer, 2 usage error.`;
+
+/** Help text of `bitload detokenize`. */
+export const DETOKENIZE_HELP =
+  `Usage: bitload detokenize --model FILE [--ids 1,2,3] [--skip-special] [--no-clean]
+
+Turns token ids back into text with the tokenizer stored in a GGUF file, exactly as llama.cpp's
+llama_detokenize(vocab, ids, remove_special = --skip-special, unparse_special = !--skip-special).
+Reads the ids from --ids, else from stdin (separated by commas, spaces or newlines; a JSON array
+works too).
+
+Options:
+  -m, --model FILE  GGUF file
+  --ids LIST        comma-separated ids (default: stdin)
+  --skip-special    drop BOS/EOS the vocabulary adds and render control tokens as nothing
+  --no-clean        do not apply the vocabulary's clean_spaces rules
+  --pre NAME        override tokenizer.ggml.pre
+  -h, --help        show this help
+
+Exit codes: 0 ok, 1 the model cannot be read or an id is out of range, 2 usage error.`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const all = new Uint8Array(n);
+  n = 0;
+  for (const c of chunks) {
+    all.set(c, n);
+    n += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function quote(s: string): string {
+  return "'" + s.replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t") + "'";
+}
+
+/**
+ * Runs `tokenize`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runTokenize } from "./tokenize.ts";
+ * await runTokenize(["--model", "ggml-vocab-llama-bpe.gguf", "--json", "--text", "Hello"], console.log);
+ * // [128000,9906]
+ * ```
+ */
+export async function runTokenize(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      model: { type: "string", short: "m" },
+      text: { type: "string" },
+      "no-bos": { type: "boolean" },
+      special: { type: "boolean" },
+      pre: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(TOKENIZE_HELP);
+    return 0;
+  }
+  if (positionals.length) {
+    throw new UsageError(
+      `tokenize takes no positional arguments (got "${positionals[0]}"); use --text`,
+    );
+  }
+  if (!values.model) {
+    throw new UsageError("tokenize needs --model FILE (see bitload tokenize --help)");
+  }
+  const tok = await Tokenizer.fromGguf(values.model, { pre: values.pre });
+  const text = values.text ?? await readStdin();
+  const ids = tok.encode(text, {
+    addSpecial: !values["no-bos"],
+    parseSpecial: values.special === true,
+  });
+  if (values.json) {
+    out(JSON.stringify([...ids]));
+    return 0;
+  }
+  const lines: string[] = [];
+  for (const id of ids) lines.push(`${String(id).padStart(6)} -> ${quote(tok.tokenToPiece(id))}`);
+  out(lines.join("\n"));
+  return 0;
+}
+
+function parseIds(s: string): number[] {
+  const body = s.trim().replace(/^\[/, "").replace(/\]$/, "");
+  if (body === "") return [];
+  return body.split(/[\s,]+/).filter((x) => x !== "").map((x) => {
+    if (!/^\d+$/.test(x)) throw new UsageError(`"${x}" is not a token id`);
+    return Number(x);
+  });
+}
+
+/**
+ * Runs `detokenize`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runDetokenize } from "./tokenize.ts";
+ * await runDetokenize(["--model", "ggml-vocab-llama-bpe.gguf", "--ids", "9906,1917"], console.log);
+ * // Hello world
+ * ```
+ */
+export async function runDetokenize(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      model: { type: "string", short: "m" },
+      ids: { type: "string" },
+      "skip-special": { type: "boolean" },
+      "no-clean": { type: "boolean" },
+      pre: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(DETOKENIZE_HELP);
+    return 0;
+  }
+  if (positionals.length) {
+    throw new UsageError(
+      `detokenize takes no positional arguments (got "${positionals[0]}"); use --ids`,
+    );
+  }
+  if (!values.model) {
+    throw new UsageError("detokenize needs --model FILE (see bitload detokenize --help)");
+  }
+  const ids = parseIds(values.ids ?? await readStdin());
+  const tok = await Tokenizer.fromGguf(values.model, { pre: values.pre });
+  out(tok.decode(ids, {
+    skipSpecial: values["skip-special"] === true,
+    cleanSpaces: values["no-clean"] ? false : undefined,
+  }));
+  return 0;
+}
