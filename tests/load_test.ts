@@ -82,6 +82,12 @@ Deno.test("zero-copy: a 64 MiB model costs file-backed pages, not anonymous memo
     `file-backed ${report.fileBackedBytes}`,
   );
   assert.ok(report.multiplier <= 1.05, `multiplier ${report.multiplier}`);
+  const plan = await runCli(["plan", path, "--json"]);
+  await Deno.writeTextFile(join(dir, "plan.json"), plan.stdout);
+  const withPlan = await runCli(["load", path, "--plan", join(dir, "plan.json")]);
+  const gap = /planned vs measured: cpu weights .* \((-?[\d.]+) %\)/.exec(withPlan.stdout);
+  assert.ok(gap, withPlan.stdout + withPlan.stderr);
+  assert.ok(Math.abs(Number(gap[1])) < 5, `planned vs measured differ by ${gap[1]} %`);
   const copy = JSON.parse((await runCli(["load", path, "--json", "--no-mmap"])).stdout);
   assert.ok(
     copy.anonBytes > 0.9 * copy.fileBytes,

@@ -27,6 +27,8 @@ Options:
   --batch-layers N   layers per batch (default 4); implies progressive loading
   --dequant T        also dequantize every tensor: f32, f16 or none (default none)
   --budget BYTES     memory budget instead of MemAvailable / the cgroup limit (e.g. 2GiB)
+  --plan FILE        a plan from \`bitload plan --json\`: after the load, compare its planned
+                     weights on the CPU with the memory the load measured
   --profile          print the time, bytes and throughput of each span (parse, map, batches,
                      dequant) and alert on spans below half the measured memory bandwidth
   --json             print the report as JSON
@@ -109,6 +111,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       populate: { type: "boolean" },
       "batch-layers": { type: "string" },
       profile: { type: "boolean" },
+      plan: { type: "string" },
       dequant: { type: "string" },
       budget: { type: "string" },
       json: { type: "boolean" },
@@ -184,6 +187,25 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
     if (monitor) (values.json ? console.error : out)(renderProfile(monitor));
+    if (values.plan) {
+      const plan = JSON.parse(await Deno.readTextFile(values.plan)) as {
+        devices?: { device: string; kind: string; weights: number }[];
+      };
+      const cpu = plan.devices?.find((d) => d.kind === "cpu");
+      if (!cpu) {
+        throw new Error(`${values.plan}: not a plan from bitload plan --json (no CPU device)`);
+      }
+      const measured = loaded.report.fileBackedBytes + loaded.report.anonBytes;
+      const gap = cpu.weights > 0 ? (measured - cpu.weights) / cpu.weights : 0;
+      (values.json ? console.error : out)(
+        `  planned vs measured: ${cpu.device} weights planned ${
+          formatBytes(cpu.weights)
+        }, measured ${formatBytes(measured)} resident (${(gap * 100).toFixed(2)} %)` +
+          (plan.devices!.some((d) => d.kind !== "cpu" && d.weights > 0)
+            ? "; GPU devices in the plan are not measured without the CUDA library"
+            : ""),
+      );
+    }
     return loaded.report.ok ? 0 : 1;
   } catch (e) {
     if (e instanceof InsufficientMemoryError) throw new Error(`${file}: ${e.message}`);
