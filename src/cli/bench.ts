@@ -17,7 +17,7 @@ import {
   parseBenchReport,
 } from "../bench/report.ts";
 import { type BenchSize, selectBenches } from "../bench/suite.ts";
-import { writeAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../gguf/writer.ts";
 import { bold, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
 
 /** Help text of `bitload bench`. */
@@ -139,9 +139,7 @@ export async function runBench(args: string[], out: (s: string) => void): Promis
   });
   if (values.save) {
     const text = JSON.stringify(report, null, 2) + "\n";
-    await writeAtomically(values.save, async (f) => {
-      await f.write(new TextEncoder().encode(text));
-    });
+    await writeBytesAtomically(values.save, text);
   }
   if (values.json) out(JSON.stringify(report));
   else out(renderBenchReport(report));

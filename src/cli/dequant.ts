@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { kernelInfo } from "../../ffi/native.ts";
 import { openGguf } from "../load/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
-import { writeAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../gguf/writer.ts";
 import { formatBytes, UsageError } from "./output.ts";
 
 /** Help text of `bitload dequant`. */
@@ -100,10 +100,7 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
   dequantize(t.type, model.tensorData(t.name), values32, { backend, threads });
   const ms = performance.now() - started;
   const bytes = new Uint8Array(values32.buffer);
-  await writeAtomically(values.out, async (file) => {
-    let done = 0;
-    while (done < bytes.length) done += await file.write(bytes.subarray(done));
-  });
+  await writeBytesAtomically(values.out, bytes);
   out(
     `${t.name}: ${t.type.name} [${t.dims.join(", ")}] → ${values.out} (${
       formatBytes(bytes.length)

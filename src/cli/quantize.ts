@@ -18,8 +18,9 @@ export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TY
 
 Converts every weight matrix (2-D tensors whose rows are whole blocks) to TYPE; 1-D tensors
 (norms, biases) are copied. Q8_0, Q4_0, TQ2_0, F16 and BF16 are bit for bit ggml's reference
-quantizers; I2_S follows microsoft/BitNet (scale = max|x|, sign codes; for BitNet architectures
-only; token_embd/output become F16). OUT is written through a temporary file and a rename.
+quantizers; I2_S follows microsoft/BitNet (scale = max|x|, sign codes) and needs a BitNet
+architecture. For TQ2_0 and I2_S, token_embd/output become F16 (they are not ternary). OUT is
+written through a temporary file and a rename.
 
 Options:
   --type TYPE     ${QUANTIZE_TYPES.join(", ")}, or F32 (dequantize the matrices)

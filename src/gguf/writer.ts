@@ -442,6 +442,20 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 /**
+ * Writes `data` (bytes or text) to `path` through a temporary file and a rename.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeBytesAtomically } from "./writer.ts";
+ * await writeBytesAtomically("report.json", JSON.stringify({ ok: true }));
+ * ```
+ */
+export async function writeBytesAtomically(path: string, data: Uint8Array | string): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  await writeAtomically(path, (file) => writeAll(file, bytes));
+}
+
+/**
  * Writes a GGUF v3 file atomically (temporary file + rename). Tensor data is written one tensor
  * at a time, so `data` functions let large models be written without holding them in memory.
  *

@@ -1,0 +1,222 @@
+/**
+ * `bitload run FILE -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]`: generates
+ * text with a GGUF model (bitnet-b1.58, bitnet, llama), streaming tokens as they come, then
+ * prints prompt tok/s, generation tok/s, time to first token and peak memory.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { generate, type GenerateResult } from "../infer/generate.ts";
+import { type InferenceModel, loadModel } from "../infer/model.ts";
+import { envVar, formatBytes, UsageError } from "./output.ts";
+
+/** Help text of `bitload run`. */
+export const RUN_HELP = `Usage: bitload run FILE -p PROMPT [options]   (FILE defaults to $BITNET_GGUF)
+
+Generates text with the model: the prompt is tokenized with the model's own vocabulary, run as
+one batch, then tokens are sampled one by one and printed as they come. At the end: prompt
+tok/s, generation tok/s, time to first token and peak memory.
+
+Options:
+  -p, --prompt TEXT  the prompt
+  --tokens IDS       the prompt as token ids (comma-separated) instead of text
+  -n, --n-predict N  tokens to generate (default 32)
+  --temp T           temperature; 0 = greedy (default 0)
+  --top-k K          top-k sampling (default 40)
+  --top-p P          top-p sampling (default 0.95)
+  --seed S           sampling seed (default $BITNET_SEED, else 42)
+  --threads N        kernel threads (default: all hardware threads)
+  --ctx N            KV cache length (default min(training context, 2048))
+  --backend B        native (C kernels) or ref (f32 reference, slow); default auto
+  --no-eos           keep generating after the end-of-sequence token
+  --json             print one JSON object (token ids, text, timings) instead of streaming
+  -h, --help         show this help
+
+Kernel level: BITLOAD_KERNEL=scalar|avx2|avx512-vnni caps the SIMD level.
+Permissions: --allow-read, --allow-ffi, --allow-env, --allow-run (first build of the kernels).`;
+
+/** Peak resident set size in bytes (VmHWM), or the current RSS where /proc is unavailable. */
+function peakRss(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(status);
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return Deno.memoryUsage().rss;
+}
+
+interface TextCodec {
+  encode(text: string): number[];
+  decodeBytes(ids: number[]): Uint8Array;
+}
+
+async function tokenizerFor(model: InferenceModel): Promise<TextCodec | string> {
+  try {
+    const { Tokenizer } = await import("../tokenizer/mod.ts");
+    const tok = Tokenizer.fromMetadata(model.file.metadata);
+    return {
+      encode: (text) => Array.from(tok.encode(text)),
+      decodeBytes: (ids) => tok.decodeBytes(ids, { skipSpecial: true }),
+    };
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${name} must be an integer ≥ 0`);
+  return v;
+}
+
+function number(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got "${text}"`);
+  return v;
+}
+
+/**
+ * Runs `bitload run`; returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { runRun } from "./run.ts";
+ * await runRun(["model.gguf", "-p", "Hello", "-n", "16"], console.log);
+ * ```
+ */
+export async function runRun(args: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      prompt: { type: "string", short: "p" },
+      tokens: { type: "string" },
+      "n-predict": { type: "string", short: "n" },
+      temp: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      seed: { type: "string" },
+      threads: { type: "string" },
+      ctx: { type: "string" },
+      backend: { type: "string" },
+      "no-eos": { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    out(RUN_HELP);
+    return 0;
+  }
+  const file = positionals[0] ?? envVar("BITNET_GGUF");
+  if (!file) throw new UsageError("bitload run needs a model file (or $BITNET_GGUF)");
+  if (values.prompt === undefined && values.tokens === undefined) {
+    throw new UsageError("bitload run needs a prompt: -p TEXT or --tokens 1,2,3");
+  }
+  const backend = values.backend ?? "auto";
+  if (backend !== "auto" && backend !== "native" && backend !== "ref") {
+    throw new UsageError(`--backend must be native, ref or auto, got "${backend}"`);
+  }
+  const threadsText = values.threads;
+  const threads = threadsText === undefined ? undefined : positiveInt("threads", threadsText, 1);
+  const maxTokens = positiveInt("n-predict", values["n-predict"], 32);
+  const temperature = number("temp", values.temp, 0);
+  const topK = positiveInt("top-k", values["top-k"], 40);
+  const topP = number("top-p", values["top-p"], 0.95);
+  const seed = positiveInt("seed", values.seed ?? envVar("BITNET_SEED"), 42);
+  const ctx = values.ctx === undefined ? undefined : positiveInt("ctx", values.ctx, 2048);
+
+  const tLoad = performance.now();
+  using model = await loadModel(file, {
+    backend,
+    threads: threads === 0 ? undefined : threads,
+    contextLength: ctx,
+  });
+  const loadMs = performance.now() - tLoad;
+  let codec: TextCodec | null = null;
+  let promptIds: number[];
+  if (values.tokens !== undefined) {
+    promptIds = values.tokens.split(",").filter((s) => s.trim() !== "").map((s) => {
+      const v = Number(s);
+      if (!Number.isInteger(v) || v < 0) throw new UsageError(`--tokens: bad token id "${s}"`);
+      return v;
+    });
+    const c = await tokenizerFor(model);
+    if (typeof c !== "string") codec = c;
+  } else {
+    const c = await tokenizerFor(model);
+    if (typeof c === "string") {
+      throw new Error(`Cannot tokenize the prompt (${c}); pass --tokens 1,2,3 instead`);
+    }
+    codec = c;
+    promptIds = c.encode(values.prompt!);
+  }
+  if (promptIds.length === 0) throw new UsageError("The prompt has no tokens");
+
+  const decoder = new TextDecoder();
+  const write = (s: string) => {
+    if (!values.json && s) Deno.stdout.writeSync(new TextEncoder().encode(s));
+  };
+  let text = "";
+  const result: GenerateResult = generate(model, promptIds, {
+    maxTokens,
+    temperature,
+    topK,
+    topP,
+    seed,
+    stopOnEos: !values["no-eos"],
+    onToken: (id) => {
+      if (codec) {
+        const piece = decoder.decode(codec.decodeBytes([id]), { stream: true });
+        text += piece;
+        write(piece);
+      } else write(`${id} `);
+    },
+  });
+  if (codec) {
+    const tail = decoder.decode();
+    text += tail;
+    write(tail);
+  }
+  write("\n");
+  const peak = peakRss();
+  const c = model.config;
+  if (values.json) {
+    out(JSON.stringify({
+      file,
+      arch: c.arch,
+      kernels: model.kernelInfo,
+      promptTokens: promptIds,
+      tokens: result.tokens,
+      text: codec ? text : null,
+      stop: result.stop,
+      loadMs: round(loadMs),
+      promptMs: round(result.promptMs),
+      timeToFirstTokenMs: round(result.timeToFirstTokenMs),
+      promptTokensPerSecond: round(result.promptTokensPerSecond),
+      generationTokensPerSecond: round(result.generationTokensPerSecond),
+      peakRssBytes: peak,
+    }));
+  } else {
+    out(
+      `${c.arch}, ${c.nLayer} layers, kernels ${model.kernelInfo}; load ${loadMs.toFixed(0)} ms`,
+    );
+    out(
+      `prompt: ${result.promptTokens} tokens, ${
+        result.promptTokensPerSecond.toFixed(1)
+      } tok/s; generation: ${result.tokens.length} tokens, ${
+        result.generationTokensPerSecond.toFixed(1)
+      } tok/s; first token ${result.timeToFirstTokenMs.toFixed(0)} ms; peak memory ${
+        formatBytes(peak)
+      } (stop: ${result.stop})`,
+    );
+  }
+  return 0;
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}

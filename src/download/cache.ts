@@ -1,0 +1,134 @@
+/**
+ * A download cache with an index: files fetched by URL live in one directory
+ * (`$BITLOAD_CACHE_DIR/<kind>`, `$XDG_CACHE_HOME/bitload/<kind>` or `~/.cache/bitload/<kind>`),
+ * described by `index.json` (URL → file, size, sha256, time). Lookups are answered from memory
+ * after the first one and from the index on disk otherwise; only a miss downloads.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeBytesAtomically } from "../gguf/writer.ts";
+import { downloadFile, type DownloadOptions } from "./resumable.ts";
+
+/** One cached file. */
+export interface CacheEntry {
+  /** The URL it came from. */
+  url: string;
+  /** Absolute path of the cached file. */
+  path: string;
+  /** Size in bytes. */
+  bytes: number;
+  /** sha256 (hex). */
+  sha256: string;
+  /** When it was fetched (ISO date). */
+  fetchedAt: string;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The cache directory for a kind of file.
+ *
+ * @example
+ * ```ts ignore
+ * import { cacheDirectory } from "./cache.ts";
+ * cacheDirectory("tokenizers"); // e.g. /home/me/.cache/bitload/tokenizers
+ * ```
+ */
+export function cacheDirectory(kind: string): string {
+  const base = env("BITLOAD_CACHE_DIR") ??
+    (env("XDG_CACHE_HOME") ? join(env("XDG_CACHE_HOME")!, "bitload") : undefined) ??
+    join(env("HOME") ?? ".", ".cache", "bitload");
+  return join(base, kind);
+}
+
+function fileNameFor(url: string): string {
+  const last = new URL(url).pathname.split("/").filter(Boolean).pop() ?? "download";
+  let h = 0x811c9dc5;
+  for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 0x01000193) >>> 0;
+  return `${h.toString(16).padStart(8, "0")}-${last.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+}
+
+/**
+ * A cache of downloaded files.
+ *
+ * @example
+ * ```ts ignore
+ * import { DownloadCache } from "./cache.ts";
+ * const cache = new DownloadCache("tokenizers");
+ * const entry = await cache.fetch("https://example.org/m/tokenizer.json");
+ * ```
+ */
+export class DownloadCache {
+  /** The directory holding the files and `index.json`. */
+  readonly dir: string;
+  #index: Map<string, CacheEntry> | undefined;
+
+  /** A cache in `cacheDirectory(kind)`, or in `dir` when given. */
+  constructor(kind: string, dir?: string) {
+    this.dir = dir ?? cacheDirectory(kind);
+  }
+
+  #load(): Map<string, CacheEntry> {
+    if (this.#index) return this.#index;
+    let entries: CacheEntry[] = [];
+    try {
+      entries = JSON.parse(Deno.readTextFileSync(join(this.dir, "index.json"))).entries ?? [];
+    } catch { /* no index yet */ }
+    this.#index = new Map(entries.map((e) => [e.url, e]));
+    return this.#index;
+  }
+
+  /** The cached entry for `url`, or undefined; drops entries whose file disappeared. */
+  lookup(url: string): CacheEntry | undefined {
+    const index = this.#load();
+    const entry = index.get(url);
+    if (!entry) return undefined;
+    if (!this.#verified.has(url)) {
+      try {
+        if (Deno.statSync(entry.path).size !== entry.bytes) throw new Error("size changed");
+        this.#verified.add(url);
+      } catch {
+        index.delete(url);
+        return undefined;
+      }
+    }
+    return entry;
+  }
+  readonly #verified = new Set<string>();
+
+  /** Returns the cached file for `url`, downloading it (resumably) on a miss. */
+  async fetch(url: string, options: DownloadOptions = {}): Promise<CacheEntry> {
+    const hit = this.lookup(url);
+    if (hit && (!options.sha256 || hit.sha256 === options.sha256.toLowerCase())) return hit;
+    await Deno.mkdir(this.dir, { recursive: true });
+    const dest = join(this.dir, fileNameFor(url));
+    const r = await downloadFile(url, dest, options);
+    const entry: CacheEntry = {
+      url,
+      path: r.path,
+      bytes: r.bytes,
+      sha256: r.sha256,
+      fetchedAt: new Date().toISOString(),
+    };
+    await this.#save(entry);
+    return entry;
+  }
+
+  async #save(entry: CacheEntry): Promise<void> {
+    // Re-read the index so entries written by other processes are kept.
+    this.#index = undefined;
+    const index = this.#load();
+    index.set(entry.url, entry);
+    this.#verified.add(entry.url);
+    const text = JSON.stringify({ version: 1, entries: [...index.values()] }, null, 2) + "\n";
+    await writeBytesAtomically(join(this.dir, "index.json"), text);
+  }
+}
