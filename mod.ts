@@ -162,3 +162,88 @@ export {
   synthesizeBitnetModel,
 } from "./src/synth/bitnet_model.ts";
 export { packI2S } from "./src/synth/i2s_pack.ts";
+export {
+  fp32ToBf16Bits,
+  fp32ToFp16Bits,
+  I2S_ZERO_THRESHOLD,
+  i2sScale,
+  quantize,
+  QUANTIZE_BLOCK_SIZE,
+  QUANTIZE_TYPES,
+  quantizeBF16,
+  quantizeF16,
+  quantizeI2S,
+  quantizeQ4_0,
+  quantizeQ8_0,
+  quantizeTQ2_0,
+  type QuantizeType,
+} from "./src/quant/quantize.ts";
+export {
+  FILE_TYPE_FOR,
+  type ModelTargetType,
+  type QuantizedTensor,
+  quantizeModel,
+  type QuantizeModelOptions,
+} from "./src/quant/quantize_model.ts";
+export { compareArrays, type CompareOptions, type DiffStats } from "./src/validate/compare.ts";
+export {
+  CROSSVAL_DEFAULTS,
+  crossValidateTensor,
+  type CrossvalOptions,
+  type CrossvalTolerances,
+  F16_ROUNDING_BOUND,
+  i2sToTq2,
+  sampleIndices,
+} from "./src/validate/crossval.ts";
+export {
+  checkTensorData,
+  SCALE_LAYOUTS,
+  type ScaleLayout,
+  scanTensorData,
+  type TensorDataFinding,
+} from "./src/validate/check_tensors.ts";
+export {
+  ACCURACY_DEFAULTS,
+  type AccuracyMetrics,
+  accuracyMetrics,
+  accuracyRow,
+  type AccuracyThresholds,
+  accuracyVerdict,
+} from "./src/validate/accuracy.ts";
+export {
+  checkDeterminism,
+  DEFAULT_SEED,
+  DETERMINISM_VARIANCE_LIMIT,
+  type DeterminismOptions,
+  type DeterminismSettings,
+  determinismSettings,
+} from "./src/validate/determinism.ts";
+export {
+  checkManifest,
+  HASH_MANIFEST_FORMAT,
+  type HashManifest,
+  hashModel,
+  type ManifestCheck,
+  parseManifest,
+  type TensorHash,
+} from "./src/validate/hash.ts";
+export {
+  findGgmlReferenceLibrary,
+  GGML_REFERENCE_SYMBOLS,
+  type GgmlReferenceLibrary,
+  NPM_GGML_LIBRARY,
+  openGgmlReferenceLibrary,
+} from "./src/validate/ggml_reference.ts";
+export {
+  type CheckResult,
+  type CheckStatus,
+  type Figures,
+  formatFigure,
+  makeReport,
+  renderValidationReport,
+  reportToJson,
+  statusOf,
+  type TensorResult,
+  type ValidationReport,
+} from "./src/validate/report.ts";
+export { validateModel, type ValidateOptions } from "./src/validate/validate.ts";

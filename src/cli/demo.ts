@@ -17,6 +17,8 @@ import { renderMemoryReport } from "./load.ts";
 import { renderPlan } from "./plan.ts";
 import { detectDevices, parseDeviceSpec } from "../plan/devices.ts";
 import { planPlacement } from "../plan/strategies.ts";
+import { renderValidationReport } from "../validate/report.ts";
+import { validateModel } from "../validate/validate.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
@@ -108,6 +110,11 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
       );
     }
     out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
+    out("");
+    out(bold("  validation") + dim(" (cross-validation against ggml, tensor-data checks)"));
+    out(
+      renderValidationReport(await validateModel(file, { reference: "ggml", checkTensors: true })),
+    );
   } finally {
     if (tempDir && !values.keep) await Deno.remove(tempDir, { recursive: true });
     else if (tempDir) out(dim(`\nkept ${file}`));

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../gguf/writer.ts";
 import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
 import { table, UsageError } from "./output.ts";
 
@@ -68,11 +68,7 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   }
   const text = JSON.stringify(manifest, null, 2);
   if (values.out) {
-    const bytes = new TextEncoder().encode(text + "\n");
-    await writeAtomically(values.out, async (file) => {
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
-    });
+    await writeBytesAtomically(values.out, text + "\n");
     out(
       `${
         positionals[0]

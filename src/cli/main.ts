@@ -12,7 +12,10 @@ import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } fro
 import { runBench } from "./bench.ts";
 import { runDequant, runKernels } from "./dequant.ts";
 import { runLoad } from "./load.ts";
-import { PLAN_HELP, runPlan } from "./plan.ts";
+import { runPlan } from "./plan.ts";
+import { runValidate } from "./validate.ts";
+import { runHash } from "./hash.ts";
+import { runQuantize } from "./quantize.ts";
 import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
@@ -26,6 +29,9 @@ Commands:
   load FILE      load a model progressively (mmap) and report memory use
   dequant FILE   write one tensor as f32 (--tensor NAME --out PATH)
   plan FILE      where the model fits: devices, KV cache, strategy, llama.cpp flags
+  validate FILE  cross-validate against ggml, check tensor data, accuracy, determinism
+  hash FILE      per-tensor sha256 manifest (--check MANIFEST verifies one)
+  quantize IN OUT --type T   convert a model (Q8_0, Q4_0, TQ2_0, I2_S, F16, BF16, F32)
   kernels        which dequantization kernels are in use
   bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
@@ -47,6 +53,9 @@ const COMMANDS: Record<string, Command> = {
   dequant: runDequant,
   kernels: runKernels,
   plan: runPlan,
+  validate: runValidate,
+  hash: runHash,
+  quantize: runQuantize,
   bench: runBench,
   synth: runSynth,
   demo: runDemo,
