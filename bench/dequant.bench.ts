@@ -8,6 +8,7 @@
  */
 
 import { ggmlSkipReason, openGgmlReference } from "../tests/reference/ggml.ts";
+import { openGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
 import { kernelInfo, nativeKernels, supportedSimdLevels } from "../ffi/native.ts";
 
 /** f32 values written per call: 16 MiB. */
@@ -16,6 +17,8 @@ const OUTPUT_VALUES = 4 * 1024 * 1024;
 const ITERATIONS = { n: 10, warmup: 2 };
 
 const ref = openGgmlReference();
+const opened = openGgmlReferenceLibrary();
+const ggml = "reference" in opened ? opened.reference : null;
 const native = nativeKernels();
 const levels = supportedSimdLevels();
 const best = levels[levels.length - 1] ?? "scalar";
@@ -99,23 +102,9 @@ const out = new Float32Array(OUTPUT_VALUES);
  * allocation, as the native benches do not). Reads `ggml_type_traits.to_float` at offset 40.
  */
 function ggmlToFloat(typeId: number): ((src: Uint8Array) => void) | null {
-  if (ref === null) return null;
-  const lib = Deno.dlopen(
-    ref.path,
-    {
-      ggml_get_type_traits: { parameters: ["i32"], result: "pointer" },
-    } as const,
-  );
-  const traits = lib.symbols.ggml_get_type_traits(typeId);
-  const pointer = traits === null ? null : new Deno.UnsafePointerView(traits).getPointer(40);
-  if (pointer === null) return null;
-  const definition = { parameters: ["buffer", "buffer", "i64"], result: "void" } as const;
-  const fn = new Deno.UnsafeFnPointer(
-    pointer as Deno.PointerObject<typeof definition>,
-    definition,
-  );
-  const n = BigInt(OUTPUT_VALUES);
-  return (src) => fn.call(src, out, n);
+  if (ggml === null || !ggml.hasToFloat(typeId)) return null;
+  const lib = ggml;
+  return (src) => lib.dequantizeInto(typeId, src, out);
 }
 
 function addNativeBenches(group: string, typeId: number, src: Uint8Array): void {

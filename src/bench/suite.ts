@@ -176,9 +176,6 @@ const FULL_TYPES = [
   "I2_S",
 ];
 
-/** ggml's quantizers for these need an importance matrix; their inputs are random blocks instead. */
-const NEEDS_IMATRIX = new Set(["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M"]);
-
 const dequantBench: Bench = {
   id: "dequant",
   description:
@@ -204,7 +201,7 @@ const dequantBench: Bench = {
           const v = new Int8Array(values);
           for (let i = 0; i < values; i++) v[i] = rng.int(3) - 1;
           data = packI2S(v, 0.0421);
-        } else if (ref && ref.hasToFloat(type.id) && !NEEDS_IMATRIX.has(name)) {
+        } else if (ref && ref.hasToFloat(type.id)) {
           const src = new Float32Array(values);
           for (let i = 0; i < values; i++) src[i] = rng.normal() * 0.05;
           data = ref.quantize(type.id, src, values / 4096, 4096);
@@ -225,7 +222,7 @@ const dequantBench: Bench = {
         const gibps = (ms: number) => outBytes / GIB / (ms / 1000);
         let peer: Metric["peer"];
         if (ref && name !== "I2_S" && ref.hasToFloat(type.id)) {
-          const g = await measure(() => ref.dequantize(type.id, data, values), reps);
+          const g = await measure(() => ref.dequantizeInto(type.id, data, dst), reps);
           peer = {
             name: "ggml to_float",
             value: gibps(g.medianMs),

@@ -9,6 +9,8 @@ import { parseArgs } from "node:util";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
 import type { MemoryReport } from "../validate/memory_report.ts";
 import { PerfMonitor } from "../bench/perf_monitor.ts";
+import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
+import { uploadTensorsToCuda } from "../gpu/place.ts";
 import { measureMemcpyBandwidth } from "../bench/machine.ts";
 import { bold, cyan, dim, envVar, formatBytes, table, UsageError, yellow } from "./output.ts";
 import { progressBar } from "./progress.ts";
@@ -27,6 +29,9 @@ Options:
   --batch-layers N   layers per batch (default 4); implies progressive loading
   --dequant T        also dequantize every tensor: f32, f16 or none (default none)
   --budget BYTES     memory budget instead of MemAvailable / the cgroup limit (e.g. 2GiB)
+  --device D         cpu (default) or cudaN: after the load, upload the tensors to that GPU
+                     (the ones the --plan places there, or all) and report GB/s
+  --gpu-as T         what to upload: quantized (default, stored bytes), f16 or f32
   --plan FILE        a plan from \`bitload plan --json\`: after the load, compare its planned
                      weights on the CPU with the memory the load measured
   --profile          print the time, bytes and throughput of each span (parse, map, batches,
@@ -112,6 +117,8 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       "batch-layers": { type: "string" },
       profile: { type: "boolean" },
       plan: { type: "string" },
+      device: { type: "string" },
+      "gpu-as": { type: "string" },
       dequant: { type: "string" },
       budget: { type: "string" },
       json: { type: "boolean" },
@@ -139,6 +146,20 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
         `--batch-layers must be a positive integer, got "${values["batch-layers"]}"`,
       );
     }
+  }
+  const device = values.device ?? "cpu";
+  const gpu = /^cuda(\d+)$/.exec(device);
+  if (device !== "cpu" && !gpu) {
+    throw new UsageError(`--device must be cpu or cudaN, got "${device}"`);
+  }
+  const gpuAs = values["gpu-as"] ?? "quantized";
+  if (gpuAs !== "quantized" && gpuAs !== "f16" && gpuAs !== "f32") {
+    throw new UsageError(`--gpu-as must be quantized, f16 or f32, got "${gpuAs}"`);
+  }
+  if (gpu && cudaRuntime() === null) {
+    throw new Error(
+      `${file}: cannot use ${device}: ${cudaUnavailableReason() ?? "no CUDA runtime"}`,
+    );
   }
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error("cancelled (Ctrl-C)"));
@@ -187,10 +208,30 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
     if (monitor) (values.json ? console.error : out)(renderProfile(monitor));
-    if (values.plan) {
-      const plan = JSON.parse(await Deno.readTextFile(values.plan)) as {
+    const plan = values.plan
+      ? JSON.parse(await Deno.readTextFile(values.plan)) as {
         devices?: { device: string; kind: string; weights: number }[];
-      };
+        tensors?: { name: string; device: string }[];
+      }
+      : undefined;
+    if (gpu) {
+      const names = plan?.tensors
+        ? plan.tensors.filter((t) => t.device === device).map((t) => t.name)
+        : loaded.model.tensors.map((t) => t.name);
+      using placed = uploadTensorsToCuda(
+        { tensors: loaded.model.tensors, tensorData: (n) => loaded.tensorData(n) },
+        names,
+        { device: Number(gpu[1]), as: gpuAs },
+      );
+      (values.json ? console.error : out)(
+        `  uploaded ${placed.tensors.size} tensors (${
+          formatBytes(placed.bytes)
+        }) to ${device} as ${gpuAs} in ${(placed.seconds * 1000).toFixed(1)} ms: ${
+          placed.gbPerSecond.toFixed(2)
+        } GB/s`,
+      );
+    }
+    if (plan) {
       const cpu = plan.devices?.find((d) => d.kind === "cpu");
       if (!cpu) {
         throw new Error(`${values.plan}: not a plan from bitload plan --json (no CPU device)`);

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { cudaDevices as probeCudaDevices } from "../../ffi/cuda.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
 import { join } from "node:path";
 import { z } from "zod";
@@ -404,17 +405,29 @@ export function readNumaNodes(root = "/"): NumaNode[] {
 }
 
 /**
- * CUDA devices with their free memory (`cudaMemGetInfo`), name and compute capability. Returns
- * `[]` until bitload's optional CUDA library exists: this is the hook it will fill.
+ * CUDA devices with their free memory (`cudaMemGetInfo`), name and compute capability, from
+ * bitload's optional CUDA library (`ffi/cuda.ts`). Returns `[]` where no driver or GPU is present
+ * (or FFI is not permitted).
  *
  * @example
  * ```ts
  * import { cudaDevices } from "./devices.ts";
- * cudaDevices(); // []
+ * cudaDevices(); // [] on a machine without a GPU
  * ```
  */
 export function cudaDevices(): Device[] {
-  return [];
+  try {
+    return probeCudaDevices().map((d) => ({
+      name: d.name,
+      kind: "cuda" as const,
+      totalBytes: d.totalBytes,
+      freeBytes: d.freeBytes,
+      ...(d.peakBandwidthBytesPerSecond ? { bandwidth: d.peakBandwidthBytesPerSecond } : {}),
+      source: `cudaMemGetInfo (${d.model}, compute capability ${d.computeCapability})`,
+    }));
+  } catch {
+    return [];
+  }
 }
 
 /** Options of {@link detectDevices}. */

@@ -1,8 +1,9 @@
 /**
  * The C++ reference for `bitload validate --reference ggml`: llama.cpp/ggml's `libggml-base.so`
  * (npm `@node-llama-cpp/linux-x64@3.22.1`, llama.cpp release v0.5.0) opened with `Deno.dlopen`.
- * Found through `BITLOAD_GGML_LIB`, else in this repository's `node_modules`. Only the few symbols
- * the validators need are bound; their table is {@link GGML_REFERENCE_SYMBOLS}.
+ * Found through `BITLOAD_GGML_LIB`, else in this repository's `node_modules`. The one table of
+ * its symbols is {@link GGML_REFERENCE_SYMBOLS}; the test oracle (`tests/reference/ggml.ts`) and
+ * the benchmarks use this module too.
  *
  * Struct layout of `ggml_type_traits` in v0.5.0 (`ggml/include/ggml.h`): `type_name` char* @0,
  * `blck_size` i64 @8, `blck_size_interleave` i64 @16, `type_size` usize @24, `is_quantized` bool
@@ -28,6 +29,35 @@ export const GGML_REFERENCE_SYMBOLS = {
   },
   // bool ggml_validate_row_data(enum ggml_type type, const void * data, size_t nbytes)
   ggml_validate_row_data: { parameters: ["i32", "buffer", "usize"], result: "bool" },
+  // bool ggml_quantize_requires_imatrix(enum ggml_type type)
+  ggml_quantize_requires_imatrix: { parameters: ["i32"], result: "bool" },
+  // struct gguf_context * gguf_init_from_file(const char * fname, struct gguf_init_params params)
+  gguf_init_from_file: {
+    parameters: ["buffer", { struct: ["bool", "pointer"] }],
+    result: "pointer",
+  },
+  // void gguf_free(struct gguf_context * ctx)
+  gguf_free: { parameters: ["pointer"], result: "void" },
+  // uint32_t gguf_get_version(const struct gguf_context * ctx)
+  gguf_get_version: { parameters: ["pointer"], result: "u32" },
+  // size_t gguf_get_alignment(const struct gguf_context * ctx)
+  gguf_get_alignment: { parameters: ["pointer"], result: "usize" },
+  // size_t gguf_get_data_offset(const struct gguf_context * ctx)
+  gguf_get_data_offset: { parameters: ["pointer"], result: "usize" },
+  // int64_t gguf_get_n_kv(const struct gguf_context * ctx)
+  gguf_get_n_kv: { parameters: ["pointer"], result: "i64" },
+  // int64_t gguf_get_n_tensors(const struct gguf_context * ctx)
+  gguf_get_n_tensors: { parameters: ["pointer"], result: "i64" },
+  // const char * gguf_get_key(const struct gguf_context * ctx, int64_t key_id)
+  gguf_get_key: { parameters: ["pointer", "i64"], result: "pointer" },
+  // const char * gguf_get_tensor_name(const struct gguf_context * ctx, int64_t tensor_id)
+  gguf_get_tensor_name: { parameters: ["pointer", "i64"], result: "pointer" },
+  // enum ggml_type gguf_get_tensor_type(const struct gguf_context * ctx, int64_t tensor_id)
+  gguf_get_tensor_type: { parameters: ["pointer", "i64"], result: "i32" },
+  // size_t gguf_get_tensor_offset(const struct gguf_context * ctx, int64_t tensor_id)
+  gguf_get_tensor_offset: { parameters: ["pointer", "i64"], result: "usize" },
+  // size_t gguf_get_tensor_size(const struct gguf_context * ctx, int64_t tensor_id)
+  gguf_get_tensor_size: { parameters: ["pointer", "i64"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Where the npm package puts the library, relative to the repository root. */
@@ -44,7 +74,16 @@ export interface GgmlReferenceLibrary extends Disposable {
   typeName(typeId: number): string;
   /** Dequantizes `n` elements with ggml's own `to_float`. */
   dequantize(typeId: number, data: Uint8Array, n: number): Float32Array;
-  /** Quantizes f32 rows with `ggml_quantize_chunk` (no importance matrix). */
+  /** Dequantizes into `out` (`out.length` elements), allocating nothing: for fair timings. */
+  dequantizeInto(typeId: number, data: Uint8Array, out: Float32Array): void;
+  /** ggml's type traits, or `null` for ids it does not know. */
+  traits(typeId: number): GgmlTypeTraits | null;
+  /** Parses a GGUF file's header with ggml's own `gguf_init_from_file`; `null` when ggml refuses it. */
+  readGguf(path: string): GgmlGgufSummary | null;
+  /**
+   * Quantizes f32 rows with `ggml_quantize_chunk`. Types that need an importance matrix get a
+   * uniform one (all ones).
+   */
   quantize(typeId: number, src: Float32Array, nRows: number, nPerRow: number): Uint8Array;
   /** `ggml_validate_row_data`. */
   validateRowData(typeId: number, data: Uint8Array): boolean;
@@ -82,6 +121,38 @@ export function findGgmlReferenceLibrary(): string | null {
 }
 
 type ToFloat = { parameters: ["buffer", "buffer", "i64"]; result: "void" };
+
+/** Type traits as ggml reports them. */
+export interface GgmlTypeTraits {
+  /** ggml's lower-case name, e.g. `q4_K`. */
+  name: string;
+  /** Elements per block (0 for removed ids). */
+  blockSize: number;
+  /** Bytes per block. */
+  typeSize: number;
+  /** Whether ggml marks the type quantized. */
+  isQuantized: boolean;
+  /** Whether ggml has a `to_float` for it. */
+  hasToFloat: boolean;
+}
+
+/** What `gguf_init_from_file` reports about a file. */
+export interface GgmlGgufSummary {
+  /** GGUF version. */
+  version: number;
+  /** Alignment. */
+  alignment: number;
+  /** Absolute offset of the data section. */
+  dataOffset: number;
+  /** Keys in file order. */
+  keys: string[];
+  /** Tensors in directory order. */
+  tensors: { name: string; type: number; offset: number; size: number }[];
+}
+
+function cString(p: Deno.PointerValue): string {
+  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+}
 
 /**
  * Opens the reference library. Returns `{ reference }` or `{ reason }` saying why it is
@@ -146,6 +217,50 @@ export function openGgmlReferenceLibrary():
       fn.call(data, out, BigInt(n));
       return out;
     },
+    dequantizeInto(id, data, out) {
+      if (!toFloat.has(id)) reference.dequantize(id, data, 0);
+      toFloat.get(id)!.call(data, out, BigInt(out.length));
+    },
+    traits(id) {
+      const v = traits(id);
+      if (v === null) return null;
+      return {
+        name: cString(v.getPointer(0)),
+        blockSize: Number(v.getBigInt64(8)),
+        typeSize: Number(v.getBigUint64(24)),
+        isQuantized: v.getUint8(32) !== 0,
+        hasToFloat: v.getPointer(40) !== null,
+      };
+    },
+    readGguf(file) {
+      const params = new Uint8Array(16);
+      params[0] = 1; // no_alloc = true; ctx = NULL
+      const name = new TextEncoder().encode(file + "\0");
+      const ctx = s.gguf_init_from_file(name, params);
+      if (ctx === null) return null;
+      try {
+        const keys: string[] = [];
+        for (let i = 0n; i < s.gguf_get_n_kv(ctx); i++) keys.push(cString(s.gguf_get_key(ctx, i)));
+        const tensors: GgmlGgufSummary["tensors"] = [];
+        for (let i = 0n; i < s.gguf_get_n_tensors(ctx); i++) {
+          tensors.push({
+            name: cString(s.gguf_get_tensor_name(ctx, i)),
+            type: s.gguf_get_tensor_type(ctx, i),
+            offset: Number(s.gguf_get_tensor_offset(ctx, i)),
+            size: Number(s.gguf_get_tensor_size(ctx, i)),
+          });
+        }
+        return {
+          version: s.gguf_get_version(ctx),
+          alignment: Number(s.gguf_get_alignment(ctx)),
+          dataOffset: Number(s.gguf_get_data_offset(ctx)),
+          keys,
+          tensors,
+        };
+      } finally {
+        s.gguf_free(ctx);
+      }
+    },
     quantize(id, src, nRows, nPerRow) {
       const v = traits(id);
       if (v === null) throw new RangeError(`ggml has no type id ${id}`);
@@ -156,6 +271,9 @@ export function openGgmlReferenceLibrary():
       }
       s.ggml_quantize_init(id);
       const dst = new Uint8Array((nPerRow / blck) * size * nRows);
+      const imatrix = s.ggml_quantize_requires_imatrix(id)
+        ? new Float32Array(nPerRow).fill(1)
+        : null;
       const written = s.ggml_quantize_chunk(
         id,
         src,
@@ -163,7 +281,7 @@ export function openGgmlReferenceLibrary():
         0n,
         BigInt(nRows),
         BigInt(nPerRow),
-        null,
+        imatrix,
       );
       if (Number(written) !== dst.length) {
         throw new Error(`ggml_quantize_chunk wrote ${written} bytes, expected ${dst.length}`);
