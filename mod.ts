@@ -230,7 +230,9 @@ export {
 export {
   findGgmlReferenceLibrary,
   GGML_REFERENCE_SYMBOLS,
+  type GgmlGgufSummary,
   type GgmlReferenceLibrary,
+  type GgmlTypeTraits,
   NPM_GGML_LIBRARY,
   openGgmlReferenceLibrary,
 } from "./src/validate/ggml_reference.ts";

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { readEnv } from "./env.ts";
 import { buildCudaLibrary, cudaCachePath, latestCudaBuild, nvccVersion } from "./cuda_build.ts";
 import {
   BITLOAD_CUDA_ABI_VERSION,
@@ -144,14 +145,6 @@ const GEOMETRY: Record<number, { elements: number; bytes: number }> = {
   [CUDA_TYPES.TQ2_0]: { elements: 256, bytes: 66 },
   [CUDA_TYPES.I2_S]: { elements: 128, bytes: 32 },
 };
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
 
 function describeError(error: unknown): string {
   if (error instanceof Error) return error.message.split("\n")[0];

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { readEnv } from "./env.ts";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -78,14 +79,6 @@ export interface CudaBuildResult {
 }
 
 const CUDA_DIR_URL = new URL("../kernels/cuda/", import.meta.url);
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
 
 function exists(path: string): boolean {
   try {

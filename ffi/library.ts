@@ -18,6 +18,7 @@
  * @module
  */
 
+import { readEnv } from "./env.ts";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -76,15 +77,6 @@ function libraryFileName(key: string): string {
   const os = Deno.build.os;
   const ext = os === "darwin" ? "dylib" : os === "windows" ? "dll" : "so";
   return `libbitload-${key.slice(0, 24)}.${ext}`;
-}
-
-/** Reads an environment variable, treating a missing `--allow-env` as "unset". */
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Formats an error for a one-line reason. */

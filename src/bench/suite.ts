@@ -20,7 +20,7 @@ import { loadModel } from "../load/loader.ts";
 import { packI2S } from "../synth/i2s_pack.ts";
 import { seededRandom } from "../synth/random.ts";
 import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
-import { type MachineInfo } from "./machine.ts";
+import type { MachineInfo } from "./machine.ts";
 import { measure, type TimingStats } from "./measure.ts";
 import { meetsTarget, type Metric } from "./report.ts";
 

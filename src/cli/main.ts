@@ -7,7 +7,7 @@
  */
 
 import { runDemo } from "./demo.ts";
-import { INSPECT_HELP, runInspect } from "./inspect.ts";
+import { runInspect } from "./inspect.ts";
 import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
 import { runBench } from "./bench.ts";
 import { runDequant, runKernels } from "./dequant.ts";

@@ -6,6 +6,10 @@
  */
 
 import { GgufError } from "../gguf/errors.ts";
+import { readEnv } from "../../ffi/env.ts";
+
+/** An environment variable, or `undefined` when unset or not permitted (see `ffi/env.ts`). */
+export const envVar: (name: string) => string | undefined = readEnv;
 
 /** Exit code for bad input files and failed operations. */
 export const EXIT_FAILURE = 1;
@@ -15,24 +19,6 @@ export const EXIT_USAGE = 2;
 /** A command-line mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
-}
-
-/**
- * An environment variable, or `undefined` when it is unset or env access was not granted (the
- * CLI must run with only `--allow-read`).
- *
- * @example
- * ```ts
- * import { envVar } from "./output.ts";
- * envVar("NO_COLOR"); // undefined unless set
- * ```
- */
-export function envVar(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 let colorEnabled: boolean | undefined;

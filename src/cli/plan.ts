@@ -210,22 +210,8 @@ function ranges(layers: readonly number[]): string {
   return out.join(",");
 }
 
-/** `formatBytes`, but 1000–1023 of a unit print as digits, not `1.02e+3`. */
-function bytes(n: number): string {
-  const text = formatBytes(n);
-  if (!text.includes("e+")) return text;
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(0)} ${units[u]}`;
-}
-
 function signedBytes(n: number): string {
-  return n < 0 ? `-${bytes(-n)}` : bytes(n);
+  return n < 0 ? `-${formatBytes(-n)}` : formatBytes(n);
 }
 
 /** Options of {@link renderPlan}. */
@@ -254,7 +240,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
       dim(
         ` — ${
           m.architecture || "unknown architecture"
-        }, ${m.layers} layers, ${m.tensorCount} tensors, ${bytes(m.weightBytes)} of weights`,
+        }, ${m.layers} layers, ${m.tensorCount} tensors, ${formatBytes(m.weightBytes)} of weights`,
       ),
   );
   const strategy = plan.strategy === plan.resolved
@@ -263,7 +249,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
   const ctxNote = plan.ctx < plan.requestedCtx ? ` (asked ${plan.requestedCtx})` : "";
   lines.push(
     `strategy ${strategy} · ctx ${plan.ctx}${ctxNote} · KV ${plan.kvType} ${
-      bytes(plan.kv.totalBytes)
+      formatBytes(plan.kv.totalBytes)
     } · -ngl ${plan.gpuLayers} · batch ${plan.batch} · margins ${
       Math.round(plan.margins.overhead * 100)
     } % overhead, ${Math.round(plan.margins.safety * 100)} % safety`,
@@ -294,15 +280,15 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
     rows.push([
       d.device,
       layerText,
-      bytes(d.weights),
-      bytes(d.kv),
-      bytes(d.scratch),
-      bytes(d.overhead),
-      bytes(d.margin),
-      bytes(d.reserved),
-      bytes(d.available),
+      formatBytes(d.weights),
+      formatBytes(d.kv),
+      formatBytes(d.scratch),
+      formatBytes(d.overhead),
+      formatBytes(d.margin),
+      formatBytes(d.reserved),
+      formatBytes(d.available),
       signedBytes(d.freeAfter),
-      d.fits ? "yes" : yellow(`no, short ${bytes(d.shortBy)}`),
+      d.fits ? "yes" : yellow(`no, short ${formatBytes(d.shortBy)}`),
     ]);
   }
   lines.push(table(rows).split("\n").map((l, i) => "  " + (i === 0 ? cyan(l) : l)).join("\n"));
@@ -331,7 +317,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
     lines.push("\n" + bold("mixed precision") + dim(" (suggested, not applied)"));
     for (const s of plan.suggestions.slice(0, 10)) {
       lines.push(
-        `  ${s.name} on ${s.device}: ${s.from} → F16 (+${bytes(s.extraBytes)} with margins)`,
+        `  ${s.name} on ${s.device}: ${s.from} → F16 (+${formatBytes(s.extraBytes)} with margins)`,
       );
     }
     if (plan.suggestions.length > 10) {

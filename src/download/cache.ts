@@ -7,6 +7,7 @@
  * @module
  */
 
+import { readEnv } from "../../ffi/env.ts";
 import { join } from "node:path";
 import { writeBytesAtomically } from "../gguf/writer.ts";
 import { downloadFile, type DownloadOptions } from "./resumable.ts";
@@ -25,14 +26,6 @@ export interface CacheEntry {
   fetchedAt: string;
 }
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The cache directory for a kind of file.
  *
@@ -43,9 +36,9 @@ function env(name: string): string | undefined {
  * ```
  */
 export function cacheDirectory(kind: string): string {
-  const base = env("BITLOAD_CACHE_DIR") ??
-    (env("XDG_CACHE_HOME") ? join(env("XDG_CACHE_HOME")!, "bitload") : undefined) ??
-    join(env("HOME") ?? ".", ".cache", "bitload");
+  const base = readEnv("BITLOAD_CACHE_DIR") ??
+    (readEnv("XDG_CACHE_HOME") ? join(readEnv("XDG_CACHE_HOME")!, "bitload") : undefined) ??
+    join(readEnv("HOME") ?? ".", ".cache", "bitload");
   return join(base, kind);
 }
 

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { readEnv } from "../../ffi/env.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
 import type { TensorResult } from "./report.ts";
@@ -36,14 +37,6 @@ export interface DeterminismSettings {
   seedSource: "BITNET_SEED" | "default" | "random";
 }
 
-function envGet(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Reads `BITNET_DETERMINISTIC` and `BITNET_SEED`.
  *
@@ -56,7 +49,7 @@ function envGet(name: string): string | undefined {
  * ```
  */
 export function determinismSettings(
-  env: Record<string, string | undefined> | ((name: string) => string | undefined) = envGet,
+  env: Record<string, string | undefined> | ((name: string) => string | undefined) = readEnv,
 ): DeterminismSettings {
   const get = typeof env === "function" ? env : (k: string) => env[k];
   const deterministic = get("BITNET_DETERMINISTIC") === "1";

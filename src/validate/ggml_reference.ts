@@ -12,6 +12,7 @@
  * @module
  */
 
+import { readEnv } from "../../ffi/env.ts";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -91,14 +92,6 @@ export interface GgmlReferenceLibrary extends Disposable {
   close(): void;
 }
 
-function envGet(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Where the reference library is: `BITLOAD_GGML_LIB`, else the npm package under this
  * repository's `node_modules`; `null` when neither exists.
@@ -110,7 +103,7 @@ function envGet(name: string): string | undefined {
  * ```
  */
 export function findGgmlReferenceLibrary(): string | null {
-  const fromEnv = envGet("BITLOAD_GGML_LIB");
+  const fromEnv = readEnv("BITLOAD_GGML_LIB");
   if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
   try {
     const local = fileURLToPath(new URL("../../" + NPM_GGML_LIBRARY, import.meta.url));
