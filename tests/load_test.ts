@@ -260,3 +260,51 @@ Deno.test("memory report limits follow the seed's size classes", () => {
 Deno.test("cleanup", async () => {
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("Ctrl-C during bitload load cancels cleanly: one line, exit 130", async () => {
+  const dir2 = await Deno.makeTempDir({ prefix: "bitload-sigint-" });
+  try {
+    const path = join(dir2, "m.gguf");
+    await synthesizeBitnetModel(path, {
+      layers: 4,
+      dim: 1024,
+      ffn: 2816,
+      heads: 8,
+      kvHeads: 2,
+      vocab: 4096,
+    });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../src/cli/main.ts", import.meta.url).pathname,
+        "load",
+        path,
+        "--dequant",
+        "f32",
+        "--batch-layers",
+        "1",
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Wait until the model is mapped (the SIGINT listener is installed before that), then interrupt
+    // while it is still dequantizing.
+    const maps = `/proc/${child.pid}/maps`;
+    for (let i = 0; i < 2000; i++) {
+      if (Deno.readTextFileSync(maps).includes(path)) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill("SIGINT");
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 130, stderr);
+    assert.equal(
+      stderr,
+      "bitload: cancelled (Ctrl-C); everything mapped or allocated was released\n",
+    );
+  } finally {
+    await Deno.remove(dir2, { recursive: true });
+  }
+});

@@ -12,7 +12,17 @@ import { PerfMonitor } from "../bench/perf_monitor.ts";
 import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
 import { uploadTensorsToCuda } from "../gpu/place.ts";
 import { measureMemcpyBandwidth } from "../bench/machine.ts";
-import { bold, cyan, dim, envVar, formatBytes, table, UsageError, yellow } from "./output.ts";
+import {
+  bold,
+  CancelledError,
+  cyan,
+  dim,
+  envVar,
+  formatBytes,
+  table,
+  UsageError,
+  yellow,
+} from "./output.ts";
 import { progressBar } from "./progress.ts";
 
 /** Help text of `bitload load`. */
@@ -78,6 +88,7 @@ export function renderMemoryReport(r: MemoryReport): string {
     ["  anonymous", formatBytes(r.anonBytes)],
     ["  file-backed", formatBytes(r.fileBackedBytes)],
     ["metadata parse", formatBytes(r.parseOverheadBytes)],
+    ...(r.outputBytes > 0 ? [["dequantized", formatBytes(r.outputBytes)]] : []),
     ["multiplier", r.measured ? `${r.multiplier.toFixed(3)} (limit ${r.limit})` : "not measured"],
     ["tensors", `${r.zeroCopyTensors} zero-copy, ${r.copiedTensors} copied`],
     ["time", `${(r.seconds * 1000).toFixed(1)} ms, ${formatBytes(r.throughputBytesPerSec)}/s`],
@@ -162,7 +173,10 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     );
   }
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new Error("cancelled (Ctrl-C)"));
+  const onSigint = () =>
+    controller.abort(
+      new CancelledError("cancelled (Ctrl-C); everything mapped or allocated was released"),
+    );
   try {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* signals unavailable */ }

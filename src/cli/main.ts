@@ -8,7 +8,16 @@
 
 import { runDemo } from "./demo.ts";
 import { runInspect } from "./inspect.ts";
-import { envVar, errorLine, EXIT_FAILURE, EXIT_USAGE, setColor, UsageError } from "./output.ts";
+import {
+  CancelledError,
+  envVar,
+  errorLine,
+  EXIT_CANCELLED,
+  EXIT_FAILURE,
+  EXIT_USAGE,
+  setColor,
+  UsageError,
+} from "./output.ts";
 import { runBench } from "./bench.ts";
 import { runDequant, runKernels } from "./dequant.ts";
 import { runLoad } from "./load.ts";
@@ -43,7 +52,7 @@ Global options:
   --no-color     no ANSI colours (also NO_COLOR=1)
   --debug        print stack traces on errors
 
-Exit codes: 0 success, 1 failure (bad file, I/O), 2 usage error.`;
+Exit codes: 0 success, 1 failure (bad file, I/O), 2 usage error, 130 cancelled (Ctrl-C).`;
 
 type Command = (args: string[], out: (s: string) => void) => Promise<number>;
 
@@ -92,7 +101,7 @@ export async function main(args: string[]): Promise<number> {
         (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS"));
     console.error(errorLine(error));
     if (debug && error instanceof Error && error.stack) console.error(error.stack);
-    return usage ? EXIT_USAGE : EXIT_FAILURE;
+    return usage ? EXIT_USAGE : error instanceof CancelledError ? EXIT_CANCELLED : EXIT_FAILURE;
   }
 }
 

@@ -16,6 +16,15 @@ export const EXIT_FAILURE = 1;
 /** Exit code for bad command-line usage. */
 export const EXIT_USAGE = 2;
 
+/** Exit code after Ctrl-C (128 + SIGINT), as shells report it. */
+export const EXIT_CANCELLED = 130;
+
+/** The user cancelled (Ctrl-C): printed as one line, exit code 130. */
+export class CancelledError extends Error {
+  /** Always "CancelledError". */
+  override name = "CancelledError";
+}
+
 /** A command-line mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";

@@ -12,7 +12,8 @@ import { type InferenceModel, loadModel } from "../infer/model.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
 
 /** Help text of `bitload run`. */
-export const RUN_HELP = `Usage: bitload run FILE -p PROMPT [options]   (FILE defaults to $BITNET_GGUF)
+export const RUN_HELP =
+  `Usage: bitload run FILE -p PROMPT [options]   (FILE defaults to $BITNET_GGUF)
 
 Generates text with the model: the prompt is tokenized with the model's own vocabulary, run as
 one batch, then tokens are sampled one by one and printed as they come. At the end: prompt
@@ -29,6 +30,7 @@ Options:
   --threads N        kernel threads (default: all hardware threads)
   --ctx N            KV cache length (default min(training context, 2048))
   --backend B        native (C kernels) or ref (f32 reference, slow); default auto
+  --lm-head q8       requantize the LM head to int8 at load (faster decoding, logits move <1%)
   --no-eos           keep generating after the end-of-sequence token
   --json             print one JSON object (token ids, text, timings) instead of streaming
   -h, --help         show this help
@@ -102,6 +104,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       threads: { type: "string" },
       ctx: { type: "string" },
       backend: { type: "string" },
+      "lm-head": { type: "string" },
       "no-eos": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -120,6 +123,10 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   if (backend !== "auto" && backend !== "native" && backend !== "ref") {
     throw new UsageError(`--backend must be native, ref or auto, got "${backend}"`);
   }
+  const lmHead = values["lm-head"] ?? "stored";
+  if (lmHead !== "stored" && lmHead !== "q8") {
+    throw new UsageError(`--lm-head must be q8 or stored, got "${lmHead}"`);
+  }
   const threadsText = values.threads;
   const threads = threadsText === undefined ? undefined : positiveInt("threads", threadsText, 1);
   const maxTokens = positiveInt("n-predict", values["n-predict"], 32);
@@ -134,6 +141,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     backend,
     threads: threads === 0 ? undefined : threads,
     contextLength: ctx,
+    lmHead,
   });
   const loadMs = performance.now() - tLoad;
   let codec: TextCodec | null = null;

@@ -22,7 +22,8 @@ Options:
   --text T          the text (default: stdin)
   --no-bos          do not add BOS/EOS/SEP (add_special = false)
   --special         recognise control-token texts such as <|eot_id|> (parse_special = true)
-  --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T)
+  --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T);
+                    auto: when the file has none, use a tokenizer.json next to it
   --json            print a JSON array of ids
   -h, --help        show this help
 

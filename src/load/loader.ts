@@ -346,6 +346,7 @@ export class ProgressiveLoader {
         copiedTensors: (useMmap ? 0 : model.tensors.length) + dequantized.size,
         seconds,
         parseOverheadBytes: atStart && before ? Math.max(0, before.rss - atStart.rss) : 0,
+        outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
         mappedResidentBytes: useMmap
           ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
           : undefined,

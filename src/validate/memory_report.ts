@@ -18,8 +18,13 @@ export interface MemoryReport {
   anonBytes: number;
   /** File-backed memory added (mapped pages). */
   fileBackedBytes: number;
-  /** `peakRssBytes / fileBytes`: 1.0 means the model costs exactly its size. */
+  /**
+   * `peakRssBytes / (fileBytes + outputBytes)`: 1.0 means the load cost exactly the model's size
+   * (plus the dequantized copies asked for).
+   */
   multiplier: number;
+  /** Bytes of dequantized copies the caller asked for (expected memory, not overhead). */
+  outputBytes: number;
   /** Resident memory the metadata parse added (not counted in the multiplier). */
   parseOverheadBytes: number;
   /** Tensors served as views of the mapping. */
@@ -91,6 +96,8 @@ export interface MemoryMeasurement {
   mappedResidentBytes?: number | null;
   /** Resident memory the metadata parse added. Default 0. */
   parseOverheadBytes?: number;
+  /** Bytes of dequantized copies the caller asked for; they count as expected memory. Default 0. */
+  outputBytes?: number;
 }
 
 /**
@@ -120,7 +127,8 @@ export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
   const anon = measured ? Math.max(0, m.after!.anon - m.before!.anon, peak - fileGrowth) : 0;
   const file = m.mappedResidentBytes ?? fileGrowth;
   const added = anon + file;
-  const multiplier = m.fileBytes > 0 && measured ? added / m.fileBytes : 0;
+  const expected = m.fileBytes + (m.outputBytes ?? 0);
+  const multiplier = expected > 0 && measured ? added / expected : 0;
   let ok = true;
   if (!measured) {
     warnings.push(
@@ -155,6 +163,7 @@ export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
     anonBytes: anon,
     fileBackedBytes: file,
     multiplier,
+    outputBytes: m.outputBytes ?? 0,
     parseOverheadBytes: m.parseOverheadBytes ?? 0,
     zeroCopyTensors: m.zeroCopyTensors,
     copiedTensors: m.copiedTensors,
