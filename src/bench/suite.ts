@@ -20,6 +20,9 @@ import { loadModel } from "../load/loader.ts";
 import { packI2S } from "../synth/i2s_pack.ts";
 import { seededRandom } from "../synth/random.ts";
 import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
+import { parseDeviceSpec } from "../plan/devices.ts";
+import { bitnetShapes, headerOnlyModel, transformerShapes } from "../plan/shapes.ts";
+import { planPlacement } from "../plan/strategies.ts";
 import type { MachineInfo } from "./machine.ts";
 import { measure, type TimingStats } from "./measure.ts";
 import { meetsTarget, type Metric } from "./report.ts";
@@ -384,8 +387,60 @@ const loadBench: Bench = {
   },
 };
 
+const planBench: Bench = {
+  id: "plan",
+  description:
+    "placement planning: the 2B-4T shape on this CPU, a 1,043-tensor 70B header on 2 GPUs",
+  async run() {
+    const b2 = bitnetShapes();
+    const bitnet2b = headerOnlyModel(b2.metadata, b2.tensors);
+    const s70 = transformerShapes({
+      layers: 80,
+      embd: 8192,
+      heads: 64,
+      headsKv: 8,
+      ffn: 28672,
+      vocab: 128256,
+      context: 8192,
+    });
+    for (let b = 0; b < 80; b++) {
+      for (const [name, width] of [["q", 8192], ["k", 1024], ["v", 1024], ["o", 8192]] as const) {
+        s70.tensors.push({ name: `blk.${b}.attn_${name}.bias`, type: "F32", dims: [width] });
+      }
+    }
+    const llama70b = headerOnlyModel(s70.metadata, s70.tensors);
+    const cpu = parseDeviceSpec("cpu:24GiB");
+    const gpus = parseDeviceSpec("cpu:64GiB,cuda0:24GiB,cuda1:24GiB");
+    const small = await measure(() => planPlacement(bitnet2b, cpu), { reps: 50, warmup: 10 });
+    const big = await measure(() => planPlacement(llama70b, gpus), { reps: 20, warmup: 5 });
+    const target = { op: "<=" as const, value: 5, label: "< 5 ms" };
+    return [
+      metric({
+        id: "plan.bitnet2b.ms",
+        label: "plan the BitNet 2B-4T shape (332 tensors)",
+        unit: "ms",
+        kind: "time",
+        better: "lower",
+        value: small.medianMs,
+        spread: [small.p10Ms, small.p90Ms],
+        target,
+      }),
+      metric({
+        id: "plan.llama70b.ms",
+        label: "plan a 70B header (1,043 tensors, auto on 2 GPUs)",
+        unit: "ms",
+        kind: "time",
+        better: "lower",
+        value: big.medianMs,
+        spread: [big.p10Ms, big.p90Ms],
+        target,
+      }),
+    ];
+  },
+};
+
 /** Every benchmark of the suite, in run order. */
-export const BENCHES: readonly Bench[] = [parseBench, dequantBench, loadBench];
+export const BENCHES: readonly Bench[] = [parseBench, dequantBench, loadBench, planBench];
 
 /**
  * Benchmarks selected by `--only` (a substring or a regular expression matched against ids).

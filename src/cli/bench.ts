@@ -30,7 +30,7 @@ spread, bitload's advantage over each peer, and the seed's targets (pass/fail).
 
 Options:
   --size S             small (default; about a minute) or full (1 GiB models, 64 MiB buffers)
-  --only PATTERN       only benchmarks whose id matches (parse, dequant, load)
+  --only PATTERN       only benchmarks whose id matches (parse, dequant, load, plan)
   --json               print the report as JSON (validated by the report schema)
   --save FILE          also write the report to FILE (e.g. bench/baselines/my-machine.json)
   --compare FILE       compare with a saved report; exit 1 when a metric regressed beyond its
@@ -115,7 +115,9 @@ export async function runBench(args: string[], out: (s: string) => void): Promis
     : undefined;
   const benches = selectBenches(values.only);
   if (benches.length === 0) {
-    throw new UsageError(`--only "${values.only}" matches no benchmark (parse, dequant, load)`);
+    throw new UsageError(
+      `--only "${values.only}" matches no benchmark (parse, dequant, load, plan)`,
+    );
   }
   const log = (line: string) => console.error(dim(`bench: ${line}`));
   log("measuring the machine (memcpy and read bandwidth)");
