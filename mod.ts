@@ -249,3 +249,4 @@ export {
   type ValidationReport,
 } from "./src/validate/report.ts";
 export { validateModel, type ValidateOptions } from "./src/validate/validate.ts";
+export * from "./src/tokenizer/mod.ts";

@@ -19,6 +19,7 @@ import { detectDevices, parseDeviceSpec } from "../plan/devices.ts";
 import { planPlacement } from "../plan/strategies.ts";
 import { renderValidationReport } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
@@ -73,6 +74,17 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out(renderSummary(file, summarizeModel(model)));
     out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));
     out(renderTensors(model));
+    out("");
+    const notes: string[] = [];
+    const tokenizer = Tokenizer.fromMetadata(model.metadata, { warn: (m) => notes.push(m) });
+    const prompt = "The quick brown fox jumps over the lazy dog.";
+    const ids = tokenizer.encode(prompt, { addSpecial: true });
+    out(
+      bold("  tokenizer") + dim(` (${tokenizer.vocabSize} tokens, from the file's own metadata)`),
+    );
+    out(`  ${JSON.stringify(prompt)} → ${ids.length} ids [${[...ids].join(", ")}]`);
+    out(`  decoded back: ${JSON.stringify(tokenizer.decode(ids, { skipSpecial: true }))}`);
+    for (const n of notes) out(dim(`  note: ${n}`));
     out("");
     const real = detectDevices();
     out(renderPlan(planPlacement(model, real), { file, devices: real }));

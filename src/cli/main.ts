@@ -22,6 +22,7 @@ import { runBench } from "./bench.ts";
 import { runDequant, runKernels } from "./dequant.ts";
 import { runLoad } from "./load.ts";
 import { runPlan } from "./plan.ts";
+import { runDetokenize, runTokenize } from "./tokenize.ts";
 import { runValidate } from "./validate.ts";
 import { runHash } from "./hash.ts";
 import { runQuantize } from "./quantize.ts";
@@ -41,6 +42,8 @@ Commands:
   validate FILE  cross-validate against ggml, check tensor data, accuracy, determinism
   hash FILE      per-tensor sha256 manifest (--check MANIFEST verifies one)
   quantize IN OUT --type T   convert a model (Q8_0, Q4_0, TQ2_0, I2_S, F16, BF16, F32)
+  tokenize       text → token ids with the model's own tokenizer (llama.cpp parity)
+  detokenize     token ids → text
   kernels        which dequantization kernels are in use
   bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
@@ -62,6 +65,8 @@ const COMMANDS: Record<string, Command> = {
   dequant: runDequant,
   kernels: runKernels,
   plan: runPlan,
+  tokenize: runTokenize,
+  detokenize: runDetokenize,
   validate: runValidate,
   hash: runHash,
   quantize: runQuantize,

@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { findTokenizer } from "../tokenizer/find.ts";
 import { UsageError } from "./output.ts";
 
 /** Help text of `bitload tokenize`. */
@@ -25,6 +26,10 @@ Options:
   --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T);
                     auto: when the file has none, use a tokenizer.json next to it
   --json            print a JSON array of ids
+  --explain         say on stderr where the tokenizer came from and why: the GGUF's own
+                    tokenizer.ggml.*, else a tokenizer.json next to the file (byte-level BPE),
+                    else --tokenizer-url / $BITLOAD_TOKENIZER_URL (downloaded into the cache)
+  --tokenizer-url U a tokenizer.json to use when neither the file nor a sidecar has one
   -h, --help        show this help
 
 Output: one "ID -> 'PIECE'" line per token, or the JSON array with --json.
@@ -87,6 +92,8 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
       special: { type: "boolean" },
       pre: { type: "string" },
       json: { type: "boolean" },
+      explain: { type: "boolean" },
+      "tokenizer-url": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -103,7 +110,18 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
   if (!values.model) {
     throw new UsageError("tokenize needs --model FILE (see bitload tokenize --help)");
   }
-  const tok = await Tokenizer.fromGguf(values.model, { pre: values.pre });
+  let tok: Tokenizer;
+  if (values.pre === "auto") tok = await Tokenizer.fromGguf(values.model, { pre: "auto" });
+  else {
+    const choice = await findTokenizer(values.model, {
+      pre: values.pre,
+      url: values["tokenizer-url"],
+    });
+    if (values.explain) {
+      console.error(`tokenizer: ${choice.source} (${choice.path})\n  ${choice.steps.join("\n  ")}`);
+    }
+    tok = choice.tokenizer;
+  }
   const text = values.text ?? await readStdin();
   const ids = tok.encode(text, {
     addSpecial: !values["no-bos"],

@@ -41,7 +41,15 @@ export class PairHeap {
     return this.#size;
   }
 
-  /** Empties the heap (keeps its storage). */
+  /**
+   * Empties the heap (keeps its storage).
+   *
+   * @example
+   * ```ts
+   * import { PairHeap } from "./heap.ts";
+   * new PairHeap().clear();
+   * ```
+   */
   clear(): void {
     this.#size = 0;
   }
@@ -66,7 +74,15 @@ export class PairHeap {
     }
   }
 
-  /** Adds an entry. */
+  /**
+   * Adds an entry.
+   *
+   * @example
+   * ```ts
+   * import { PairHeap } from "./heap.ts";
+   * new PairHeap().push(1, 0, 1, 0);
+   * ```
+   */
   push(priority: number, left: number, a: number, b: number): void {
     if (this.#size === this.#pri.length) this.#grow();
     let i = this.#size++;
@@ -87,7 +103,15 @@ export class PairHeap {
     B[i] = b;
   }
 
-  /** Removes the smallest entry into `top*`; false when empty. */
+  /**
+   * Removes the smallest entry into `top*`; false when empty.
+   *
+   * @example
+   * ```ts
+   * import { PairHeap } from "./heap.ts";
+   * new PairHeap().pop(); // false
+   * ```
+   */
   pop(): boolean {
     if (this.#size === 0) return false;
     const pri = this.#pri, L = this.#left, A = this.#a, B = this.#b;

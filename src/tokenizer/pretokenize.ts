@@ -55,7 +55,7 @@ const AFMOE_DIGITS = String.raw`\p{AFMoE_digits}`;
 const TINY_AYA_DIGITS = String.raw`\d{1,3}(?=(?:\d{3})*\b)`;
 const DEEPSEEK_LLM = [
   "[\r\n]",
-  "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+  "\\s?[A-Za-z\u00b5\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01ba\u01bc-\u01bf\u01c4-\u0293\u0295-\u02af\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u038a\u038c\u038e-\u03a1\u03a3-\u03f5\u03f7-\u0481\u048a-\u052f\u0531-\u0556\u10a0-\u10c5\u13a0-\u13f5\u13f8-\u13fd\u1c90-\u1cba\u1cbd-\u1cbf\u1d00-\u1d2b\u1d6b-\u1d77\u1d79-\u1d9a\u1e00-\u1f15\u1f18-\u1f1d\u1f20-\u1f45\u1f48-\u1f4d\u1f50-\u1f57\u1f59\u1f5b\u1f5d\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fcc\u1fd0-\u1fd3\u1fd6-\u1fdb\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc\u2102\u2107\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126\u2128\u212a-\u212d\u212f-\u2134\u2139\u213c-\u213f\u2145-\u2149\u214e\u2183\u2184\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee\u2cf2\u2cf3\ua640-\ua66d\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a\uff41-\uff5a\u{10400}-\u{1044f}\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}\u{1e900}-\u{1e943}]+",
   "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
   "\\s+$",
   "[一-龥ࠀ-一가-퟿]+",
@@ -323,10 +323,17 @@ function compileStage(regex: string): Splitter {
 }
 
 /**
- * A compiled pre-tokenizer: splits a text fragment into words, returned as a list of UTF-16
- * boundaries into the fragment (`bounds[0] = 0`, last = text length).
+ * A compiled pre-tokenizer: splits code points into words (llama.cpp's `unicode_regex_split`
+ * without the byte encoding).
+ *
+ * @example
+ * ```ts
+ * import { PreTokenizer, preTokenizerConfig } from "./pretokenize.ts";
+ * new PreTokenizer(preTokenizerConfig("qwen2")).words("abc 123"); // ["abc", " ", "1", "2", "3"]
+ * ```
  */
 export class PreTokenizer {
+  /** The configuration it was compiled from. */
   readonly config: PreTokenizerConfig;
   readonly #stages: Splitter[];
 
@@ -357,6 +364,7 @@ export class PreTokenizer {
   split(cps: Int32Array): number[] {
     let lens = cps.length ? [cps.length] : [];
     for (const stage of this.#stages) lens = stage(cps, lens);
+    lastCollapsed = lastWide = undefined; // do not keep the text alive
     return lens;
   }
 
@@ -721,46 +729,65 @@ function compileStdRegex(regex: string): Splitter {
     }
     const re = new RegExp(rewriteSpaces(collapsed), "g");
     const F = codepointFlags();
-    return (cps, lens) => {
-      let s = "";
-      const parts: string[] = [];
-      for (let i = 0; i < cps.length; i++) {
-        const c = cps[i];
-        let b: number;
-        if (c < 128) b = c;
-        else {
-          const f = F[c];
-          if (f & FLAG.WHITESPACE) b = 0x0b;
-          else b = UCAT_CPT[f & FLAG.MASK_CATEGORIES] ?? 0xd0;
-        }
-        s += String.fromCharCode(b);
-        if (s.length >= 8192) {
-          parts.push(s);
-          s = "";
-        }
-      }
-      parts.push(s);
-      const text = parts.join("");
-      return splitWithRegex(re, text, lens, null);
-    };
+    return (cps, lens) => splitWithRegex(re, collapsedText(cps), lens, null);
   }
   const re = new RegExp(rewriteSpaces(regex), "gu");
-  const F = codepointFlags();
   return (cps, lens) => {
-    // wregex on code points; non-ASCII whitespace → U+000B
-    const chars: string[] = [];
-    const u16 = new Int32Array(cps.length + 1);
-    let off = 0;
-    for (let i = 0; i < cps.length; i++) {
-      let c = cps[i];
-      if (c > 0x7f && (F[c] & FLAG.WHITESPACE)) c = 0x0b;
-      u16[i] = off;
-      chars.push(String.fromCodePoint(c));
-      off += c > 0xffff ? 2 : 1;
-    }
-    u16[cps.length] = off;
-    return splitWithRegex(re, chars.join(""), lens, u16);
+    const w = wideText(cps);
+    return splitWithRegex(re, w.text, lens, w.u16);
   };
+}
+
+// The collapsed and wide texts of the last code point array, shared by the regexes of one
+// split (DEFAULT runs three collapsed regexes over the same text).
+let lastCollapsed: { cps: Int32Array; text: string } | undefined;
+let lastWide: { cps: Int32Array; text: string; u16: Int32Array } | undefined;
+
+function fromCodes(codes: Uint16Array, n: number): string {
+  const parts: string[] = [];
+  for (let i = 0; i < n; i += 8192) {
+    parts.push(String.fromCharCode(...codes.subarray(i, Math.min(n, i + 8192))));
+  }
+  return parts.join("");
+}
+
+/** One char per code point: ASCII kept, others → their category byte (llama.cpp's collapse). */
+function collapsedText(cps: Int32Array): string {
+  if (lastCollapsed?.cps === cps) return lastCollapsed.text;
+  const F = codepointFlags();
+  const codes = new Uint16Array(cps.length);
+  for (let i = 0; i < cps.length; i++) {
+    const c = cps[i];
+    if (c < 128) codes[i] = c;
+    else {
+      const f = F[c];
+      codes[i] = f & FLAG.WHITESPACE ? 0x0b : UCAT_CPT[f & FLAG.MASK_CATEGORIES] ?? 0xd0;
+    }
+  }
+  const text = fromCodes(codes, cps.length);
+  lastCollapsed = { cps, text };
+  return text;
+}
+
+/** The code points as a string with non-ASCII whitespace → U+000B (llama.cpp's wregex text). */
+function wideText(cps: Int32Array): { text: string; u16: Int32Array } {
+  if (lastWide?.cps === cps) return lastWide;
+  const F = codepointFlags();
+  const codes = new Uint16Array(cps.length * 2);
+  const u16 = new Int32Array(cps.length + 1);
+  let off = 0;
+  for (let i = 0; i < cps.length; i++) {
+    let c = cps[i];
+    if (c > 0x7f && (F[c] & FLAG.WHITESPACE)) c = 0x0b;
+    u16[i] = off;
+    if (c > 0xffff) {
+      codes[off++] = 0xd800 + ((c - 0x10000) >> 10);
+      codes[off++] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+    } else codes[off++] = c;
+  }
+  u16[cps.length] = off;
+  lastWide = { cps, text: fromCodes(codes, off), u16 };
+  return lastWide;
 }
 
 /**
