@@ -23,6 +23,7 @@ import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
 import { parseDeviceSpec } from "../plan/devices.ts";
 import { bitnetShapes, headerOnlyModel, transformerShapes } from "../plan/shapes.ts";
 import { planPlacement } from "../plan/strategies.ts";
+import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { MachineInfo } from "./machine.ts";
 import { measure, type TimingStats } from "./measure.ts";
 import { meetsTarget, type Metric } from "./report.ts";
@@ -439,8 +440,87 @@ const planBench: Bench = {
   },
 };
 
+const tokenizeBench: Bench = {
+  id: "tokenize",
+  description: "tokenizing ~1 MB of text with the Llama-3 vocabulary (128k) vs libllama",
+  async run(ctx) {
+    const base = Deno.env.get("BITLOAD_REFERENCE_DIR") ??
+      fileURLToPath(new URL("../../.cache/reference", import.meta.url));
+    const path = join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+    try {
+      await Deno.stat(path);
+    } catch {
+      return [
+        skipped("tokenize.tok_per_s", "tokenize", `${path} missing (deno task fetch-reference)`),
+      ];
+    }
+    // The libllama peer and the text generator live with the test oracles (a repository tool).
+    const oracle = await import("../../tests/reference/llama.ts").catch(() => null);
+    const text: string = oracle
+      ? oracle.benchmarkText(ctx.size === "full" ? 4 << 20 : 1 << 20)
+      : "";
+    if (!oracle) {
+      return [skipped("tokenize.tok_per_s", "tokenize", "tests/reference/llama.ts not available")];
+    }
+    const tok = await Tokenizer.fromGguf(path, { warn: () => {} });
+    const n = tok.encode(text, { addSpecial: false }).length;
+    const ours = await measure(() => {
+      tok.clearCache();
+      tok.encode(text, { addSpecial: false });
+    }, { reps: 5, warmup: 1 });
+    const perSec = (ms: number) => n / (ms / 1000);
+    const ref = oracle.openLlamaReference();
+    let peer: Metric["peer"];
+    if (ref) {
+      const vocab = ref.loadVocab(path);
+      const theirs = await measure(() => vocab.tokenize(text, false, false), {
+        reps: 5,
+        warmup: 1,
+      });
+      peer = {
+        name: "libllama llama_tokenize",
+        value: perSec(theirs.medianMs),
+        advantage: theirs.medianMs / ours.medianMs,
+      };
+    }
+    const out = [
+      metric({
+        id: "tokenize.tok_per_s",
+        label: `tokenize ${
+          (text.length / 2 ** 20).toFixed(0)
+        } MB, Llama-3 vocabulary, cold word cache`,
+        unit: "tok/s",
+        kind: "throughput",
+        better: "higher",
+        value: perSec(ours.medianMs),
+        spread: spreadOf(ours, perSec),
+        peer,
+        target: { op: ">=", value: 5000, label: "> 5k tok/s (seed)" },
+      }),
+    ];
+    if (peer) {
+      out.push(metric({
+        id: "tokenize.vs_libllama",
+        label: "tokenize speed vs libllama",
+        unit: "×",
+        kind: "ratio",
+        better: "higher",
+        value: peer.advantage,
+        target: { op: ">=", value: 1, label: "≥ 1.0×" },
+      }));
+    }
+    return out;
+  },
+};
+
 /** Every benchmark of the suite, in run order. */
-export const BENCHES: readonly Bench[] = [parseBench, dequantBench, loadBench, planBench];
+export const BENCHES: readonly Bench[] = [
+  parseBench,
+  dequantBench,
+  loadBench,
+  planBench,
+  tokenizeBench,
+];
 
 /**
  * Benchmarks selected by `--only` (a substring or a regular expression matched against ids).

@@ -18,7 +18,7 @@ import {
 } from "../bench/report.ts";
 import { type BenchSize, selectBenches } from "../bench/suite.ts";
 import { writeBytesAtomically } from "../gguf/writer.ts";
-import { bold, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
+import { bold, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
 
 /** Help text of `bitload bench`. */
 export const BENCH_HELP = `Usage: bitload bench [options]
@@ -30,7 +30,7 @@ spread, bitload's advantage over each peer, and the seed's targets (pass/fail).
 
 Options:
   --size S             small (default; about a minute) or full (1 GiB models, 64 MiB buffers)
-  --only PATTERN       only benchmarks whose id matches (parse, dequant, load, plan)
+  --only PATTERN       only benchmarks whose id matches (parse, dequant, load, plan, tokenize)
   --json               print the report as JSON (validated by the report schema)
   --save FILE          also write the report to FILE (e.g. bench/baselines/my-machine.json)
   --compare FILE       compare with a saved report; exit 1 when a metric regressed beyond its
@@ -42,11 +42,15 @@ Options:
 
 Permissions: -A is simplest (FFI for kernels and the ggml reference, read/write of temp files).`;
 
+function fmtNumber(v: number): string {
+  if (Math.abs(v) >= 1e5) return formatCount(v);
+  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3;
+  return v.toFixed(digits);
+}
+
 function fmtValue(m: Metric): string {
   if (m.skipped) return "not run";
-  const v = m.value;
-  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : Math.abs(v) >= 1 ? 2 : 3;
-  return `${v.toFixed(digits)}${m.unit ? " " + m.unit : ""}`;
+  return `${fmtNumber(m.value)}${m.unit ? " " + m.unit : ""}`;
 }
 
 /** Renders a report as a table. */
@@ -65,7 +69,7 @@ export function renderBenchReport(report: BenchReport): string {
     rows.push([
       x.label,
       fmtValue(x),
-      x.spread ? `${x.spread[0].toFixed(2)}–${x.spread[1].toFixed(2)}` : "",
+      x.spread ? `${fmtNumber(x.spread[0])}–${fmtNumber(x.spread[1])}` : "",
       x.peer ? `${x.peer.advantage.toFixed(2)}× ${x.peer.name}` : "",
       x.target?.label ?? "",
       x.skipped ? yellow(x.skipped) : x.pass === undefined ? "" : x.pass ? "pass" : yellow("FAIL"),
@@ -116,7 +120,7 @@ export async function runBench(args: string[], out: (s: string) => void): Promis
   const benches = selectBenches(values.only);
   if (benches.length === 0) {
     throw new UsageError(
-      `--only "${values.only}" matches no benchmark (parse, dequant, load, plan)`,
+      `--only "${values.only}" matches no benchmark (parse, dequant, load, plan, tokenize)`,
     );
   }
   const log = (line: string) => console.error(dim(`bench: ${line}`));
