@@ -200,7 +200,7 @@ Deno.test("versions: v2 accepted, v1 and v4 refused, bad magic refused", async (
 Deno.test("general.alignment must be a UINT32 power of two", async () => {
   // The writer refuses both a non-UINT32 key and 48, so write a UINT32 32 and patch the bytes.
   await expectGgufError(
-    async () => serializeGguf([kv.u64("general.alignment", 32)], []),
+    () => Promise.resolve().then(() => serializeGguf([kv.u64("general.alignment", 32)], [])),
     "BAD_ARGUMENT",
   );
   const int32 = serializeGguf([kv.u32("general.alignment", 32)], []);

@@ -113,7 +113,7 @@ Deno.test("tokenizer discovery: GGUF first, then a tokenizer.json sidecar, then 
       assert.deepEqual(JSON.parse(r.stdout), [...reference.encode("hello")]);
       assert.match(
         r.stderr,
-        /tokenizer: tokenizer\.json \(.*bare\/tokenizer\.json\)\n  1\. .*no tokenizer\.ggml/,
+        /tokenizer: tokenizer\.json \(.*bare\/tokenizer\.json\)\n {2}1\. .*no tokenizer\.ggml/,
       );
     });
   } finally {

@@ -728,7 +728,6 @@ function compileStdRegex(regex: string): Splitter {
       collapsed += regex[i];
     }
     const re = new RegExp(rewriteSpaces(collapsed), "g");
-    const F = codepointFlags();
     return (cps, lens) => splitWithRegex(re, collapsedText(cps), lens, null);
   }
   const re = new RegExp(rewriteSpaces(regex), "gu");
