@@ -250,3 +250,28 @@ export {
 } from "./src/validate/report.ts";
 export { validateModel, type ValidateOptions } from "./src/validate/validate.ts";
 export * from "./src/tokenizer/mod.ts";
+export {
+  argmax,
+  generate,
+  type GenerateOptions,
+  type GenerateResult,
+  type InferArchitecture,
+  InferenceModel,
+  type LinearBackend,
+  loadModel as loadInferenceModel,
+  type LoadModelOptions,
+  makeSampler,
+  type ModelConfig,
+  readModelConfig,
+  type Sampler,
+  type SamplingOptions,
+  SUPPORTED_ARCHITECTURES,
+} from "./src/infer/mod.ts";
+export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";
+export {
+  DownloadError,
+  downloadFile,
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadResult,
+} from "./src/download/resumable.ts";

@@ -20,6 +20,8 @@ import { planPlacement } from "../plan/strategies.ts";
 import { renderValidationReport } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { generate } from "../infer/generate.ts";
+import { loadModel as loadInferenceModel } from "../infer/model.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
@@ -28,8 +30,8 @@ import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 export const DEMO_HELP = `Usage: bitload demo [FILE] [--keep] [synth options]
 
 Runs bitload's main job on a model: the inspection summary and tensor table, the placement
-plan (this machine, and a simulated two-GPU one), then a progressive zero-copy load with its
-memory report.
+plan (this machine, and a simulated two-GPU one), a progressive zero-copy load with its
+memory report, a few generated tokens, and a validation against ggml.
 FILE defaults to $BITNET_GGUF; without either, a synthetic BitNet b1.58 model is written
 to a temporary directory first (see bitload synth --help for its options).
 
@@ -122,6 +124,25 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
       );
     }
     out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
+    out("");
+    out(
+      bold("  generation") +
+        dim(" (greedy, ternary int8 kernels; the weights are random, so the text is too)"),
+    );
+    const infer = await loadInferenceModel(file, { threads: 1 });
+    const result = generate(infer, [...ids], { maxTokens: 8, temperature: 0 });
+    out(
+      `  ${JSON.stringify(prompt)} → ${
+        JSON.stringify(tokenizer.decode(result.tokens, { skipSpecial: true }))
+      }`,
+    );
+    out(
+      `  ${result.tokens.length} tokens; prompt ${
+        result.promptTokensPerSecond.toFixed(0)
+      } tok/s, generation ${result.generationTokensPerSecond.toFixed(0)} tok/s, first token after ${
+        result.timeToFirstTokenMs.toFixed(1)
+      } ms`,
+    );
     out("");
     out(bold("  validation") + dim(" (cross-validation against ggml, tensor-data checks)"));
     out(

@@ -26,6 +26,7 @@ import { runDetokenize, runTokenize } from "./tokenize.ts";
 import { runValidate } from "./validate.ts";
 import { runHash } from "./hash.ts";
 import { runQuantize } from "./quantize.ts";
+import { runRun } from "./run.ts";
 import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
@@ -44,6 +45,7 @@ Commands:
   quantize IN OUT --type T   convert a model (Q8_0, Q4_0, TQ2_0, I2_S, F16, BF16, F32)
   tokenize       text → token ids with the model's own tokenizer (llama.cpp parity)
   detokenize     token ids → text
+  run FILE       generate text: -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]
   kernels        which dequantization kernels are in use
   bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
@@ -70,6 +72,7 @@ const COMMANDS: Record<string, Command> = {
   validate: runValidate,
   hash: runHash,
   quantize: runQuantize,
+  run: runRun,
   bench: runBench,
   synth: runSynth,
   demo: runDemo,

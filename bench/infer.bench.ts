@@ -1,0 +1,123 @@
+/**
+ * Inference speed, bitload against llama.cpp (libllama from npm) in the same run, on the same
+ * upstream-`bitnet` TQ2_0 model with random weights, plus bitload on the `bitnet-b1.58` I2_S model
+ * of the same shape:
+ * - `tg`: one generated token (decode of 1 token with a warm KV cache), also with the LM head
+ *   requantized to int8 (`lmHead: "q8"`);
+ * - `pp32`: a 32-token prompt from an empty cache.
+ *
+ * Shapes: `tiny` (2 × 256), `125M` (12 × 768, vocab 32000); `BITLOAD_BENCH_2B=1` adds the
+ * 2B-4T shape (30 × 2560, FFN 6912, 20/5 heads, vocab 128256; ≈ 2.7 GB of files written to a
+ * temporary directory, about two minutes to generate). Threads: `BITLOAD_BENCH_THREADS` (default 2).
+ *
+ * llama.cpp's thread pool spin-waits; on a machine where other processes compete for the cores
+ * its numbers collapse, so compare runs on an otherwise idle machine.
+ *
+ * Run: `deno bench -A bench/infer.bench.ts`
+ */
+
+import { bitnetModelParts, type BitnetSynthOptions } from "../src/synth/bitnet_model.ts";
+import { writeGguf } from "../src/gguf/writer.ts";
+import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
+import { loadModel } from "../src/infer/model.ts";
+import { type LlamaSession, openLlamaEval } from "../tests/reference/llama_eval.ts";
+
+const THREADS = Number(Deno.env.get("BITLOAD_BENCH_THREADS") ?? 2);
+const SHAPES: Record<string, BitnetSynthOptions> = {
+  tiny: { layers: 2, dim: 256, ffn: 768, heads: 4, kvHeads: 2, vocab: 1024 },
+  "125M": { layers: 12, dim: 768, ffn: 2048, heads: 12, kvHeads: 4, vocab: 32000 },
+};
+if (Deno.env.get("BITLOAD_BENCH_2B") === "1") {
+  SHAPES["2B"] = { layers: 30, dim: 2560, ffn: 6912, heads: 20, kvHeads: 5, vocab: 128256 };
+}
+
+const dir = await Deno.makeTempDir({ prefix: "bitload-infer-bench-" });
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* already gone */ }
+});
+const llama = openLlamaEval();
+const PROMPT = Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 1000);
+
+for (const [label, shape] of Object.entries(SHAPES)) {
+  const b158 = `${dir}/${label}-b158.gguf`;
+  const tq2 = `${dir}/${label}-tq2.gguf`;
+  const p = rescaleTernary(bitnetModelParts(shape), 0.01);
+  await writeGguf(b158, p.metadata, p.tensors);
+  const up = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "TQ2_0");
+  await writeGguf(tq2, up.metadata, up.tensors);
+
+  const ours = await loadModel(tq2, { threads: THREADS, contextLength: 512 });
+  const oursI2s = await loadModel(b158, { threads: THREADS, contextLength: 512 });
+  const oursQ8 = await loadModel(tq2, { threads: THREADS, contextLength: 512, lmHead: "q8" });
+  let theirs: LlamaSession | null = null;
+  let theirPos = 0;
+  if (llama) theirs = llama.open(tq2, { threads: THREADS, nCtx: 512 });
+
+  const step = (m: typeof ours) => () => {
+    if (m.position >= 500) m.reset();
+    m.forward([m.position % 1000]);
+  };
+  Deno.bench({
+    name: `bitload tg (bitnet TQ2_0, ${ours.kernelInfo})`,
+    group: `${label} tg`,
+    baseline: true,
+    fn: step(ours),
+  });
+  Deno.bench({
+    name: `bitload tg (bitnet-b1.58 I2_S)`,
+    group: `${label} tg`,
+    fn: step(oursI2s),
+  });
+  Deno.bench({
+    name: `bitload tg (bitnet TQ2_0, int8 LM head)`,
+    group: `${label} tg`,
+    fn: step(oursQ8),
+  });
+  if (theirs) {
+    const t = theirs;
+    Deno.bench({
+      name: `llama.cpp tg (bitnet TQ2_0, ${THREADS} threads)`,
+      group: `${label} tg`,
+      fn: () => {
+        if (theirPos >= 500) {
+          t.reset();
+          theirPos = 0;
+        }
+        t.decode([theirPos % 1000]);
+        theirPos++;
+      },
+    });
+  }
+  Deno.bench({
+    name: `bitload pp32 (bitnet TQ2_0)`,
+    group: `${label} pp32`,
+    baseline: true,
+    fn: () => {
+      ours.reset();
+      ours.forward(PROMPT);
+    },
+  });
+  Deno.bench({
+    name: `bitload pp32 (bitnet-b1.58 I2_S)`,
+    group: `${label} pp32`,
+    fn: () => {
+      oursI2s.reset();
+      oursI2s.forward(PROMPT);
+    },
+  });
+  if (theirs) {
+    const t = theirs;
+    Deno.bench({
+      name: `llama.cpp pp32 (bitnet TQ2_0)`,
+      group: `${label} pp32`,
+      fn: () => {
+        t.reset();
+        theirPos = 0;
+        t.decode(PROMPT);
+        theirPos = PROMPT.length;
+      },
+    });
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Finds, builds and opens the native inference kernels (`kernels/infer/*.c`): ternary I2_S/TQ2_0
+ * matrix products on int8 activations, f16/f32 products and single-query attention.
+ *
+ * Same caching approach as `ffi/library.ts`: the library is built with `cc` (or `$CC`) into
+ * `$BITLOAD_CACHE_DIR` / `$XDG_CACHE_HOME/bitload` / `~/.cache/bitload`, keyed by the sha256 of
+ * compiler, version, flags, target and sources, written under a temporary name and renamed into
+ * place. `BITLOAD_NATIVE=0` disables it; `BITLOAD_INFER_LIB` names a prebuilt library. Failures
+ * (no compiler, no permission) give `null` and a reason, and callers use the TypeScript kernels.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
+/** ABI version `bli_abi_version()` must return. */
+export const INFER_ABI_VERSION = 2;
+
+/** The C symbols. Lengths and counts are `i64` (pass bigint). */
+export const INFER_SYMBOLS = {
+  bli_abi_version: { parameters: [], result: "i32" },
+  bli_init: { parameters: ["i32"], result: "i32" },
+  bli_set_threads: { parameters: ["i32"], result: "i32" },
+  bli_quantize_act: { parameters: ["buffer", "i64", "buffer", "buffer"], result: "f32" },
+  bli_quantize_rows: {
+    parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer"],
+    result: "void",
+  },
+  bli_matmul_i2s: {
+    parameters: ["buffer", "i64", "i64", "f32", "buffer", "buffer", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_matmul_tq2: {
+    parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_matmul_f16: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_matmul_f32: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_quantize_weight_i8: {
+    parameters: ["buffer", "i32", "i64", "i64", "buffer", "buffer", "buffer"],
+    result: "void",
+  },
+  bli_matmul_i8: {
+    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "buffer", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
+  bli_attention_batch: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "buffer",
+    ],
+    result: "void",
+  },
+  bli_attention: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "buffer",
+    ],
+    result: "void",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened inference library's symbols. */
+export type InferSymbols = Deno.DynamicLibrary<typeof INFER_SYMBOLS>["symbols"];
+
+/** Sources compiled into the library, in `kernels/infer/`. */
+export const INFER_SOURCES = ["matvec.c"] as const;
+
+/**
+ * Compiler flags. `-Wl,-z,nodelete` keeps the library mapped after `dlclose`: its worker threads
+ * outlive any one `Deno.dlopen` handle (a test worker that closes its handle while another
+ * isolate's threads still run in the library would otherwise unmap code under them).
+ */
+export const INFER_CFLAGS = [
+  "-O3",
+  "-shared",
+  "-fPIC",
+  "-fvisibility=hidden",
+  "-ffp-contract=off",
+  "-std=gnu11",
+  "-pthread",
+  "-Wall",
+  "-Wextra",
+  "-Wl,-z,nodelete",
+] as const;
+
+/** SIMD level names by the number `bli_init` returns. */
+export const INFER_LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
+
+/** A SIMD level of the inference kernels. */
+export type InferLevel = typeof INFER_LEVELS[number];
+
+/** The loaded inference kernels. */
+export interface InferNative {
+  /** The raw C functions. */
+  symbols: InferSymbols;
+  /** Path of the opened library. */
+  path: string;
+  /** The SIMD level in use. */
+  level: InferLevel;
+  /** Selects a level (`"best"` for the fastest); returns the level now in use. */
+  setLevel(level: InferLevel | "best"): InferLevel;
+  /** Sets the worker count (caller included); returns the count in use. */
+  setThreads(n: number): number;
+  /** The worker count in use (process-wide). */
+  threads: number;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function cacheDir(): string | null {
+  const explicit = readEnv("BITLOAD_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = readEnv("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "bitload");
+  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
+  return home ? join(home, ".cache", "bitload") : null;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message.split("\n")[0]}` : String(error);
+}
+
+let cached: { native: InferNative | null; reason: string } | undefined;
+
+/**
+ * Builds (if needed) the inference library into the cache and returns its path; throws with the
+ * compiler output when the build fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { buildInferLibrary } from "./infer_native.ts";
+ * console.log(buildInferLibrary());
+ * ```
+ */
+export function buildInferLibrary(): string {
+  const dir = fileURLToPath(new URL("../kernels/infer/", import.meta.url));
+  const cache = cacheDir();
+  if (cache === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
+  const cc = readEnv("CC") || "cc";
+  const versionOut = new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "piped" })
+    .outputSync();
+  if (!versionOut.success) throw new Error(`"${cc} --version" failed`);
+  const version = new TextDecoder().decode(versionOut.stdout).split("\n")[0].trim();
+  const hash = createHash("sha256");
+  hash.update(`${cc}\0${version}\0${INFER_CFLAGS.join(" ")}\0${Deno.build.target}\0`);
+  for (const name of INFER_SOURCES) {
+    hash.update(`${name}\0`);
+    hash.update(Deno.readFileSync(join(dir, name)));
+  }
+  const key = hash.digest("hex").slice(0, 24);
+  const ext = Deno.build.os === "darwin" ? "dylib" : Deno.build.os === "windows" ? "dll" : "so";
+  const target = join(cache, `libbitload-infer-${key}.${ext}`);
+  if (exists(target)) return target;
+  Deno.mkdirSync(cache, { recursive: true });
+  const temp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const args = [...INFER_CFLAGS, "-o", temp, ...INFER_SOURCES.map((n) => join(dir, n)), "-lm"];
+  const out = new Deno.Command(cc, { args, stdout: "piped", stderr: "piped" }).outputSync();
+  if (!out.success) {
+    try {
+      Deno.removeSync(temp);
+    } catch { /* nothing written */ }
+    const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
+    throw new Error(`"${cc}" failed to build the inference kernels:\n${log}`);
+  }
+  Deno.renameSync(temp, target);
+  return target;
+}
+
+function levelFromEnv(): number {
+  const forced = readEnv("BITLOAD_KERNEL");
+  if (!forced) return -1;
+  const i = (INFER_LEVELS as readonly string[]).indexOf(forced);
+  return i >= 0 ? i : forced === "avx512" ? 2 : -1;
+}
+
+/**
+ * The inference kernels, loaded once per process, or `null` when unavailable (see
+ * {@link inferNativeReason}). `BITLOAD_KERNEL=scalar|avx2|avx512-vnni` caps the SIMD level.
+ *
+ * @example
+ * ```ts ignore
+ * import { inferNative } from "./infer_native.ts";
+ * const native = inferNative();
+ * console.log(native ? `${native.level} kernels` : "TypeScript kernels");
+ * ```
+ */
+export function inferNative(): InferNative | null {
+  if (cached) return cached.native;
+  if (readEnv("BITLOAD_NATIVE") === "0") {
+    cached = { native: null, reason: "disabled by BITLOAD_NATIVE=0" };
+    return null;
+  }
+  try {
+    const path = readEnv("BITLOAD_INFER_LIB") || buildInferLibrary();
+    const lib = Deno.dlopen(path, INFER_SYMBOLS);
+    const abi = lib.symbols.bli_abi_version();
+    if (abi !== INFER_ABI_VERSION) {
+      lib.close();
+      throw new Error(`ABI ${abi} in "${path}", expected ${INFER_ABI_VERSION}`);
+    }
+    const symbols = lib.symbols;
+    const native: InferNative = {
+      symbols,
+      path,
+      level: INFER_LEVELS[symbols.bli_init(levelFromEnv())],
+      setLevel(level) {
+        const n = level === "best" ? -1 : INFER_LEVELS.indexOf(level);
+        native.level = INFER_LEVELS[symbols.bli_init(n)];
+        return native.level;
+      },
+      setThreads(n) {
+        native.threads = symbols.bli_set_threads(n);
+        return native.threads;
+      },
+      threads: 1,
+    };
+    cached = { native, reason: "" };
+  } catch (error) {
+    cached = { native: null, reason: describe(error) };
+  }
+  return cached.native;
+}
+
+/**
+ * Why {@link inferNative} returned `null` (empty when the kernels loaded or were not tried yet).
+ *
+ * @example
+ * ```ts ignore
+ * import { inferNative, inferNativeReason } from "./infer_native.ts";
+ * if (!inferNative()) console.error(inferNativeReason());
+ * ```
+ */
+export function inferNativeReason(): string {
+  return cached?.reason ?? "";
+}

@@ -1,0 +1,101 @@
+/**
+ * `generate`: prompt processing and token-by-token generation with timings.
+ *
+ * @module
+ */
+
+import type { InferenceModel } from "./model.ts";
+import { makeSampler, type SamplingOptions } from "./sample.ts";
+
+/** Options of {@link generate}. */
+export interface GenerateOptions extends SamplingOptions {
+  /** Tokens to generate at most. Default 32. */
+  maxTokens?: number;
+  /** Stop at the model's EOS token. Default true. */
+  stopOnEos?: boolean;
+  /** Called with each generated token id as soon as it is known (streaming). */
+  onToken?: (id: number) => void;
+  /** Keep the KV cache from previous calls (continue a conversation). Default false. */
+  keepCache?: boolean;
+}
+
+/** What {@link generate} returns. */
+export interface GenerateResult {
+  /** Generated token ids (without the prompt). */
+  tokens: number[];
+  /** Prompt tokens processed. */
+  promptTokens: number;
+  /** Milliseconds for the prompt (one batched forward pass per `maxBatch` tokens). */
+  promptMs: number;
+  /** Milliseconds from the start to the first generated token. */
+  timeToFirstTokenMs: number;
+  /** Milliseconds spent generating tokens after the first. */
+  generationMs: number;
+  /** Prompt tokens per second. */
+  promptTokensPerSecond: number;
+  /** Generated tokens per second (after the first token). */
+  generationTokensPerSecond: number;
+  /** Why generation stopped. */
+  stop: "eos" | "length" | "context";
+}
+
+/**
+ * Runs the prompt through `model`, then samples up to `maxTokens` tokens.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadModel } from "./model.ts";
+ * import { generate } from "./generate.ts";
+ * using model = await loadModel("tiny.gguf");
+ * const result = generate(model, [1, 5, 9], { maxTokens: 8, onToken: (id) => console.log(id) });
+ * console.log(result.tokens, result.generationTokensPerSecond);
+ * ```
+ */
+export function generate(
+  model: InferenceModel,
+  promptIds: readonly number[],
+  options: GenerateOptions = {},
+): GenerateResult {
+  if (promptIds.length === 0) throw new RangeError("The prompt must hold at least one token");
+  const maxTokens = options.maxTokens ?? 32;
+  const stopOnEos = options.stopOnEos ?? true;
+  const eos = model.config.eosId;
+  const sampler = makeSampler(options);
+  if (!options.keepCache) model.reset();
+  const t0 = performance.now();
+  let logits = model.forward(promptIds);
+  const tPrompt = performance.now();
+  const tokens: number[] = [];
+  let stop: GenerateResult["stop"] = "length";
+  let tFirst = tPrompt;
+  for (let i = 0; i < maxTokens; i++) {
+    const id = sampler.sample(logits);
+    if (i === 0) tFirst = performance.now();
+    tokens.push(id);
+    options.onToken?.(id);
+    if (stopOnEos && id === eos) {
+      stop = "eos";
+      break;
+    }
+    if (i === maxTokens - 1) break;
+    if (model.position >= model.contextLength) {
+      stop = "context";
+      break;
+    }
+    logits = model.forward([id]);
+  }
+  const tEnd = performance.now();
+  const promptMs = tPrompt - t0;
+  const generationMs = tEnd - tFirst;
+  const genCount = Math.max(0, tokens.length - 1);
+  return {
+    tokens,
+    promptTokens: promptIds.length,
+    promptMs,
+    timeToFirstTokenMs: tFirst - t0,
+    generationMs,
+    promptTokensPerSecond: promptMs > 0 ? promptIds.length / (promptMs / 1000) : 0,
+    generationTokensPerSecond: generationMs > 0 ? genCount / (generationMs / 1000) : 0,
+    stop,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * Projections (`y = W x` for a batch of activation rows) over GGUF weights, with two backends:
+ *
+ * - `"ref"`: the f32 reference. Weights are dequantized once with bitload's bit-exact
+ *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
+ * - `"native"`: the C kernels of `kernels/infer/`. I2_S and TQ2_0 multiply packed codes by int8
+ *   activations quantized per row with an absmax scale (BitLinear); F16/F32 multiply f32
+ *   activations; other types are dequantized to f32 at load.
+ *
+ * @module
+ */
+
+import type { InferNative } from "../../ffi/infer_native.ts";
+import type { GgmlTypeInfo } from "../gguf/types.ts";
+import { dequantizeToNew } from "../quant/dequantize.ts";
+
+/** Which kernels compute the projections. */
+export type LinearBackend = "ref" | "native";
+
+/** A weight matrix of `rows` outputs by `cols` inputs (ggml ne1 × ne0). */
+export interface Linear {
+  name: string;
+  type: GgmlTypeInfo;
+  rows: number;
+  cols: number;
+  /** The stored bytes (zero-copy view of the model file when mapped). */
+  data: Uint8Array;
+  /** Output multiplier from an optional `<name>.scale` tensor (upstream `bitnet`); 1 otherwise. */
+  outScale: number;
+  /** Dequantized weights (ref backend, or types the native kernels lack). */
+  f32?: Float32Array;
+  /** Native kernel used: `"i2s"`, `"tq2"`, `"f16"`, `"f32"` or `"i8"` (requantized). */
+  kernel: "i2s" | "tq2" | "f16" | "f32" | "i8";
+  /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
+  i8?: { w: Int8Array; scale: Float32Array; sum: Int32Array };
+  /** I2_S per-tensor scale. */
+  i2sScale: number;
+}
+
+/**
+ * Makes a {@link Linear} for `backend`; dequantizes when the backend needs f32 weights.
+ *
+ * @example
+ * ```ts
+ * import { makeLinear } from "./linear.ts";
+ * import { ggmlTypeByName } from "../gguf/types.ts";
+ * const w = new Float32Array([1, 2, 3, 4]); // 2 rows of 2
+ * const lin = makeLinear("w", ggmlTypeByName("F32")!, 2, 2, new Uint8Array(w.buffer), 1, "ref");
+ * lin.kernel; // "f32"
+ * ```
+ */
+export function makeLinear(
+  name: string,
+  type: GgmlTypeInfo,
+  rows: number,
+  cols: number,
+  data: Uint8Array,
+  outScale: number,
+  backend: LinearBackend,
+): Linear {
+  const n = rows * cols;
+  let kernel: Linear["kernel"] = "f32";
+  let i2sScale = 1;
+  if (type.name === "I2_S" && cols % 128 === 0) {
+    kernel = "i2s";
+    i2sScale = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true);
+  } else if (type.name === "TQ2_0") kernel = "tq2";
+  else if (type.name === "F16") kernel = "f16";
+  const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
+  if (backend === "ref") {
+    lin.f32 = dequantizeToNew(type, data, n);
+  } else if (kernel === "f32") {
+    lin.f32 = type.name === "F32" && data.byteOffset % 4 === 0
+      ? new Float32Array(data.buffer, data.byteOffset, n)
+      : dequantizeToNew(type, data, n);
+  }
+  return lin;
+}
+
+/**
+ * Requantizes an F16/F32 projection to int8 with one absmax scale per row (halves the memory
+ * traffic of an f16 LM head; logits move by well under 1 %). Other kernels are left unchanged.
+ *
+ * @example
+ * ```ts ignore
+ * import { requantizeI8 } from "./linear.ts";
+ * requantizeI8(native, head); // head.kernel === "i8"
+ * ```
+ */
+export function requantizeI8(native: InferNative, lin: Linear): void {
+  if (lin.kernel !== "f16" && lin.kernel !== "f32") return;
+  const n = lin.rows * lin.cols;
+  const w = new Int8Array(n);
+  const scale = new Float32Array(lin.rows);
+  const sum = new Int32Array(lin.rows);
+  const src = lin.kernel === "f16" ? lin.data : lin.f32!;
+  native.symbols.bli_quantize_weight_i8(
+    src,
+    lin.kernel === "f16" ? 1 : 0,
+    BigInt(lin.rows),
+    BigInt(lin.cols),
+    w,
+    scale,
+    sum,
+  );
+  lin.i8 = { w, scale, sum };
+  lin.kernel = "i8";
+  lin.f32 = undefined;
+}
+
+/** Per-row int8 activations shared by every ternary projection of the same input. */
+export interface QuantizedActs {
+  q: Int8Array;
+  gsum: Int32Array;
+  factor: Float32Array;
+  /** Rows quantized (0 = stale). */
+  rows: number;
+}
+
+/**
+ * Allocates a {@link QuantizedActs} for up to `maxRows` rows of `width`.
+ *
+ * @example
+ * ```ts
+ * import { allocQuantizedActs } from "./linear.ts";
+ * allocQuantizedActs(4, 256).q.length; // 1024
+ * ```
+ */
+export function allocQuantizedActs(maxRows: number, width: number): QuantizedActs {
+  return {
+    q: new Int8Array(maxRows * width),
+    gsum: new Int32Array(maxRows * width / 32),
+    factor: new Float32Array(maxRows),
+    rows: 0,
+  };
+}
+
+/**
+ * Quantizes `rows` rows of `x` (each `width` long) into `acts` with the native kernel.
+ *
+ * @example
+ * ```ts ignore
+ * import { allocQuantizedActs, quantizeActs } from "./linear.ts";
+ * import { inferNative } from "../../ffi/infer_native.ts";
+ * const acts = allocQuantizedActs(1, 256);
+ * quantizeActs(inferNative()!, new Float32Array(256).fill(1), 1, 256, acts);
+ * ```
+ */
+export function quantizeActs(
+  native: InferNative,
+  x: Float32Array,
+  rows: number,
+  width: number,
+  acts: QuantizedActs,
+): void {
+  native.symbols.bli_quantize_rows(x, BigInt(rows), BigInt(width), acts.q, acts.gsum, acts.factor);
+  acts.rows = rows;
+}
+
+/**
+ * `y[t*rows + r] = outScale * W[r,:] · x[t,:]` for `ntok` rows of `x`, in f64 sums (reference).
+ *
+ * @example
+ * ```ts
+ * import { linearRef, makeLinear } from "./linear.ts";
+ * import { ggmlTypeByName } from "../gguf/types.ts";
+ * const w = new Float32Array([1, 2, 3, 4]);
+ * const lin = makeLinear("w", ggmlTypeByName("F32")!, 2, 2, new Uint8Array(w.buffer), 1, "ref");
+ * const y = new Float32Array(2);
+ * linearRef(lin, Float32Array.of(1, 1), 1, y); // y = [3, 7]
+ * ```
+ */
+export function linearRef(lin: Linear, x: Float32Array, ntok: number, y: Float32Array): void {
+  const w = lin.f32!;
+  const { rows, cols } = lin;
+  for (let t = 0; t < ntok; t++) {
+    const xo = t * cols;
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      const wo = r * cols;
+      for (let c = 0; c < cols; c++) s += w[wo + c] * x[xo + c];
+      y[t * rows + r] = s * lin.outScale;
+    }
+  }
+}
+
+/**
+ * Native product; ternary weights use `acts` (quantized from `x` by the caller when stale).
+ *
+ * @example
+ * ```ts ignore
+ * import { linearNative } from "./linear.ts";
+ * linearNative(native, lin, x, 1, y, acts);
+ * ```
+ */
+export function linearNative(
+  native: InferNative,
+  lin: Linear,
+  x: Float32Array,
+  ntok: number,
+  y: Float32Array,
+  acts: QuantizedActs,
+): void {
+  const s = native.symbols;
+  const rows = BigInt(lin.rows);
+  const cols = BigInt(lin.cols);
+  const nt = BigInt(ntok);
+  switch (lin.kernel) {
+    case "i2s":
+      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
+      s.bli_matmul_i2s(lin.data, rows, cols, lin.i2sScale, acts.q, acts.gsum, acts.factor, nt, y);
+      break;
+    case "tq2":
+      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
+      s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+      break;
+    case "f16":
+      s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
+      break;
+    case "i8": {
+      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
+      const q = lin.i8!;
+      s.bli_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
+      break;
+    }
+    default:
+      s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+  }
+  if (lin.outScale !== 1) {
+    const n = ntok * lin.rows;
+    for (let i = 0; i < n; i++) y[i] *= lin.outScale;
+  }
+}

@@ -1,0 +1,609 @@
+/**
+ * The forward pass: `bitnet-b1.58` (microsoft/BitNet 2B-4T), upstream llama.cpp `bitnet` and plain
+ * `llama`, with an f32 KV cache and batched prompt processing. See `config.ts` for the
+ * architecture facts and their sources.
+ *
+ * Per block (bitnet variants; `llama` skips the two sub-norms):
+ * ```
+ * h   = rmsnorm(x) * attn_norm
+ * q,k,v = Wq h, Wk h, Wv h            (each times its optional .scale)
+ * q,k = rope(q, pos), rope(k, pos)    (NEOX for bitnet, NORM for llama; θ = rope.freq_base)
+ * a   = softmax(q kᵀ / sqrt(head_dim)) v   over the cache, causal, GQA
+ * a   = rmsnorm(a) * attn_sub_norm
+ * x   = x + Wo a
+ * h   = rmsnorm(x) * ffn_norm
+ * f   = act(Wgate h) * (Wup h)        (relu² for bitnet-b1.58, SiLU for bitnet/llama)
+ * f   = rmsnorm(f) * ffn_sub_norm
+ * x   = x + Wdown f
+ * ```
+ * then `logits = token_embd · (rmsnorm(x) * output_norm)` (or `output.weight` when present).
+ *
+ * All buffers are allocated when the model is opened (an arena sized for `maxBatch` tokens);
+ * the token loop allocates nothing but the returned logits view is reused between calls.
+ *
+ * @module
+ */
+
+import { type InferNative, inferNative, inferNativeReason } from "../../ffi/infer_native.ts";
+import { type GgufModelWithData, openGguf } from "../load/open.ts";
+import type { GgufTensorInfo } from "../gguf/model.ts";
+import { dequantize } from "../quant/dequantize.ts";
+import { type ModelConfig, readModelConfig } from "./config.ts";
+import {
+  allocQuantizedActs,
+  type Linear,
+  type LinearBackend,
+  linearNative,
+  linearRef,
+  makeLinear,
+  type QuantizedActs,
+  requantizeI8,
+} from "./linear.ts";
+
+/** Options of {@link loadModel} / {@link InferenceModel.fromGguf}. */
+export interface LoadModelOptions {
+  /** `"auto"` (default): native kernels when they load, else the f32 reference. */
+  backend?: LinearBackend | "auto";
+  /**
+   * Threads for the native kernels. Default: `BITLOAD_THREADS`, else tuned at load time — one
+   * and all hardware threads are timed on a few decode steps and the faster is kept (on a busy
+   * machine one thread often wins; the choice shows in {@link InferenceModel.kernelInfo}).
+   */
+  threads?: number;
+  /** KV cache length in tokens. Default min(training context, 2048). */
+  contextLength?: number;
+  /** Largest batch of prompt tokens per forward call. Default 64. */
+  maxBatch?: number;
+  /**
+   * LM head weights: `"stored"` (default: as in the file, e.g. f16) or `"q8"`: requantized at
+   * load to int8 with per-row scales and multiplied with int8 activations (native only; about
+   * half the memory traffic of an f16 head, which dominates decoding of small-vocab-heavy models).
+   */
+  lmHead?: "stored" | "q8";
+}
+
+interface Block {
+  attnNorm: Float32Array;
+  wq: Linear;
+  wk: Linear;
+  wv: Linear;
+  wo: Linear;
+  attnSubNorm?: Float32Array;
+  ffnNorm: Float32Array;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+  ffnSubNorm?: Float32Array;
+  kCache: Float32Array;
+  vCache: Float32Array;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function f32Of(model: GgufModelWithData, info: GgufTensorInfo): Float32Array {
+  const data = model.tensorData(info.name);
+  if (info.type.name === "F32" && data.byteOffset % 4 === 0) {
+    return new Float32Array(data.buffer, data.byteOffset, info.elementCount);
+  }
+  const out = new Float32Array(info.elementCount);
+  dequantize(info.type, data, out);
+  return out;
+}
+
+/** A loaded model ready to run. Close it to release the file mapping. */
+export class InferenceModel implements Disposable {
+  /** Hyperparameters. */
+  readonly config: ModelConfig;
+  /** Kernels in use. */
+  readonly backend: LinearBackend;
+  /** Native kernel description, e.g. `"avx512-vnni × 2 threads"`, or why native is not used. */
+  kernelInfo: string;
+  /** Threads the native kernels use (1 for the reference). */
+  threads = 1;
+  /** KV cache length. */
+  readonly contextLength: number;
+  /** Largest prompt batch per {@link forward} call. */
+  readonly maxBatch: number;
+  /** Tokens in the KV cache. */
+  position = 0;
+
+  readonly #file: GgufModelWithData;
+  readonly #native: InferNative | null;
+  readonly #blocks: Block[] = [];
+  readonly #embd: GgufTensorInfo;
+  readonly #outNorm: Float32Array;
+  readonly #head: Linear;
+  readonly #invFreq: Float32Array;
+  // arena
+  readonly #x: Float32Array;
+  readonly #h: Float32Array;
+  readonly #q: Float32Array;
+  readonly #k: Float32Array;
+  readonly #v: Float32Array;
+  readonly #att: Float32Array;
+  readonly #o: Float32Array;
+  readonly #g: Float32Array;
+  readonly #u: Float32Array;
+  readonly #logits: Float32Array;
+  readonly #scores: Float32Array;
+  readonly #cos: Float32Array;
+  readonly #sin: Float32Array;
+  readonly #actsEmbd: QuantizedActs;
+  readonly #actsFf: QuantizedActs;
+  readonly #embRow: Float32Array;
+
+  private constructor(file: GgufModelWithData, options: LoadModelOptions) {
+    this.#file = file;
+    const tensors = new Map(file.tensors.map((t) => [t.name, t]));
+    const embd = tensors.get("token_embd.weight");
+    if (!embd) throw new Error("The model has no token_embd.weight");
+    this.#embd = embd;
+    const c = readModelConfig(file.metadata, embd.dims[1]);
+    this.config = c;
+    const want = options.backend ?? "auto";
+    let native: InferNative | null = null;
+    if (want !== "ref") {
+      native = inferNative();
+      if (native === null && want === "native") {
+        throw new Error(`Native inference kernels unavailable: ${inferNativeReason()}`);
+      }
+    }
+    this.#native = native;
+    this.backend = native ? "native" : "ref";
+    if (native) {
+      const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
+      const wanted = options.threads ?? (fromEnv > 0 ? fromEnv : navigator.hardwareConcurrency);
+      this.threads = native.setThreads(wanted ?? 1);
+      this.kernelInfo = `${native.level} × ${this.threads} thread${this.threads === 1 ? "" : "s"}`;
+    } else {
+      this.kernelInfo = want === "ref" ? "f32 reference" : `f32 reference (${inferNativeReason()})`;
+    }
+    this.contextLength = Math.max(1, options.contextLength ?? Math.min(c.nCtxTrain, 2048));
+    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+
+    const get = (name: string): GgufTensorInfo => {
+      const t = tensors.get(name);
+      if (!t) throw new Error(`The model has no tensor ${name}`);
+      return t;
+    };
+    const scaleOf = (name: string): number => {
+      const s = tensors.get(name.replace(/\.weight$/, ".scale"));
+      return s ? f32Of(file, s)[0] : 1;
+    };
+    const linear = (name: string): Linear => {
+      const t = get(name);
+      return makeLinear(
+        name,
+        t.type,
+        t.dims[1] ?? 1,
+        t.dims[0],
+        file.tensorData(name),
+        scaleOf(name),
+        this.backend,
+      );
+    };
+    const kvDim = c.nHeadKv * c.headDim;
+    for (let i = 0; i < c.nLayer; i++) {
+      const p = `blk.${i}.`;
+      this.#blocks.push({
+        attnNorm: f32Of(file, get(`${p}attn_norm.weight`)),
+        wq: linear(`${p}attn_q.weight`),
+        wk: linear(`${p}attn_k.weight`),
+        wv: linear(`${p}attn_v.weight`),
+        wo: linear(`${p}attn_output.weight`),
+        attnSubNorm: c.subNorms ? f32Of(file, get(`${p}attn_sub_norm.weight`)) : undefined,
+        ffnNorm: f32Of(file, get(`${p}ffn_norm.weight`)),
+        gate: linear(`${p}ffn_gate.weight`),
+        up: linear(`${p}ffn_up.weight`),
+        down: linear(`${p}ffn_down.weight`),
+        ffnSubNorm: c.subNorms ? f32Of(file, get(`${p}ffn_sub_norm.weight`)) : undefined,
+        kCache: new Float32Array(this.contextLength * kvDim),
+        vCache: new Float32Array(this.contextLength * kvDim),
+      });
+    }
+    this.#outNorm = f32Of(file, get("output_norm.weight"));
+    // Upstream bitnet and bitnet-b1.58 always tie the head to token_embd; llama uses output.weight.
+    const headName = c.arch === "llama" && tensors.has("output.weight")
+      ? "output.weight"
+      : "token_embd.weight";
+    this.#head = linear(headName);
+    if (options.lmHead === "q8" && native) requantizeI8(native, this.#head);
+
+    const half = c.nRot / 2;
+    this.#invFreq = new Float32Array(half);
+    for (let i = 0; i < half; i++) this.#invFreq[i] = Math.pow(c.ropeBase, (-2 * i) / c.nRot);
+    const B = this.maxBatch;
+    const qDim = c.nHead * c.headDim;
+    this.#x = new Float32Array(B * c.nEmbd);
+    this.#h = new Float32Array(B * Math.max(c.nEmbd, qDim));
+    this.#q = new Float32Array(B * qDim);
+    this.#k = new Float32Array(B * kvDim);
+    this.#v = new Float32Array(B * kvDim);
+    this.#att = new Float32Array(B * qDim);
+    this.#o = new Float32Array(B * c.nEmbd);
+    this.#g = new Float32Array(B * c.nFf);
+    this.#u = new Float32Array(B * c.nFf);
+    this.#logits = new Float32Array(B * c.nVocab);
+    this.#scores = new Float32Array(B * c.nHead * this.contextLength);
+    this.#cos = new Float32Array(half);
+    this.#sin = new Float32Array(half);
+    this.#actsEmbd = allocQuantizedActs(B, Math.max(c.nEmbd, qDim));
+    if (this.#head.kernel === "i8" && this.#head.cols % 32 !== 0) {
+      throw new RangeError(`lmHead "q8" needs a width that is a multiple of 32`);
+    }
+    this.#actsFf = allocQuantizedActs(B, c.nFf);
+    this.#embRow = new Float32Array(c.nEmbd);
+  }
+
+  /**
+   * Opens a GGUF file (memory-mapped) and prepares it for inference.
+   *
+   * @example
+   * ```ts ignore
+   * import { InferenceModel } from "./model.ts";
+   * using model = await InferenceModel.fromGguf("model.gguf", { threads: 2 });
+   * const logits = model.forward([1, 2, 3]); // logits of the last token
+   * ```
+   */
+  static async fromGguf(path: string, options: LoadModelOptions = {}): Promise<InferenceModel> {
+    const file = await openGguf(path, { mmap: true });
+    try {
+      const model = new InferenceModel(file, options);
+      const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
+      if (options.threads === undefined && !(fromEnv > 0)) model.tuneThreads();
+      return model;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Times a few one-token decode steps with each thread count in `candidates` (default: 1 and
+   * the hardware threads), keeps the fastest and resets the KV cache. Returns the count chosen.
+   *
+   * @example
+   * ```ts ignore
+   * const threads = model.tuneThreads([1, 2, 4]);
+   * console.log(model.kernelInfo);
+   * ```
+   */
+  tuneThreads(candidates?: number[]): number {
+    const native = this.#native;
+    if (!native) return 1;
+    const hw = navigator.hardwareConcurrency ?? 1;
+    const list = [...new Set(candidates ?? [1, hw])].filter((n) => n >= 1);
+    if (list.length < 2) return this.threads;
+    let best = list[0];
+    let bestMs = Infinity;
+    this.reset();
+    this.forward([0]); // warm the pages
+    for (const n of list) {
+      native.setThreads(n);
+      let ms = Infinity;
+      for (let rep = 0; rep < 3; rep++) {
+        const t0 = performance.now();
+        this.forward([0]);
+        ms = Math.min(ms, performance.now() - t0);
+      }
+      if (ms < bestMs) {
+        bestMs = ms;
+        best = n;
+      }
+    }
+    this.reset();
+    this.threads = native.setThreads(best);
+    this.kernelInfo = `${native.level} × ${this.threads} thread${
+      this.threads === 1 ? "" : "s"
+    } (tuned)`;
+    return this.threads;
+  }
+
+  /** Metadata of the underlying file (for the tokenizer). */
+  get file(): GgufModelWithData {
+    return this.#file;
+  }
+
+  /**
+   * Forgets the KV cache (the next {@link forward} starts at position 0).
+   *
+   * @example
+   * ```ts ignore
+   * model.reset();
+   * ```
+   */
+  reset(): void {
+    this.position = 0;
+  }
+
+  /**
+   * Runs `tokens` through the model at positions `position…`, appending to the KV cache, and
+   * returns the logits of the last token (a view reused by the next call). With `allLogits`, the
+   * result holds `tokens.length × nVocab` logits, one row per token.
+   *
+   * @throws {RangeError} When the KV cache would overflow or a token id is out of range.
+   *
+   * @example
+   * ```ts ignore
+   * const last = model.forward([1, 42, 7]);
+   * const next = model.forward([argmax(last)]);
+   * ```
+   */
+  forward(tokens: readonly number[], allLogits = false): Float32Array {
+    const c = this.config;
+    if (this.position + tokens.length > this.contextLength) {
+      throw new RangeError(
+        `The KV cache holds ${this.contextLength} tokens: cannot add ${tokens.length} at position ${this.position}`,
+      );
+    }
+    if (allLogits && tokens.length > this.maxBatch) {
+      throw new RangeError(`allLogits needs at most maxBatch = ${this.maxBatch} tokens per call`);
+    }
+    // the thread count is process-wide: restore ours if another model changed it
+    if (this.#native && this.#native.threads !== this.threads) {
+      this.#native.setThreads(this.threads);
+    }
+    let out = this.#logits.subarray(0, c.nVocab);
+    for (let start = 0; start < tokens.length; start += this.maxBatch) {
+      const chunk = tokens.slice(start, start + this.maxBatch);
+      out = this.#forwardBatch(chunk, allLogits);
+    }
+    return out;
+  }
+
+  #matmul(lin: Linear, x: Float32Array, n: number, y: Float32Array, acts: QuantizedActs): void {
+    if (this.#native) linearNative(this.#native, lin, x, n, y, acts);
+    else linearRef(lin, x, n, y);
+  }
+
+  #forwardBatch(tokens: number[], allLogits: boolean): Float32Array {
+    const c = this.config;
+    const n = tokens.length;
+    const E = c.nEmbd;
+    const kvDim = c.nHeadKv * c.headDim;
+    const qDim = c.nHead * c.headDim;
+    const x = this.#x, h = this.#h, q = this.#q, k = this.#k, v = this.#v;
+    const att = this.#att, o = this.#o, g = this.#g, u = this.#u;
+    const pos0 = this.position;
+    for (let t = 0; t < n; t++) this.#embed(tokens[t], x.subarray(t * E, (t + 1) * E));
+
+    for (const blk of this.#blocks) {
+      rmsNorm(x, blk.attnNorm, n, E, c.eps, h);
+      this.#actsEmbd.rows = 0;
+      this.#matmul(blk.wq, h, n, q, this.#actsEmbd);
+      this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
+      this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
+      for (let t = 0; t < n; t++) {
+        const pos = pos0 + t;
+        this.#ropeTables(pos);
+        this.#rope(q.subarray(t * qDim, (t + 1) * qDim), c.nHead);
+        this.#rope(k.subarray(t * kvDim, (t + 1) * kvDim), c.nHeadKv);
+        blk.kCache.set(k.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
+        blk.vCache.set(v.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
+      }
+      if (this.#native) {
+        this.#native.symbols.bli_attention_batch(
+          q,
+          blk.kCache,
+          blk.vCache,
+          c.nHead,
+          c.nHeadKv,
+          c.headDim,
+          pos0,
+          n,
+          1 / Math.sqrt(c.headDim),
+          att,
+          this.#scores,
+        );
+      } else {
+        for (let t = 0; t < n; t++) {
+          this.#attention(
+            q.subarray(t * qDim, (t + 1) * qDim),
+            blk,
+            pos0 + t + 1,
+            att.subarray(t * qDim, (t + 1) * qDim),
+          );
+        }
+      }
+      let attnIn = att;
+      if (blk.attnSubNorm) {
+        rmsNorm(att, blk.attnSubNorm, n, qDim, c.eps, h);
+        attnIn = h;
+      }
+      this.#actsEmbd.rows = 0;
+      this.#matmul(blk.wo, attnIn, n, o, this.#actsEmbd);
+      for (let i = 0; i < n * E; i++) x[i] += o[i];
+
+      rmsNorm(x, blk.ffnNorm, n, E, c.eps, h);
+      this.#actsEmbd.rows = 0;
+      this.#matmul(blk.gate, h, n, g, this.#actsEmbd);
+      this.#matmul(blk.up, h, n, u, this.#actsEmbd);
+      const F = n * c.nFf;
+      if (this.#native) {
+        this.#native.symbols.bli_ffn_act(g, u, BigInt(F), c.activation === "relu2" ? 1 : 0);
+      } else if (c.activation === "relu2") {
+        for (let i = 0; i < F; i++) {
+          const a = g[i] > 0 ? g[i] : 0;
+          g[i] = a * a * u[i];
+        }
+      } else {
+        for (let i = 0; i < F; i++) {
+          const a = g[i];
+          g[i] = (a / (1 + Math.exp(-a))) * u[i];
+        }
+      }
+      if (blk.ffnSubNorm) rmsNorm(g, blk.ffnSubNorm, n, c.nFf, c.eps, g);
+      this.#actsFf.rows = 0;
+      this.#matmul(blk.down, g, n, o, this.#actsFf);
+      for (let i = 0; i < n * E; i++) x[i] += o[i];
+    }
+    this.position += n;
+
+    const first = allLogits ? 0 : n - 1;
+    const rows = n - first;
+    rmsNorm(x.subarray(first * E, n * E), this.#outNorm, rows, E, c.eps, h);
+    const logits = this.#logits.subarray(0, rows * c.nVocab);
+    this.#actsEmbd.rows = 0;
+    this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
+    return logits;
+  }
+
+  #embed(token: number, out: Float32Array): void {
+    const c = this.config;
+    if (!Number.isInteger(token) || token < 0 || token >= c.nVocab) {
+      throw new RangeError(`Token id ${token} is outside the vocabulary (0…${c.nVocab - 1})`);
+    }
+    const info = this.#embd;
+    const data = this.#file.tensorData(info.name);
+    const E = c.nEmbd;
+    if (info.type.name === "F32") {
+      const dv = new DataView(data.buffer, data.byteOffset + token * E * 4, E * 4);
+      for (let i = 0; i < E; i++) out[i] = dv.getFloat32(i * 4, true);
+      return;
+    }
+    if (info.type.name === "F16") {
+      const dv = new DataView(data.buffer, data.byteOffset + token * E * 2, E * 2);
+      for (let i = 0; i < E; i++) out[i] = dv.getFloat16(i * 2, true);
+      return;
+    }
+    const rowBytes = (E / info.type.blockSize) * info.type.typeSize;
+    dequantize(info.type, data.subarray(token * rowBytes, (token + 1) * rowBytes), this.#embRow);
+    out.set(this.#embRow);
+  }
+
+  #ropeTables(pos: number): void {
+    const half = this.config.nRot / 2;
+    for (let i = 0; i < half; i++) {
+      const theta = pos * this.#invFreq[i];
+      this.#cos[i] = Math.cos(theta);
+      this.#sin[i] = Math.sin(theta);
+    }
+  }
+
+  #rope(vec: Float32Array, heads: number): void {
+    const c = this.config;
+    const half = c.nRot / 2;
+    const cos = this.#cos, sin = this.#sin;
+    for (let hd = 0; hd < heads; hd++) {
+      const b = hd * c.headDim;
+      if (c.ropeType === "neox") {
+        for (let i = 0; i < half; i++) {
+          const x0 = vec[b + i], x1 = vec[b + i + half];
+          vec[b + i] = x0 * cos[i] - x1 * sin[i];
+          vec[b + i + half] = x0 * sin[i] + x1 * cos[i];
+        }
+      } else {
+        for (let i = 0; i < half; i++) {
+          const x0 = vec[b + 2 * i], x1 = vec[b + 2 * i + 1];
+          vec[b + 2 * i] = x0 * cos[i] - x1 * sin[i];
+          vec[b + 2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+        }
+      }
+    }
+  }
+
+  #attention(qt: Float32Array, blk: Block, npos: number, out: Float32Array): void {
+    const c = this.config;
+    const scale = 1 / Math.sqrt(c.headDim);
+    if (this.#native) {
+      this.#native.symbols.bli_attention(
+        qt,
+        blk.kCache,
+        blk.vCache,
+        c.nHead,
+        c.nHeadKv,
+        c.headDim,
+        npos,
+        scale,
+        out,
+        this.#scores,
+      );
+      return;
+    }
+    const D = c.headDim;
+    const group = c.nHead / c.nHeadKv;
+    const stride = c.nHeadKv * D;
+    const sc = this.#scores;
+    for (let hd = 0; hd < c.nHead; hd++) {
+      const kvh = Math.floor(hd / group);
+      let mx = -Infinity;
+      for (let t = 0; t < npos; t++) {
+        let s = 0;
+        const ko = t * stride + kvh * D;
+        for (let d = 0; d < D; d++) s += qt[hd * D + d] * blk.kCache[ko + d];
+        s *= scale;
+        sc[t] = s;
+        if (s > mx) mx = s;
+      }
+      let sum = 0;
+      for (let t = 0; t < npos; t++) {
+        const e = Math.exp(sc[t] - mx);
+        sc[t] = e;
+        sum += e;
+      }
+      for (let d = 0; d < D; d++) {
+        let acc = 0;
+        for (let t = 0; t < npos; t++) acc += sc[t] * blk.vCache[t * stride + kvh * D + d];
+        out[hd * D + d] = acc / sum;
+      }
+    }
+  }
+
+  /** Releases the file mapping. */
+  close(): void {
+    this.#file.close();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * RMSNorm of `rows` rows of `width`: `out = x / sqrt(mean(x²) + eps) * w` (may alias `x`).
+ *
+ * @example
+ * ```ts
+ * import { rmsNorm } from "./model.ts";
+ * const out = new Float32Array(2);
+ * rmsNorm(Float32Array.of(3, 4), Float32Array.of(1, 1), 1, 2, 0, out);
+ * // out ≈ [0.8485, 1.1314]
+ * ```
+ */
+export function rmsNorm(
+  x: Float32Array,
+  w: Float32Array,
+  rows: number,
+  width: number,
+  eps: number,
+  out: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * width;
+    let ss = 0;
+    for (let i = 0; i < width; i++) ss += x[o + i] * x[o + i];
+    const scale = 1 / Math.sqrt(ss / width + eps);
+    for (let i = 0; i < width; i++) out[o + i] = x[o + i] * scale * w[i];
+  }
+}
+
+/**
+ * Opens a model for inference; same as {@link InferenceModel.fromGguf}.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadModel } from "./model.ts";
+ * using model = await loadModel("model.gguf");
+ * console.log(model.config.arch, model.kernelInfo);
+ * ```
+ */
+export function loadModel(path: string, options: LoadModelOptions = {}): Promise<InferenceModel> {
+  return InferenceModel.fromGguf(path, options);
+}

@@ -1,0 +1,196 @@
+/**
+ * Native inference kernels against TypeScript references: I2_S and TQ2_0 integer products (I2_S:
+ * every SIMD level bit-identical to the scalar twin; both equal to the f32 sum on the same int8
+ * activations; TQ2_0 levels agree to float rounding), F16/F32 products, attention, and thread-count independence.
+ */
+
+import assert from "node:assert/strict";
+import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
+import { quantizeTq2 } from "../src/infer/convert.ts";
+import { packI2S } from "../src/synth/i2s_pack.ts";
+import { dequantizeToNew } from "../src/quant/dequantize.ts";
+import { seededRandom } from "../src/synth/random.ts";
+
+const native = inferNative();
+const ignore = native === null;
+if (ignore) console.warn(`native inference kernels unavailable: ${inferNativeReason()}`);
+
+const rng = seededRandom(11);
+
+function ternary(n: number): Int8Array {
+  const v = new Int8Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.int(3) - 1;
+  return v;
+}
+
+function acts(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = rng.normal();
+  return x;
+}
+
+Deno.test({ name: "infer kernels", ignore }, async (t) => {
+  const nat = native!;
+  const s = nat.symbols;
+  const rows = 40, cols = 768, ntok = 3;
+  const x = acts(ntok * cols);
+  const q = new Int8Array(ntok * cols);
+  const gsum = new Int32Array(ntok * cols / 32);
+  const factor = new Float32Array(ntok);
+  for (let r = 0; r < ntok; r++) {
+    factor[r] = s.bli_quantize_act(
+      x.subarray(r * cols, (r + 1) * cols),
+      BigInt(cols),
+      q.subarray(r * cols, (r + 1) * cols),
+      gsum.subarray(r * cols / 32, (r + 1) * cols / 32),
+    );
+  }
+
+  await t.step("activation quantization is absmax int8", () => {
+    for (let r = 0; r < ntok; r++) {
+      let amax = 0;
+      for (let i = 0; i < cols; i++) amax = Math.max(amax, Math.abs(x[r * cols + i]));
+      assert.equal(factor[r], Math.fround(amax / 127));
+      for (let i = 0; i < cols; i++) {
+        assert.ok(Math.abs(q[r * cols + i] - x[r * cols + i] * 127 / amax) <= 0.5 + 1e-4);
+      }
+      let sum = 0;
+      for (let i = 0; i < 32; i++) sum += q[r * cols + i];
+      assert.equal(gsum[r * cols / 32], sum);
+    }
+  });
+
+  await t.step("activation quantization: SIMD equals the scalar twin", () => {
+    for (let trial = 0; trial < 8; trial++) {
+      const v = acts(1024).map((z) => z * (trial + 1));
+      if (trial === 3) v.fill(0);
+      const out: [Int8Array, Int32Array, number][] = [];
+      for (const level of ["scalar", "avx2"] as const) {
+        nat.setLevel(level);
+        const qq = new Int8Array(1024);
+        const gg = new Int32Array(32);
+        out.push([qq, gg, s.bli_quantize_act(v, 1024n, qq, gg)]);
+      }
+      nat.setLevel("best");
+      assert.deepEqual(out[1], out[0]);
+    }
+  });
+
+  // the f32 value of W · (q * factor), summed in f64
+  const expect = (w: Float32Array): Float64Array => {
+    const y = new Float64Array(ntok * rows);
+    for (let tk = 0; tk < ntok; tk++) {
+      for (let r = 0; r < rows; r++) {
+        let acc = 0;
+        for (let c = 0; c < cols; c++) acc += w[r * cols + c] * q[tk * cols + c];
+        y[tk * rows + r] = acc * factor[tk];
+      }
+    }
+    return y;
+  };
+
+  const levels = ["scalar", "avx2", "avx512-vnni"] as const;
+
+  await t.step("I2_S: every level equals the reference and the scalar twin", () => {
+    const packed = packI2S(ternary(rows * cols), 0.75);
+    const w = dequantizeToNew("I2_S", packed, rows * cols);
+    const want = expect(w);
+    const results: Float32Array[] = [];
+    for (const level of levels) {
+      const used = nat.setLevel(level);
+      const y = new Float32Array(ntok * rows);
+      s.bli_matmul_i2s(packed, BigInt(rows), BigInt(cols), 0.75, q, gsum, factor, BigInt(ntok), y);
+      for (let i = 0; i < y.length; i++) {
+        assert.ok(Math.abs(y[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${used} ${i}`);
+      }
+      results.push(y);
+    }
+    nat.setLevel("best");
+    for (const y of results) assert.deepEqual(y, results[0]);
+  });
+
+  await t.step("TQ2_0: every level equals the reference", () => {
+    const values = new Float32Array(ternary(rows * cols)).map((v) => v * 0.3);
+    const packed = quantizeTq2(values);
+    const w = dequantizeToNew("TQ2_0", packed, rows * cols);
+    const want = expect(w);
+    const results: Float32Array[] = [];
+    for (const level of levels) {
+      nat.setLevel(level);
+      const y = new Float32Array(ntok * rows);
+      s.bli_matmul_tq2(packed, BigInt(rows), BigInt(cols), q, gsum, factor, BigInt(ntok), y);
+      for (let i = 0; i < y.length; i++) {
+        assert.ok(Math.abs(y[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `${level} ${i}`);
+      }
+      results.push(y);
+    }
+    nat.setLevel("best");
+    // per-block f16 scales are summed in float lanes: levels agree to rounding, not bitwise
+    for (const y of results) {
+      for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - results[0][i]) < 1e-4);
+    }
+  });
+
+  await t.step("F16 and F32 products", () => {
+    const wf = acts(rows * cols).map((v) => v * 0.05);
+    const h = new Float16Array(wf);
+    const w16 = new Float32Array(h);
+    for (const level of levels) {
+      nat.setLevel(level);
+      const y16 = new Float32Array(ntok * rows);
+      const y32 = new Float32Array(ntok * rows);
+      s.bli_matmul_f16(new Uint8Array(h.buffer), BigInt(rows), BigInt(cols), x, BigInt(ntok), y16);
+      s.bli_matmul_f32(w16, BigInt(rows), BigInt(cols), x, BigInt(ntok), y32);
+      for (let tk = 0; tk < ntok; tk++) {
+        for (let r = 0; r < rows; r++) {
+          let acc = 0;
+          for (let c = 0; c < cols; c++) acc += w16[r * cols + c] * x[tk * cols + c];
+          assert.ok(Math.abs(y16[tk * rows + r] - acc) < 1e-4, `${level} f16`);
+          assert.ok(Math.abs(y32[tk * rows + r] - acc) < 1e-4, `${level} f32`);
+        }
+      }
+    }
+    nat.setLevel("best");
+  });
+
+  await t.step("results do not depend on the thread count", () => {
+    const big = 1000;
+    const packed = packI2S(ternary(big * cols), 1.25);
+    const out: Float32Array[] = [];
+    for (const n of [1, 2, 3]) {
+      nat.setThreads(n);
+      const y = new Float32Array(ntok * big);
+      s.bli_matmul_i2s(packed, BigInt(big), BigInt(cols), 1.25, q, gsum, factor, BigInt(ntok), y);
+      out.push(y);
+    }
+    nat.setThreads(navigator.hardwareConcurrency ?? 1);
+    assert.deepEqual(out[1], out[0]);
+    assert.deepEqual(out[2], out[0]);
+  });
+
+  await t.step("attention: GQA softmax over the cache", () => {
+    const nHead = 4, nKv = 2, D = 16, npos = 5;
+    const qv = acts(nHead * D);
+    const k = acts(npos * nKv * D);
+    const v = acts(npos * nKv * D);
+    const out = new Float32Array(nHead * D);
+    s.bli_attention(qv, k, v, nHead, nKv, D, npos, 0.25, out, new Float32Array(nHead * npos));
+    for (let h = 0; h < nHead; h++) {
+      const kv = Math.floor(h / 2);
+      const sc = [];
+      for (let p = 0; p < npos; p++) {
+        let d = 0;
+        for (let i = 0; i < D; i++) d += qv[h * D + i] * k[(p * nKv + kv) * D + i];
+        sc.push(d * 0.25);
+      }
+      const m = Math.max(...sc);
+      const e = sc.map((z) => Math.exp(z - m));
+      const sum = e.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < D; i++) {
+        let o = 0;
+        for (let p = 0; p < npos; p++) o += e[p] / sum * v[(p * nKv + kv) * D + i];
+        assert.ok(Math.abs(out[h * D + i] - o) < 1e-5);
+      }
+    }
+  });
+});
