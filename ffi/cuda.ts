@@ -17,6 +17,7 @@
  */
 
 import { readEnv } from "./env.ts";
+import { fileExists } from "./c_build.ts";
 import { buildCudaLibrary, cudaCachePath, latestCudaBuild, nvccVersion } from "./cuda_build.ts";
 import {
   BITLOAD_CUDA_ABI_VERSION,
@@ -312,7 +313,7 @@ function openLibraryUncached(): OpenCudaLibraryResult {
   try {
     if (nvccVersion() !== null) {
       const cached = cudaCachePath();
-      if (cached !== null && !exists(cached)) origin = "built";
+      if (cached !== null && !fileExists(cached)) origin = "built";
       path = buildCudaLibrary().path;
     } else {
       path = latestCudaBuild();
@@ -327,15 +328,6 @@ function openLibraryUncached(): OpenCudaLibraryResult {
     return { ok: true, library: openAndCheck(path), path, origin };
   } catch (error) {
     return { ok: false, reason: `cannot open the CUDA library: ${describeError(error)}` };
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
-import { nativeCacheDir } from "./library.ts";
+import { fileExists, nativeCacheDir } from "./c_build.ts";
 
 /** The CUDA sources, compiled as one translation unit (`bitload_cuda.cu` includes the headers). */
 export const CUDA_SOURCES = ["bitload_cuda.cu"] as const;
@@ -79,16 +79,6 @@ export interface CudaBuildResult {
 }
 
 const CUDA_DIR_URL = new URL("../kernels/cuda/", import.meta.url);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 /**
  * The directory holding the CUDA sources.
@@ -183,7 +173,7 @@ export function latestCudaBuild(): string | null {
     const cacheDir = nativeCacheDir();
     if (cacheDir === null) return null;
     const path = Deno.readTextFileSync(latestPointer(cacheDir, cudaSourceDir())).trim();
-    return exists(path) ? path : null;
+    return fileExists(path) ? path : null;
   } catch {
     return null;
   }
@@ -242,7 +232,7 @@ export function buildCudaLibrary(options: CudaBuildOptions = {}): CudaBuildResul
     ...CUDA_SOURCES.map((name) => join(dir, name)),
   ];
   const outIndex = args.indexOf("-o") + 1;
-  if (options.output === undefined && !options.force && exists(target)) {
+  if (options.output === undefined && !options.force && fileExists(target)) {
     args[outIndex] = target;
     recordLatest(cacheDir!, dir, target);
     return { path: target, built: false, ms: 0, command: [nvcc, ...args] };

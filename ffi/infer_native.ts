@@ -11,9 +11,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import { buildCLibrary, type CLibrarySpec, describeError } from "./c_build.ts";
+import { readEnv } from "./env.ts";
 
 /** ABI version `bli_abi_version()` must return. */
 export const INFER_ABI_VERSION = 2;
@@ -132,35 +131,15 @@ export interface InferNative {
   threads: number;
 }
 
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
-function cacheDir(): string | null {
-  const explicit = readEnv("BITLOAD_CACHE_DIR");
-  if (explicit) return explicit;
-  const xdg = readEnv("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "bitload");
-  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
-  return home ? join(home, ".cache", "bitload") : null;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message.split("\n")[0]}` : String(error);
-}
+/** How the inference library is built (see `ffi/c_build.ts` for the cache). */
+export const INFER_LIBRARY: CLibrarySpec = {
+  name: "bitload-infer",
+  what: "the inference kernels",
+  dir: new URL("../kernels/infer/", import.meta.url),
+  sources: INFER_SOURCES,
+  headers: [],
+  cflags: INFER_CFLAGS,
+};
 
 let cached: { native: InferNative | null; reason: string } | undefined;
 
@@ -175,37 +154,7 @@ let cached: { native: InferNative | null; reason: string } | undefined;
  * ```
  */
 export function buildInferLibrary(): string {
-  const dir = fileURLToPath(new URL("../kernels/infer/", import.meta.url));
-  const cache = cacheDir();
-  if (cache === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
-  const cc = readEnv("CC") || "cc";
-  const versionOut = new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "piped" })
-    .outputSync();
-  if (!versionOut.success) throw new Error(`"${cc} --version" failed`);
-  const version = new TextDecoder().decode(versionOut.stdout).split("\n")[0].trim();
-  const hash = createHash("sha256");
-  hash.update(`${cc}\0${version}\0${INFER_CFLAGS.join(" ")}\0${Deno.build.target}\0`);
-  for (const name of INFER_SOURCES) {
-    hash.update(`${name}\0`);
-    hash.update(Deno.readFileSync(join(dir, name)));
-  }
-  const key = hash.digest("hex").slice(0, 24);
-  const ext = Deno.build.os === "darwin" ? "dylib" : Deno.build.os === "windows" ? "dll" : "so";
-  const target = join(cache, `libbitload-infer-${key}.${ext}`);
-  if (exists(target)) return target;
-  Deno.mkdirSync(cache, { recursive: true });
-  const temp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const args = [...INFER_CFLAGS, "-o", temp, ...INFER_SOURCES.map((n) => join(dir, n)), "-lm"];
-  const out = new Deno.Command(cc, { args, stdout: "piped", stderr: "piped" }).outputSync();
-  if (!out.success) {
-    try {
-      Deno.removeSync(temp);
-    } catch { /* nothing written */ }
-    const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
-    throw new Error(`"${cc}" failed to build the inference kernels:\n${log}`);
-  }
-  Deno.renameSync(temp, target);
-  return target;
+  return buildCLibrary(INFER_LIBRARY);
 }
 
 function levelFromEnv(): number {
@@ -258,7 +207,7 @@ export function inferNative(): InferNative | null {
     };
     cached = { native, reason: "" };
   } catch (error) {
-    cached = { native: null, reason: describe(error) };
+    cached = { native: null, reason: describeError(error) };
   }
   return cached.native;
 }

@@ -19,9 +19,19 @@
  */
 
 import { readEnv } from "./env.ts";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
+import {
+  buildCLibrary,
+  cachedLibraryPath,
+  type CLibrarySpec,
+  compilerCommand,
+  compilerVersion,
+  describeError,
+  fileExists,
+  latestBuild,
+  nativeCacheDir,
+  recordLatestBuild,
+  sourceDir,
+} from "./c_build.ts";
 
 import { BITLOAD_ABI_VERSION, BITLOAD_SYMBOLS } from "./symbols.ts";
 
@@ -71,19 +81,15 @@ export const KERNEL_CFLAGS = [
   "-Wextra",
 ] as const;
 
-const KERNELS_DIR_URL = new URL("../kernels/", import.meta.url);
-
-function libraryFileName(key: string): string {
-  const os = Deno.build.os;
-  const ext = os === "darwin" ? "dylib" : os === "windows" ? "dll" : "so";
-  return `libbitload-${key.slice(0, 24)}.${ext}`;
-}
-
-/** Formats an error for a one-line reason. */
-function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message.split("\n")[0]}`;
-  return String(error);
-}
+/** How the kernel library is built (see `ffi/c_build.ts` for the cache). */
+export const KERNEL_LIBRARY: CLibrarySpec = {
+  name: "bitload",
+  what: "the kernels",
+  dir: new URL("../kernels/", import.meta.url),
+  sources: KERNEL_SOURCES,
+  headers: KERNEL_HEADERS,
+  cflags: KERNEL_CFLAGS,
+};
 
 /**
  * The directory bitload caches built libraries in, or `null` when no home or cache variable is visible.
@@ -94,87 +100,7 @@ function describeError(error: unknown): string {
  * console.log(nativeCacheDir()); // e.g. "/home/me/.cache/bitload"
  * ```
  */
-export function nativeCacheDir(): string | null {
-  const explicit = readEnv("BITLOAD_CACHE_DIR");
-  if (explicit) return explicit;
-  const xdg = readEnv("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "bitload");
-  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
-  return home ? join(home, ".cache", "bitload") : null;
-}
-
-function compilerCommand(): string {
-  return readEnv("CC") || "cc";
-}
-
-/** First line of `cc --version`; throws when the compiler cannot run. */
-function compilerVersion(cc: string): string {
-  const out = new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "piped" })
-    .outputSync();
-  if (!out.success) throw new Error(`"${cc} --version" exited with code ${out.code}`);
-  return new TextDecoder().decode(out.stdout).split("\n")[0].trim();
-}
-
-/** sha256 of flags, target and every kernel file: what the library is built from, minus the compiler. */
-function sourceKey(dir: string): string {
-  const hash = createHash("sha256");
-  hash.update(`${KERNEL_CFLAGS.join(" ")}\0${Deno.build.target}\0`);
-  for (const name of [...KERNEL_HEADERS, ...KERNEL_SOURCES]) {
-    hash.update(`${name}\0`);
-    hash.update(Deno.readFileSync(join(dir, name)));
-    hash.update("\0");
-  }
-  return hash.digest("hex");
-}
-
-/** The cache key: sha256 of compiler, its version and the source key. */
-function cacheKey(cc: string, version: string, dir: string): string {
-  return createHash("sha256").update(`${cc}\0${version}\0${sourceKey(dir)}`).digest("hex");
-}
-
-/**
- * A small file naming the last library built from these sources, so that a process that may not run
- * the compiler (no `--allow-run`) still finds the cached build.
- */
-function latestBuildPointer(cacheDir: string, dir: string): string {
-  return join(cacheDir, `latest-${sourceKey(dir).slice(0, 24)}.txt`);
-}
-
-function recordLatestBuild(cacheDir: string, dir: string, libraryPath: string): void {
-  try {
-    const pointer = latestBuildPointer(cacheDir, dir);
-    const temp = `${pointer}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, libraryPath);
-    Deno.renameSync(temp, pointer);
-  } catch { /* only an optimisation */ }
-}
-
-/** The cached library recorded for these sources, or `null`. */
-function latestBuild(cacheDir: string, dir: string): string | null {
-  try {
-    const path = Deno.readTextFileSync(latestBuildPointer(cacheDir, dir)).trim();
-    return exists(path) ? path : null;
-  } catch {
-    return null;
-  }
-}
-
-function kernelsDir(): string {
-  if (KERNELS_DIR_URL.protocol !== "file:") {
-    throw new Error(`kernel sources are not on the local file system (${KERNELS_DIR_URL.href})`);
-  }
-  return fileURLToPath(KERNELS_DIR_URL);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
+export { nativeCacheDir };
 
 /**
  * Builds the library into the cache (unless an up-to-date build is there) and returns its path.
@@ -188,36 +114,7 @@ function exists(path: string): boolean {
  * ```
  */
 export function buildNativeLibrary(options: BuildOptions = {}): string {
-  const dir = kernelsDir();
-  const cacheDir = nativeCacheDir();
-  if (cacheDir === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
-  const cc = compilerCommand();
-  const version = compilerVersion(cc);
-  const target = join(cacheDir, libraryFileName(cacheKey(cc, version, dir)));
-  if (!options.force && exists(target)) {
-    recordLatestBuild(cacheDir, dir, target);
-    return target;
-  }
-  Deno.mkdirSync(cacheDir, { recursive: true });
-  const temp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const args = [
-    ...KERNEL_CFLAGS,
-    "-o",
-    temp,
-    ...KERNEL_SOURCES.map((name) => join(dir, name)),
-    "-lm",
-  ];
-  const out = new Deno.Command(cc, { args, stdout: "piped", stderr: "piped" }).outputSync();
-  if (!out.success) {
-    try {
-      Deno.removeSync(temp);
-    } catch { /* nothing was written */ }
-    const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
-    throw new Error(`"${cc}" failed to build the kernels (exit code ${out.code}):\n${log}`);
-  }
-  Deno.renameSync(temp, target);
-  recordLatestBuild(cacheDir, dir, target);
-  return target;
+  return buildCLibrary(KERNEL_LIBRARY, options);
 }
 
 /** Opens a library and checks its ABI version; closes it again on a mismatch. */
@@ -259,7 +156,7 @@ export function openNativeLibrary(): OpenLibraryResult {
   let path: string;
   let origin: LibraryOrigin = "cache";
   try {
-    const dir = kernelsDir();
+    sourceDir(KERNEL_LIBRARY);
     const cacheDir = nativeCacheDir();
     if (cacheDir === null) return { ok: false, reason: "no cache directory (HOME is not set)" };
     const cc = compilerCommand();
@@ -268,13 +165,13 @@ export function openNativeLibrary(): OpenLibraryResult {
       version = compilerVersion(cc);
     } catch (error) {
       // No compiler (or no --allow-run): use the last build of these sources, if there is one.
-      const latest = latestBuild(cacheDir, dir);
+      const latest = latestBuild(KERNEL_LIBRARY, cacheDir);
       if (latest === null) throw error;
       return { ok: true, library: openAndProbe(latest), path: latest, origin: "cache" };
     }
-    path = join(cacheDir, libraryFileName(cacheKey(cc, version, dir)));
-    if (exists(path)) {
-      recordLatestBuild(cacheDir, dir, path);
+    path = cachedLibraryPath(KERNEL_LIBRARY, cacheDir, cc, version);
+    if (fileExists(path)) {
+      recordLatestBuild(KERNEL_LIBRARY, cacheDir, path);
     } else {
       origin = "built";
       buildNativeLibrary();

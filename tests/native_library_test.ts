@@ -125,7 +125,7 @@ Deno.test("two processes building into an empty cache both load the same library
     assert.equal(JSON.parse(a.stdout).info.library, JSON.parse(b.stdout).info.library);
     const names = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name).sort();
     assert.equal(names.length, 2, `leftover files: ${names.join(", ")}`);
-    assert.match(names[0], /^latest-[0-9a-f]{24}\.txt$/);
+    assert.match(names[0], /^latest-bitload-[0-9a-f]{24}\.txt$/);
     assert.match(names[1], /^libbitload-[0-9a-f]{24}\.so$/);
     // The cached build is reused: a third process loads it without building, and so does one that
     // may not run the compiler.
