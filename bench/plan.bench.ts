@@ -15,26 +15,13 @@
  */
 
 import { parseDeviceSpec } from "../src/plan/devices.ts";
-import { bitnetShapes, headerOnlyModel, transformerShapes } from "../src/plan/shapes.ts";
+import { bitnetShapes, headerOnlyModel, llama70bShapes } from "../src/plan/shapes.ts";
 import { planPlacement, type Strategy } from "../src/plan/strategies.ts";
 
 const b2 = bitnetShapes();
 const bitnet2b = headerOnlyModel(b2.metadata, b2.tensors);
 
-const s70 = transformerShapes({
-  layers: 80,
-  embd: 8192,
-  heads: 64,
-  headsKv: 8,
-  ffn: 28672,
-  vocab: 128256,
-  context: 8192,
-});
-for (let b = 0; b < 80; b++) {
-  for (const [name, width] of [["q", 8192], ["k", 1024], ["v", 1024], ["o", 8192]] as const) {
-    s70.tensors.push({ name: `blk.${b}.attn_${name}.bias`, type: "F32", dims: [width] });
-  }
-}
+const s70 = llama70bShapes();
 const llama70b = headerOnlyModel(s70.metadata, s70.tensors);
 if (llama70b.tensors.length < 1000) throw new Error("the 70B header should have ≥ 1000 tensors");
 

@@ -21,7 +21,7 @@ import { packI2S } from "../synth/i2s_pack.ts";
 import { seededRandom } from "../synth/random.ts";
 import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
 import { parseDeviceSpec } from "../plan/devices.ts";
-import { bitnetShapes, headerOnlyModel, transformerShapes } from "../plan/shapes.ts";
+import { bitnetShapes, headerOnlyModel, llama70bShapes } from "../plan/shapes.ts";
 import { planPlacement } from "../plan/strategies.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { MachineInfo } from "./machine.ts";
@@ -395,20 +395,7 @@ const planBench: Bench = {
   async run() {
     const b2 = bitnetShapes();
     const bitnet2b = headerOnlyModel(b2.metadata, b2.tensors);
-    const s70 = transformerShapes({
-      layers: 80,
-      embd: 8192,
-      heads: 64,
-      headsKv: 8,
-      ffn: 28672,
-      vocab: 128256,
-      context: 8192,
-    });
-    for (let b = 0; b < 80; b++) {
-      for (const [name, width] of [["q", 8192], ["k", 1024], ["v", 1024], ["o", 8192]] as const) {
-        s70.tensors.push({ name: `blk.${b}.attn_${name}.bias`, type: "F32", dims: [width] });
-      }
-    }
+    const s70 = llama70bShapes();
     const llama70b = headerOnlyModel(s70.metadata, s70.tensors);
     const cpu = parseDeviceSpec("cpu:24GiB");
     const gpus = parseDeviceSpec("cpu:64GiB,cuda0:24GiB,cuda1:24GiB");

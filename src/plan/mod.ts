@@ -76,6 +76,7 @@ export {
 export {
   bitnetShapes,
   headerOnlyModel,
+  llama70bShapes,
   type TensorShape,
   type TransformerShapeOptions,
   transformerShapes,

@@ -215,3 +215,32 @@ export function bitnetShapes(o: Partial<TransformerShapeOptions> = {}): {
   tensors.push({ name: "output_norm.weight", type: "F32", dims: [embd] });
   return { metadata, tensors };
 }
+
+/**
+ * A 70B-shaped Llama header (80 layers, 8192 dims, 64/8 heads, 28,672 FFN, 128,256 tokens, with
+ * Q/K/V/O biases: 1,043 tensors) for planning benchmarks and tests.
+ *
+ * @example
+ * ```ts
+ * import { headerOnlyModel, llama70bShapes } from "./shapes.ts";
+ * const { metadata, tensors } = llama70bShapes();
+ * headerOnlyModel(metadata, tensors).tensors.length; // 1043
+ * ```
+ */
+export function llama70bShapes(): { metadata: GgufMetadataInput[]; tensors: TensorShape[] } {
+  const s = transformerShapes({
+    layers: 80,
+    embd: 8192,
+    heads: 64,
+    headsKv: 8,
+    ffn: 28672,
+    vocab: 128256,
+    context: 8192,
+  });
+  for (let b = 0; b < 80; b++) {
+    for (const [name, width] of [["q", 8192], ["k", 1024], ["v", 1024], ["o", 8192]] as const) {
+      s.tensors.push({ name: `blk.${b}.attn_${name}.bias`, type: "F32", dims: [width] });
+    }
+  }
+  return s;
+}
