@@ -11,7 +11,8 @@
 
 import { gguf } from "@huggingface/gguf";
 import { join } from "node:path";
-import { GgufStringArray, GgufValueType, kv, readGguf, writeGguf } from "../mod.ts";
+import { GgufStringArray, readGguf } from "../mod.ts";
+import { writeVocabShapedGguf } from "../src/synth/bpe_vocab.ts";
 import { referenceVocab } from "../tests/reference/assets.ts";
 import { openGgmlReference } from "../tests/reference/ggml.ts";
 
@@ -19,15 +20,7 @@ async function vocabFile(): Promise<string> {
   const real = referenceVocab("llama-bpe");
   if (real) return real;
   const path = join(await Deno.makeTempDir(), "synthetic-128k-vocab.gguf");
-  const tokens = Array.from({ length: 128_256 }, (_, i) => `Ġtok${i.toString(36)}`);
-  const merges = Array.from({ length: 280_147 }, (_, i) => `Ġt ok${i.toString(36)}`);
-  await writeGguf(path, [
-    kv.string("general.architecture", "llama"),
-    kv.string("tokenizer.ggml.model", "gpt2"),
-    kv.array("tokenizer.ggml.tokens", GgufValueType.STRING, tokens),
-    kv.array("tokenizer.ggml.token_type", GgufValueType.INT32, new Int32Array(tokens.length)),
-    kv.array("tokenizer.ggml.merges", GgufValueType.STRING, merges),
-  ], []);
+  await writeVocabShapedGguf(path);
   return path;
 }
 

@@ -14,11 +14,11 @@ import { nativeKernels, type SimdLevel, supportedSimdLevels } from "../../ffi/na
 import { GgufStringArray } from "../gguf/string_array.ts";
 import { readGguf } from "../gguf/reader.ts";
 import { ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
-import { GgufValueType } from "../gguf/value_types.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
 import { loadModel } from "../load/loader.ts";
 import { packI2S } from "../synth/i2s_pack.ts";
 import { seededRandom } from "../synth/random.ts";
+import { writeVocabShapedGguf } from "../synth/bpe_vocab.ts";
 import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
 import { parseDeviceSpec } from "../plan/devices.ts";
 import { bitnetShapes, headerOnlyModel, llama70bShapes } from "../plan/shapes.ts";
@@ -76,14 +76,7 @@ async function vocabFile(ctx: BenchContext): Promise<{ path: string; real: boole
     return { path: real, real: true };
   } catch { /* write a synthetic one of the same shape */ }
   const path = join(ctx.dir, "synthetic-128k-vocab.gguf");
-  const tokens = Array.from({ length: 128_256 }, (_, i) => `Ġtok${i.toString(36)}`);
-  const merges = Array.from({ length: 280_147 }, (_, i) => `Ġt ok${i.toString(36)}`);
-  await writeGguf(path, [
-    kv.string("general.architecture", "llama"),
-    kv.string("tokenizer.ggml.model", "gpt2"),
-    kv.array("tokenizer.ggml.tokens", GgufValueType.STRING, tokens),
-    kv.array("tokenizer.ggml.merges", GgufValueType.STRING, merges),
-  ], []);
+  await writeVocabShapedGguf(path);
   return { path, real: false };
 }
 

@@ -8,6 +8,8 @@
  */
 
 import { seededRandom } from "./random.ts";
+import { GgufValueType } from "../gguf/value_types.ts";
+import { kv, writeGguf } from "../gguf/writer.ts";
 
 /** A generated vocabulary: tokens, their types, and the merges in rank order. */
 export interface BpeVocab {
@@ -140,4 +142,27 @@ export function buildBpeVocab(size: number, seed: number): BpeVocab {
   tokens.push("<|begin_of_text|>", "<|end_of_text|>");
   tokenTypes.push(3, 3);
   return { tokens, tokenTypes, merges, bosId, eosId: bosId + 1 };
+}
+
+/**
+ * Writes a vocabulary-only GGUF of the Llama-3 shape (128,256 tokens, 280,147 merges) for
+ * metadata-parse benchmarks when llama.cpp's real `ggml-vocab-llama-bpe.gguf` is not at hand.
+ * The strings are synthetic; only the sizes match.
+ *
+ * @example
+ * ```ts ignore
+ * import { writeVocabShapedGguf } from "./bpe_vocab.ts";
+ * await writeVocabShapedGguf("/tmp/vocab-128k.gguf");
+ * ```
+ */
+export async function writeVocabShapedGguf(path: string): Promise<void> {
+  const tokens = Array.from({ length: 128_256 }, (_, i) => `Ġtok${i.toString(36)}`);
+  const merges = Array.from({ length: 280_147 }, (_, i) => `Ġt ok${i.toString(36)}`);
+  await writeGguf(path, [
+    kv.string("general.architecture", "llama"),
+    kv.string("tokenizer.ggml.model", "gpt2"),
+    kv.array("tokenizer.ggml.tokens", GgufValueType.STRING, tokens),
+    kv.array("tokenizer.ggml.token_type", GgufValueType.INT32, new Int32Array(tokens.length)),
+    kv.array("tokenizer.ggml.merges", GgufValueType.STRING, merges),
+  ], []);
 }
