@@ -27,8 +27,9 @@ Options:
                     auto: when the file has none, use a tokenizer.json next to it
   --json            print a JSON array of ids
   --explain         say on stderr where the tokenizer came from and why: the GGUF's own
-                    tokenizer.ggml.*, else a tokenizer.json next to the file (byte-level BPE),
-                    else --tokenizer-url / $BITLOAD_TOKENIZER_URL (downloaded into the cache)
+                    tokenizer.ggml.*, else a tokenizer.json next to the file (byte-level BPE,
+                    WordPiece, Unigram), else a SentencePiece tokenizer.model next to it, else
+                    --tokenizer-url / $BITLOAD_TOKENIZER_URL (downloaded into the cache)
   --tokenizer-url U a tokenizer.json to use when neither the file nor a sidecar has one
   -h, --help        show this help
 

@@ -1,8 +1,8 @@
 /**
  * Finding the tokenizer for a model, in this order: the GGUF's own `tokenizer.ggml.*` keys; a
- * Hugging Face `tokenizer.json` next to the file (byte-level BPE, the format of Llama-3 and
- * BitNet b1.58 2B-4T); a `tokenizer.json` from a configured URL, downloaded resumably into the
- * tokenizer cache. Every step records what it found and why it was or was not used, for
+ * Hugging Face `tokenizer.json` next to the file (byte-level BPE — the format of Llama-3 and
+ * BitNet b1.58 2B-4T —, WordPiece or Unigram); a SentencePiece `tokenizer.model` next to it; a
+ * tokenizer file from a configured URL, downloaded resumably into the tokenizer cache. Every step records what it found and why it was or was not used, for
  * `bitload tokenize --explain`.
  *
  * @module
@@ -18,14 +18,20 @@ import { readGguf } from "../gguf/reader.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
 import { GgufValueType } from "../gguf/value_types.ts";
 import { preFromTokenizerJson } from "./discovery.ts";
+import {
+  metadataEntry,
+  metadataFromSentencePiece,
+  metadataFromUnigram,
+  metadataFromWordPiece,
+} from "./sidecar.ts";
 import { Tokenizer, type TokenizerOptions } from "./tokenizer.ts";
 
 /** Where the tokenizer came from, and the reasoning. */
 export interface TokenizerChoice {
   /** The tokenizer. */
   tokenizer: Tokenizer;
-  /** `gguf` (embedded), `tokenizer.json` (a sidecar file) or `url` (downloaded). */
-  source: "gguf" | "tokenizer.json" | "url";
+  /** `gguf` (embedded), `tokenizer.json` / `tokenizer.model` (a sidecar file) or `url` (downloaded). */
+  source: "gguf" | "tokenizer.json" | "tokenizer.model" | "url";
   /** The file it was built from. */
   path: string;
   /** One line per place looked at, in precedence order. */
@@ -50,21 +56,6 @@ interface HfTokenizerJson {
     single?: ({ SpecialToken?: { id: string } } | { Sequence?: unknown })[];
     processors?: HfTokenizerJson["post_processor"][];
   };
-}
-
-function entry(
-  key: string,
-  type: GgufValueType,
-  value: GgufMetadataEntry["value"],
-  arrayType?: GgufValueType,
-) {
-  return [key, {
-    key,
-    type,
-    value,
-    offset: 0,
-    ...(arrayType === undefined ? {} : { arrayType }),
-  }] as const;
 }
 
 function isByteLevel(json: HfTokenizerJson): boolean {
@@ -132,15 +123,15 @@ export function metadataFromTokenizerJson(json: unknown): GgufMetadata {
   }
   const merges = j.model.merges.map((m) => (Array.isArray(m) ? `${m[0]} ${m[1]}` : m));
   const entries = [
-    entry("tokenizer.ggml.model", GgufValueType.STRING, "gpt2"),
-    entry(
+    metadataEntry("tokenizer.ggml.model", GgufValueType.STRING, "gpt2"),
+    metadataEntry(
       "tokenizer.ggml.tokens",
       GgufValueType.ARRAY,
       GgufStringArray.from(tokens),
       GgufValueType.STRING,
     ),
-    entry("tokenizer.ggml.token_type", GgufValueType.ARRAY, types, GgufValueType.INT32),
-    entry(
+    metadataEntry("tokenizer.ggml.token_type", GgufValueType.ARRAY, types, GgufValueType.INT32),
+    metadataEntry(
       "tokenizer.ggml.merges",
       GgufValueType.ARRAY,
       GgufStringArray.from(merges),
@@ -148,14 +139,48 @@ export function metadataFromTokenizerJson(json: unknown): GgufMetadata {
     ),
   ];
   const pre = preFromTokenizerJson(j);
-  if (pre) entries.push(entry("tokenizer.ggml.pre", GgufValueType.STRING, pre));
+  if (pre) entries.push(metadataEntry("tokenizer.ggml.pre", GgufValueType.STRING, pre));
   const bosText = templateBos(j.post_processor);
   const bos = bosText === undefined ? undefined : tokens.indexOf(bosText);
   if (bos !== undefined && bos >= 0) {
-    entries.push(entry("tokenizer.ggml.bos_token_id", GgufValueType.UINT32, bos));
-    entries.push(entry("tokenizer.ggml.add_bos_token", GgufValueType.BOOL, true));
+    entries.push(metadataEntry("tokenizer.ggml.bos_token_id", GgufValueType.UINT32, bos));
+    entries.push(metadataEntry("tokenizer.ggml.add_bos_token", GgufValueType.BOOL, true));
   }
   return new Map<string, GgufMetadataEntry>(entries as unknown as [string, GgufMetadataEntry][]);
+}
+
+/**
+ * Reads a tokenizer file of any supported kind — `tokenizer.json` (byte-level BPE, WordPiece or
+ * Unigram) or a SentencePiece `tokenizer.model` (told apart by content) — into GGUF metadata.
+ *
+ * @example
+ * ```ts ignore
+ * import { metadataFromTokenizerFile } from "./find.ts";
+ * const { metadata, kind } = metadataFromTokenizerFile(await Deno.readFile("tokenizer.model"));
+ * ```
+ */
+export function metadataFromTokenizerFile(
+  bytes: Uint8Array,
+): { metadata: GgufMetadata; kind: string } {
+  let i = 0;
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)
+  ) i++;
+  if (bytes[i] !== 0x7b) {
+    const metadata = metadataFromSentencePiece(bytes);
+    const model = metadata.get("tokenizer.ggml.model")!.value;
+    return { metadata, kind: `SentencePiece ${model === "t5" ? "unigram" : "BPE"} model` };
+  }
+  const json = JSON.parse(new TextDecoder().decode(bytes)) as { model?: { type?: string } };
+  switch (json.model?.type) {
+    case "WordPiece":
+      return { metadata: metadataFromWordPiece(json), kind: "WordPiece" };
+    case "Unigram":
+      return { metadata: metadataFromUnigram(json), kind: "Unigram" };
+    default:
+      return { metadata: metadataFromTokenizerJson(json), kind: "byte-level BPE" };
+  }
 }
 
 /**
@@ -189,27 +214,23 @@ export async function findTokenizer(
   }
   steps.push(`1. ${modelPath}: no tokenizer.ggml.tokens/model in the file`);
   const dir = dirname(modelPath);
-  const sidecar = join(dir, "tokenizer.json");
-  if (existsSync(sidecar)) {
-    try {
-      const metadata = metadataFromTokenizerJson(JSON.parse(await Deno.readTextFile(sidecar)));
-      steps.push(`2. ${sidecar}: byte-level BPE: used`);
-      return {
-        tokenizer: Tokenizer.fromMetadata(metadata, options),
-        source: "tokenizer.json",
-        path: sidecar,
-        steps,
-      };
-    } catch (e) {
-      steps.push(`2. ${sidecar}: found but not usable: ${(e as Error).message}`);
+  const sidecars: [string, TokenizerChoice["source"]][] = [
+    [join(dir, "tokenizer.json"), "tokenizer.json"],
+    [join(dir, "tokenizer.model"), "tokenizer.model"],
+  ];
+  for (const [i, [path, source]] of sidecars.entries()) {
+    if (!existsSync(path)) {
+      steps.push(`${i + 2}. ${path}: not found`);
+      continue;
     }
-  } else steps.push(`2. ${sidecar}: not found`);
-  const spModel = join(dir, "tokenizer.model");
-  steps.push(
-    existsSync(spModel)
-      ? `3. ${spModel}: found, but SentencePiece .model files are not read (convert the model to GGUF)`
-      : `3. ${spModel}: not found`,
-  );
+    try {
+      const { metadata, kind } = metadataFromTokenizerFile(await Deno.readFile(path));
+      steps.push(`${i + 2}. ${path}: ${kind}: used`);
+      return { tokenizer: Tokenizer.fromMetadata(metadata, options), source, path, steps };
+    } catch (e) {
+      steps.push(`${i + 2}. ${path}: found but not usable: ${(e as Error).message}`);
+    }
+  }
   const url = options.url ?? readEnv("BITLOAD_TOKENIZER_URL");
   if (!url) {
     steps.push("4. no --tokenizer-url and no $BITLOAD_TOKENIZER_URL");
@@ -218,8 +239,10 @@ export async function findTokenizer(
   const cache = options.cache ?? new DownloadCache("tokenizers");
   const hit = cache.lookup(url);
   const fetched = await cache.fetch(url);
-  steps.push(`4. ${url}: ${hit ? "from the cache" : "downloaded"} (${fetched.path}): used`);
-  const metadata = metadataFromTokenizerJson(JSON.parse(await Deno.readTextFile(fetched.path)));
+  const { metadata, kind } = metadataFromTokenizerFile(await Deno.readFile(fetched.path));
+  steps.push(
+    `4. ${url}: ${hit ? "from the cache" : "downloaded"} (${fetched.path}), ${kind}: used`,
+  );
   return {
     tokenizer: Tokenizer.fromMetadata(metadata, options),
     source: "url",

@@ -30,6 +30,12 @@ export { type DiscoveredPre, discoverPre, preFromTokenizerJson, sidecarPath } fr
 export {
   findTokenizer,
   type FindTokenizerOptions,
+  metadataFromTokenizerFile,
   metadataFromTokenizerJson,
   type TokenizerChoice,
 } from "./find.ts";
+export {
+  metadataFromSentencePiece,
+  metadataFromUnigram,
+  metadataFromWordPiece,
+} from "./sidecar.ts";
