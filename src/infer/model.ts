@@ -24,7 +24,13 @@
  * @module
  */
 
-import { type InferNative, inferNative, inferNativeReason } from "../../ffi/infer_native.ts";
+import {
+  INFER_LEVELS,
+  type InferNative,
+  inferNative,
+  inferNativeReason,
+} from "../../ffi/infer_native.ts";
+import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_choice.ts";
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
@@ -256,7 +262,11 @@ export class InferenceModel implements Disposable {
     try {
       const model = new InferenceModel(file, options);
       const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
-      if (options.threads === undefined && !(fromEnv > 0)) model.tuneThreads();
+      const threadsFixed = options.threads !== undefined || fromEnv > 0;
+      const levelFixed = !!readEnv("BITLOAD_KERNEL");
+      if (!threadsFixed || !levelFixed) {
+        model.tuneKernels({ levels: !levelFixed, threads: !threadsFixed });
+      }
       return model;
     } catch (error) {
       file.close();
@@ -265,43 +275,80 @@ export class InferenceModel implements Disposable {
   }
 
   /**
-   * Times a few one-token decode steps with each thread count in `candidates` (default: 1 and
-   * the hardware threads), keeps the fastest and resets the KV cache. Returns the count chosen.
+   * The adaptive kernel manager: times a few one-token decode steps on this model's real shapes
+   * for every available SIMD level (scalar, AVX2, AVX-512 VNNI) and thread count (1 and all
+   * hardware threads), keeps the fastest, and resets the KV cache. When both are tuned, the choice
+   * is cached per machine and model shape (`kernel-choices.json` in the cache directory) and
+   * reused by later loads without timing. `BITLOAD_KERNEL` fixes the level, `BITLOAD_THREADS` or
+   * the `threads` option the thread count. The choice shows in {@link InferenceModel.kernelInfo}.
    *
    * @example
    * ```ts ignore
-   * const threads = model.tuneThreads([1, 2, 4]);
-   * console.log(model.kernelInfo);
+   * model.tuneKernels();
+   * console.log(model.kernelInfo); // e.g. "avx512-vnni × 2 threads (tuned: 31.2 ms/token)"
    * ```
    */
-  tuneThreads(candidates?: number[]): number {
+  tuneKernels(options: { levels?: boolean; threads?: boolean; useCache?: boolean } = {}): void {
     const native = this.#native;
-    if (!native) return 1;
+    if (!native) return;
+    const tuneLevels = options.levels ?? true;
+    const tuneThreads = options.threads ?? true;
+    const cacheable = tuneLevels && tuneThreads && options.useCache !== false;
+    const projection = this.#file.tensors.find((t) => /attn_q\.weight$/.test(t.name));
+    const key = kernelChoiceKey(this.config, projection?.type.name ?? "?");
+    const describe = (how: string) =>
+      `${native.level} × ${this.threads} thread${this.threads === 1 ? "" : "s"} (${how})`;
+    if (cacheable) {
+      const cached = cachedKernelChoice(key);
+      if (cached && (INFER_LEVELS as readonly string[]).includes(cached.level)) {
+        native.setLevel(cached.level);
+        this.threads = native.setThreads(cached.threads);
+        this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`);
+        return;
+      }
+    }
+    // A fixed level (BITLOAD_KERNEL) is the one set when the library was opened: keep it.
+    const levels = tuneLevels
+      ? INFER_LEVELS.slice(0, INFER_LEVELS.indexOf(native.setLevel("best")) + 1)
+      : [native.level];
     const hw = navigator.hardwareConcurrency ?? 1;
-    const list = [...new Set(candidates ?? [1, hw])].filter((n) => n >= 1);
-    if (list.length < 2) return this.threads;
-    let best = list[0];
-    let bestMs = Infinity;
+    const threadCounts = tuneThreads ? [...new Set([1, hw])] : [this.threads];
+    let choice = { level: levels[levels.length - 1], threads: threadCounts[0], ms: Infinity };
     this.reset();
     this.forward([0]); // warm the pages
-    for (const n of list) {
-      native.setThreads(n);
-      let ms = Infinity;
-      for (let rep = 0; rep < 3; rep++) {
-        const t0 = performance.now();
-        this.forward([0]);
-        ms = Math.min(ms, performance.now() - t0);
-      }
-      if (ms < bestMs) {
-        bestMs = ms;
-        best = n;
+    for (const level of levels) {
+      native.setLevel(level);
+      for (const n of threadCounts) {
+        native.setThreads(n);
+        let ms = Infinity;
+        for (let rep = 0; rep < 3; rep++) {
+          const t0 = performance.now();
+          this.forward([0]);
+          ms = Math.min(ms, performance.now() - t0);
+        }
+        if (ms < choice.ms) choice = { level, threads: n, ms };
       }
     }
     this.reset();
-    this.threads = native.setThreads(best);
-    this.kernelInfo = `${native.level} × ${this.threads} thread${
-      this.threads === 1 ? "" : "s"
-    } (tuned)`;
+    native.setLevel(choice.level);
+    this.threads = native.setThreads(choice.threads);
+    this.kernelInfo = describe(`tuned: ${choice.ms.toFixed(1)} ms/token`);
+    if (cacheable) {
+      saveKernelChoice(key, { level: choice.level, threads: this.threads, msPerToken: choice.ms });
+    }
+  }
+
+  /**
+   * Times the thread counts in `candidates` only (the SIMD level stays), keeps the fastest and
+   * resets the KV cache. Returns the count chosen.
+   *
+   * @example
+   * ```ts ignore
+   * const threads = model.tuneThreads();
+   * ```
+   */
+  tuneThreads(): number {
+    this.tuneKernels({ levels: false, threads: true, useCache: false });
     return this.threads;
   }
 

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { synthesizeBitnetModel } from "../mod.ts";
+import { runCli } from "./support/cli.ts";
+
+Deno.test("the adaptive kernel manager times the variants once, caches the choice, and obeys BITLOAD_KERNEL", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-tuning-" });
+  try {
+    const model = join(dir, "m.gguf");
+    await synthesizeBitnetModel(model, {
+      layers: 2,
+      dim: 512,
+      ffn: 1280,
+      heads: 4,
+      kvHeads: 2,
+      vocab: 600,
+    });
+    const env = { BITLOAD_CACHE_DIR: join(dir, "cache") };
+    const run = async (extra: Record<string, string> = {}) => {
+      const r = await runCli(["run", model, "--tokens", "1,2,3", "-n", "6", "--json"], {
+        ...env,
+        ...extra,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+        kernels: string;
+        tokens: number[];
+      };
+    };
+    const first = await run();
+    assert.match(
+      first.kernels,
+      /^(scalar|avx2|avx512-vnni) × \d+ threads? \(tuned: [\d.]+ ms\/token\)$/,
+    );
+    const choices = JSON.parse(await Deno.readTextFile(join(dir, "cache", "kernel-choices.json")));
+    const [key] = Object.keys(choices);
+    assert.match(key, /\|bitnet-b1\.58\|512\|1280\|2\|600\|I2_S$/);
+    const second = await run();
+    assert.match(second.kernels, /\(cached choice, [\d.]+ ms\/token\)$/);
+    assert.equal(second.kernels.split(" (")[0], first.kernels.split(" (")[0]);
+    const scalar = await run({ BITLOAD_KERNEL: "scalar" });
+    assert.match(scalar.kernels, /^scalar × /);
+    // Every level computes the same integer products: the same greedy tokens.
+    assert.deepEqual(scalar.tokens, first.tokens);
+    assert.deepEqual(second.tokens, first.tokens);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
