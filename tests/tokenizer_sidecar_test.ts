@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { findTokenizer, GgufStringArray, kv, readGguf, Tokenizer, writeGguf } from "../mod.ts";
+import { findTokenizer, type GgufStringArray, kv, readGguf, Tokenizer, writeGguf } from "../mod.ts";
 import { referenceVocab, vocabSkipReason } from "./reference/assets.ts";
 
 const TEXTS = [
