@@ -15,7 +15,7 @@ import { buildCLibrary, type CLibrarySpec, describeError } from "./c_build.ts";
 import { readEnv } from "./env.ts";
 
 /** ABI version `bli_abi_version()` must return. */
-export const INFER_ABI_VERSION = 2;
+export const INFER_ABI_VERSION = 3;
 
 /** The C symbols. Lengths and counts are `i64` (pass bigint). */
 export const INFER_SYMBOLS = {
@@ -53,6 +53,24 @@ export const INFER_SYMBOLS = {
   },
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "buffer",
+    ],
+    result: "void",
+  },
+  // void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v, int32 n_head,
+  //   int32 n_kv, int32 head_dim, int32 pos0, int32 ntok, float scale, float *out, float *scratch)
+  bli_attention_batch_f16: {
     parameters: [
       "buffer",
       "buffer",

@@ -33,7 +33,7 @@
 #endif
 
 #define API __attribute__((visibility("default")))
-#define BLI_ABI 2
+#define BLI_ABI 3
 
 /* ------------------------------------------------------------------------------------------ */
 /* f16 conversion (scalar)                                                                     */
@@ -947,12 +947,14 @@ API void bli_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
 /* [pos][kv_head][head_dim]; GQA maps query head h to kv head h / (n_head / n_kv).             */
 
 typedef struct {
-  const float *q, *k, *v;
+  const float *q;
+  const void *k, *v; /* f32, or f16 bits when kv_f16 */
   int n_head, n_kv, head_dim, npos;
   float scale;
   float *out;
   float *scratch; /* n_head * npos */
   int lvl;
+  int kv_f16;
 } attn_ctx;
 
 #if BLI_X86
@@ -964,11 +966,60 @@ __attribute__((target("avx2,fma,f16c"))) static void axpy_avx2(float *o, const f
     _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(o + i)));
   for (; i < n; i++) o[i] += w * v[i];
 }
+
+__attribute__((target("avx2,fma,f16c"))) static void axpy_f16_avx2(float *o, const uint16_t *v,
+                                                                   float w, int n) {
+  __m256 wv = _mm256_set1_ps(w);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
+    _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, vv, _mm256_loadu_ps(o + i)));
+  }
+  for (; i < n; i++) o[i] += w * f16_to_f32(v[i]);
+}
 #endif
+
+/* q · k for one cached key (f32 or f16 bits). */
+static float attn_dot(const attn_ctx *c, const float *qh, int64_t at) {
+  if (c->kv_f16) {
+    const uint16_t *kt = (const uint16_t *)c->k + at;
+#if BLI_X86
+    if (c->lvl >= LEVEL_AVX2) return dot_f16_avx2(kt, qh, c->head_dim);
+#endif
+    return dot_f16_scalar(kt, qh, c->head_dim);
+  }
+  const float *kt = (const float *)c->k + at;
+#if BLI_X86
+  if (c->lvl >= LEVEL_AVX2) return dot_f32_avx2(qh, kt, c->head_dim);
+#endif
+  return dot_f32_scalar(qh, kt, c->head_dim);
+}
+
+/* o += w · v for one cached value (f32 or f16 bits). */
+static void attn_axpy(const attn_ctx *c, float *o, int64_t at, float w) {
+  if (c->kv_f16) {
+    const uint16_t *vt = (const uint16_t *)c->v + at;
+#if BLI_X86
+    if (c->lvl >= LEVEL_AVX2) {
+      axpy_f16_avx2(o, vt, w, c->head_dim);
+      return;
+    }
+#endif
+    for (int d = 0; d < c->head_dim; d++) o[d] += w * f16_to_f32(vt[d]);
+    return;
+  }
+  const float *vt = (const float *)c->v + at;
+#if BLI_X86
+  if (c->lvl >= LEVEL_AVX2) {
+    axpy_avx2(o, vt, w, c->head_dim);
+    return;
+  }
+#endif
+  for (int d = 0; d < c->head_dim; d++) o[d] += w * vt[d];
+}
 
 static void task_attn(void *p, int64_t b, int64_t e) {
   attn_ctx *c = (attn_ctx *)p;
-  int lvl = c->lvl;
   int group = c->n_head / c->n_kv;
   int64_t stride = (int64_t)c->n_kv * c->head_dim;
   for (int64_t h = b; h < e; h++) {
@@ -977,13 +1028,7 @@ static void task_attn(void *p, int64_t b, int64_t e) {
     float *sc = c->scratch + h * c->npos;
     float mx = -INFINITY;
     for (int t = 0; t < c->npos; t++) {
-      const float *kt = c->k + t * stride + (int64_t)kvh * c->head_dim;
-#if BLI_X86
-      float s = lvl >= LEVEL_AVX2 ? dot_f32_avx2(qh, kt, c->head_dim)
-                                  : dot_f32_scalar(qh, kt, c->head_dim);
-#else
-      float s = dot_f32_scalar(qh, kt, c->head_dim);
-#endif
+      float s = attn_dot(c, qh, t * stride + (int64_t)kvh * c->head_dim);
       s *= c->scale;
       sc[t] = s;
       if (s > mx) mx = s;
@@ -997,24 +1042,20 @@ static void task_attn(void *p, int64_t b, int64_t e) {
     float *o = c->out + h * c->head_dim;
     for (int d = 0; d < c->head_dim; d++) o[d] = 0.0f;
     for (int t = 0; t < c->npos; t++) {
-      const float *vt = c->v + t * stride + (int64_t)kvh * c->head_dim;
-      float wgt = sc[t] * inv;
-#if BLI_X86
-      if (lvl >= LEVEL_AVX2) axpy_avx2(o, vt, wgt, c->head_dim);
-      else
-#endif
-        for (int d = 0; d < c->head_dim; d++) o[d] += wgt * vt[d];
+      attn_axpy(c, o, t * stride + (int64_t)kvh * c->head_dim, sc[t] * inv);
     }
   }
 }
 
 typedef struct {
-  const float *q, *k, *v;
+  const float *q;
+  const void *k, *v;
   int n_head, n_kv, head_dim, pos0, ntok;
   float scale;
   float *out;
   float *scratch; /* per (token, head): pos0 + ntok floats */
   int lvl;
+  int kv_f16;
 } attn_batch_ctx;
 
 static void task_attn_batch(void *p, int64_t b, int64_t e) {
@@ -1025,7 +1066,7 @@ static void task_attn_batch(void *p, int64_t b, int64_t e) {
     int64_t t = i / c->n_head, h = i % c->n_head;
     attn_ctx one = {c->q + t * qdim, c->k, c->v, c->n_head, c->n_kv, c->head_dim,
                     (int)(c->pos0 + t + 1), c->scale, c->out + t * qdim,
-                    c->scratch + i * span - h * (c->pos0 + t + 1), c->lvl};
+                    c->scratch + i * span - h * (c->pos0 + t + 1), c->lvl, c->kv_f16};
     task_attn(&one, h, h + 1);
   }
 }
@@ -1037,7 +1078,15 @@ static void task_attn_batch(void *p, int64_t b, int64_t e) {
 API void bli_attention_batch(const float *q, const float *k, const float *v, int32_t n_head,
                              int32_t n_kv, int32_t head_dim, int32_t pos0, int32_t ntok,
                              float scale, float *out, float *scratch) {
-  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, level()};
+  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, level(), 0};
+  parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
+}
+
+/** {@link bli_attention_batch} over an f16 KV cache (`k`, `v` hold f16 bits). */
+API void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v,
+                                 int32_t n_head, int32_t n_kv, int32_t head_dim, int32_t pos0,
+                                 int32_t ntok, float scale, float *out, float *scratch) {
+  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, level(), 1};
   parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
 }
 
@@ -1045,6 +1094,6 @@ API void bli_attention_batch(const float *q, const float *k, const float *v, int
 API void bli_attention(const float *q, const float *k, const float *v, int32_t n_head,
                        int32_t n_kv, int32_t head_dim, int32_t npos, float scale, float *out,
                        float *scratch) {
-  attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, level()};
+  attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, level(), 0};
   parallel_for(task_attn, &c, n_head, 1);
 }

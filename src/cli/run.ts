@@ -29,6 +29,7 @@ Options:
   --seed S           sampling seed (default $BITNET_SEED, else 42)
   --threads N        kernel threads (default: all hardware threads)
   --ctx N            KV cache length (default min(training context, 2048))
+  --kv-type T        KV cache element type: f32 (default) or f16 (half the memory)
   --backend B        native (C kernels) or ref (f32 reference, slow); default auto
   --lm-head q8       requantize the LM head to int8 at load (faster decoding, logits move <1%)
   --no-eos           keep generating after the end-of-sequence token
@@ -105,6 +106,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       ctx: { type: "string" },
       backend: { type: "string" },
       "lm-head": { type: "string" },
+      "kv-type": { type: "string" },
       "no-eos": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -122,6 +124,10 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const backend = values.backend ?? "auto";
   if (backend !== "auto" && backend !== "native" && backend !== "ref") {
     throw new UsageError(`--backend must be native, ref or auto, got "${backend}"`);
+  }
+  const kvType = values["kv-type"] ?? "f32";
+  if (kvType !== "f32" && kvType !== "f16") {
+    throw new UsageError(`--kv-type must be f32 or f16, got "${kvType}"`);
   }
   const lmHead = values["lm-head"] ?? "stored";
   if (lmHead !== "stored" && lmHead !== "q8") {
@@ -141,6 +147,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     backend,
     threads: threads === 0 ? undefined : threads,
     contextLength: ctx,
+    kvType,
     lmHead,
   });
   const loadMs = performance.now() - tLoad;

@@ -56,6 +56,11 @@ export interface LoadModelOptions {
    * machine one thread often wins; the choice shows in {@link InferenceModel.kernelInfo}).
    */
   threads?: number;
+  /**
+   * Element type of the KV cache: `"f32"` (default) or `"f16"` (half the memory, as llama.cpp's
+   * default `-ctk f16 -ctv f16`; values are rounded to f16 when stored).
+   */
+  kvType?: "f32" | "f16";
   /** KV cache length in tokens. Default min(training context, 2048). */
   contextLength?: number;
   /** Largest batch of prompt tokens per forward call. Default 64. */
@@ -80,8 +85,8 @@ interface Block {
   up: Linear;
   down: Linear;
   ffnSubNorm?: Float32Array;
-  kCache: Float32Array;
-  vCache: Float32Array;
+  kCache: Float32Array | Float16Array;
+  vCache: Float32Array | Float16Array;
 }
 
 function readEnv(name: string): string | undefined {
@@ -114,6 +119,8 @@ export class InferenceModel implements Disposable {
   threads = 1;
   /** KV cache length. */
   readonly contextLength: number;
+  /** Element type of the KV cache. */
+  readonly kvType: "f32" | "f16";
   /** Largest prompt batch per {@link forward} call. */
   readonly maxBatch: number;
   /** Tokens in the KV cache. */
@@ -195,6 +202,11 @@ export class InferenceModel implements Disposable {
       );
     };
     const kvDim = c.nHeadKv * c.headDim;
+    this.kvType = options.kvType ?? "f32";
+    if (this.kvType !== "f32" && this.kvType !== "f16") {
+      throw new RangeError(`kvType must be "f32" or "f16", got "${this.kvType}"`);
+    }
+    const KvArray = this.kvType === "f16" ? Float16Array : Float32Array;
     for (let i = 0; i < c.nLayer; i++) {
       const p = `blk.${i}.`;
       this.#blocks.push({
@@ -209,8 +221,8 @@ export class InferenceModel implements Disposable {
         up: linear(`${p}ffn_up.weight`),
         down: linear(`${p}ffn_down.weight`),
         ffnSubNorm: c.subNorms ? f32Of(file, get(`${p}ffn_sub_norm.weight`)) : undefined,
-        kCache: new Float32Array(this.contextLength * kvDim),
-        vCache: new Float32Array(this.contextLength * kvDim),
+        kCache: new KvArray(this.contextLength * kvDim),
+        vCache: new KvArray(this.contextLength * kvDim),
       });
     }
     this.#outNorm = f32Of(file, get("output_norm.weight"));
@@ -435,7 +447,10 @@ export class InferenceModel implements Disposable {
         blk.vCache.set(v.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
       }
       if (this.#native) {
-        this.#native.symbols.bli_attention_batch(
+        const attention = blk.kCache instanceof Float16Array
+          ? this.#native.symbols.bli_attention_batch_f16
+          : this.#native.symbols.bli_attention_batch;
+        attention(
           q,
           blk.kCache,
           blk.vCache,
