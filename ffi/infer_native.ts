@@ -15,7 +15,7 @@ import { buildCLibrary, type CLibrarySpec, describeError } from "./c_build.ts";
 import { readEnv } from "./env.ts";
 
 /** ABI version `bli_abi_version()` must return. */
-export const INFER_ABI_VERSION = 3;
+export const INFER_ABI_VERSION = 4;
 
 /** The C symbols. Lengths and counts are `i64` (pass bigint). */
 export const INFER_SYMBOLS = {
@@ -66,6 +66,12 @@ export const INFER_SYMBOLS = {
       "buffer",
       "buffer",
     ],
+    result: "void",
+  },
+  // void bli_matmul_tq1(const uint8_t *w, int64 rows, int64 cols, const int8_t *q,
+  //   const int32_t *gsum, const float *factor, int64 ntok, float *y)
+  bli_matmul_tq1: {
+    parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer", "i64", "buffer"],
     result: "void",
   },
   // void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v, int32 n_head,

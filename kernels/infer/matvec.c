@@ -33,7 +33,7 @@
 #endif
 
 #define API __attribute__((visibility("default")))
-#define BLI_ABI 3
+#define BLI_ABI 4
 
 /* ------------------------------------------------------------------------------------------ */
 /* f16 conversion (scalar)                                                                     */
@@ -358,6 +358,42 @@ static float dot_tq2_scalar(const uint8_t *w, const int8_t *q, const int32_t *gs
     int32_t qs = gs[0] + gs[1] + gs[2] + gs[3] + gs[4] + gs[5] + gs[6] + gs[7];
     uint16_t dh;
     memcpy(&dh, b + 64, 2);
+    acc += f16_to_f32(dh) * (float)(s - qs);
+  }
+  return acc;
+}
+
+/* TQ1_0: 256-element blocks of 54 bytes: qs[48], qh[4], then f16 d (ggml-common.h block_tq1_0).
+ * Trit n of byte b is ((b·3^n mod 256)·3) >> 8 ∈ {0,1,2} (ggml-quants.c dequantize_row_tq1_0):
+ * qs[0..31] hold elements 32n+m (n < 5), qs[32..47] elements 160+16n+m, qh[0..3] elements
+ * 240+4n+m (n < 4). As for TQ2_0, Σ (t−1)·a = Σ t·a − Σ a. */
+static float dot_tq1_scalar(const uint8_t *w, const int8_t *q, const int32_t *gsum, int64_t cols) {
+  static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+  float acc = 0.0f;
+  for (int64_t blk = 0; blk < cols / 256; blk++) {
+    const uint8_t *b = w + blk * 54;
+    const int8_t *a = q + blk * 256;
+    int32_t s = 0;
+    for (int n = 0; n < 5; n++) {
+      for (int m = 0; m < 32; m++) {
+        uint8_t x = (uint8_t)(b[m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[32 * n + m];
+      }
+      for (int m = 0; m < 16; m++) {
+        uint8_t x = (uint8_t)(b[32 + m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[160 + 16 * n + m];
+      }
+    }
+    for (int n = 0; n < 4; n++) {
+      for (int m = 0; m < 4; m++) {
+        uint8_t x = (uint8_t)(b[48 + m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[240 + 4 * n + m];
+      }
+    }
+    const int32_t *gs = gsum + blk * 8;
+    int32_t qs = gs[0] + gs[1] + gs[2] + gs[3] + gs[4] + gs[5] + gs[6] + gs[7];
+    uint16_t dh;
+    memcpy(&dh, b + 52, 2);
     acc += f16_to_f32(dh) * (float)(s - qs);
   }
   return acc;
@@ -707,6 +743,18 @@ static void task_tq2(void *p, int64_t b, int64_t e) {
   }
 }
 
+static void task_tq1(void *p, int64_t b, int64_t e) {
+  mm_ctx *c = (mm_ctx *)p;
+  int64_t row_bytes = c->cols / 256 * 54;
+  for (int64_t r = b; r < e; r++) {
+    const uint8_t *w = c->w + r * row_bytes;
+    for (int64_t t = 0; t < c->ntok; t++) {
+      float s = dot_tq1_scalar(w, c->q + t * c->cols, c->gsum + t * (c->cols / 32), c->cols);
+      c->y[t * c->rows + r] = s * c->factor[t];
+    }
+  }
+}
+
 static void task_f16(void *p, int64_t b, int64_t e) {
   mm_ctx *c = (mm_ctx *)p;
   for (int64_t r = b; r < e; r++) {
@@ -752,6 +800,13 @@ API void bli_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8
                         const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
   mm_ctx c = {w, rows, cols, ntok, q, gsum, factor, NULL, 1.0f, y, level()};
   parallel_for(task_tq2, &c, rows, 8);
+}
+
+/** TQ1_0 product (cols % 256 == 0); scalar at every level (gcc vectorizes the trit loops). */
+API void bli_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+                        const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
+  mm_ctx c = {w, rows, cols, ntok, q, gsum, factor, NULL, 1.0f, y, level()};
+  parallel_for(task_tq1, &c, rows, 8);
 }
 
 /** F16 weights times f32 activations. */

@@ -16,7 +16,7 @@ import { kv } from "../gguf/writer.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
 
 /** Weight type of the projections in the upstream file. */
-export type UpstreamWeightType = "F16" | "TQ2_0" | "I2_S";
+export type UpstreamWeightType = "F16" | "TQ2_0" | "TQ1_0" | "I2_S";
 
 const f16 = new Float16Array(1);
 const f16Bits = new Uint16Array(f16.buffer);
@@ -58,6 +58,58 @@ export function quantizeTq2(x: Float32Array): Uint8Array {
         out[o + j * 32 + m] = q;
       }
     }
+  }
+  return out;
+}
+
+/** lroundf: rounds half away from zero. */
+function lround(v: number): number {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+
+/**
+ * Quantizes `x` (length a multiple of 256) to TQ1_0 exactly as ggml's reference quantizer does
+ * (`quantize_row_tq1_0_ref` in ggml-org/llama.cpp `ggml/src/ggml-quants.c`): five trits per byte
+ * along 32 bytes, then along 16 bytes, four per byte in `qh`, each byte stored as
+ * ceil(value · 256 / 243), then the f16 scale max|x|.
+ *
+ * @example
+ * ```ts
+ * import { quantizeTq1 } from "./convert.ts";
+ * quantizeTq1(new Float32Array(256).fill(0.5)).length; // 54
+ * ```
+ */
+export function quantizeTq1(x: Float32Array): Uint8Array {
+  if (x.length % 256 !== 0) throw new RangeError(`TQ1_0 needs a multiple of 256 values`);
+  const nb = x.length / 256;
+  const out = new Uint8Array(nb * 54);
+  for (let i = 0; i < nb; i++) {
+    const xb = x.subarray(i * 256, (i + 1) * 256);
+    let amax = 0;
+    for (let j = 0; j < 256; j++) amax = Math.max(amax, Math.abs(xb[j]));
+    const d = Math.fround(amax);
+    const id = d ? Math.fround(1 / d) : 0;
+    const o = i * 54;
+    const trit = (k: number) => lround(Math.fround(xb[k] * id)) + 1;
+    const pack = (q: number) => Math.floor((q * 256 + 242) / 243) & 0xff;
+    for (let m = 0; m < 32; m++) {
+      let q = 0;
+      for (let n = 0; n < 5; n++) q = q * 3 + trit(m + n * 32);
+      out[o + m] = pack(q);
+    }
+    for (let m = 0; m < 16; m++) {
+      let q = 0;
+      for (let n = 0; n < 5; n++) q = q * 3 + trit(160 + m + n * 16);
+      out[o + 32 + m] = pack(q);
+    }
+    for (let j = 0; j < 4; j++) {
+      let q = 0;
+      for (let n = 0; n < 4; n++) q = q * 3 + trit(240 + j + n * 4);
+      out[o + 48 + j] = pack(q * 3); // the first value goes to the most significant trit
+    }
+    f16[0] = d;
+    out[o + 52] = f16Bits[0] & 0xff;
+    out[o + 53] = f16Bits[0] >> 8;
   }
   return out;
 }
@@ -124,7 +176,8 @@ export function bitnetToUpstream(
   for (const e of parts.metadata) {
     if (e.key === "general.architecture") metadata.push(kv.string(e.key, arch));
     else if (e.key === "general.file_type") {
-      metadata.push(kv.u32(e.key, weightType === "F16" ? 1 : weightType === "TQ2_0" ? 37 : 40));
+      const ftype = { F16: 1, TQ1_0: 36, TQ2_0: 37, I2_S: 40 }[weightType];
+      metadata.push(kv.u32(e.key, ftype));
     } else if (e.key.startsWith(from)) {
       metadata.push({ ...e, key: `${arch}.${e.key.slice(from.length)}` });
     } else metadata.push(e);
@@ -140,7 +193,11 @@ export function bitnetToUpstream(
     const data = () => {
       const raw = typeof t.data === "function" ? t.data() : t.data;
       const values = dequantizeToNew("I2_S", raw, n);
-      return weightType === "F16" ? toF16Bytes(values) : quantizeTq2(values);
+      return weightType === "F16"
+        ? toF16Bytes(values)
+        : weightType === "TQ1_0"
+        ? quantizeTq1(values)
+        : quantizeTq2(values);
     };
     return { name: t.name, type: weightType, dims: t.dims, data };
   });

@@ -3,7 +3,7 @@
  *
  * - `"ref"`: the f32 reference. Weights are dequantized once with bitload's bit-exact
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
- * - `"native"`: the C kernels of `kernels/infer/`. I2_S and TQ2_0 multiply packed codes by int8
+ * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); F16/F32 multiply f32
  *   activations; other types are dequantized to f32 at load.
  *
@@ -29,8 +29,8 @@ export interface Linear {
   outScale: number;
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
-  /** Native kernel used: `"i2s"`, `"tq2"`, `"f16"`, `"f32"` or `"i8"` (requantized). */
-  kernel: "i2s" | "tq2" | "f16" | "f32" | "i8";
+  /** Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"f16"`, `"f32"` or `"i8"` (requantized). */
+  kernel: "i2s" | "tq2" | "tq1" | "f16" | "f32" | "i8";
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
   i8?: { w: Int8Array; scale: Float32Array; sum: Int32Array };
   /** I2_S per-tensor scale. */
@@ -65,6 +65,7 @@ export function makeLinear(
     kernel = "i2s";
     i2sScale = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true);
   } else if (type.name === "TQ2_0") kernel = "tq2";
+  else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
   else if (type.name === "F16") kernel = "f16";
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
@@ -213,6 +214,10 @@ export function linearNative(
     case "tq2":
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
       s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+      break;
+    case "tq1":
+      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
+      s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);

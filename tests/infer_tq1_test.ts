@@ -1,0 +1,60 @@
+/**
+ * TQ1_0 inference: the quantizer writes ggml's bytes, and the native TQ1_0 kernel gives exactly
+ * the logits of the TQ2_0 model holding the same ternary values (both store the trits and one f16
+ * scale per 256-block, so every integer sum is the same), and the reference path's greedy tokens.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { inferNative } from "../ffi/infer_native.ts";
+import { bitnetToUpstream, quantizeTq1, rescaleTernary } from "../src/infer/convert.ts";
+import { FIXTURE_SCALE, TINY_SHAPE } from "../src/infer/fixtures.ts";
+import { generate } from "../src/infer/generate.ts";
+import { loadModel } from "../src/infer/model.ts";
+import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { seededRandom } from "../src/synth/random.ts";
+import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+
+const ggml = openGgmlReference();
+
+Deno.test({
+  name: `quantizeTq1 writes the bytes of ggml's quantize_row_tq1_0_ref${
+    ggml ? "" : ` [skipped: ${ggmlSkipReason()}]`
+  }`,
+  ignore: ggml === null,
+  fn: () => {
+    const rng = seededRandom(11);
+    const ternary = new Float32Array(256 * 8).map(() => (rng.int(3) - 1) * 0.037);
+    const random = new Float32Array(256 * 8).map(() => rng.normal() * 0.1);
+    const edge = new Float32Array(256 * 2); // an all-zero block, then a block of one value
+    edge.fill(-0.25, 256);
+    for (const x of [ternary, random, edge]) {
+      assert.deepEqual(quantizeTq1(x), ggml!.quantize(34, x, x.length / 256, 256));
+    }
+  },
+});
+
+Deno.test("TQ1_0 model: native logits equal the TQ2_0 model's, greedy tokens equal the reference", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-tq1-" });
+  try {
+    const paths: Record<string, string> = {};
+    for (const t of ["TQ1_0", "TQ2_0"] as const) {
+      const up = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), FIXTURE_SCALE), t);
+      paths[t] = join(dir, `${t}.gguf`);
+      await writeGguf(paths[t], up.metadata, up.tensors);
+    }
+    const prompt = [1, 5, 9, 100, 300, 7, 42, 512];
+    const backend = inferNative() ? "native" : "ref";
+    using tq1 = await loadModel(paths.TQ1_0, { backend, threads: 1 });
+    using tq2 = await loadModel(paths.TQ2_0, { backend, threads: 1 });
+    const a = tq1.forward(prompt, true).slice();
+    const b = tq2.forward(prompt, true).slice();
+    assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(b.buffer), "bit-identical logits");
+    using ref = await loadModel(paths.TQ1_0, { backend: "ref" });
+    tq1.reset();
+    const g = generate(tq1, prompt, { maxTokens: 16, temperature: 0 });
+    const r = generate(ref, prompt, { maxTokens: 16, temperature: 0 });
+    assert.deepEqual(g.tokens, r.tokens);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
