@@ -232,6 +232,53 @@ Deno.test("dequantize while loading gives the same values as dequantizing afterw
   assert.equal(loaded.report.copiedTensors, loaded.model.tensors.length);
 });
 
+Deno.test("dequantInto fills the caller's own arrays and rejects a wrong destination", async () => {
+  const probe = await loadModel(small);
+  const sizes = new Map(probe.model.tensors.map((t) => [t.name, t.elementCount]));
+  probe.close();
+  const own32 = new Map([...sizes].map(([name, n]) => [name, new Float32Array(n)]));
+  {
+    using loaded = await loadModel(small, {
+      dequant: "f32",
+      dequantInto: (t) => own32.get(t.name),
+    });
+    for (const t of loaded.model.tensors) {
+      const mine = own32.get(t.name)!;
+      assert.equal(loaded.dequantized.get(t.name), mine, `${t.name} is the caller's array`);
+      assert.deepEqual(
+        mine,
+        dequantizeToNew(t.type, loaded.tensorData(t.name), t.elementCount),
+        t.name,
+      );
+    }
+  }
+  const first = probe.model.tensors[0];
+  const own16 = new Float16Array(first.elementCount);
+  {
+    using loaded = await loadModel(small, {
+      dequant: "f16",
+      dequantInto: (t) => t.name === first.name ? own16 : undefined,
+    });
+    assert.equal(loaded.dequantized.get(first.name), own16);
+    const reference = Float16Array.from(
+      dequantizeToNew(first.type, loaded.tensorData(first.name), first.elementCount),
+    );
+    assert.deepEqual(own16, reference);
+    assert.ok(loaded.dequantized.get(probe.model.tensors[1].name) instanceof Float16Array);
+  }
+  await assert.rejects(
+    loadModel(small, { dequant: "f32", dequantInto: () => new Float32Array(3) }),
+    RangeError,
+  );
+  await assert.rejects(
+    loadModel(small, {
+      dequant: "f32",
+      dequantInto: (t) => new Float16Array(t.elementCount) as unknown as Float32Array,
+    }),
+    /must return a Float32Array/,
+  );
+});
+
 Deno.test("memory report limits follow the seed's size classes", () => {
   const GiB = 1024 ** 3;
   assert.equal(memoryLimitFor(GiB), 1.5);

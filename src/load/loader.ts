@@ -9,7 +9,7 @@
 
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { openGgufModel } from "../gguf/split.ts";
-import { dequantizeToNew } from "../quant/dequantize.ts";
+import { dequantize, dequantizeToNew } from "../quant/dequantize.ts";
 import { evaluateMemory, type MemoryReport } from "../validate/memory_report.ts";
 import {
   type FileBytes,
@@ -40,8 +40,15 @@ export interface LoadOptions {
    * 4 GiB (the seed rule), one batch otherwise.
    */
   progressive?: boolean;
-  /** Also dequantize every tensor into a new array. Default "none". */
+  /** Also dequantize every tensor into a new array (or into {@link LoadOptions.dequantInto}). Default "none". */
   dequant?: "none" | "f32" | "f16";
+  /**
+   * The caller's destination for each dequantized tensor: return an array of
+   * `tensor.elementCount` values (Float32Array for `dequant: "f32"`, Float16Array for `"f16"`),
+   * or `undefined` to let the loader allocate one. Lets a caller fill its own buffers (e.g. a
+   * pinned staging area) without an extra copy.
+   */
+  dequantInto?: (tensor: GgufTensorInfo) => Float32Array | Float16Array | undefined;
   /** Cancels the load; everything mapped or allocated is released. */
   signal?: AbortSignal;
   /** Called for every progress event. */
@@ -307,12 +314,28 @@ export class ProgressiveLoader {
               );
             } else {
               const endDequant = monitor?.start("dequant", t.elementCount * 4);
-              const values = dequantizeToNew(
-                t.type,
-                file.view(t.fileOffset, t.byteSize),
-                t.elementCount,
-              );
-              dequantized.set(name, o.dequant === "f16" ? Float16Array.from(values) : values);
+              const src = file.view(t.fileOffset, t.byteSize);
+              const target = o.dequantInto?.(t);
+              if (target !== undefined) {
+                const wanted = o.dequant === "f16" ? Float16Array : Float32Array;
+                if (!(target instanceof wanted) || target.length !== t.elementCount) {
+                  throw new RangeError(
+                    `dequantInto for "${t.name}" must return a ${wanted.name} of ${t.elementCount} values`,
+                  );
+                }
+              }
+              let out: Float32Array | Float16Array;
+              if (target instanceof Float32Array) {
+                dequantize(t.type, src, target);
+                out = target;
+              } else {
+                const values = dequantizeToNew(t.type, src, t.elementCount);
+                if (target instanceof Float16Array) {
+                  target.set(values);
+                  out = target;
+                } else out = o.dequant === "f16" ? Float16Array.from(values) : values;
+              }
+              dequantized.set(name, out);
               endDequant?.();
             }
           }
