@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
-import { quantizeTq2 } from "../src/infer/convert.ts";
+import { quantizeTQ2_0 } from "../src/quant/quantize.ts";
 import { packI2S } from "../src/synth/i2s_pack.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
 import { seededRandom } from "../src/synth/random.ts";
@@ -111,7 +111,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
 
   await t.step("TQ2_0: every level equals the reference", () => {
     const values = new Float32Array(ternary(rows * cols)).map((v) => v * 0.3);
-    const packed = quantizeTq2(values);
+    const packed = quantizeTQ2_0(values);
     const w = dequantizeToNew("TQ2_0", packed, rows * cols);
     const want = expect(w);
     const results: Float32Array[] = [];

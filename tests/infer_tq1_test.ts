@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { inferNative } from "../ffi/infer_native.ts";
-import { bitnetToUpstream, quantizeTq1, rescaleTernary } from "../src/infer/convert.ts";
+import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
+import { quantizeTQ1_0 } from "../src/quant/quantize.ts";
 import { FIXTURE_SCALE, TINY_SHAPE } from "../src/infer/fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
 import { loadModel } from "../src/infer/model.ts";
@@ -17,7 +18,7 @@ import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 const ggml = openGgmlReference();
 
 Deno.test({
-  name: `quantizeTq1 writes the bytes of ggml's quantize_row_tq1_0_ref${
+  name: `quantizeTQ1_0 writes the bytes of ggml's quantize_row_tq1_0_ref${
     ggml ? "" : ` [skipped: ${ggmlSkipReason()}]`
   }`,
   ignore: ggml === null,
@@ -28,7 +29,7 @@ Deno.test({
     const edge = new Float32Array(256 * 2); // an all-zero block, then a block of one value
     edge.fill(-0.25, 256);
     for (const x of [ternary, random, edge]) {
-      assert.deepEqual(quantizeTq1(x), ggml!.quantize(34, x, x.length / 256, 256));
+      assert.deepEqual(quantizeTQ1_0(x), ggml!.quantize(34, x, x.length / 256, 256));
     }
   },
 });

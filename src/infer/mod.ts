@@ -25,9 +25,4 @@ export type { LinearBackend } from "./linear.ts";
 export { InferenceModel, loadModel, type LoadModelOptions, rmsNorm } from "./model.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
 export { generate, type GenerateOptions, type GenerateResult } from "./generate.ts";
-export {
-  bitnetToUpstream,
-  quantizeTq2,
-  rescaleTernary,
-  type UpstreamWeightType,
-} from "./convert.ts";
+export { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";

@@ -1,7 +1,7 @@
 /**
- * Quantizers from f32: F16, BF16, Q8_0, Q4_0 and TQ2_0 bit for bit as ggml's reference quantizers
+ * Quantizers from f32: F16, BF16, Q8_0, Q4_0, TQ2_0 and TQ1_0 bit for bit as ggml's reference quantizers
  * (ggml-org/llama.cpp v0.5.0 `ggml/src/ggml-quants.c` `quantize_row_q8_0_ref`,
- * `quantize_row_q4_0_ref`, `quantize_row_tq2_0_ref`; `ggml/src/ggml.c` `ggml_fp32_to_fp16_row`
+ * `quantize_row_q4_0_ref`, `quantize_row_tq2_0_ref`, `quantize_row_tq1_0_ref`; `ggml/src/ggml.c` `ggml_fp32_to_fp16_row`
  * and `ggml_fp32_to_bf16_row_ref`; `ggml/src/ggml-impl.h` `ggml_compute_fp32_to_fp16` and
  * `ggml_compute_fp32_to_bf16`), which is what `ggml_quantize_chunk` runs for these types without an
  * importance matrix; and BitNet's I2_S by microsoft/BitNet's rule (`src/ggml-bitnet-mad.cpp`
@@ -228,7 +228,7 @@ function toInt8(f: number): number {
   return (t << 24) >> 24;
 }
 
-/** C's `lroundf` for the small values TQ2_0 rounds. */
+/** C's `lroundf` for the small values TQ2_0 and TQ1_0 round. */
 function lround(x: number): number {
   if (!Number.isFinite(x)) return 0;
   return roundHalfAway(x);
@@ -274,6 +274,57 @@ export function quantizeTQ2_0(src: Float32Array): Uint8Array {
     const hb = fp32ToFp16Bits(d);
     out[o + 64] = hb & 0xff;
     out[o + 65] = hb >>> 8;
+  }
+  return out;
+}
+
+/**
+ * TQ1_0 (`quantize_row_tq1_0_ref`): per 256 values `d = amax` (stored f16), trits
+ * `lroundf(x/d) + 1` packed five a byte along 32 bytes, then five a byte along 16 bytes, then four
+ * a byte in `qh` (first value in the most significant trit), each byte stored as
+ * `ceil(value · 256 / 243)`; the f16 `d` last (byte 52). Not a `bitload quantize` target: the
+ * inference cross-validation uses it to write upstream `bitnet` models.
+ *
+ * @example
+ * ```ts
+ * import { quantizeTQ1_0 } from "./quantize.ts";
+ * quantizeTQ1_0(new Float32Array(256).fill(0.5)).length; // 54
+ * ```
+ */
+export function quantizeTQ1_0(src: Float32Array): Uint8Array {
+  checkBlocks("TQ1_0", src.length, 256);
+  const nb = src.length / 256;
+  const out = new Uint8Array(nb * 54);
+  for (let i = 0; i < nb; i++) {
+    const x = i * 256;
+    let amax = 0;
+    for (let j = 0; j < 256; j++) {
+      const a = Math.abs(src[x + j]);
+      amax = amax > a ? amax : a;
+    }
+    const d = fround(amax);
+    const id = d ? fround(1 / d) : 0;
+    const o = i * 54;
+    const trit = (k: number) => lround(fround(src[x + k] * id)) + 1;
+    const pack = (q: number) => Math.floor((q * 256 + 242) / 243) & 0xff;
+    for (let m = 0; m < 32; m++) {
+      let q = 0;
+      for (let n = 0; n < 5; n++) q = q * 3 + trit(m + n * 32);
+      out[o + m] = pack(q);
+    }
+    for (let m = 0; m < 16; m++) {
+      let q = 0;
+      for (let n = 0; n < 5; n++) q = q * 3 + trit(160 + m + n * 16);
+      out[o + 32 + m] = pack(q);
+    }
+    for (let j = 0; j < 4; j++) {
+      let q = 0;
+      for (let n = 0; n < 4; n++) q = q * 3 + trit(240 + j + n * 4);
+      out[o + 48 + j] = pack(q * 3);
+    }
+    const hb = fp32ToFp16Bits(d);
+    out[o + 52] = hb & 0xff;
+    out[o + 53] = hb >>> 8;
   }
   return out;
 }
