@@ -15,6 +15,28 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readEnv } from "./env.ts";
 
+/**
+ * Flags every bitload C library is built with. `-ffp-contract=off` keeps the compiler from fusing
+ * a multiply and an add, which would change roundings and break bit-exactness with ggml.
+ *
+ * @example
+ * ```ts
+ * import { C_LIBRARY_CFLAGS } from "./c_build.ts";
+ * C_LIBRARY_CFLAGS.includes("-ffp-contract=off"); // true
+ * ```
+ */
+export const C_LIBRARY_CFLAGS = [
+  "-O3",
+  "-shared",
+  "-fPIC",
+  "-fvisibility=hidden",
+  "-ffp-contract=off",
+  "-std=gnu11",
+  "-pthread",
+  "-Wall",
+  "-Wextra",
+] as const;
+
 /** What to build. */
 export interface CLibrarySpec {
   /** File name stem: the library is `lib<name>-<key>.so`. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { buildCLibrary, type CLibrarySpec, describeError } from "./c_build.ts";
+import { buildCLibrary, C_LIBRARY_CFLAGS, type CLibrarySpec, describeError } from "./c_build.ts";
 import { readEnv } from "./env.ts";
 
 /** ABI version `bli_abi_version()` must return. */
@@ -120,18 +120,7 @@ export const INFER_SOURCES = ["matvec.c"] as const;
  * outlive any one `Deno.dlopen` handle (a test worker that closes its handle while another
  * isolate's threads still run in the library would otherwise unmap code under them).
  */
-export const INFER_CFLAGS = [
-  "-O3",
-  "-shared",
-  "-fPIC",
-  "-fvisibility=hidden",
-  "-ffp-contract=off",
-  "-std=gnu11",
-  "-pthread",
-  "-Wall",
-  "-Wextra",
-  "-Wl,-z,nodelete",
-] as const;
+export const INFER_CFLAGS = [...C_LIBRARY_CFLAGS, "-Wl,-z,nodelete"] as const;
 
 /** SIMD level names by the number `bli_init` returns. */
 export const INFER_LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;

@@ -21,6 +21,7 @@
 import { readEnv } from "./env.ts";
 import {
   buildCLibrary,
+  C_LIBRARY_CFLAGS,
   cachedLibraryPath,
   type CLibrarySpec,
   compilerCommand,
@@ -65,21 +66,8 @@ export const KERNEL_SOURCES = [
 /** Headers that take part in the cache key. */
 const KERNEL_HEADERS = ["bitload.h", "internal.h", "iq_tables.h", "dequant_x86_body.h"] as const;
 
-/**
- * Compiler flags. `-ffp-contract=off` keeps the compiler from fusing a multiply and an add, which would
- * change roundings and break bit-exactness with ggml.
- */
-export const KERNEL_CFLAGS = [
-  "-O3",
-  "-shared",
-  "-fPIC",
-  "-fvisibility=hidden",
-  "-ffp-contract=off",
-  "-std=gnu11",
-  "-pthread",
-  "-Wall",
-  "-Wextra",
-] as const;
+/** Compiler flags of the dequant kernels: the flags shared by every bitload C library. */
+export const KERNEL_CFLAGS = C_LIBRARY_CFLAGS;
 
 /** How the kernel library is built (see `ffi/c_build.ts` for the cache). */
 export const KERNEL_LIBRARY: CLibrarySpec = {
