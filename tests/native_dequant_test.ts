@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 
+import { prng } from "./support/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { type NativeKernels, nativeKernels, supportedSimdLevels } from "../ffi/native.ts";
 
@@ -86,18 +87,6 @@ const EDGE_F16 = [
   0x0000,
   0xfbff,
 ];
-
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomBytes(n: number, seed: number): Uint8Array {
   const rnd = prng(seed);

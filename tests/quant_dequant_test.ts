@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../src/gguf/types.ts";
 import { dequantizeTs } from "../src/quant/dequantize_ts.ts";
+import { prng as rng } from "./support/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 
 const ref = openGgmlReference();
@@ -21,18 +22,6 @@ if (ref === null) console.warn(`quant_dequant_test: ggml reference skipped: ${sk
 const q8KRef = ref === null ? null : Deno.dlopen(ref.path, {
   dequantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
 });
-
-/** A small deterministic PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(next: () => number, n: number, std: number): Float32Array {
   const out = new Float32Array(n);

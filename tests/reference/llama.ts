@@ -22,6 +22,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { prng } from "../support/random.ts";
 
 const PARAMS = {
   struct: [
@@ -311,17 +312,7 @@ export function readVocabTests(ggufPath: string): VocabTest[] | null {
 // ---------------------------------------------------------------------------------------------
 // Deterministic text generators for differential tests and benchmarks.
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 const WORDS = [
   "the",
