@@ -315,26 +315,7 @@ export class ProgressiveLoader {
             } else {
               const endDequant = monitor?.start("dequant", t.elementCount * 4);
               const src = file.view(t.fileOffset, t.byteSize);
-              const target = o.dequantInto?.(t);
-              if (target !== undefined) {
-                const wanted = o.dequant === "f16" ? Float16Array : Float32Array;
-                if (!(target instanceof wanted) || target.length !== t.elementCount) {
-                  throw new RangeError(
-                    `dequantInto for "${t.name}" must return a ${wanted.name} of ${t.elementCount} values`,
-                  );
-                }
-              }
-              let out: Float32Array | Float16Array;
-              if (target instanceof Float32Array) {
-                dequantize(t.type, src, target);
-                out = target;
-              } else {
-                const values = dequantizeToNew(t.type, src, t.elementCount);
-                if (target instanceof Float16Array) {
-                  target.set(values);
-                  out = target;
-                } else out = o.dequant === "f16" ? Float16Array.from(values) : values;
-              }
+              const out = dequantizeTensor(t, src, o.dequant, o.dequantInto?.(t));
               dequantized.set(name, out);
               endDequant?.();
             }
@@ -453,4 +434,31 @@ function fmt(bytes: number): string {
  */
 export function loadModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
   return new ProgressiveLoader(path, options).load();
+}
+
+/**
+ * Dequantizes one tensor into `target` (the caller's array from `dequantInto`, checked for type
+ * and length) or, when there is none, into a new array of the `kind` asked for.
+ */
+function dequantizeTensor(
+  t: GgufTensorInfo,
+  src: Uint8Array,
+  kind: "f32" | "f16",
+  target: Float32Array | Float16Array | undefined,
+): Float32Array | Float16Array {
+  const wanted = kind === "f16" ? Float16Array : Float32Array;
+  if (target !== undefined && (!(target instanceof wanted) || target.length !== t.elementCount)) {
+    throw new RangeError(
+      `dequantInto for "${t.name}" must return a ${wanted.name} of ${t.elementCount} values`,
+    );
+  }
+  if (target instanceof Float32Array) {
+    dequantize(t.type, src, target);
+    return target;
+  }
+  const values = dequantizeToNew(t.type, src, t.elementCount);
+  if (kind === "f32") return values;
+  if (target === undefined) return Float16Array.from(values);
+  target.set(values);
+  return target;
 }

@@ -179,44 +179,21 @@ export function openLlamaReference(): LlamaReference | null {
           silence(); // llama_tokenize may warn (double BOS)
           const need = bytes.length + 8;
           if (buf.length < need) buf = new Int32Array(need);
-          let n = s.llama_tokenize(
-            vocab,
-            cString(bytes),
-            bytes.length,
-            buf,
-            buf.length,
-            addSpecial,
-            parseSpecial,
-          );
-          if (n < 0) {
+          const cText = cString(bytes);
+          const call = () =>
+            s.llama_tokenize(vocab, cText, bytes.length, buf, buf.length, addSpecial, parseSpecial);
+          let n = call();
+          if (n < 0) { // the buffer was short by -n: retry once with the size llama.cpp asked for
             buf = new Int32Array(-n);
-            n = s.llama_tokenize(
-              vocab,
-              cString(bytes),
-              bytes.length,
-              buf,
-              buf.length,
-              addSpecial,
-              parseSpecial,
-            );
+            n = call();
           }
           return buf.slice(0, n);
         },
         detokenize(ids, removeSpecial, unparseSpecial) {
           const arr = Int32Array.from(ids);
           let out = new Uint8Array(arr.length * 16 + 64);
-          let n = s.llama_detokenize(
-            vocab,
-            arr,
-            arr.length,
-            out,
-            out.length,
-            removeSpecial,
-            unparseSpecial,
-          );
-          if (n < 0) {
-            out = new Uint8Array(-n);
-            n = s.llama_detokenize(
+          const call = () =>
+            s.llama_detokenize(
               vocab,
               arr,
               arr.length,
@@ -225,6 +202,10 @@ export function openLlamaReference(): LlamaReference | null {
               removeSpecial,
               unparseSpecial,
             );
+          let n = call();
+          if (n < 0) { // the buffer was short by -n: retry once with the size llama.cpp asked for
+            out = new Uint8Array(-n);
+            n = call();
           }
           return out.slice(0, n);
         },
