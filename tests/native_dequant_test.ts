@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 
 import { prng } from "./support/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+import { assertBitsEqual } from "./support/bits.ts";
+import { i2sToTq2Blocks, packI2SCodes } from "./support/i2s_layout.ts";
 import { type NativeKernels, nativeKernels, supportedSimdLevels } from "../ffi/native.ts";
 
 const ref = openGgmlReference();
@@ -192,23 +194,6 @@ function referenceDequantize(t: TypeCase, bytes: Uint8Array, n: number): Float32
   return q8KRef(bytes, n);
 }
 
-function assertBitsEqual(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== e[i]) {
-      let count = 0;
-      for (let j = i; j < a.length; j++) if (a[j] !== e[j]) count++;
-      assert.fail(
-        `${what}: ${count} of ${a.length} values differ; first at ${i}: got 0x${
-          a[i].toString(16)
-        } (${actual[i]}), ggml 0x${e[i].toString(16)} (${expected[i]})`,
-      );
-    }
-  }
-}
-
 function runLevels(
   kernels: NativeKernels,
   body: (level: string) => void,
@@ -247,33 +232,6 @@ for (const type of TYPES) {
 
 // ---- BitNet I2_S ----
 
-/** Builds an I2_S tensor from codes (0..3 per element) and a scale, following the documented layout. */
-function packI2S(codes: Uint8Array, scale: number): Uint8Array {
-  const n = codes.length;
-  const out = new Uint8Array(n / 4 + 32);
-  for (let i = 0; i < n; i++) {
-    const b = Math.floor(i / 128), r = i % 128, g = Math.floor(r / 32), p = r % 32;
-    out[32 * b + p] |= codes[i] << (6 - 2 * g);
-  }
-  new DataView(out.buffer).setFloat32(n / 4, scale, true);
-  return out;
-}
-
-/** Repacks I2_S codes into TQ2_0 blocks (fields reversed, d = f16(scale)). */
-function i2sToTq2(i2s: Uint8Array, n: number, scaleF16: number): Uint8Array {
-  const blocks = n / 256;
-  const out = new Uint8Array(blocks * 66);
-  for (let k = 0; k < blocks; k++) {
-    for (let j = 0; j < 64; j++) {
-      const v = i2s[64 * k + j];
-      out[66 * k + j] = ((v >> 6) & 3) | (((v >> 4) & 3) << 2) | (((v >> 2) & 3) << 4) |
-        ((v & 3) << 6);
-    }
-    new DataView(out.buffer).setUint16(66 * k + 64, scaleF16, true);
-  }
-  return out;
-}
-
 Deno.test({
   name: `native I2_S known answers${nativeMissing}`,
   ignore: native === null,
@@ -287,7 +245,7 @@ Deno.test({
         const block = Math.floor(i / 128);
         codes[i] = block < 3 ? block : block === 3 ? (i * 7) % 3 : 3 - (i % 2);
       }
-      const bytes = packI2S(codes, scale);
+      const bytes = packI2SCodes(codes, scale);
       const s = Math.fround(scale);
       const expected = Float32Array.from(codes, (c) => values[c] * s);
       for (const threads of [1, 2]) {
@@ -316,8 +274,8 @@ Deno.test({
       const rnd = prng(blocks);
       const codes = Uint8Array.from({ length: n }, () => Math.floor(rnd() * 3));
       const scale = 0.3125; // exactly representable in f16 (0x3500)
-      const i2s = packI2S(codes, scale);
-      const tq2 = i2sToTq2(i2s, n, 0x3500);
+      const i2s = packI2SCodes(codes, scale);
+      const tq2 = i2sToTq2Blocks(i2s, n, 0x3500);
       const expected = ref!.dequantize(35, tq2, n);
       for (const threads of [1, 2]) {
         const out = new Float32Array(n);

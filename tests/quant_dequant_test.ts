@@ -13,6 +13,7 @@ import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../src/gguf/types.t
 import { dequantizeTs } from "../src/quant/dequantize_ts.ts";
 import { prng as rng } from "./support/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+import { assertBitsEqual } from "./support/bits.ts";
 
 const ref = openGgmlReference();
 const skipReason = ref === null ? ggmlSkipReason() : "";
@@ -36,28 +37,6 @@ function randomBytes(next: () => number, n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = (next() * 256) | 0;
   return out;
-}
-
-/** Asserts two f32 arrays are equal bit for bit, reporting the first differences. */
-function assertBitsEqual(actual: Float32Array, expected: Float32Array, label: string): void {
-  assert.equal(actual.length, expected.length, `${label}: length`);
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  const diffs: string[] = [];
-  let count = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== e[i]) {
-      if (count < 5) {
-        diffs.push(
-          `[${i}] ts=${actual[i]} (0x${a[i].toString(16)}) ggml=${expected[i]} (0x${
-            e[i].toString(16)
-          })`,
-        );
-      }
-      count++;
-    }
-  }
-  assert.equal(count, 0, `${label}: ${count} of ${a.length} values differ: ${diffs.join(", ")}`);
 }
 
 function ts(type: GgmlTypeInfo, bytes: Uint8Array, n: number): Float32Array {

@@ -11,6 +11,8 @@ import { dequantizeTs } from "../src/quant/dequantize_ts.ts";
 import { dequantizeI2SCodes, i2sScale } from "../src/quant/ternary.ts";
 import { packI2S } from "../src/synth/i2s_pack.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+import { assertBitsEqual } from "./support/bits.ts";
+import { i2sToTq2Blocks, packI2SCodes } from "./support/i2s_layout.ts";
 
 const I2_S = ggmlTypeByName("I2_S")!;
 const ref = openGgmlReference();
@@ -20,47 +22,16 @@ if (ref === null) console.warn(`quant_i2s_test: ggml reference skipped: ${skipRe
 /** Code → value of the BitNet fork's `map2bit`. */
 const VALUE_OF_CODE = [-1, 0, 1, 0];
 
-/** Packs 2-bit codes (one per element) into an I2_S tensor with an f32 scale, by §3.2's formula. */
-function packCodes(codes: Uint8Array, scale: number): Uint8Array {
-  const n = codes.length;
-  const bytes = new Uint8Array(n / 4 + 32);
-  for (let i = 0; i < n; i++) {
-    const b = Math.floor(i / 128);
-    const r = i % 128;
-    const g = Math.floor(r / 32);
-    const p = r % 32;
-    bytes[32 * b + p] |= codes[i] << (6 - 2 * g);
-  }
-  new DataView(bytes.buffer).setFloat32(n / 4, scale, true);
-  bytes.fill(0xa5, n / 4 + 4); // padding is never read
-  return bytes;
-}
-
 function decode(bytes: Uint8Array, n: number): Float32Array {
   const out = new Float32Array(n);
   dequantizeTs(I2_S, bytes, out);
   return out;
 }
 
-function assertBitsEqual(actual: Float32Array, expected: Float32Array, label: string): void {
-  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
-  const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  assert.equal(a.length, e.length, `${label}: length`);
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== e[i]) {
-      assert.fail(
-        `${label}: element ${i} is ${actual[i]} (0x${a[i].toString(16)}), expected ${
-          expected[i]
-        } (0x${e[i].toString(16)})`,
-      );
-    }
-  }
-}
-
 Deno.test("I2_S known answers", async (t) => {
   await t.step("codes 0, 1, 2 in a rotating pattern, scale 1.0", () => {
     const codes = new Uint8Array(128).map((_, i) => ((i % 32) + Math.floor(i / 32)) % 3);
-    const out = decode(packCodes(codes, 1), 128);
+    const out = decode(packI2SCodes(codes, 1), 128);
     for (let i = 0; i < 128; i++) assert.equal(out[i], VALUE_OF_CODE[codes[i]], `element ${i}`);
     // Element order within a block: byte 0 holds elements 0, 32, 64, 96 in bits 7:6 … 1:0.
     assert.deepEqual([out[0], out[32], out[64], out[96]], [-1, 0, 1, -1]);
@@ -85,7 +56,7 @@ Deno.test("I2_S known answers", async (t) => {
     const codes = new Uint8Array(128).fill(3);
     codes[1] = 1;
     codes[2] = 0;
-    const out = decode(packCodes(codes, -0.5), 128);
+    const out = decode(packI2SCodes(codes, -0.5), 128);
     assert.ok(Object.is(out[0], -0), "code 3 with scale -0.5 gives -0");
     assert.ok(Object.is(out[1], -0), "code 1 with scale -0.5 gives -0");
     assert.equal(out[2], 0.5);
@@ -95,7 +66,7 @@ Deno.test("I2_S known answers", async (t) => {
     let seed = 7;
     const codes = new Uint8Array(768).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) % 3);
     const s = Math.fround(0.3);
-    const out = decode(packCodes(codes, 0.3), 768);
+    const out = decode(packI2SCodes(codes, 0.3), 768);
     for (let i = 0; i < 768; i++) {
       assert.equal(out[i], Math.fround(VALUE_OF_CODE[codes[i]] * s), `element ${i}`);
     }
@@ -109,7 +80,7 @@ Deno.test("I2_S known answers", async (t) => {
 
   await t.step("part of a tensor: one row with the tensor's scale", () => {
     const codes = new Uint8Array(256).map((_, i) => i % 3);
-    const tensor = packCodes(codes, 2);
+    const tensor = packI2SCodes(codes, 2);
     const secondRow = new Float32Array(128);
     dequantizeI2SCodes(tensor.subarray(32, 64), i2sScale(tensor, 256), secondRow);
     assertBitsEqual(secondRow, decode(tensor, 256).subarray(128), "second row");
@@ -117,22 +88,6 @@ Deno.test("I2_S known answers", async (t) => {
 });
 
 /** Reverses the four 2-bit fields of a byte (I2_S group g at shift 6−2g ↔ TQ2_0 at 2g). */
-function reversePairs(byte: number): number {
-  return ((byte & 3) << 6) | ((byte & 0xc) << 2) | ((byte & 0x30) >> 2) | (byte >> 6);
-}
-
-/** Repacks an I2_S tensor of n elements into TQ2_0 blocks (two I2_S blocks per TQ2_0 block). */
-function i2sToTq2(i2s: Uint8Array, n: number, f16Scale: number): Uint8Array {
-  const nBlocks = n / 256;
-  const out = new Uint8Array(nBlocks * 66);
-  for (let b = 0; b < nBlocks; b++) {
-    for (let k = 0; k < 64; k++) out[66 * b + k] = reversePairs(i2s[64 * b + k]);
-    out[66 * b + 64] = f16Scale & 0xff;
-    out[66 * b + 65] = f16Scale >> 8;
-  }
-  return out;
-}
-
 Deno.test("I2_S equals ggml's TQ2_0 on the repacked blocks", async (t) => {
   // [f32 scale, the same value as f16 bits]
   const scales: [number, number][] = [
@@ -152,8 +107,8 @@ Deno.test("I2_S equals ggml's TQ2_0 on the repacked blocks", async (t) => {
         const n = 4 * 256;
         let seed = Math.round(scale * 1000) + 11;
         const codes = new Uint8Array(n).map(() => (seed = (seed * 1103515245 + 12345) >>> 0) % 3);
-        const i2s = packCodes(codes, scale);
-        const tq2 = i2sToTq2(i2s, n, f16);
+        const i2s = packI2SCodes(codes, scale);
+        const tq2 = i2sToTq2Blocks(i2s, n, f16);
         assertBitsEqual(decode(i2s, n), ref!.dequantize(35, tq2, n), `scale ${scale}`);
       },
     });

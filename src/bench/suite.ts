@@ -67,10 +67,15 @@ function spreadOf(stats: TimingStats, f: (ms: number) => number): [number, numbe
   return a <= b ? [a, b] : [b, a];
 }
 
-async function vocabFile(ctx: BenchContext): Promise<{ path: string; real: boolean }> {
+/** Where `deno task fetch-reference` puts the Llama-3 vocabulary (the file may be absent). */
+function referenceLlamaBpePath(): string {
   const base = Deno.env.get("BITLOAD_REFERENCE_DIR") ??
     fileURLToPath(new URL("../../.cache/reference", import.meta.url));
-  const real = join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+  return join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+}
+
+async function vocabFile(ctx: BenchContext): Promise<{ path: string; real: boolean }> {
+  const real = referenceLlamaBpePath();
   try {
     await Deno.stat(real);
     return { path: real, real: true };
@@ -424,9 +429,7 @@ const tokenizeBench: Bench = {
   id: "tokenize",
   description: "tokenizing ~1 MB of text with the Llama-3 vocabulary (128k) vs libllama",
   async run(ctx) {
-    const base = Deno.env.get("BITLOAD_REFERENCE_DIR") ??
-      fileURLToPath(new URL("../../.cache/reference", import.meta.url));
-    const path = join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+    const path = referenceLlamaBpePath();
     try {
       await Deno.stat(path);
     } catch {

@@ -34,6 +34,7 @@ import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
+import { readEnv } from "../../ffi/env.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import {
   allocQuantizedActs,
@@ -87,14 +88,6 @@ interface Block {
   ffnSubNorm?: Float32Array;
   kCache: Float32Array | Float16Array;
   vCache: Float32Array | Float16Array;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 function f32Of(model: GgufModelWithData, info: GgufTensorInfo): Float32Array {
