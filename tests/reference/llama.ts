@@ -115,7 +115,8 @@ export function findLlamaLibrary(): string | null {
   return existsSync(local) ? local : null;
 }
 
-function cString(s: string | Uint8Array): Uint8Array<ArrayBuffer> {
+/** A NUL-terminated copy of `s` (UTF-8) for a `const char *` parameter. */
+export function cString(s: string | Uint8Array): Uint8Array<ArrayBuffer> {
   const bytes = typeof s === "string" ? new TextEncoder().encode(s) : s;
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);

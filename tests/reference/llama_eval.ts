@@ -16,9 +16,8 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { dirname } from "node:path";
+import { cString, findLlamaLibrary } from "./llama.ts";
 
 const MODEL_PARAMS = { struct: Array(10).fill("u64") } as const;
 const CONTEXT_PARAMS = { struct: Array(20).fill("u64") } as const;
@@ -47,8 +46,6 @@ const LLAMA_SYMBOLS = {
 const GGML_SYMBOLS = {
   ggml_backend_load_all_from_path: { parameters: ["buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
-
-const NPM_DIR = "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
 
 let skipReason = "";
 
@@ -87,25 +84,6 @@ export interface LlamaEval {
   /** Loads a GGUF model; throws when llama.cpp refuses it. */
   open(modelPath: string, options?: LlamaContextOptions): LlamaSession;
   close(): void;
-}
-
-function repoRoot(): string {
-  return fileURLToPath(new URL("../../", import.meta.url));
-}
-
-/** Finds libllama: `BITLOAD_LLAMA_LIB`, else the npm package in node_modules. */
-export function findLlamaLibrary(): string | null {
-  const fromEnv = Deno.env.get("BITLOAD_LLAMA_LIB");
-  if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
-  const local = repoRoot() + NPM_DIR + "libllama.v0.5.0.so";
-  return existsSync(local) ? local : null;
-}
-
-function cString(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(s);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
 }
 
 function argmax(v: Float32Array): number {
