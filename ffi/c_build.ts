@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeTextFileAtomicSync } from "./atomic_file.ts";
 import { readEnv } from "./env.ts";
 
 /**
@@ -143,10 +144,7 @@ function latestPointer(spec: CLibrarySpec, cacheDir: string): string {
 /** Records `libraryPath` as the last build of these sources (an optimisation; never throws). */
 export function recordLatestBuild(spec: CLibrarySpec, cacheDir: string, libraryPath: string): void {
   try {
-    const pointer = latestPointer(spec, cacheDir);
-    const temp = `${pointer}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, libraryPath);
-    Deno.renameSync(temp, pointer);
+    writeTextFileAtomicSync(latestPointer(spec, cacheDir), libraryPath);
   } catch { /* only an optimisation */ }
 }
 

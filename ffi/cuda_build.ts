@@ -13,6 +13,7 @@
  * @module
  */
 
+import { writeTextFileAtomicSync } from "./atomic_file.ts";
 import { readEnv } from "./env.ts";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -263,9 +264,6 @@ export function buildCudaLibrary(options: CudaBuildOptions = {}): CudaBuildResul
 
 function recordLatest(cacheDir: string, dir: string, path: string): void {
   try {
-    const pointer = latestPointer(cacheDir, dir);
-    const temp = `${pointer}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, path);
-    Deno.renameSync(temp, pointer);
+    writeTextFileAtomicSync(latestPointer(cacheDir, dir), path);
   } catch { /* only an optimisation */ }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { writeTextFileAtomicSync } from "../../ffi/atomic_file.ts";
 import { join } from "node:path";
 import { nativeCacheDir } from "../../ffi/c_build.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
@@ -91,8 +92,6 @@ export function saveKernelChoice(key: string, choice: KernelChoice): void {
     const all = readAll();
     all[key] = choice;
     Deno.mkdirSync(join(path, ".."), { recursive: true });
-    const temp = `${path}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(temp, JSON.stringify(all, null, 2) + "\n");
-    Deno.renameSync(temp, path);
+    writeTextFileAtomicSync(path, JSON.stringify(all, null, 2) + "\n");
   } catch { /* only an optimisation */ }
 }
