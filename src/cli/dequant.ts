@@ -10,7 +10,7 @@ import { kernelInfo } from "../../ffi/native.ts";
 import { openGguf } from "../load/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
 import { writeBytesAtomically } from "../gguf/writer.ts";
-import { formatBytes, UsageError } from "./output.ts";
+import { formatBytes, integerOption, UsageError } from "./output.ts";
 
 /** Help text of `bitload dequant`. */
 export const DEQUANT_HELP = `Usage: bitload dequant FILE --tensor NAME --out PATH [options]
@@ -79,12 +79,7 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
   if (!["auto", "native", "ts"].includes(backend)) {
     throw new UsageError(`--backend must be native, ts or auto, got "${values.backend}"`);
   }
-  const threads = values.threads === undefined
-    ? navigator.hardwareConcurrency
-    : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new UsageError(`--threads must be a positive integer, got "${values.threads}"`);
-  }
+  const threads = integerOption("threads", values.threads, 1) ?? navigator.hardwareConcurrency;
   using model = await openGguf(positionals[0], { mmap: true });
   const t = model.tensors.find((x) => x.name === values.tensor);
   if (!t) throw new Error(`${positionals[0]}: no tensor named "${values.tensor}"`);

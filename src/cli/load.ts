@@ -19,6 +19,7 @@ import {
   dim,
   envVar,
   formatBytes,
+  integerOption,
   table,
   UsageError,
   yellow,
@@ -149,15 +150,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   if (dequant !== "none" && dequant !== "f32" && dequant !== "f16") {
     throw new UsageError(`--dequant must be f32, f16 or none, got "${dequant}"`);
   }
-  let batchLayers: number | undefined;
-  if (values["batch-layers"] !== undefined) {
-    batchLayers = Number(values["batch-layers"]);
-    if (!Number.isInteger(batchLayers) || batchLayers < 1) {
-      throw new UsageError(
-        `--batch-layers must be a positive integer, got "${values["batch-layers"]}"`,
-      );
-    }
-  }
+  const batchLayers = integerOption("batch-layers", values["batch-layers"], 1);
   const device = values.device ?? "cpu";
   const gpu = /^cuda(\d+)$/.exec(device);
   if (device !== "cpu" && !gpu) {

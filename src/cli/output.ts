@@ -30,6 +30,31 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/**
+ * Parses an integer option: `undefined` when it was not given, else a safe integer ≥ `min`; any
+ * other text is a {@link UsageError} naming the flag and what was given.
+ *
+ * @example
+ * ```ts
+ * import { integerOption } from "./output.ts";
+ * integerOption("threads", "4", 1); // 4
+ * integerOption("threads", undefined, 1); // undefined
+ * ```
+ */
+export function integerOption(
+  name: string,
+  text: string | undefined,
+  min: 0 | 1,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(v) || v < min) {
+    const kind = min === 1 ? "a positive integer" : "a non-negative integer";
+    throw new UsageError(`--${name} must be ${kind}, got "${text}"`);
+  }
+  return v;
+}
+
 let colorEnabled: boolean | undefined;
 
 /** Whether stdout gets ANSI colours: a TTY, and `NO_COLOR` unset (https://no-color.org). */

@@ -11,7 +11,7 @@ import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
 
 const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "F32"];
-import { formatBytes, table, UsageError } from "./output.ts";
+import { formatBytes, integerOption, table, UsageError } from "./output.ts";
 
 /** Help text of `bitload quantize`. */
 export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TYPE [options]
@@ -61,12 +61,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
       `--type must be one of ${TARGETS.join(", ")}, got "${values.type ?? ""}"`,
     );
   }
-  const threads = values.threads === undefined
-    ? navigator.hardwareConcurrency
-    : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new UsageError(`--threads must be a positive integer, got "${values.threads}"`);
-  }
+  const threads = integerOption("threads", values.threads, 1) ?? navigator.hardwareConcurrency;
   const [inPath, outPath] = positionals;
   let report;
   try {

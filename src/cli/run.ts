@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { generate, type GenerateResult } from "../infer/generate.ts";
 import { type InferenceModel, loadModel } from "../infer/model.ts";
-import { envVar, formatBytes, UsageError } from "./output.ts";
+import { envVar, formatBytes, integerOption, UsageError } from "./output.ts";
 
 /** Help text of `bitload run`. */
 export const RUN_HELP =
@@ -65,13 +65,6 @@ async function tokenizerFor(model: InferenceModel): Promise<TextCodec | string> 
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
-}
-
-function positiveInt(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${name} must be an integer ≥ 0`);
-  return v;
 }
 
 function number(name: string, text: string | undefined, fallback: number): number {
@@ -133,14 +126,13 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   if (lmHead !== "stored" && lmHead !== "q8") {
     throw new UsageError(`--lm-head must be q8 or stored, got "${lmHead}"`);
   }
-  const threadsText = values.threads;
-  const threads = threadsText === undefined ? undefined : positiveInt("threads", threadsText, 1);
-  const maxTokens = positiveInt("n-predict", values["n-predict"], 32);
+  const threads = integerOption("threads", values.threads, 0);
+  const maxTokens = integerOption("n-predict", values["n-predict"], 0) ?? 32;
   const temperature = number("temp", values.temp, 0);
-  const topK = positiveInt("top-k", values["top-k"], 40);
+  const topK = integerOption("top-k", values["top-k"], 0) ?? 40;
   const topP = number("top-p", values["top-p"], 0.95);
-  const seed = positiveInt("seed", values.seed ?? envVar("BITNET_SEED"), 42);
-  const ctx = values.ctx === undefined ? undefined : positiveInt("ctx", values.ctx, 2048);
+  const seed = integerOption("seed", values.seed ?? envVar("BITNET_SEED"), 0) ?? 42;
+  const ctx = integerOption("ctx", values.ctx, 0);
 
   const tLoad = performance.now();
   using model = await loadModel(file, {

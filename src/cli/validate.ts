@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { renderValidationReport, reportToJson } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
 import { determinismSettings } from "../validate/determinism.ts";
-import { UsageError } from "./output.ts";
+import { integerOption, UsageError } from "./output.ts";
 
 export { renderValidationReport } from "../validate/report.ts";
 
@@ -37,15 +37,6 @@ Options:
   -h, --help            show this help
 
 Environment: BITNET_DETERMINISTIC=1 requires bit-identical results; BITNET_SEED=N seeds sampling.`;
-
-function positiveInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < 1) {
-    throw new UsageError(`${flag} must be a positive integer, got "${raw}"`);
-  }
-  return v;
-}
 
 /**
  * Runs `validate` with `args`, writing to `out`; returns the exit code (0 all passed, 1 not).
@@ -92,8 +83,8 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     checkTensors: values["check-tensors"] ?? false,
     accuracy: values.accuracy,
     determinism: values.determinism ?? false,
-    sample: positiveInt("--sample", values.sample),
-    threads: positiveInt("--threads", values.threads),
+    sample: integerOption("sample", values.sample, 1),
+    threads: integerOption("threads", values.threads, 1),
     settings,
   });
   out(values.json ? reportToJson(report) : renderValidationReport(report));
