@@ -15,7 +15,7 @@ import { buildCLibrary, C_LIBRARY_CFLAGS, type CLibrarySpec, describeError } fro
 import { readEnv } from "./env.ts";
 
 /** ABI version `bli_abi_version()` must return. */
-export const INFER_ABI_VERSION = 4;
+export const INFER_ABI_VERSION = 5;
 
 /** The C symbols. Lengths and counts are `i64` (pass bigint). */
 export const INFER_SYMBOLS = {
@@ -27,13 +27,14 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer"],
     result: "void",
   },
+  // The ternary products return 0, or -1 when their scratch memory cannot be allocated.
   bli_matmul_i2s: {
     parameters: ["buffer", "i64", "i64", "f32", "buffer", "buffer", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
   bli_matmul_tq2: {
     parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
   bli_matmul_f16: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
@@ -72,7 +73,7 @@ export const INFER_SYMBOLS = {
   //   const int32_t *gsum, const float *factor, int64 ntok, float *y)
   bli_matmul_tq1: {
     parameters: ["buffer", "i64", "i64", "buffer", "buffer", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
   // void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v, int32 n_head,
   //   int32 n_kv, int32 head_dim, int32 pos0, int32 ntok, float scale, float *out, float *scratch)
@@ -113,7 +114,14 @@ export const INFER_SYMBOLS = {
 export type InferSymbols = Deno.DynamicLibrary<typeof INFER_SYMBOLS>["symbols"];
 
 /** Sources compiled into the library, in `kernels/infer/`. */
-export const INFER_SOURCES = ["matvec.c"] as const;
+export const INFER_SOURCES = [
+  "pool.c",
+  "activations.c",
+  "ternary.c",
+  "dense.c",
+  "ffn.c",
+  "attention.c",
+] as const;
 
 /**
  * Compiler flags. `-Wl,-z,nodelete` keeps the library mapped after `dlclose`: its worker threads
@@ -150,7 +158,7 @@ export const INFER_LIBRARY: CLibrarySpec = {
   what: "the inference kernels",
   dir: new URL("../kernels/infer/", import.meta.url),
   sources: INFER_SOURCES,
-  headers: [],
+  headers: ["internal.h"],
   cflags: INFER_CFLAGS,
 };
 

@@ -125,10 +125,44 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       results.push(y);
     }
     nat.setLevel("best");
-    // per-block f16 scales are summed in float lanes: levels agree to rounding, not bitwise
-    for (const y of results) {
-      for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i] - results[0][i]) < 1e-4);
+    // the float epilogue has one fixed order (8 lanes, see kernels/infer/ternary.c): bitwise equal
+    for (const y of results) assert.deepEqual(y, results[0]);
+  });
+
+  await t.step("ternary batches give the bits of single tokens at every level", () => {
+    const nb = 6; // crosses the 4-token weight-reuse groups
+    const xb = acts(nb * cols);
+    const qb = new Int8Array(nb * cols);
+    const gb = new Int32Array(nb * cols / 32);
+    const fb = new Float32Array(nb);
+    s.bli_quantize_rows(xb, BigInt(nb), BigInt(cols), qb, gb, fb);
+    const codes = ternary(rows * cols);
+    const i2s = packI2S(codes, 0.5);
+    const tq2 = quantizeTQ2_0(new Float32Array(codes).map((v) => v * 0.2));
+    const run = (kind: "i2s" | "tq2", n: number, from: number): Float32Array => {
+      const y = new Float32Array(n * rows);
+      const qs = qb.subarray(from * cols), gs = gb.subarray(from * cols / 32);
+      const fs = fb.subarray(from);
+      const status = kind === "i2s"
+        ? s.bli_matmul_i2s(i2s, BigInt(rows), BigInt(cols), 0.5, qs, gs, fs, BigInt(n), y)
+        : s.bli_matmul_tq2(tq2, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y);
+      assert.equal(status, 0);
+      return y;
+    };
+    for (const level of levels) {
+      nat.setLevel(level);
+      for (const kind of ["i2s", "tq2"] as const) {
+        const batch = run(kind, nb, 0);
+        for (let tk = 0; tk < nb; tk++) {
+          assert.deepEqual(
+            run(kind, 1, tk),
+            batch.subarray(tk * rows, (tk + 1) * rows),
+            `${kind} ${level} token ${tk}`,
+          );
+        }
+      }
     }
+    nat.setLevel("best");
   });
 
   await t.step("F16 and F32 products", () => {

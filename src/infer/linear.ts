@@ -206,18 +206,29 @@ export function linearNative(
   const rows = BigInt(lin.rows);
   const cols = BigInt(lin.cols);
   const nt = BigInt(ntok);
+  let status = 0;
   switch (lin.kernel) {
     case "i2s":
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      s.bli_matmul_i2s(lin.data, rows, cols, lin.i2sScale, acts.q, acts.gsum, acts.factor, nt, y);
+      status = s.bli_matmul_i2s(
+        lin.data,
+        rows,
+        cols,
+        lin.i2sScale,
+        acts.q,
+        acts.gsum,
+        acts.factor,
+        nt,
+        y,
+      );
       break;
     case "tq2":
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+      status = s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
       break;
     case "tq1":
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+      status = s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
@@ -230,6 +241,9 @@ export function linearNative(
     }
     default:
       s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+  }
+  if (status !== 0) {
+    throw new RangeError(`${lin.name}: the native kernel could not allocate its scratch memory`);
   }
   if (lin.outScale !== 1) {
     const n = ntok * lin.rows;

@@ -1,0 +1,226 @@
+/*
+ * Dense products: f16 and f32 weights times f32 activations (embeddings, LM head, types without
+ * an integer kernel), and the int8 requantized LM head.
+ */
+#include "internal.h"
+
+
+#if BLI_X86
+BLI_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+    a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
+  }
+  float s = hsum_f32_avx2(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += f16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+BLI_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+  }
+  float s = hsum_f32_avx2(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += w[i] * x[i];
+  return s;
+}
+#endif
+
+static float dot_f16_scalar(const uint16_t *w, const float *x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; i++) s += f16_to_f32(w[i]) * x[i];
+  return s;
+}
+
+static float dot_f32_scalar(const float *w, const float *x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; i++) s += w[i] * x[i];
+  return s;
+}
+
+float bli_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n) {
+#if BLI_X86
+  if (lvl >= LEVEL_AVX2) return dot_f16_avx2(w, x, n);
+#endif
+  (void)lvl;
+  return dot_f16_scalar(w, x, n);
+}
+
+float bli_dot_f32(int lvl, const float *w, const float *x, int64_t n) {
+#if BLI_X86
+  if (lvl >= LEVEL_AVX2) return dot_f32_avx2(w, x, n);
+#endif
+  (void)lvl;
+  return dot_f32_scalar(w, x, n);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matrix products: y[t*rows + r] = W[r,:] . x_t for t < ntok                                  */
+
+typedef struct {
+  const void *w;
+  int64_t rows, cols, ntok;
+  const float *x; /* ntok * cols */
+  float *y;
+  int lvl;
+} dense_ctx;
+
+static void task_f16(void *p, int64_t b, int64_t e) {
+  dense_ctx *c = (dense_ctx *)p;
+  for (int64_t r = b; r < e; r++) {
+    const uint16_t *w = (const uint16_t *)c->w + r * c->cols;
+    for (int64_t t = 0; t < c->ntok; t++)
+      c->y[t * c->rows + r] = bli_dot_f16(c->lvl, w, c->x + t * c->cols, c->cols);
+  }
+}
+
+static void task_f32(void *p, int64_t b, int64_t e) {
+  dense_ctx *c = (dense_ctx *)p;
+  for (int64_t r = b; r < e; r++) {
+    const float *w = (const float *)c->w + r * c->cols;
+    for (int64_t t = 0; t < c->ntok; t++)
+      c->y[t * c->rows + r] = bli_dot_f32(c->lvl, w, c->x + t * c->cols, c->cols);
+  }
+}
+
+/** F16 weights times f32 activations. */
+API void bli_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
+                        int64_t ntok, float *y) {
+  dense_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_f16, &c, rows, 8);
+}
+
+/** F32 weights times f32 activations. */
+API void bli_matmul_f32(const float *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
+                        float *y) {
+  dense_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_f32, &c, rows, 8);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* int8 weights (per-row absmax scale) for a requantized LM head: y = sw * fa * sum(w8 * q).    */
+
+typedef struct {
+  const void *src;
+  int32_t type; /* 0 = f32, 1 = f16 */
+  int64_t cols;
+  int8_t *dst;
+  float *scale;
+  int32_t *wsum;
+} qw_ctx;
+
+static void task_quantize_weight(void *p, int64_t b, int64_t e) {
+  qw_ctx *c = (qw_ctx *)p;
+  for (int64_t r = b; r < e; r++) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < c->cols; i++) {
+      float v = c->type == 1 ? f16_to_f32(((const uint16_t *)c->src)[r * c->cols + i])
+                             : ((const float *)c->src)[r * c->cols + i];
+      if (fabsf(v) > amax) amax = fabsf(v);
+    }
+    float s = amax / 127.0f;
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < c->cols; i++) {
+      float v = c->type == 1 ? f16_to_f32(((const uint16_t *)c->src)[r * c->cols + i])
+                             : ((const float *)c->src)[r * c->cols + i];
+      int8_t q = (int8_t)nearbyintf(v * inv);
+      c->dst[r * c->cols + i] = q;
+      sum += q;
+    }
+    c->scale[r] = s;
+    c->wsum[r] = sum;
+  }
+}
+
+/** Requantizes f32 (type 0) or f16 (type 1) rows to int8 with one absmax scale per row. */
+API void bli_quantize_weight_i8(const void *src, int32_t type, int64_t rows, int64_t cols,
+                                int8_t *dst, float *scale, int32_t *wsum) {
+  qw_ctx c = {src, type, cols, dst, scale, wsum};
+  bli_parallel_for(task_quantize_weight, &c, rows, 64);
+}
+
+static int32_t dot_i8_scalar(const int8_t *w, const int8_t *q, int64_t n) {
+  int32_t s = 0;
+  for (int64_t i = 0; i < n; i++) s += w[i] * q[i];
+  return s;
+}
+
+#if BLI_X86
+BLI_AVX2 static int32_t dot_i8_avx2(const int8_t *w,
+                                                                    const int8_t *q, int64_t n) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i wv = _mm256_loadu_si256((const __m256i *)(w + i));
+    __m256i qv = _mm256_loadu_si256((const __m256i *)(q + i));
+    /* |w| x sign(q, w): no saturation since |w|, |q| <= 127 */
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(qv, wv));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+  }
+  int32_t s = hsum_i32_avx2(acc);
+  for (; i < n; i++) s += w[i] * q[i];
+  return s;
+}
+
+BLI_AVX512 static int32_t dot_i8_avx512(
+    const int8_t *w, const int8_t *q, int64_t n, int32_t wsum) {
+  /* n % 64 == 0. (q ^ 0x80) = q + 128 as u8: sum(w * q) = dpbusd(q + 128, w) - 128 * sum(w) */
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512i acc = _mm512_setzero_si512();
+  for (int64_t i = 0; i < n; i += 64) {
+    __m512i u = _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + i)), flip);
+    acc = _mm512_dpbusd_epi32(acc, u, _mm512_loadu_si512((const void *)(w + i)));
+  }
+  return _mm512_reduce_add_epi32(acc) - 128 * wsum;
+}
+#endif
+
+typedef struct {
+  const int8_t *w;
+  const float *wscale;
+  const int32_t *wsum;
+  int64_t rows, cols, ntok;
+  const int8_t *q;
+  const float *factor;
+  float *y;
+  int lvl;
+} i8_ctx;
+
+static void task_i8(void *p, int64_t b, int64_t e) {
+  i8_ctx *c = (i8_ctx *)p;
+  for (int64_t r = b; r < e; r++) {
+    const int8_t *w = c->w + r * c->cols;
+    for (int64_t t = 0; t < c->ntok; t++) {
+      const int8_t *q = c->q + t * c->cols;
+      int32_t s;
+#if BLI_X86
+      if (c->lvl == LEVEL_AVX512 && c->cols % 64 == 0) {
+        s = dot_i8_avx512(w, q, c->cols, c->wsum[r]);
+      } else if (c->lvl >= LEVEL_AVX2) {
+        s = dot_i8_avx2(w, q, c->cols);
+      } else {
+        s = dot_i8_scalar(w, q, c->cols);
+      }
+#else
+      s = dot_i8_scalar(w, q, c->cols);
+#endif
+      c->y[t * c->rows + r] = (float)s * (c->wscale[r] * c->factor[t]);
+    }
+  }
+}
+
+/** int8 weights (from bli_quantize_weight_i8) times int8 activations. */
+API void bli_matmul_i8(const int8_t *w, const float *wscale, const int32_t *wsum, int64_t rows,
+                       int64_t cols, const int8_t *q, const float *factor, int64_t ntok, float *y) {
+  i8_ctx c = {w, wscale, wsum, rows, cols, ntok, q, factor, y, bli_level()};
+  bli_parallel_for(task_i8, &c, rows, 16);
+}

@@ -1,0 +1,98 @@
+/*
+ * Shared internals of the inference kernels (kernels/infer/): platform macros, the f16
+ * conversion, the ISA level, the thread pool, per-thread scratch memory and the horizontal sums
+ * every SIMD kernel uses. Nothing here is exported from the library (-fvisibility=hidden).
+ */
+#ifndef BLI_INTERNAL_H
+#define BLI_INTERNAL_H
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BLI_X86 1
+#else
+#define BLI_X86 0
+#endif
+
+/* Exported symbols; everything else stays hidden. */
+#define API __attribute__((visibility("default")))
+/* ABI version checked by ffi/infer_native.ts. */
+#define BLI_ABI 5
+
+#define BLI_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define BLI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+/* ISA levels, in order. */
+enum { LEVEL_SCALAR = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2 };
+
+/* The calling thread's ISA level (detected on first use; see bli_init). */
+int bli_level(void);
+
+/* A unit of parallel work: rows [begin, end) of the job described by ctx. */
+typedef void (*task_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Runs fn over [0, total) in chunks of whole `align` units on the pool (caller included). */
+void bli_parallel_for(task_fn fn, void *ctx, int64_t total, int64_t align);
+
+/* Scratch memory of the calling thread, at least `bytes` long and 64-byte aligned; grows (and
+ * keeps) its buffer, so steady-state calls allocate nothing. Slot 0 and 1 are independent. NULL
+ * when memory runs out. */
+void *bli_scratch(int slot, size_t bytes);
+
+/* f16 conversion (scalar)                                                                     */
+
+static inline float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {
+      float f = (float)man * (1.0f / 16777216.0f); /* 2^-24 */
+      memcpy(&bits, &f, 4);
+      bits |= sign;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (man << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (man << 13);
+  }
+  float out;
+  memcpy(&out, &bits, 4);
+  return out;
+}
+
+#if BLI_X86
+BLI_AVX2 static inline int32_t hsum_i32_avx2(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+/* ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)): the order of ggml's hsum_float_8; scalar twins that
+ * must match bit for bit use hsum8_scalar. */
+BLI_AVX2 static inline float hsum_f32_avx2(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#endif
+
+/* hsum_f32_avx2's order on 8 floats. */
+static inline float hsum8_scalar(const float *a) {
+  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+/* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
+float bli_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
+float bli_dot_f32(int lvl, const float *w, const float *x, int64_t n);
+
+#endif

@@ -1,0 +1,444 @@
+/*
+ * Ternary products straight from packed weights: I2_S (microsoft/BitNet), TQ2_0 and TQ1_0 (ggml),
+ * times int8 activations quantized per token with one absmax scale (activations.c).
+ *
+ * BitNet's BitLinear scheme, as bitnet.cpp computes it: the weight codes c in {0, 1, 2} stand for
+ * {-1, 0, +1}, so sum(w * q) = sum(c * q) - sum(q), an unsigned x signed int8 product that maps
+ * onto AVX2 `vpmaddubsw` and AVX-512 VNNI `vpdpbusd`. The integer result is multiplied by the
+ * weight scale (one f32 per tensor for I2_S, one f16 per 256-block for TQ2_0/TQ1_0) and by the
+ * activation scale max|x| / 127.
+ *
+ * Bit-exact twins: integer sums are exact, and the float epilogue is fixed so that scalar, AVX2
+ * and AVX-512 give identical bits:
+ * - I2_S: one integer sum per row, then one float expression.
+ * - TQ2_0: per block, 8 integer lanes (lane k sums the bytes 4k..4k+3 of both 32-byte chunks);
+ *   lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order; the
+ *   8 accumulators are reduced in hsum8_scalar's order. AVX-512 folds its 16 lanes to these 8 in
+ *   integers before the float step.
+ *
+ * AVX-512 kernels read activations rearranged once per call (arrange256): for each 256-group and
+ * l = 0..3, 64 bytes = q[32l .. 32l+31] then q[128+32l .. 128+32l+31], the order in which one
+ * 64-byte load of TQ2_0 codes (or two I2_S blocks) holds the weights. Multi-token calls (prompt
+ * batches) decode each weight block once for up to 4 tokens and give the same bits as single
+ * tokens.
+ */
+#include "internal.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-call preparation                                                                        */
+
+/* Rearranges `cols` activation codes (cols % 256 == 0) for the AVX-512 kernels. */
+static void arrange256(const int8_t *q, int64_t cols, int8_t *out) {
+  for (int64_t g = 0; g < cols; g += 256) {
+    for (int l = 0; l < 4; l++) {
+      memcpy(out + g + 64 * l, q + g + 32 * l, 32);
+      memcpy(out + g + 64 * l + 32, q + g + 128 + 32 * l, 32);
+    }
+  }
+}
+
+/* Sums of each 256-group of codes from the 32-group sums. */
+static void block_sums(const int32_t *gsum, int64_t cols, int32_t *bsum) {
+  for (int64_t b = 0; b < cols / 256; b++) {
+    const int32_t *g = gsum + b * 8;
+    bsum[b] = g[0] + g[1] + g[2] + g[3] + g[4] + g[5] + g[6] + g[7];
+  }
+}
+
+typedef struct {
+  const uint8_t *w;
+  int64_t rows, cols, ntok;
+  const int8_t *q;      /* ntok * cols codes */
+  const int8_t *qa;     /* the same, rearranged (AVX-512 only; else NULL) */
+  const int32_t *gsum;  /* ntok * cols/32 group sums */
+  const int32_t *bsum;  /* ntok * cols/256 block sums (TQ2_0) */
+  const float *factor;  /* ntok activation factors */
+  float wscale;
+  float *y;
+  int lvl;
+} tern_ctx;
+
+/* Fills the per-call arrays of c (arranged codes, block sums); -1 when out of memory. */
+static int prepare(tern_ctx *c, int need_bsum) {
+  if (c->lvl == LEVEL_AVX512 && c->cols % 256 == 0) {
+    int8_t *qa = (int8_t *)bli_scratch(0, (size_t)(c->ntok * c->cols));
+    if (!qa) return -1;
+    for (int64_t t = 0; t < c->ntok; t++)
+      arrange256(c->q + t * c->cols, c->cols, qa + t * c->cols);
+    c->qa = qa;
+  }
+  if (need_bsum) {
+    int64_t nb = c->cols / 256;
+    int32_t *bsum = (int32_t *)bli_scratch(1, (size_t)(c->ntok * nb) * sizeof(int32_t));
+    if (!bsum) return -1;
+    for (int64_t t = 0; t < c->ntok; t++)
+      block_sums(c->gsum + t * (c->cols / 32), c->cols, bsum + t * nb);
+    c->bsum = bsum;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* I2_S: 128-element blocks of 32 bytes; byte p holds elements p, 32+p, 64+p, 96+p in bits      */
+/* 7:6, 5:4, 3:2, 1:0 (microsoft/BitNet). The dots return sum(c * q) over the row.              */
+
+static int32_t dot_i2s_scalar(const uint8_t *w, const int8_t *q, int64_t cols) {
+  int32_t acc = 0;
+  for (int64_t blk = 0; blk < cols / 128; blk++) {
+    const uint8_t *b = w + blk * 32;
+    const int8_t *a = q + blk * 128;
+    for (int p = 0; p < 32; p++) {
+      uint8_t v = b[p];
+      acc += ((v >> 6) & 3) * a[p] + ((v >> 4) & 3) * a[32 + p] + ((v >> 2) & 3) * a[64 + p] +
+             (v & 3) * a[96 + p];
+    }
+  }
+  return acc;
+}
+
+#if BLI_X86
+BLI_AVX2 static int32_t dot_i2s_avx2(const uint8_t *w,
+                                                                     const int8_t *q,
+                                                                     int64_t cols) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t blk = 0; blk < cols / 128; blk++) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(w + blk * 32));
+    const int8_t *a = q + blk * 128;
+    __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), mask);
+    __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+    __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), mask);
+    __m256i c3 = _mm256_and_si256(v, mask);
+    __m256i p0 = _mm256_maddubs_epi16(c0, _mm256_loadu_si256((const __m256i *)(a)));
+    __m256i p1 = _mm256_maddubs_epi16(c1, _mm256_loadu_si256((const __m256i *)(a + 32)));
+    __m256i p2 = _mm256_maddubs_epi16(c2, _mm256_loadu_si256((const __m256i *)(a + 64)));
+    __m256i p3 = _mm256_maddubs_epi16(c3, _mm256_loadu_si256((const __m256i *)(a + 96)));
+    __m256i s = _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(s, ones));
+  }
+  return hsum_i32_avx2(acc);
+}
+
+
+/* AVX-512 level: 256-bit VNNI; the codes of a block are decoded once for up to 4 tokens (always
+ * inlined with a constant `nt`, see dot_i2s_vnni). */
+BLI_AVX512 static inline __attribute__((always_inline)) void dot_i2s_vnni_n(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
+                                    int32_t *out) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  __m256i acc[4];
+  for (int t = 0; t < 4; t++) acc[t] = _mm256_setzero_si256();
+  for (int64_t blk = 0; blk < cols / 128; blk++) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(w + blk * 32));
+    __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), mask);
+    __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+    __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), mask);
+    __m256i c3 = _mm256_and_si256(v, mask);
+    for (int t = 0; t < nt; t++) {
+      const __m256i *a = (const __m256i *)(q + t * cols + blk * 128);
+      /* two short chains per block, so the loop-carried dependency is one add */
+      __m256i p0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c0, _mm256_loadu_si256(a));
+      __m256i p1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c2, _mm256_loadu_si256(a + 2));
+      p0 = _mm256_dpbusd_epi32(p0, c1, _mm256_loadu_si256(a + 1));
+      p1 = _mm256_dpbusd_epi32(p1, c3, _mm256_loadu_si256(a + 3));
+      acc[t] = _mm256_add_epi32(acc[t], _mm256_add_epi32(p0, p1));
+    }
+  }
+  for (int t = 0; t < nt; t++) out[t] = hsum_i32_avx2(acc[t]);
+}
+
+BLI_AVX512 static void dot_i2s_vnni(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
+                                    int32_t *out) {
+  switch (nt) {
+    case 1: dot_i2s_vnni_n(w, q, cols, 1, out); break;
+    case 2: dot_i2s_vnni_n(w, q, cols, 2, out); break;
+    case 3: dot_i2s_vnni_n(w, q, cols, 3, out); break;
+    default: dot_i2s_vnni_n(w, q, cols, 4, out); break;
+  }
+}
+#endif
+
+static void task_i2s(void *p, int64_t b, int64_t e) {
+  tern_ctx *c = (tern_ctx *)p;
+  int64_t row_bytes = c->cols / 4;
+  int32_t qsum[4], s[4];
+  for (int64_t t0 = 0; t0 < c->ntok; t0 += 4) {
+    int nt = c->ntok - t0 < 4 ? (int)(c->ntok - t0) : 4;
+    for (int t = 0; t < nt; t++) {
+      const int32_t *gs = c->gsum + (t0 + t) * (c->cols / 32);
+      int32_t sum = 0;
+      for (int64_t g = 0; g < c->cols / 32; g++) sum += gs[g];
+      qsum[t] = sum;
+    }
+    for (int64_t r = b; r < e; r++) {
+      const uint8_t *w = c->w + r * row_bytes;
+      const int8_t *q = c->q + t0 * c->cols;
+#if BLI_X86
+      if (c->lvl == LEVEL_AVX512) {
+        dot_i2s_vnni(w, q, c->cols, nt, s);
+      } else
+#endif
+      {
+        for (int t = 0; t < nt; t++) {
+#if BLI_X86
+          if (c->lvl >= LEVEL_AVX2) s[t] = dot_i2s_avx2(w, q + t * c->cols, c->cols);
+          else
+#endif
+            s[t] = dot_i2s_scalar(w, q + t * c->cols, c->cols);
+        }
+      }
+      for (int t = 0; t < nt; t++)
+        c->y[(t0 + t) * c->rows + r] = (float)(s[t] - qsum[t]) * (c->factor[t0 + t] * c->wscale);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TQ2_0: 256-element blocks of 66 bytes: qs[64], then f16 d (ggml-common.h block_tq2_0). Byte  */
+/* m of 32-byte chunk j holds elements j*128 + 32l + m in bits 2l+1:2l (l = 0..3)               */
+/* (ggml-quants.c dequantize_row_tq2_0). The dots return sum over blocks of d * sum((c-1)*q).   */
+
+static float dot_tq2_scalar(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                            int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t blk = 0; blk < nblk; blk++) {
+    const uint8_t *b = w + blk * 66;
+    const int8_t *a = q + blk * 256;
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < 2; j++) {
+      for (int m = 0; m < 32; m++) {
+        uint8_t v = b[j * 32 + m];
+        const int8_t *aj = a + j * 128 + m;
+        lane[m / 4] += (v & 3) * aj[0] + ((v >> 2) & 3) * aj[32] + ((v >> 4) & 3) * aj[64] +
+                       ((v >> 6) & 3) * aj[96];
+      }
+    }
+    lane[0] -= bsum[blk];
+    uint16_t dh;
+    memcpy(&dh, b + 64, 2);
+    float d = f16_to_f32(dh);
+    for (int k = 0; k < 8; k++) acc[k] = fmaf((float)lane[k], d, acc[k]);
+  }
+  return hsum8_scalar(acc);
+}
+
+#if BLI_X86
+/* The block's f16 scale broadcast to 8 floats. */
+BLI_AVX2 static inline __m256 tq2_scale(const uint8_t *b) {
+  int16_t dh;
+  memcpy(&dh, b + 64, 2);
+  return _mm256_cvtph_ps(_mm_set1_epi16(dh));
+}
+
+/* Up to 4 tokens per decoded block (q rows `nblk * 256` apart, block sums nblk apart); always
+ * inlined with a constant `nt` (tq2_avx2) so that the accumulators stay in registers. */
+BLI_AVX2 static inline __attribute__((always_inline)) void dot_tq2_avx2_n(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                  int64_t nblk, int nt, float *out) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                    _mm256_setzero_ps()};
+  int64_t cols = nblk * 256;
+  for (int64_t blk = 0; blk < nblk; blk++) {
+    const uint8_t *b = w + blk * 66;
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
+    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    __m256i c[8];
+    for (int l = 0; l < 4; l++) {
+      c[l] = _mm256_and_si256(_mm256_srli_epi16(v0, 2 * l), mask);
+      c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v1, 2 * l), mask);
+    }
+    __m256 d = tq2_scale(b);
+    for (int t = 0; t < nt; t++) {
+      const __m256i *a = (const __m256i *)(q + t * cols + blk * 256);
+      /* each i16 lane sums 2 products of at most 3 * 128: 8 of them stay far below 32767 */
+      __m256i s16 = _mm256_add_epi16(
+          _mm256_add_epi16(
+              _mm256_add_epi16(_mm256_maddubs_epi16(c[0], _mm256_loadu_si256(a)),
+                               _mm256_maddubs_epi16(c[1], _mm256_loadu_si256(a + 1))),
+              _mm256_add_epi16(_mm256_maddubs_epi16(c[2], _mm256_loadu_si256(a + 2)),
+                               _mm256_maddubs_epi16(c[3], _mm256_loadu_si256(a + 3)))),
+          _mm256_add_epi16(
+              _mm256_add_epi16(_mm256_maddubs_epi16(c[4], _mm256_loadu_si256(a + 4)),
+                               _mm256_maddubs_epi16(c[5], _mm256_loadu_si256(a + 5))),
+              _mm256_add_epi16(_mm256_maddubs_epi16(c[6], _mm256_loadu_si256(a + 6)),
+                               _mm256_maddubs_epi16(c[7], _mm256_loadu_si256(a + 7)))));
+      __m256i s32 = _mm256_madd_epi16(s16, ones);
+      s32 = _mm256_sub_epi32(s32,
+                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(bsum[t * nblk + blk])));
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), d, accf[t]);
+    }
+  }
+  for (int t = 0; t < nt; t++) out[t] = hsum_f32_avx2(accf[t]);
+}
+
+/* AVX-512 level: 256-bit VNNI (vpdpbusd on ymm, AVX512VL) replaces maddubs + adds + madd; the
+ * codes of a block are decoded once for up to 4 tokens (q rows `cols` apart, block sums nblk
+ * apart). Lanes as in the AVX2 kernel, so the bits are the same. */
+BLI_AVX512 static inline __attribute__((always_inline)) void dot_tq2_vnni_n(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                    int64_t nblk, int nt, float *out) {
+  const __m256i mask = _mm256_set1_epi8(3);
+  __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                    _mm256_setzero_ps()};
+  int64_t cols = nblk * 256;
+  for (int64_t blk = 0; blk < nblk; blk++) {
+    const uint8_t *b = w + blk * 66;
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
+    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    __m256i c[8];
+    for (int l = 0; l < 4; l++) {
+      c[l] = _mm256_and_si256(_mm256_srli_epi16(v0, 2 * l), mask);
+      c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v1, 2 * l), mask);
+    }
+    __m256 d = tq2_scale(b);
+    for (int t = 0; t < nt; t++) {
+      const __m256i *a = (const __m256i *)(q + t * cols + blk * 256);
+      __m256i s0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c[0], _mm256_loadu_si256(a));
+      __m256i s1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c[4], _mm256_loadu_si256(a + 4));
+      for (int l = 1; l < 4; l++) {
+        s0 = _mm256_dpbusd_epi32(s0, c[l], _mm256_loadu_si256(a + l));
+        s1 = _mm256_dpbusd_epi32(s1, c[4 + l], _mm256_loadu_si256(a + 4 + l));
+      }
+      __m256i s32 = _mm256_add_epi32(s0, s1);
+      s32 = _mm256_sub_epi32(s32,
+                             _mm256_zextsi128_si256(_mm_cvtsi32_si128(bsum[t * nblk + blk])));
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s32), d, accf[t]);
+    }
+  }
+  for (int t = 0; t < nt; t++) out[t] = hsum_f32_avx2(accf[t]);
+}
+
+BLI_AVX2 static void dot_tq2_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                  int64_t nblk, int nt, float *out) {
+  switch (nt) {
+    case 1: dot_tq2_avx2_n(w, q, bsum, nblk, 1, out); break;
+    case 2: dot_tq2_avx2_n(w, q, bsum, nblk, 2, out); break;
+    case 3: dot_tq2_avx2_n(w, q, bsum, nblk, 3, out); break;
+    default: dot_tq2_avx2_n(w, q, bsum, nblk, 4, out); break;
+  }
+}
+
+BLI_AVX512 static void dot_tq2_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                    int64_t nblk, int nt, float *out) {
+  switch (nt) {
+    case 1: dot_tq2_vnni_n(w, q, bsum, nblk, 1, out); break;
+    case 2: dot_tq2_vnni_n(w, q, bsum, nblk, 2, out); break;
+    case 3: dot_tq2_vnni_n(w, q, bsum, nblk, 3, out); break;
+    default: dot_tq2_vnni_n(w, q, bsum, nblk, 4, out); break;
+  }
+}
+#endif
+
+static void task_tq2(void *p, int64_t b, int64_t e) {
+  tern_ctx *c = (tern_ctx *)p;
+  int64_t nblk = c->cols / 256;
+  int64_t row_bytes = nblk * 66;
+  float s[4];
+  for (int64_t t0 = 0; t0 < c->ntok; t0 += 4) {
+    int nt = c->ntok - t0 < 4 ? (int)(c->ntok - t0) : 4;
+    const int32_t *bsum = c->bsum + t0 * nblk;
+    for (int64_t r = b; r < e; r++) {
+      const uint8_t *w = c->w + r * row_bytes;
+#if BLI_X86
+      if (c->lvl == LEVEL_AVX512) {
+        dot_tq2_vnni(w, c->q + t0 * c->cols, bsum, nblk, nt, s);
+      } else
+#endif
+      {
+#if BLI_X86
+        if (c->lvl == LEVEL_AVX2) {
+          dot_tq2_avx2(w, c->q + t0 * c->cols, bsum, nblk, nt, s);
+        } else
+#endif
+        {
+          for (int t = 0; t < nt; t++)
+            s[t] = dot_tq2_scalar(w, c->q + (t0 + t) * c->cols, bsum + t * nblk, nblk);
+        }
+      }
+      for (int t = 0; t < nt; t++) c->y[(t0 + t) * c->rows + r] = s[t] * c->factor[t0 + t];
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TQ1_0                                                                                       */
+
+/* TQ1_0: 256-element blocks of 54 bytes: qs[48], qh[4], then f16 d (ggml-common.h block_tq1_0).
+ * Trit n of byte b is ((b·3^n mod 256)·3) >> 8 ∈ {0,1,2} (ggml-quants.c dequantize_row_tq1_0):
+ * qs[0..31] hold elements 32n+m (n < 5), qs[32..47] elements 160+16n+m, qh[0..3] elements
+ * 240+4n+m (n < 4). As for TQ2_0, Σ (t−1)·a = Σ t·a − Σ a. */
+static float dot_tq1_scalar(const uint8_t *w, const int8_t *q, const int32_t *gsum, int64_t cols) {
+  static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+  float acc = 0.0f;
+  for (int64_t blk = 0; blk < cols / 256; blk++) {
+    const uint8_t *b = w + blk * 54;
+    const int8_t *a = q + blk * 256;
+    int32_t s = 0;
+    for (int n = 0; n < 5; n++) {
+      for (int m = 0; m < 32; m++) {
+        uint8_t x = (uint8_t)(b[m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[32 * n + m];
+      }
+      for (int m = 0; m < 16; m++) {
+        uint8_t x = (uint8_t)(b[32 + m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[160 + 16 * n + m];
+      }
+    }
+    for (int n = 0; n < 4; n++) {
+      for (int m = 0; m < 4; m++) {
+        uint8_t x = (uint8_t)(b[48 + m] * pow3[n]);
+        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[240 + 4 * n + m];
+      }
+    }
+    const int32_t *gs = gsum + blk * 8;
+    int32_t qs = gs[0] + gs[1] + gs[2] + gs[3] + gs[4] + gs[5] + gs[6] + gs[7];
+    uint16_t dh;
+    memcpy(&dh, b + 52, 2);
+    acc += f16_to_f32(dh) * (float)(s - qs);
+  }
+  return acc;
+}
+
+
+static void task_tq1(void *p, int64_t b, int64_t e) {
+  tern_ctx *c = (tern_ctx *)p;
+  int64_t row_bytes = c->cols / 256 * 54;
+  for (int64_t r = b; r < e; r++) {
+    const uint8_t *w = c->w + r * row_bytes;
+    for (int64_t t = 0; t < c->ntok; t++) {
+      float s = dot_tq1_scalar(w, c->q + t * c->cols, c->gsum + t * (c->cols / 32), c->cols);
+      c->y[t * c->rows + r] = s * c->factor[t];
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Entry points: y[t*rows + r] = W[r,:] . x_t for t < ntok. They return 0, or -1 when scratch   */
+/* memory cannot be allocated (y is then left unchanged).                                       */
+
+/** I2_S product (cols % 128 == 0); `wscale` is the tensor's f32 scale. */
+API int32_t bli_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale,
+                           const int8_t *q, const int32_t *gsum, const float *factor,
+                           int64_t ntok, float *y) {
+  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, wscale, y, bli_level()};
+  if (prepare(&c, 0) != 0) return -1;
+  bli_parallel_for(task_i2s, &c, rows, 8);
+  return 0;
+}
+
+/** TQ2_0 product (cols % 256 == 0). */
+API int32_t bli_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+                           const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
+  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, 1.0f, y, bli_level()};
+  if (prepare(&c, 1) != 0) return -1;
+  bli_parallel_for(task_tq2, &c, rows, 8);
+  return 0;
+}
+
+/** TQ1_0 product (cols % 256 == 0); scalar at every level (gcc vectorizes the trit loops). */
+API int32_t bli_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+                           const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
+  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, 1.0f, y, bli_level()};
+  bli_parallel_for(task_tq1, &c, rows, 8);
+  return 0;
+}
