@@ -52,6 +52,14 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "i64", "i64", "buffer", "buffer", "i64", "buffer"],
     result: "void",
   },
+  // void bli_quantize_rows_q8_0(const float *x, int64 rows, int64 width, uint8_t *out)
+  bli_quantize_rows_q8_0: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
+  // void bli_matmul_q8_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
+  //   float *y)
+  bli_matmul_q8_0: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
     parameters: [
@@ -118,6 +126,7 @@ export const INFER_SOURCES = [
   "pool.c",
   "activations.c",
   "ternary.c",
+  "q8_0.c",
   "dense.c",
   "ffn.c",
   "attention.c",

@@ -1,7 +1,7 @@
 /**
  * Logits cross-validation against llama.cpp (libllama from npm `@node-llama-cpp/linux-x64@3.22.1`):
  * the same random upstream-`bitnet` model with F16 and TQ2_0 projections (and as plain `llama`
- * with F16 projections), per-position logits of an
+ * with F16 and Q8_0 projections), per-position logits of an
  * 8-token prompt (cosine ≥ 0.999 for F16, ≥ 0.99 for TQ2_0) and identical 32-token greedy
  * continuations, for bitload's f32 reference and its native integer kernels. Skips with a reason
  * when libllama is not installed.
@@ -31,6 +31,7 @@ Deno.test(
         ["bitnet F16", paths.bitnet.F16, 0.999],
         ["bitnet TQ2_0", paths.bitnet.TQ2_0, 0.99],
         ["llama F16", paths.llama, 0.999],
+        ["llama Q8_0", paths.llamaQ8_0, 0.999],
       ] as const;
       for (const [type, file, minCos] of cases) {
         // one thread: llama.cpp spin-waits, which stalls when test files run in parallel

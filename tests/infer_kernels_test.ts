@@ -1,7 +1,8 @@
 /**
- * Native inference kernels against TypeScript references: I2_S and TQ2_0 integer products (I2_S:
- * every SIMD level bit-identical to the scalar twin; both equal to the f32 sum on the same int8
- * activations; TQ2_0 levels agree to float rounding), F16/F32 products, attention, and thread-count independence.
+ * Native inference kernels against TypeScript references: I2_S and TQ2_0 integer products (every
+ * SIMD level bit-identical to the scalar twin, batches bit-identical to single tokens, both equal
+ * to the f32 sum on the same int8 activations), F16/F32 products, attention, and thread-count
+ * independence.
  */
 
 import assert from "node:assert/strict";

@@ -68,6 +68,28 @@ static inline float f16_to_f32(uint16_t h) {
   return out;
 }
 
+/* f32 -> f16 bits, round to nearest even (what F16C's vcvtps2ph with imm 0 does). */
+static inline uint16_t f32_to_f16(float f) {
+  uint32_t x;
+  memcpy(&x, &f, 4);
+  uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+  uint32_t ax = x & 0x7fffffff;
+  if (ax >= 0x7f800000) return sign | (ax > 0x7f800000 ? 0x7e00 : 0x7c00); /* NaN, Inf */
+  if (ax >= 0x477ff000) return sign | 0x7c00;                               /* overflow */
+  if (ax < 0x38800000) {                                                     /* subnormal */
+    float a;
+    memcpy(&a, &ax, 4);
+    /* a * 2^24 rounded to nearest even is the subnormal's mantissa */
+    return sign | (uint16_t)nearbyintf(a * 16777216.0f);
+  }
+  uint32_t mant = ax & 0x7fffff;
+  uint32_t exp = (ax >> 23) - 112;
+  uint32_t h = (exp << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+  return sign | (uint16_t)h;
+}
+
 #if BLI_X86
 BLI_AVX2 static inline int32_t hsum_i32_avx2(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

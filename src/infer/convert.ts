@@ -13,10 +13,10 @@
 import type { GgufMetadataInput, GgufTensorInput } from "../gguf/writer.ts";
 import { kv } from "../gguf/writer.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
-import { quantizeF16, quantizeTQ1_0, quantizeTQ2_0 } from "../quant/quantize.ts";
+import { quantizeF16, quantizeQ8_0, quantizeTQ1_0, quantizeTQ2_0 } from "../quant/quantize.ts";
 
 /** Weight type of the projections in the upstream file. */
-export type UpstreamWeightType = "F16" | "TQ2_0" | "TQ1_0" | "I2_S";
+export type UpstreamWeightType = "F16" | "Q8_0" | "TQ2_0" | "TQ1_0" | "I2_S";
 
 /**
  * Multiplies the per-tensor scale of every I2_S tensor by `factor`. Random ternary weights with
@@ -74,7 +74,7 @@ export function bitnetToUpstream(
   for (const e of parts.metadata) {
     if (e.key === "general.architecture") metadata.push(kv.string(e.key, arch));
     else if (e.key === "general.file_type") {
-      const ftype = { F16: 1, TQ1_0: 36, TQ2_0: 37, I2_S: 40 }[weightType];
+      const ftype = { F16: 1, Q8_0: 7, TQ1_0: 36, TQ2_0: 37, I2_S: 40 }[weightType];
       metadata.push(kv.u32(e.key, ftype));
     } else if (e.key.startsWith(from)) {
       metadata.push({ ...e, key: `${arch}.${e.key.slice(from.length)}` });
@@ -93,6 +93,8 @@ export function bitnetToUpstream(
       const values = dequantizeToNew("I2_S", raw, n);
       return weightType === "F16"
         ? quantizeF16(values)
+        : weightType === "Q8_0"
+        ? quantizeQ8_0(values)
         : weightType === "TQ1_0"
         ? quantizeTQ1_0(values)
         : quantizeTQ2_0(values);

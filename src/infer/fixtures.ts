@@ -35,6 +35,8 @@ export interface FixturePaths {
   bitnet: Record<UpstreamWeightType, string>;
   /** The same weights as plain `llama` (F16 projections, no sub-norms). */
   llama: string;
+  /** The same `llama` model with Q8_0 projections. */
+  llamaQ8_0: string;
 }
 
 /**
@@ -67,7 +69,10 @@ export async function writeFixtureModels(
   const llama = join(dir, "llama-f16.gguf");
   const l = bitnetToUpstream(parts(), "F16", "llama");
   await writeGguf(llama, l.metadata, l.tensors);
-  return { b158, bitnet, llama };
+  const llamaQ8_0 = join(dir, "llama-q8_0.gguf");
+  const l8 = bitnetToUpstream(parts(), "Q8_0", "llama");
+  await writeGguf(llamaQ8_0, l8.metadata, l8.tensors);
+  return { b158, bitnet, llama, llamaQ8_0 };
 }
 
 /**

@@ -4,8 +4,9 @@
  * - `"ref"`: the f32 reference. Weights are dequantized once with bitload's bit-exact
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
- *   activations quantized per row with an absmax scale (BitLinear); F16/F32 multiply f32
- *   activations; other types are dequantized to f32 at load.
+ *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
+ *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`); F16/F32
+ *   multiply f32 activations; other types are dequantized to f32 at load.
  *
  * @module
  */
@@ -29,8 +30,11 @@ export interface Linear {
   outScale: number;
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
-  /** Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"f16"`, `"f32"` or `"i8"` (requantized). */
-  kernel: "i2s" | "tq2" | "tq1" | "f16" | "f32" | "i8";
+  /**
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"f16"`, `"f32"` or `"i8"`
+   * (requantized).
+   */
+  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "f16" | "f32" | "i8";
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
   i8?: { w: Int8Array; scale: Float32Array; sum: Int32Array };
   /** I2_S per-tensor scale. */
@@ -66,6 +70,7 @@ export function makeLinear(
     i2sScale = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true);
   } else if (type.name === "TQ2_0") kernel = "tq2";
   else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
+  else if (type.name === "Q8_0") kernel = "q8_0";
   else if (type.name === "F16") kernel = "f16";
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
@@ -109,13 +114,20 @@ export function requantizeI8(native: InferNative, lin: Linear): void {
   lin.f32 = undefined;
 }
 
-/** Per-row int8 activations shared by every ternary projection of the same input. */
+/**
+ * Quantized activations shared by every projection of the same input: per-row int8 codes (the
+ * ternary and int8 kernels) and Q8_0 blocks (the Q8_0 kernel), each computed on first use.
+ */
 export interface QuantizedActs {
   q: Int8Array;
   gsum: Int32Array;
   factor: Float32Array;
-  /** Rows quantized (0 = stale). */
+  /** Rows quantized to `q` (0 = stale). */
   rows: number;
+  /** The same rows as Q8_0 blocks (34 bytes per 32 values). */
+  q8: Uint8Array;
+  /** Rows quantized to `q8` (0 = stale). */
+  q8Rows: number;
 }
 
 /**
@@ -133,7 +145,24 @@ export function allocQuantizedActs(maxRows: number, width: number): QuantizedAct
     gsum: new Int32Array(maxRows * width / 32),
     factor: new Float32Array(maxRows),
     rows: 0,
+    q8: new Uint8Array(maxRows * Math.ceil(width / 32) * 34),
+    q8Rows: 0,
   };
+}
+
+/**
+ * Marks `acts` stale: the next projection quantizes its input again.
+ *
+ * @example
+ * ```ts
+ * import { allocQuantizedActs, staleActs } from "./linear.ts";
+ * const acts = allocQuantizedActs(1, 32);
+ * staleActs(acts); // acts.rows === 0 && acts.q8Rows === 0
+ * ```
+ */
+export function staleActs(acts: QuantizedActs): void {
+  acts.rows = 0;
+  acts.q8Rows = 0;
 }
 
 /**
@@ -229,6 +258,13 @@ export function linearNative(
     case "tq1":
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
       status = s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+      break;
+    case "q8_0":
+      if (acts.q8Rows !== ntok) {
+        s.bli_quantize_rows_q8_0(x, nt, cols, acts.q8);
+        acts.q8Rows = ntok;
+      }
+      s.bli_matmul_q8_0(lin.data, rows, cols, acts.q8, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);

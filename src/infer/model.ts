@@ -45,6 +45,7 @@ import {
   makeLinear,
   type QuantizedActs,
   requantizeI8,
+  staleActs,
 } from "./linear.ts";
 
 /** Options of {@link loadModel} / {@link InferenceModel.fromGguf}. */
@@ -427,7 +428,7 @@ export class InferenceModel implements Disposable {
 
     for (const blk of this.#blocks) {
       rmsNorm(x, blk.attnNorm, n, E, c.eps, h);
-      this.#actsEmbd.rows = 0;
+      staleActs(this.#actsEmbd);
       this.#matmul(blk.wq, h, n, q, this.#actsEmbd);
       this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
       this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
@@ -471,12 +472,12 @@ export class InferenceModel implements Disposable {
         rmsNorm(att, blk.attnSubNorm, n, qDim, c.eps, h);
         attnIn = h;
       }
-      this.#actsEmbd.rows = 0;
+      staleActs(this.#actsEmbd);
       this.#matmul(blk.wo, attnIn, n, o, this.#actsEmbd);
       for (let i = 0; i < n * E; i++) x[i] += o[i];
 
       rmsNorm(x, blk.ffnNorm, n, E, c.eps, h);
-      this.#actsEmbd.rows = 0;
+      staleActs(this.#actsEmbd);
       this.#matmul(blk.gate, h, n, g, this.#actsEmbd);
       this.#matmul(blk.up, h, n, u, this.#actsEmbd);
       const F = n * c.nFf;
@@ -494,7 +495,7 @@ export class InferenceModel implements Disposable {
         }
       }
       if (blk.ffnSubNorm) rmsNorm(g, blk.ffnSubNorm, n, c.nFf, c.eps, g);
-      this.#actsFf.rows = 0;
+      staleActs(this.#actsFf);
       this.#matmul(blk.down, g, n, o, this.#actsFf);
       for (let i = 0; i < n * E; i++) x[i] += o[i];
     }
@@ -504,7 +505,7 @@ export class InferenceModel implements Disposable {
     const rows = n - first;
     rmsNorm(x.subarray(first * E, n * E), this.#outNorm, rows, E, c.eps, h);
     const logits = this.#logits.subarray(0, rows * c.nVocab);
-    this.#actsEmbd.rows = 0;
+    staleActs(this.#actsEmbd);
     this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
     return logits;
   }

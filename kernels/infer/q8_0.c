@@ -1,0 +1,171 @@
+/*
+ * Q8_0 products on integers, as llama.cpp computes them: activations are quantized per 32-block
+ * to Q8_0 (block_q8_0: f16 d, 32 int8) and each block pair contributes d_w * d_x * sum(w * x).
+ *
+ * Bit-exact with ggml (the x86 builds of ggml-cpu in llama.cpp v0.5.0, ggml-cpu/arch/x86/quants.c):
+ * - quantize_row_q8_0: d = max|x| / 127 stored as f16, codes = round-to-nearest-even(x * 127 /
+ *   max|x|) (the AVX2 path's `_mm256_round_ps(.., _MM_ROUND_NEAREST)`; the generic C reference
+ *   uses roundf and 1/d, which can differ by one code on ties);
+ * - ggml_vec_dot_q8_0_q8_0: per block, 8 int32 lanes (lane k sums the products of bytes
+ *   4k..4k+3), acc = fma(d_w * d_x, lane, acc) over the blocks in order, then ggml's
+ *   hsum_float_8. The scalar twin below evaluates exactly that; AVX2 uses maddubs on |w| and
+ *   sign(x, w) like ggml's haswell build, the AVX-512 level vpdpbusd like its zen4 build.
+ */
+#include "internal.h"
+
+#define Q8_0_BLOCK 32
+#define Q8_0_BYTES 34
+
+/* ------------------------------------------------------------------------------------------ */
+/* Activation quantization                                                                     */
+
+static void quantize_q8_0_scalar(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t b = 0; b < n / Q8_0_BLOCK; b++) {
+    const float *xb = x + b * Q8_0_BLOCK;
+    uint8_t *ob = out + b * Q8_0_BYTES;
+    float amax = 0.0f;
+    for (int i = 0; i < Q8_0_BLOCK; i++) amax = fmaxf(amax, fabsf(xb[i]));
+    uint16_t dh = f32_to_f16(amax / 127.0f);
+    memcpy(ob, &dh, 2);
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < Q8_0_BLOCK; i++) ob[2 + i] = (uint8_t)(int8_t)nearbyintf(xb[i] * id);
+  }
+}
+
+#if BLI_X86
+BLI_AVX2 static void quantize_q8_0_avx2(const float *x, int64_t n, uint8_t *out) {
+  const __m256 signmask = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / Q8_0_BLOCK; b++) {
+    const float *xb = x + b * Q8_0_BLOCK;
+    uint8_t *ob = out + b * Q8_0_BYTES;
+    __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+    __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+    __m256 m = _mm256_max_ps(
+        _mm256_max_ps(_mm256_andnot_ps(signmask, v0), _mm256_andnot_ps(signmask, v1)),
+        _mm256_max_ps(_mm256_andnot_ps(signmask, v2), _mm256_andnot_ps(signmask, v3)));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    uint16_t dh = _cvtss_sh(amax / 127.0f, 0);
+    memcpy(ob, &dh, 2);
+    __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_ROUND_NEAREST));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_ROUND_NEAREST));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_ROUND_NEAREST));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_ROUND_NEAREST));
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(ob + 2), p);
+  }
+}
+#endif
+
+/**
+ * Quantizes `rows` rows of `width` floats (width % 32 == 0) to Q8_0 blocks, `width / 32 * 34`
+ * bytes per row, with the bytes of ggml's x86 quantize_row_q8_0.
+ */
+API void bli_quantize_rows_q8_0(const float *x, int64_t rows, int64_t width, uint8_t *out) {
+  int64_t row_bytes = width / Q8_0_BLOCK * Q8_0_BYTES;
+  for (int64_t r = 0; r < rows; r++) {
+#if BLI_X86
+    if (bli_level() >= LEVEL_AVX2) {
+      quantize_q8_0_avx2(x + r * width, width, out + r * row_bytes);
+      continue;
+    }
+#endif
+    quantize_q8_0_scalar(x + r * width, width, out + r * row_bytes);
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dot products of a Q8_0 weight row with a Q8_0 activation row                                */
+
+static inline float q8_0_scale(const uint8_t *wb, const uint8_t *xb) {
+  uint16_t dw, dx;
+  memcpy(&dw, wb, 2);
+  memcpy(&dx, xb, 2);
+  return f16_to_f32(dw) * f16_to_f32(dx);
+}
+
+static float dot_q8_0_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
+    const int8_t *wq = (const int8_t *)wb + 2, *xq = (const int8_t *)xb + 2;
+    float d = q8_0_scale(wb, xb);
+    for (int k = 0; k < 8; k++) {
+      int32_t s = 0;
+      for (int i = 4 * k; i < 4 * k + 4; i++) s += wq[i] * xq[i];
+      acc[k] = fmaf((float)s, d, acc[k]);
+    }
+  }
+  return hsum8_scalar(acc);
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
+    __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+    __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+    __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(q8_0_scale(wb, xb)), lanes, acc);
+  }
+  return hsum_f32_avx2(acc);
+}
+
+BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
+    __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+    __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw),
+                                    _mm256_sign_epi8(qx, qw));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(q8_0_scale(wb, xb)), _mm256_cvtepi32_ps(s), acc);
+  }
+  return hsum_f32_avx2(acc);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matrix product: y[t*rows + r] = W[r,:] . x_t                                                */
+
+typedef struct {
+  const uint8_t *w;
+  int64_t rows, cols, ntok;
+  const uint8_t *x; /* ntok rows of Q8_0 activations */
+  float *y;
+  int lvl;
+} q8_ctx;
+
+static void task_q8_0(void *p, int64_t b, int64_t e) {
+  q8_ctx *c = (q8_ctx *)p;
+  int64_t nblk = c->cols / Q8_0_BLOCK;
+  int64_t row_bytes = nblk * Q8_0_BYTES;
+  for (int64_t r = b; r < e; r++) {
+    const uint8_t *w = c->w + r * row_bytes;
+    for (int64_t t = 0; t < c->ntok; t++) {
+      const uint8_t *x = c->x + t * row_bytes;
+      float s;
+#if BLI_X86
+      if (c->lvl == LEVEL_AVX512) s = dot_q8_0_vnni(w, x, nblk);
+      else if (c->lvl == LEVEL_AVX2) s = dot_q8_0_avx2(w, x, nblk);
+      else
+#endif
+        s = dot_q8_0_scalar(w, x, nblk);
+      c->y[t * c->rows + r] = s;
+    }
+  }
+}
+
+/** Q8_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
+API void bli_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q8_0, &c, rows, 8);
+}

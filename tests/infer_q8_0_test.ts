@@ -1,0 +1,124 @@
+/**
+ * The Q8_0 inference kernel against ggml itself (`libggml-cpu-haswell.so` and `-zen4.so` from
+ * llama.cpp v0.5.0): activation blocks byte-identical to ggml's `quantize_row_q8_0`, and every
+ * output bit-identical to `ggml_vec_dot_q8_0_q8_0`, at every SIMD level of bitload (scalar twin,
+ * AVX2, AVX-512 VNNI), for batches and thread counts. Skips with a reason when the native kernels
+ * or the ggml libraries are unavailable.
+ */
+
+import assert from "node:assert/strict";
+import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
+import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
+import { seededRandom } from "../src/synth/random.ts";
+
+const native = inferNative();
+const oracles: GgmlCpu[] = [];
+let skip = native === null ? `native inference kernels unavailable: ${inferNativeReason()}` : "";
+for (const variant of ["haswell", "zen4"] as const) {
+  const opened = openGgmlCpu(variant);
+  if (typeof opened === "string") console.warn(`Q8_0 oracle ${variant} skipped: ${opened}`);
+  else oracles.push(opened);
+}
+if (!skip && oracles.length === 0) skip = "no ggml-cpu library could be opened";
+if (skip) console.warn(`skipping the Q8_0 kernel tests: ${skip}`);
+
+const rng = seededRandom(8);
+const LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
+
+/** Values over several orders of magnitude, with edge blocks mixed in. */
+function values(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = rng.normal() * Math.exp(rng.normal() * 2);
+  for (let b = 0; b < n / 32; b++) {
+    const block = x.subarray(b * 32, (b + 1) * 32);
+    switch (b % 7) {
+      case 1: // all zero: d = 0, codes 0
+        block.fill(0);
+        break;
+      case 2: // one non-zero value: the others round to 0, it to ±127
+        block.fill(0);
+        block[b % 32] = -3.5;
+        break;
+      case 3: // ties: x * 127 / max lands on k + 0.5 for exact halves
+        for (let i = 0; i < 32; i++) block[i] = (i - 16) + 0.5;
+        block[31] = 127;
+        break;
+      case 4: // tiny values whose scale is an f16 subnormal
+        for (let i = 0; i < 32; i++) block[i] *= 1e-6;
+        break;
+      case 5: // large values near the f16 limit of d
+        for (let i = 0; i < 32; i++) block[i] = (i % 2 ? 1 : -1) * 60000 * 127 * rng.float();
+        break;
+    }
+  }
+  return x;
+}
+
+Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, async (t) => {
+  const nat = native!;
+  const s = nat.symbols;
+  const rows = 37, cols = 32 * 24, ntok = 5;
+  const rowBytes = cols / 32 * 34;
+  const x = values(ntok * cols);
+  const wf = values(rows * cols);
+  // weights as ggml writes them (its own quantizer), so the oracle and bitload read the same bytes
+  const w = oracles[0].quantizeRowQ8_0(wf);
+
+  await t.step("activation blocks equal ggml's quantize_row_q8_0 at every level", () => {
+    for (const oracle of oracles) {
+      const want = oracle.quantizeRowQ8_0(x);
+      for (const level of LEVELS) {
+        nat.setLevel(level);
+        const got = new Uint8Array(ntok * rowBytes);
+        s.bli_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
+        assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
+      }
+    }
+    nat.setLevel("best");
+  });
+
+  await t.step(
+    "products equal ggml_vec_dot_q8_0_q8_0 at every level, batch and thread count",
+    () => {
+      const xq = oracles[0].quantizeRowQ8_0(x);
+      for (const oracle of oracles) {
+        const want = new Float32Array(ntok * rows);
+        for (let tk = 0; tk < ntok; tk++) {
+          for (let r = 0; r < rows; r++) {
+            want[tk * rows + r] = oracle.vecDotQ8_0(
+              cols,
+              w.subarray(r * rowBytes, (r + 1) * rowBytes),
+              xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
+            );
+          }
+        }
+        for (const level of LEVELS) {
+          nat.setLevel(level);
+          for (const threads of [1, 2]) {
+            const before = nat.threads;
+            nat.setThreads(threads);
+            const y = new Float32Array(ntok * rows);
+            s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+            nat.setThreads(before);
+            assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
+          }
+        }
+      }
+      nat.setLevel("best");
+    },
+  );
+
+  await t.step("a model's Q8_0 projection uses the kernel", async () => {
+    const { makeLinear, linearNative, allocQuantizedActs } = await import("../src/infer/linear.ts");
+    const { ggmlTypeByName } = await import("../src/gguf/types.ts");
+    const lin = makeLinear("w", ggmlTypeByName("Q8_0")!, rows, cols, w, 1, "native");
+    assert.equal(lin.kernel, "q8_0");
+    assert.equal(lin.f32, undefined); // no f32 copy: the mapped bytes are used as they are
+    const y = new Float32Array(rows);
+    linearNative(nat, lin, x.subarray(0, cols), 1, y, allocQuantizedActs(1, cols));
+    const xq = oracles[0].quantizeRowQ8_0(x.subarray(0, cols));
+    for (let r = 0; r < rows; r++) {
+      assert.equal(y[r], oracles[0].vecDotQ8_0(cols, w.subarray(r * rowBytes), xq));
+    }
+  });
+});

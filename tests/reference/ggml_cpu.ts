@@ -1,0 +1,86 @@
+/**
+ * ggml's CPU kernels as a test oracle: the x86 builds of `libggml-cpu-<variant>.so` that sit next
+ * to `libggml-base.so` in `@node-llama-cpp/linux-x64@3.22.1` (llama.cpp v0.5.0). `haswell` is the
+ * AVX2 build, `zen4` the AVX-512 (VNNI) one. Each library has its own f16 table, filled by its
+ * `ggml_cpu_init`. Absent libraries (or a CPU that lacks the variant's ISA) give `null` and a
+ * reason, so tests can skip.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { findGgmlLibrary } from "./ggml.ts";
+
+/** The ggml-cpu symbols the tests call. */
+const SYMBOLS = {
+  ggml_cpu_init: { parameters: [], result: "void" },
+  // void quantize_row_q8_0(const float *x, void *y, int64_t k)
+  quantize_row_q8_0: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  // void ggml_vec_dot_q8_0_q8_0(int n, float *s, size_t bs, const void *vx, size_t bx,
+  //   const void *vy, size_t by, int nrc)
+  ggml_vec_dot_q8_0_q8_0: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** A ggml-cpu build opened for tests. */
+export interface GgmlCpu {
+  /** Library path. */
+  path: string;
+  /** `quantize_row_q8_0` of `x` (length a multiple of 32) into new Q8_0 blocks. */
+  quantizeRowQ8_0(x: Float32Array): Uint8Array;
+  /** `ggml_vec_dot_q8_0_q8_0` of one weight row and one activation row of `n` values. */
+  vecDotQ8_0(n: number, w: Uint8Array, x: Uint8Array): number;
+}
+
+/** The CPU features each variant needs (from `/proc/cpuinfo` flag names). */
+const NEEDS: Record<string, string[]> = {
+  haswell: ["avx2", "fma", "f16c"],
+  zen4: ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"],
+};
+
+function cpuFlags(): Set<string> {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    const line = info.split("\n").find((l) => l.startsWith("flags"));
+    return new Set(line ? line.split(":")[1].trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Opens `libggml-cpu-<variant>.so`, or returns a reason string when it cannot be used here.
+ *
+ * @example
+ * ```ts ignore
+ * const cpu = openGgmlCpu("haswell");
+ * if (typeof cpu !== "string") cpu.quantizeRowQ8_0(new Float32Array(32));
+ * ```
+ */
+export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
+  const base = findGgmlLibrary();
+  if (!base) return "libggml-base.so not found (npm install @node-llama-cpp/linux-x64)";
+  const path = `${dirname(base)}/libggml-cpu-${variant}.so`;
+  if (!existsSync(path)) return `${path} not found`;
+  const flags = cpuFlags();
+  const missing = NEEDS[variant].filter((f) => !flags.has(f));
+  if (missing.length) return `this CPU lacks ${missing.join(", ")} for the ${variant} build`;
+  const lib = Deno.dlopen(path, SYMBOLS);
+  lib.symbols.ggml_cpu_init();
+  const out = new Float32Array(1);
+  return {
+    path,
+    quantizeRowQ8_0(x) {
+      const y = new Uint8Array(x.length / 32 * 34);
+      lib.symbols.quantize_row_q8_0(x, y, BigInt(x.length));
+      return y;
+    },
+    vecDotQ8_0(n, w, x) {
+      lib.symbols.ggml_vec_dot_q8_0_q8_0(n, out, 0n, w, 0n, x, 0n, 1);
+      return out[0];
+    },
+  };
+}
