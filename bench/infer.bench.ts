@@ -4,7 +4,9 @@
  * of the same shape:
  * - `tg`: one generated token (decode of 1 token with a warm KV cache), also with the LM head
  *   requantized to int8 (`lmHead: "q8"`);
- * - `pp32`: a 32-token prompt from an empty cache.
+ * - `pp32`: a 32-token prompt from an empty cache;
+ * - `llama Q8_0 tg` (tiny and 125M shapes): the same weights as plain `llama` with Q8_0
+ *   projections, bitload's integer Q8_0 kernel against llama.cpp's.
  *
  * Shapes: `tiny` (2 × 256), `125M` (12 × 768, vocab 32000); `BITLOAD_BENCH_2B=1` adds the
  * 2B-4T shape (30 × 2560, FFN 6912, 20/5 heads, vocab 128256; ≈ 2.7 GB of files written to a
@@ -47,6 +49,12 @@ for (const [label, shape] of Object.entries(SHAPES)) {
   await writeGguf(b158, p.metadata, p.tensors);
   const up = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "TQ2_0");
   await writeGguf(tq2, up.metadata, up.tensors);
+
+  const q8 = `${dir}/${label}-llama-q8_0.gguf`;
+  if (label !== "2B") {
+    const l8 = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "Q8_0", "llama");
+    await writeGguf(q8, l8.metadata, l8.tensors);
+  }
 
   const ours = await loadModel(tq2, { threads: THREADS, contextLength: 512 });
   const oursI2s = await loadModel(b158, { threads: THREADS, contextLength: 512 });
@@ -119,5 +127,31 @@ for (const [label, shape] of Object.entries(SHAPES)) {
         theirPos = PROMPT.length;
       },
     });
+  }
+
+  if (label !== "2B") {
+    const oursQ8_0 = await loadModel(q8, { threads: THREADS, contextLength: 512 });
+    Deno.bench({
+      name: `bitload tg (llama Q8_0, ${oursQ8_0.kernelInfo})`,
+      group: `${label} llama Q8_0 tg`,
+      baseline: true,
+      fn: step(oursQ8_0),
+    });
+    if (llama) {
+      const t = llama.open(q8, { threads: THREADS, nCtx: 512 });
+      let pos = 0;
+      Deno.bench({
+        name: `llama.cpp tg (llama Q8_0, ${THREADS} threads)`,
+        group: `${label} llama Q8_0 tg`,
+        fn: () => {
+          if (pos >= 500) {
+            t.reset();
+            pos = 0;
+          }
+          t.decode([pos % 1000]);
+          pos++;
+        },
+      });
+    }
   }
 }

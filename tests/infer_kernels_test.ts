@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
-import { quantizeTQ2_0 } from "../src/quant/quantize.ts";
+import { quantizeTQ1_0, quantizeTQ2_0 } from "../src/quant/quantize.ts";
 import { packI2S } from "../src/synth/i2s_pack.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
 import { seededRandom } from "../src/synth/random.ts";
@@ -130,41 +130,53 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     for (const y of results) assert.deepEqual(y, results[0]);
   });
 
-  await t.step("ternary batches give the bits of single tokens at every level", () => {
-    const nb = 6; // crosses the 4-token weight-reuse groups
-    const xb = acts(nb * cols);
-    const qb = new Int8Array(nb * cols);
-    const gb = new Int32Array(nb * cols / 32);
-    const fb = new Float32Array(nb);
-    s.bli_quantize_rows(xb, BigInt(nb), BigInt(cols), qb, gb, fb);
-    const codes = ternary(rows * cols);
-    const i2s = packI2S(codes, 0.5);
-    const tq2 = quantizeTQ2_0(new Float32Array(codes).map((v) => v * 0.2));
-    const run = (kind: "i2s" | "tq2", n: number, from: number): Float32Array => {
-      const y = new Float32Array(n * rows);
-      const qs = qb.subarray(from * cols), gs = gb.subarray(from * cols / 32);
-      const fs = fb.subarray(from);
-      const status = kind === "i2s"
-        ? s.bli_matmul_i2s(i2s, BigInt(rows), BigInt(cols), 0.5, qs, gs, fs, BigInt(n), y)
-        : s.bli_matmul_tq2(tq2, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y);
-      assert.equal(status, 0);
-      return y;
-    };
-    for (const level of levels) {
-      nat.setLevel(level);
-      for (const kind of ["i2s", "tq2"] as const) {
-        const batch = run(kind, nb, 0);
-        for (let tk = 0; tk < nb; tk++) {
-          assert.deepEqual(
-            run(kind, 1, tk),
-            batch.subarray(tk * rows, (tk + 1) * rows),
-            `${kind} ${level} token ${tk}`,
-          );
+  await t.step(
+    "ternary batches give the bits of single tokens; TQ1_0 equals TQ2_0; every level",
+    () => {
+      const nb = 6; // crosses the 4-token weight-reuse groups
+      const xb = acts(nb * cols);
+      const qb = new Int8Array(nb * cols);
+      const gb = new Int32Array(nb * cols / 32);
+      const fb = new Float32Array(nb);
+      s.bli_quantize_rows(xb, BigInt(nb), BigInt(cols), qb, gb, fb);
+      const codes = ternary(rows * cols);
+      const i2s = packI2S(codes, 0.5);
+      const tq2 = quantizeTQ2_0(new Float32Array(codes).map((v) => v * 0.2));
+      const tq1 = quantizeTQ1_0(new Float32Array(codes).map((v) => v * 0.2));
+      const run = (kind: "i2s" | "tq2" | "tq1", n: number, from: number): Float32Array => {
+        const y = new Float32Array(n * rows);
+        const qs = qb.subarray(from * cols), gs = gb.subarray(from * cols / 32);
+        const fs = fb.subarray(from);
+        const status = kind === "i2s"
+          ? s.bli_matmul_i2s(i2s, BigInt(rows), BigInt(cols), 0.5, qs, gs, fs, BigInt(n), y)
+          : kind === "tq2"
+          ? s.bli_matmul_tq2(tq2, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y)
+          : s.bli_matmul_tq1(tq1, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y);
+        assert.equal(status, 0);
+        return y;
+      };
+      let first: Float32Array | undefined;
+      for (const level of levels) {
+        nat.setLevel(level);
+        // TQ1_0 holds the same ternary values and block scales as TQ2_0: the same bits, every level
+        const tq2Batch = run("tq2", nb, 0);
+        first ??= tq2Batch;
+        assert.deepEqual(tq2Batch, first, `tq2 ${level} vs scalar`);
+        assert.deepEqual(run("tq1", nb, 0), tq2Batch, `tq1 vs tq2 at ${level}`);
+        for (const kind of ["i2s", "tq2", "tq1"] as const) {
+          const batch = run(kind, nb, 0);
+          for (let tk = 0; tk < nb; tk++) {
+            assert.deepEqual(
+              run(kind, 1, tk),
+              batch.subarray(tk * rows, (tk + 1) * rows),
+              `${kind} ${level} token ${tk}`,
+            );
+          }
         }
       }
-    }
-    nat.setLevel("best");
-  });
+      nat.setLevel("best");
+    },
+  );
 
   await t.step("F16 and F32 products", () => {
     const wf = acts(rows * cols).map((v) => v * 0.05);

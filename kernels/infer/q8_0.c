@@ -104,6 +104,14 @@ static float dot_q8_0_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
 }
 
 #if BLI_X86
+BLI_AVX2 static inline float f16_bits_f16c(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+/* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
+ * 3× slower on an AMD EPYC (Zen 4) than this single stream. */
 BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
@@ -111,9 +119,10 @@ BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t 
     const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
     __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
+    /* |w| x sign(x, w): the unsigned x signed byte pairs of ggml's mul_sum_i8_pairs_float */
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
     __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(q8_0_scale(wb, xb)), lanes, acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * f16_bits_f16c(xb)), lanes, acc);
   }
   return hsum_f32_avx2(acc);
 }
@@ -126,7 +135,8 @@ BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw),
                                     _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(q8_0_scale(wb, xb)), _mm256_cvtepi32_ps(s), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * f16_bits_f16c(xb)),
+                          _mm256_cvtepi32_ps(s), acc);
   }
   return hsum_f32_avx2(acc);
 }

@@ -8,34 +8,20 @@
  * weight scale (one f32 per tensor for I2_S, one f16 per 256-block for TQ2_0/TQ1_0) and by the
  * activation scale max|x| / 127.
  *
- * Bit-exact twins: integer sums are exact, and the float epilogue is fixed so that scalar, AVX2
- * and AVX-512 give identical bits:
+ * Bit-exact twins: integer sums are exact, and the float epilogue is fixed, so scalar, AVX2 and
+ * AVX-512 give identical bits:
  * - I2_S: one integer sum per row, then one float expression.
- * - TQ2_0: per block, 8 integer lanes (lane k sums the bytes 4k..4k+3 of both 32-byte chunks);
- *   lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order; the
- *   8 accumulators are reduced in hsum8_scalar's order. AVX-512 folds its 16 lanes to these 8 in
- *   integers before the float step.
+ * - TQ2_0 / TQ1_0: per block, 8 integer lanes (lane k sums the elements e with (e mod 32) / 4 ==
+ *   k); lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order;
+ *   the 8 accumulators are reduced in hsum8_scalar's order.
  *
- * AVX-512 kernels read activations rearranged once per call (arrange256): for each 256-group and
- * l = 0..3, 64 bytes = q[32l .. 32l+31] then q[128+32l .. 128+32l+31], the order in which one
- * 64-byte load of TQ2_0 codes (or two I2_S blocks) holds the weights. Multi-token calls (prompt
- * batches) decode each weight block once for up to 4 tokens and give the same bits as single
- * tokens.
+ * The AVX-512 level uses 256-bit VNNI (vpdpbusd on ymm, AVX512VL). Prompt batches decode each
+ * weight block once for up to 4 tokens and give the same bits as single tokens.
  */
 #include "internal.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Per-call preparation                                                                        */
-
-/* Rearranges `cols` activation codes (cols % 256 == 0) for the AVX-512 kernels. */
-static void arrange256(const int8_t *q, int64_t cols, int8_t *out) {
-  for (int64_t g = 0; g < cols; g += 256) {
-    for (int l = 0; l < 4; l++) {
-      memcpy(out + g + 64 * l, q + g + 32 * l, 32);
-      memcpy(out + g + 64 * l + 32, q + g + 128 + 32 * l, 32);
-    }
-  }
-}
 
 /* Sums of each 256-group of codes from the 32-group sums. */
 static void block_sums(const int32_t *gsum, int64_t cols, int32_t *bsum) {
@@ -49,7 +35,6 @@ typedef struct {
   const uint8_t *w;
   int64_t rows, cols, ntok;
   const int8_t *q;      /* ntok * cols codes */
-  const int8_t *qa;     /* the same, rearranged (AVX-512 only; else NULL) */
   const int32_t *gsum;  /* ntok * cols/32 group sums */
   const int32_t *bsum;  /* ntok * cols/256 block sums (TQ2_0) */
   const float *factor;  /* ntok activation factors */
@@ -58,18 +43,11 @@ typedef struct {
   int lvl;
 } tern_ctx;
 
-/* Fills the per-call arrays of c (arranged codes, block sums); -1 when out of memory. */
+/* Fills the per-call block sums of c (TQ2_0/TQ1_0); -1 when out of memory. */
 static int prepare(tern_ctx *c, int need_bsum) {
-  if (c->lvl == LEVEL_AVX512 && c->cols % 256 == 0) {
-    int8_t *qa = (int8_t *)bli_scratch(0, (size_t)(c->ntok * c->cols));
-    if (!qa) return -1;
-    for (int64_t t = 0; t < c->ntok; t++)
-      arrange256(c->q + t * c->cols, c->cols, qa + t * c->cols);
-    c->qa = qa;
-  }
   if (need_bsum) {
     int64_t nb = c->cols / 256;
-    int32_t *bsum = (int32_t *)bli_scratch(1, (size_t)(c->ntok * nb) * sizeof(int32_t));
+    int32_t *bsum = (int32_t *)bli_scratch(0, (size_t)(c->ntok * nb) * sizeof(int32_t));
     if (!bsum) return -1;
     for (int64_t t = 0; t < c->ntok; t++)
       block_sums(c->gsum + t * (c->cols / 32), c->cols, bsum + t * nb);
@@ -194,61 +172,135 @@ static void task_i2s(void *p, int64_t b, int64_t e) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* TQ2_0: 256-element blocks of 66 bytes: qs[64], then f16 d (ggml-common.h block_tq2_0). Byte  */
-/* m of 32-byte chunk j holds elements j*128 + 32l + m in bits 2l+1:2l (l = 0..3)               */
-/* (ggml-quants.c dequantize_row_tq2_0). The dots return sum over blocks of d * sum((c-1)*q).   */
+/* TQ2_0 and TQ1_0: 256-element blocks with one f16 scale d; codes c in {0, 1, 2} stand for     */
+/* c - 1. Both kernels decode a block into eight 32-byte code vectors, vector i holding the      */
+/* codes of elements 32i .. 32i+31 in order, and share one accumulation step (below). The dots  */
+/* return sum over blocks of d * sum((c - 1) * q).                                              */
+/*                                                                                              */
+/* TQ2_0 (ggml-common.h block_tq2_0, 66 bytes: qs[64], d): byte m of 32-byte chunk j holds the  */
+/* codes of elements j*128 + 32l + m in bits 2l+1:2l (ggml-quants.c dequantize_row_tq2_0).      */
+/*                                                                                              */
+/* TQ1_0 (block_tq1_0, 54 bytes: qs[48], qh[4], d): trit n of byte b is ((b * 3^n) mod 256) * 3 */
+/* >> 8 (ggml-quants.c dequantize_row_tq1_0): qs[0..31] hold elements 32n + m (n < 5),          */
+/* qs[32..47] elements 160 + 16n + m, qh[0..3] elements 240 + 4n + m (n < 4).                   */
 
-static float dot_tq2_scalar(const uint8_t *w, const int8_t *q, const int32_t *bsum,
-                            int64_t nblk) {
+enum { FMT_TQ2 = 0, FMT_TQ1 = 1 };
+
+static inline int fmt_bytes(int fmt) { return fmt == FMT_TQ2 ? 66 : 54; }
+
+static inline float block_scale(const uint8_t *b, int fmt) {
+  uint16_t dh;
+  memcpy(&dh, b + (fmt == FMT_TQ2 ? 64 : 52), 2);
+  return f16_to_f32(dh);
+}
+
+/* The 256 codes of a block in element order (scalar twins). */
+static void decode_codes_scalar(const uint8_t *b, int fmt, uint8_t *codes) {
+  if (fmt == FMT_TQ2) {
+    for (int j = 0; j < 2; j++)
+      for (int l = 0; l < 4; l++)
+        for (int m = 0; m < 32; m++) codes[j * 128 + 32 * l + m] = (b[j * 32 + m] >> (2 * l)) & 3;
+    return;
+  }
+  static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
+#define TRIT(byte, n) ((uint8_t)((((uint16_t)(uint8_t)((byte) * pow3[n])) * 3) >> 8))
+  for (int n = 0; n < 5; n++) {
+    for (int m = 0; m < 32; m++) codes[32 * n + m] = TRIT(b[m], n);
+    for (int m = 0; m < 16; m++) codes[160 + 16 * n + m] = TRIT(b[32 + m], n);
+  }
+  for (int n = 0; n < 4; n++)
+    for (int m = 0; m < 4; m++) codes[240 + 4 * n + m] = TRIT(b[48 + m], n);
+#undef TRIT
+}
+
+/* Scalar twin of the SIMD accumulation: 8 integer lanes, lane k summing the elements e with
+ * (e mod 32) / 4 == k (what maddubs + madd, or vpdpbusd, give per 32-byte vector); lane 0 takes
+ * the block's -sum(q); acc[k] = fma(lane, d, acc[k]) in block order; hsum8 at the end. */
+static float dot_codes_scalar(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                              int64_t nblk, int fmt) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  uint8_t codes[256];
   for (int64_t blk = 0; blk < nblk; blk++) {
-    const uint8_t *b = w + blk * 66;
+    const uint8_t *b = w + blk * fmt_bytes(fmt);
     const int8_t *a = q + blk * 256;
+    decode_codes_scalar(b, fmt, codes);
     int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = 0; j < 2; j++) {
-      for (int m = 0; m < 32; m++) {
-        uint8_t v = b[j * 32 + m];
-        const int8_t *aj = a + j * 128 + m;
-        lane[m / 4] += (v & 3) * aj[0] + ((v >> 2) & 3) * aj[32] + ((v >> 4) & 3) * aj[64] +
-                       ((v >> 6) & 3) * aj[96];
-      }
-    }
+    for (int e = 0; e < 256; e++) lane[(e % 32) / 4] += codes[e] * a[e];
     lane[0] -= bsum[blk];
-    uint16_t dh;
-    memcpy(&dh, b + 64, 2);
-    float d = f16_to_f32(dh);
+    float d = block_scale(b, fmt);
     for (int k = 0; k < 8; k++) acc[k] = fmaf((float)lane[k], d, acc[k]);
   }
   return hsum8_scalar(acc);
 }
 
 #if BLI_X86
-/* The block's f16 scale broadcast to 8 floats. */
-BLI_AVX2 static inline __m256 tq2_scale(const uint8_t *b) {
+BLI_AVX2 static inline __m256 block_scale8(const uint8_t *b, int fmt) {
   int16_t dh;
-  memcpy(&dh, b + 64, 2);
+  memcpy(&dh, b + (fmt == FMT_TQ2 ? 64 : 52), 2);
   return _mm256_cvtph_ps(_mm_set1_epi16(dh));
 }
 
-/* Up to 4 tokens per decoded block (q rows `nblk * 256` apart, block sums nblk apart); always
- * inlined with a constant `nt` (tq2_avx2) so that the accumulators stay in registers. */
-BLI_AVX2 static inline __attribute__((always_inline)) void dot_tq2_avx2_n(const uint8_t *w, const int8_t *q, const int32_t *bsum,
-                                  int64_t nblk, int nt, float *out) {
-  const __m256i mask = _mm256_set1_epi8(3);
+/* (3x) >> 8 for unsigned bytes x: 1 from 86, 2 from 171 (signed compares after a 0x80 flip). */
+BLI_AVX2 static inline __m256i trits_avx2(__m256i x) {
+  __m256i s = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
+  __m256i ge86 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8((char)(85 ^ 0x80)));
+  __m256i ge171 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8((char)(170 ^ 0x80)));
+  return _mm256_sub_epi8(_mm256_sub_epi8(_mm256_setzero_si256(), ge86), ge171);
+}
+
+BLI_AVX2 static inline __m256i times3_avx2(__m256i x) {
+  return _mm256_add_epi8(x, _mm256_add_epi8(x, x));
+}
+
+BLI_AVX2 static inline __m128i times3_sse(__m128i x) { return _mm_add_epi8(x, _mm_add_epi8(x, x)); }
+
+/* The eight code vectors of a block (see the section comment). */
+BLI_AVX2 static inline __attribute__((always_inline)) void decode_codes_avx2(const uint8_t *b,
+                                                                             int fmt,
+                                                                             __m256i c[8]) {
+  if (fmt == FMT_TQ2) {
+    const __m256i mask = _mm256_set1_epi8(3);
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
+    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    for (int l = 0; l < 4; l++) {
+      c[l] = _mm256_and_si256(_mm256_srli_epi16(v0, 2 * l), mask);
+      c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v1, 2 * l), mask);
+    }
+    return;
+  }
+  /* qs[0..31]: trit n of every byte is vector n */
+  __m256i x = _mm256_loadu_si256((const __m256i *)b);
+  for (int n = 0; n < 5; n++) {
+    c[n] = trits_avx2(x);
+    x = times3_avx2(x);
+  }
+  /* qs[32..47] times 1, 3, 9, 27, 81 and qh times 1, 3, 9, 27 (one power per dword) */
+  __m128i y1 = _mm_loadu_si128((const __m128i *)(b + 32));
+  __m128i y3 = times3_sse(y1), y9 = times3_sse(y3), y27 = times3_sse(y9), y81 = times3_sse(y27);
+  int32_t qh;
+  memcpy(&qh, b + 48, 4);
+  __m128i h1 = _mm_set1_epi32(qh);
+  __m128i h3 = times3_sse(h1), h9 = times3_sse(h3), h27 = times3_sse(h9);
+  __m128i h = _mm_blend_epi32(_mm_blend_epi32(h1, h3, 0x2), _mm_blend_epi32(h9, h27, 0x8), 0xc);
+  c[5] = trits_avx2(_mm256_set_m128i(y3, y1));   /* elements 160..191 */
+  c[6] = trits_avx2(_mm256_set_m128i(y27, y9));  /* 192..223 */
+  c[7] = trits_avx2(_mm256_set_m128i(h, y81));   /* 224..255 */
+}
+
+/* Up to 4 tokens per decoded block (q rows nblk * 256 apart, block sums nblk apart); always
+ * inlined with constant `nt` and `fmt` (dot_codes_avx2) so that everything stays in registers. */
+BLI_AVX2 static inline __attribute__((always_inline)) void dot_codes_avx2_n(
+    const uint8_t *w, const int8_t *q, const int32_t *bsum, int64_t nblk, int nt, int fmt,
+    float *out) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                     _mm256_setzero_ps()};
   int64_t cols = nblk * 256;
   for (int64_t blk = 0; blk < nblk; blk++) {
-    const uint8_t *b = w + blk * 66;
-    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
-    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    const uint8_t *b = w + blk * fmt_bytes(fmt);
     __m256i c[8];
-    for (int l = 0; l < 4; l++) {
-      c[l] = _mm256_and_si256(_mm256_srli_epi16(v0, 2 * l), mask);
-      c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v1, 2 * l), mask);
-    }
-    __m256 d = tq2_scale(b);
+    decode_codes_avx2(b, fmt, c);
+    __m256 d = block_scale8(b, fmt);
     for (int t = 0; t < nt; t++) {
       const __m256i *a = (const __m256i *)(q + t * cols + blk * 256);
       /* each i16 lane sums 2 products of at most 3 * 128: 8 of them stay far below 32767 */
@@ -272,25 +324,19 @@ BLI_AVX2 static inline __attribute__((always_inline)) void dot_tq2_avx2_n(const 
   for (int t = 0; t < nt; t++) out[t] = hsum_f32_avx2(accf[t]);
 }
 
-/* AVX-512 level: 256-bit VNNI (vpdpbusd on ymm, AVX512VL) replaces maddubs + adds + madd; the
- * codes of a block are decoded once for up to 4 tokens (q rows `cols` apart, block sums nblk
- * apart). Lanes as in the AVX2 kernel, so the bits are the same. */
-BLI_AVX512 static inline __attribute__((always_inline)) void dot_tq2_vnni_n(const uint8_t *w, const int8_t *q, const int32_t *bsum,
-                                    int64_t nblk, int nt, float *out) {
-  const __m256i mask = _mm256_set1_epi8(3);
+/* AVX-512 level: the same with 256-bit VNNI (vpdpbusd on ymm, AVX512VL) in place of maddubs +
+ * adds + madd; two short chains per block keep the dependency latency off the loop. */
+BLI_AVX512 static inline __attribute__((always_inline)) void dot_codes_vnni_n(
+    const uint8_t *w, const int8_t *q, const int32_t *bsum, int64_t nblk, int nt, int fmt,
+    float *out) {
   __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                     _mm256_setzero_ps()};
   int64_t cols = nblk * 256;
   for (int64_t blk = 0; blk < nblk; blk++) {
-    const uint8_t *b = w + blk * 66;
-    __m256i v0 = _mm256_loadu_si256((const __m256i *)b);
-    __m256i v1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+    const uint8_t *b = w + blk * fmt_bytes(fmt);
     __m256i c[8];
-    for (int l = 0; l < 4; l++) {
-      c[l] = _mm256_and_si256(_mm256_srli_epi16(v0, 2 * l), mask);
-      c[4 + l] = _mm256_and_si256(_mm256_srli_epi16(v1, 2 * l), mask);
-    }
-    __m256 d = tq2_scale(b);
+    decode_codes_avx2(b, fmt, c);
+    __m256 d = block_scale8(b, fmt);
     for (int t = 0; t < nt; t++) {
       const __m256i *a = (const __m256i *)(q + t * cols + blk * 256);
       __m256i s0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), c[0], _mm256_loadu_si256(a));
@@ -308,109 +354,64 @@ BLI_AVX512 static inline __attribute__((always_inline)) void dot_tq2_vnni_n(cons
   for (int t = 0; t < nt; t++) out[t] = hsum_f32_avx2(accf[t]);
 }
 
+#define DISPATCH_NT(fn, fmt)                                                                   \
+  switch (nt) {                                                                                \
+    case 1: fn(w, q, bsum, nblk, 1, fmt, out); break;                                          \
+    case 2: fn(w, q, bsum, nblk, 2, fmt, out); break;                                          \
+    case 3: fn(w, q, bsum, nblk, 3, fmt, out); break;                                          \
+    default: fn(w, q, bsum, nblk, 4, fmt, out); break;                                         \
+  }
+
 BLI_AVX2 static void dot_tq2_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                   int64_t nblk, int nt, float *out) {
-  switch (nt) {
-    case 1: dot_tq2_avx2_n(w, q, bsum, nblk, 1, out); break;
-    case 2: dot_tq2_avx2_n(w, q, bsum, nblk, 2, out); break;
-    case 3: dot_tq2_avx2_n(w, q, bsum, nblk, 3, out); break;
-    default: dot_tq2_avx2_n(w, q, bsum, nblk, 4, out); break;
-  }
+  DISPATCH_NT(dot_codes_avx2_n, FMT_TQ2)
 }
-
+BLI_AVX2 static void dot_tq1_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                  int64_t nblk, int nt, float *out) {
+  DISPATCH_NT(dot_codes_avx2_n, FMT_TQ1)
+}
 BLI_AVX512 static void dot_tq2_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                     int64_t nblk, int nt, float *out) {
-  switch (nt) {
-    case 1: dot_tq2_vnni_n(w, q, bsum, nblk, 1, out); break;
-    case 2: dot_tq2_vnni_n(w, q, bsum, nblk, 2, out); break;
-    case 3: dot_tq2_vnni_n(w, q, bsum, nblk, 3, out); break;
-    default: dot_tq2_vnni_n(w, q, bsum, nblk, 4, out); break;
-  }
+  DISPATCH_NT(dot_codes_vnni_n, FMT_TQ2)
 }
+BLI_AVX512 static void dot_tq1_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+                                    int64_t nblk, int nt, float *out) {
+  DISPATCH_NT(dot_codes_vnni_n, FMT_TQ1)
+}
+#undef DISPATCH_NT
 #endif
 
-static void task_tq2(void *p, int64_t b, int64_t e) {
-  tern_ctx *c = (tern_ctx *)p;
+/* Rows [b, e) of a TQ2_0 or TQ1_0 product, up to 4 tokens per pass over a weight row. */
+static void task_codes(tern_ctx *c, int64_t b, int64_t e, int fmt) {
   int64_t nblk = c->cols / 256;
-  int64_t row_bytes = nblk * 66;
+  int64_t row_bytes = nblk * fmt_bytes(fmt);
   float s[4];
   for (int64_t t0 = 0; t0 < c->ntok; t0 += 4) {
     int nt = c->ntok - t0 < 4 ? (int)(c->ntok - t0) : 4;
     const int32_t *bsum = c->bsum + t0 * nblk;
+    const int8_t *q = c->q + t0 * c->cols;
     for (int64_t r = b; r < e; r++) {
       const uint8_t *w = c->w + r * row_bytes;
 #if BLI_X86
       if (c->lvl == LEVEL_AVX512) {
-        dot_tq2_vnni(w, c->q + t0 * c->cols, bsum, nblk, nt, s);
+        if (fmt == FMT_TQ2) dot_tq2_vnni(w, q, bsum, nblk, nt, s);
+        else dot_tq1_vnni(w, q, bsum, nblk, nt, s);
+      } else if (c->lvl == LEVEL_AVX2) {
+        if (fmt == FMT_TQ2) dot_tq2_avx2(w, q, bsum, nblk, nt, s);
+        else dot_tq1_avx2(w, q, bsum, nblk, nt, s);
       } else
 #endif
       {
-#if BLI_X86
-        if (c->lvl == LEVEL_AVX2) {
-          dot_tq2_avx2(w, c->q + t0 * c->cols, bsum, nblk, nt, s);
-        } else
-#endif
-        {
-          for (int t = 0; t < nt; t++)
-            s[t] = dot_tq2_scalar(w, c->q + (t0 + t) * c->cols, bsum + t * nblk, nblk);
-        }
+        for (int t = 0; t < nt; t++)
+          s[t] = dot_codes_scalar(w, q + t * c->cols, bsum + t * nblk, nblk, fmt);
       }
       for (int t = 0; t < nt; t++) c->y[(t0 + t) * c->rows + r] = s[t] * c->factor[t0 + t];
     }
   }
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* TQ1_0                                                                                       */
-
-/* TQ1_0: 256-element blocks of 54 bytes: qs[48], qh[4], then f16 d (ggml-common.h block_tq1_0).
- * Trit n of byte b is ((b·3^n mod 256)·3) >> 8 ∈ {0,1,2} (ggml-quants.c dequantize_row_tq1_0):
- * qs[0..31] hold elements 32n+m (n < 5), qs[32..47] elements 160+16n+m, qh[0..3] elements
- * 240+4n+m (n < 4). As for TQ2_0, Σ (t−1)·a = Σ t·a − Σ a. */
-static float dot_tq1_scalar(const uint8_t *w, const int8_t *q, const int32_t *gsum, int64_t cols) {
-  static const uint8_t pow3[5] = {1, 3, 9, 27, 81};
-  float acc = 0.0f;
-  for (int64_t blk = 0; blk < cols / 256; blk++) {
-    const uint8_t *b = w + blk * 54;
-    const int8_t *a = q + blk * 256;
-    int32_t s = 0;
-    for (int n = 0; n < 5; n++) {
-      for (int m = 0; m < 32; m++) {
-        uint8_t x = (uint8_t)(b[m] * pow3[n]);
-        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[32 * n + m];
-      }
-      for (int m = 0; m < 16; m++) {
-        uint8_t x = (uint8_t)(b[32 + m] * pow3[n]);
-        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[160 + 16 * n + m];
-      }
-    }
-    for (int n = 0; n < 4; n++) {
-      for (int m = 0; m < 4; m++) {
-        uint8_t x = (uint8_t)(b[48 + m] * pow3[n]);
-        s += (int32_t)(((uint16_t)x * 3) >> 8) * a[240 + 4 * n + m];
-      }
-    }
-    const int32_t *gs = gsum + blk * 8;
-    int32_t qs = gs[0] + gs[1] + gs[2] + gs[3] + gs[4] + gs[5] + gs[6] + gs[7];
-    uint16_t dh;
-    memcpy(&dh, b + 52, 2);
-    acc += f16_to_f32(dh) * (float)(s - qs);
-  }
-  return acc;
-}
-
-
-static void task_tq1(void *p, int64_t b, int64_t e) {
-  tern_ctx *c = (tern_ctx *)p;
-  int64_t row_bytes = c->cols / 256 * 54;
-  for (int64_t r = b; r < e; r++) {
-    const uint8_t *w = c->w + r * row_bytes;
-    for (int64_t t = 0; t < c->ntok; t++) {
-      float s = dot_tq1_scalar(w, c->q + t * c->cols, c->gsum + t * (c->cols / 32), c->cols);
-      c->y[t * c->rows + r] = s * c->factor[t];
-    }
-  }
-}
+static void task_tq2(void *p, int64_t b, int64_t e) { task_codes((tern_ctx *)p, b, e, FMT_TQ2); }
+static void task_tq1(void *p, int64_t b, int64_t e) { task_codes((tern_ctx *)p, b, e, FMT_TQ1); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Entry points: y[t*rows + r] = W[r,:] . x_t for t < ntok. They return 0, or -1 when scratch   */
@@ -420,7 +421,7 @@ static void task_tq1(void *p, int64_t b, int64_t e) {
 API int32_t bli_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale,
                            const int8_t *q, const int32_t *gsum, const float *factor,
                            int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, wscale, y, bli_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, wscale, y, bli_level()};
   if (prepare(&c, 0) != 0) return -1;
   bli_parallel_for(task_i2s, &c, rows, 8);
   return 0;
@@ -429,16 +430,17 @@ API int32_t bli_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float w
 /** TQ2_0 product (cols % 256 == 0). */
 API int32_t bli_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, 1.0f, y, bli_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bli_level()};
   if (prepare(&c, 1) != 0) return -1;
   bli_parallel_for(task_tq2, &c, rows, 8);
   return 0;
 }
 
-/** TQ1_0 product (cols % 256 == 0); scalar at every level (gcc vectorizes the trit loops). */
+/** TQ1_0 product (cols % 256 == 0). */
 API int32_t bli_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, NULL, gsum, NULL, factor, 1.0f, y, bli_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bli_level()};
+  if (prepare(&c, 1) != 0) return -1;
   bli_parallel_for(task_tq1, &c, rows, 8);
   return 0;
 }
