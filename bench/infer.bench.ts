@@ -6,7 +6,10 @@
  *   requantized to int8 (`lmHead: "q8"`);
  * - `pp32`: a 32-token prompt from an empty cache;
  * - `llama Q8_0 tg` (tiny and 125M shapes): the same weights as plain `llama` with Q8_0
- *   projections, bitload's integer Q8_0 kernel against llama.cpp's.
+ *   projections, bitload's integer Q8_0 kernel against llama.cpp's;
+ * - `llama Q4_K tg` (tiny and 125M, when ggml's quantizer is installed): Q4_K projections written
+ *   by ggml, bitload dequantizing row by row (`dequantize: "rows"`, memory = file size) and from
+ *   an f32 copy made at load (`"load"`), against llama.cpp.
  *
  * Shapes: `tiny` (2 × 256), `125M` (12 × 768, vocab 32000); `BITLOAD_BENCH_2B=1` adds the
  * 2B-4T shape (30 × 2560, FFN 6912, 20/5 heads, vocab 128256; ≈ 2.7 GB of files written to a
@@ -23,6 +26,8 @@ import { writeGguf } from "../src/gguf/writer.ts";
 import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { type LlamaSession, openLlamaEval } from "../tests/reference/llama_eval.ts";
+import { openGgmlReference } from "../tests/reference/ggml.ts";
+import { ggmlTypeByName } from "../src/gguf/types.ts";
 
 const THREADS = Number(Deno.env.get("BITLOAD_BENCH_THREADS") ?? 2);
 const SHAPES: Record<string, BitnetSynthOptions> = {
@@ -40,6 +45,7 @@ globalThis.addEventListener("unload", () => {
   } catch { /* already gone */ }
 });
 const llama = openLlamaEval();
+const ggml = openGgmlReference();
 const PROMPT = Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 1000);
 
 for (const [label, shape] of Object.entries(SHAPES)) {
@@ -51,9 +57,26 @@ for (const [label, shape] of Object.entries(SHAPES)) {
   await writeGguf(tq2, up.metadata, up.tensors);
 
   const q8 = `${dir}/${label}-llama-q8_0.gguf`;
+  const q4k = `${dir}/${label}-llama-q4_k.gguf`;
   if (label !== "2B") {
     const l8 = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "Q8_0", "llama");
     await writeGguf(q8, l8.metadata, l8.tensors);
+    if (ggml) {
+      // F16 projections re-quantized to Q4_K by ggml's own quantizer
+      const lf = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "F16", "llama");
+      const id = ggmlTypeByName("Q4_K")!.id;
+      const tensors = lf.tensors.map((t) => {
+        if (!/^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name)) {
+          return t;
+        }
+        const raw = typeof t.data === "function" ? t.data() : t.data;
+        const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+        const values = new Float32Array(t.dims[0] * t.dims[1]);
+        for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
+        return { ...t, type: "Q4_K", data: ggml.quantize(id, values, t.dims[1], t.dims[0]) };
+      });
+      await writeGguf(q4k, lf.metadata, tensors);
+    }
   }
 
   const ours = await loadModel(tq2, { threads: THREADS, contextLength: 512 });
@@ -143,6 +166,33 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       Deno.bench({
         name: `llama.cpp tg (llama Q8_0, ${THREADS} threads)`,
         group: `${label} llama Q8_0 tg`,
+        fn: () => {
+          if (pos >= 500) {
+            t.reset();
+            pos = 0;
+          }
+          t.decode([pos % 1000]);
+          pos++;
+        },
+      });
+    }
+  }
+  if (label !== "2B" && ggml) {
+    for (const dequantize of ["rows", "load"] as const) {
+      const m = await loadModel(q4k, { threads: THREADS, contextLength: 512, dequantize });
+      Deno.bench({
+        name: `bitload tg (llama Q4_K, dequantize: ${dequantize})`,
+        group: `${label} llama Q4_K tg`,
+        baseline: dequantize === "rows",
+        fn: step(m),
+      });
+    }
+    if (llama) {
+      const t = llama.open(q4k, { threads: THREADS, nCtx: 512 });
+      let pos = 0;
+      Deno.bench({
+        name: `llama.cpp tg (llama Q4_K, ${THREADS} threads)`,
+        group: `${label} llama Q4_K tg`,
         fn: () => {
           if (pos >= 500) {
             t.reset();

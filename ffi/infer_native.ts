@@ -60,6 +60,12 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "void",
   },
+  // int32 bli_matmul_dequant(const void *fn, int32 type, const uint8_t *w, int64 rows, int64 cols,
+  //   int64 row_bytes, const float *x, int64 ntok, float *y): fn is bl_dequantize_f32's address
+  bli_matmul_dequant: {
+    parameters: ["pointer", "i32", "buffer", "i64", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "i32",
+  },
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
     parameters: [

@@ -25,6 +25,11 @@ export interface NativeKernels {
   setSimd(level: SimdLevel | "best"): void;
   /** Path of the opened library. */
   libraryPath: string;
+  /**
+   * Address of the C function `bl_dequantize_f32` (see `kernels/bitload.h`), for native code that
+   * dequantizes rows on its own threads (the inference kernels' per-row products).
+   */
+  dequantizeFunction: Deno.PointerValue;
 }
 
 /** What backend the kernels use, for reports and `bitload bench`. */
@@ -90,6 +95,7 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
 
   return {
     libraryPath,
+    dequantizeFunction: symbols.bl_dequantize_f32_address(),
     dequantize(typeId, src, out, threads = 1) {
       if (!Number.isInteger(typeId)) {
         throw new TypeError(`Type id must be an integer: got ${typeId}`);

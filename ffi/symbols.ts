@@ -37,6 +37,8 @@ export const BITLOAD_SYMBOLS = {
   bl_source_bytes: { parameters: ["i32", "i64"], result: "i64" },
   // int bl_dequantize_f32(int type, const void* src, float* dst, int64_t n, int threads);
   bl_dequantize_f32: { parameters: ["i32", "buffer", "buffer", "i64", "i32"], result: "i32" },
+  // bl_dequantize_f32_fn bl_dequantize_f32_address(void);
+  bl_dequantize_f32_address: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's symbols. */

@@ -128,6 +128,15 @@ BL_API int64_t bl_source_bytes(int type, int64_t n);
  */
 BL_API int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, int threads);
 
+/** The signature of bl_dequantize_f32, for native code handed its address. */
+typedef int (*bl_dequantize_f32_fn)(int type, const void *src, float *dst, int64_t n, int threads);
+
+/**
+ * The address of bl_dequantize_f32, so that other native libraries (the inference kernels) can
+ * dequantize rows on their own threads without linking against this one.
+ */
+BL_API bl_dequantize_f32_fn bl_dequantize_f32_address(void);
+
 #ifdef __cplusplus
 }
 #endif

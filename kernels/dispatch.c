@@ -131,3 +131,5 @@ BL_API int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, i
   if (type == BL_TYPE_I2_S) memcpy(&tensor_scale, (const uint8_t *)src + nblocks * bb, sizeof tensor_scale);
   return bl_run_threaded(kernel, (const uint8_t *)src, dst, nblocks, bb, be, tensor_scale, threads);
 }
+
+BL_API bl_dequantize_f32_fn bl_dequantize_f32_address(void) { return bl_dequantize_f32; }

@@ -241,3 +241,52 @@ API void bli_matmul_i8(const int8_t *w, const float *wscale, const int32_t *wsum
   i8_ctx c = {w, wscale, wsum, rows, cols, ntok, q, factor, y, bli_level()};
   bli_parallel_for(task_i8, &c, rows, 16);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Any dequantizable type, row by row: each weight row is dequantized into a per-thread f32     */
+/* buffer by the dequant library's own bit-exact kernels (bl_dequantize_f32, whose address the  */
+/* caller passes), then multiplied like an F32 row. Memory stays the size of the file.          */
+
+typedef int (*dequant_fn)(int type, const void *src, float *dst, int64_t n, int threads);
+
+typedef struct {
+  dequant_fn fn;
+  int32_t type;
+  const uint8_t *w;
+  int64_t rows, cols, row_bytes, ntok;
+  const float *x;
+  float *y;
+  int lvl;
+  _Atomic int32_t status;
+} deq_ctx;
+
+static void task_dequant(void *p, int64_t b, int64_t e) {
+  deq_ctx *c = (deq_ctx *)p;
+  float *row = (float *)bli_scratch(1, (size_t)c->cols * sizeof(float));
+  if (!row) {
+    c->status = -1;
+    return;
+  }
+  for (int64_t r = b; r < e; r++) {
+    int st = c->fn(c->type, c->w + r * c->row_bytes, row, c->cols, 1);
+    if (st != 0) {
+      c->status = st;
+      return;
+    }
+    for (int64_t t = 0; t < c->ntok; t++)
+      c->y[t * c->rows + r] = bli_dot_f32(c->lvl, row, c->x + t * c->cols, c->cols);
+  }
+}
+
+/**
+ * Weights of bitload type id `type` (`row_bytes` per row of `cols` values) times f32 activations,
+ * dequantizing one row at a time with `fn` (bl_dequantize_f32). Returns 0, -1 when scratch memory
+ * cannot be allocated, or the dequantizer's negative status.
+ */
+API int32_t bli_matmul_dequant(const void *fn, int32_t type, const uint8_t *w, int64_t rows,
+                               int64_t cols, int64_t row_bytes, const float *x, int64_t ntok,
+                               float *y) {
+  deq_ctx c = {(dequant_fn)fn, type, w, rows, cols, row_bytes, ntok, x, y, bli_level(), 0};
+  bli_parallel_for(task_dequant, &c, rows, 8);
+  return c.status;
+}

@@ -32,6 +32,8 @@ Options:
   --kv-type T        KV cache element type: f32 (default) or f16 (half the memory)
   --backend B        native (C kernels) or ref (f32 reference, slow); default auto
   --lm-head q8       requantize the LM head to int8 at load (faster decoding, logits move <1%)
+  --dequant M        types without an integer kernel (K-quants, IQ…): rows (default: dequantize
+                     row by row in each product, memory = file size) or load (f32 copy at load)
   --no-eos           keep generating after the end-of-sequence token
   --json             print one JSON object (token ids, text, timings) instead of streaming
   -h, --help         show this help
@@ -99,6 +101,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       ctx: { type: "string" },
       backend: { type: "string" },
       "lm-head": { type: "string" },
+      dequant: { type: "string" },
       "kv-type": { type: "string" },
       "no-eos": { type: "boolean" },
       json: { type: "boolean" },
@@ -126,6 +129,10 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   if (lmHead !== "stored" && lmHead !== "q8") {
     throw new UsageError(`--lm-head must be q8 or stored, got "${lmHead}"`);
   }
+  const dequant = values.dequant ?? "rows";
+  if (dequant !== "rows" && dequant !== "load") {
+    throw new UsageError(`--dequant must be rows or load, got "${dequant}"`);
+  }
   const threads = integerOption("threads", values.threads, 0);
   const maxTokens = integerOption("n-predict", values["n-predict"], 0) ?? 32;
   const temperature = number("temp", values.temp, 0);
@@ -141,6 +148,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     contextLength: ctx,
     kvType,
     lmHead,
+    dequantize: dequant,
   });
   const loadMs = performance.now() - tLoad;
   let codec: TextCodec | null = null;

@@ -6,7 +6,9 @@
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
  *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`); F16/F32
- *   multiply f32 activations; other types are dequantized to f32 at load.
+ *   multiply f32 activations; every other type is dequantized one row at a time inside the product
+ *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
+ *   f32 at load.
  *
  * @module
  */
@@ -31,10 +33,12 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"f16"`, `"f32"` or `"i8"`
-   * (requantized).
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"f16"`, `"f32"`, `"rows"` (any other
+   * type, dequantized row by row during the product) or `"i8"` (requantized).
    */
-  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "f16" | "f32" | "i8";
+  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "f16" | "f32" | "rows" | "i8";
+  /** Address of `bl_dequantize_f32` (kernel `"rows"`). */
+  rowDequant?: Deno.PointerValue;
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
   i8?: { w: Int8Array; scale: Float32Array; sum: Int32Array };
   /** I2_S per-tensor scale. */
@@ -42,7 +46,9 @@ export interface Linear {
 }
 
 /**
- * Makes a {@link Linear} for `backend`; dequantizes when the backend needs f32 weights.
+ * Makes a {@link Linear} for `backend`; dequantizes when the backend needs f32 weights. With
+ * `rowDequant` (the address of `bl_dequantize_f32`, see `ffi/native.ts`), native projections of types
+ * without their own kernel dequantize row by row instead of holding an f32 copy.
  *
  * @example
  * ```ts
@@ -61,6 +67,7 @@ export function makeLinear(
   data: Uint8Array,
   outScale: number,
   backend: LinearBackend,
+  rowDequant?: Deno.PointerValue,
 ): Linear {
   const n = rows * cols;
   let kernel: Linear["kernel"] = "f32";
@@ -75,6 +82,9 @@ export function makeLinear(
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
     lin.f32 = dequantizeToNew(type, data, n);
+  } else if (kernel === "f32" && rowDequant && type.name !== "F32" && type.name !== "I2_S") {
+    lin.kernel = "rows";
+    lin.rowDequant = rowDequant;
   } else if (kernel === "f32") {
     lin.f32 = type.name === "F32" && data.byteOffset % 4 === 0
       ? new Float32Array(data.buffer, data.byteOffset, n)
@@ -269,6 +279,19 @@ export function linearNative(
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
       break;
+    case "rows":
+      status = s.bli_matmul_dequant(
+        lin.rowDequant!,
+        lin.type.id,
+        lin.data,
+        rows,
+        cols,
+        BigInt(lin.cols / lin.type.blockSize * lin.type.typeSize),
+        x,
+        nt,
+        y,
+      );
+      break;
     case "i8": {
       if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
       const q = lin.i8!;
@@ -279,7 +302,11 @@ export function linearNative(
       s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
   }
   if (status !== 0) {
-    throw new RangeError(`${lin.name}: the native kernel could not allocate its scratch memory`);
+    throw new RangeError(
+      status === -1
+        ? `${lin.name}: the native kernel could not allocate its scratch memory`
+        : `${lin.name}: the dequantizer refused the weights (status ${status})`,
+    );
   }
   if (lin.outScale !== 1) {
     const n = ntok * lin.rows;

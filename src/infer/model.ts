@@ -35,6 +35,7 @@ import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import { readEnv } from "../../ffi/env.ts";
+import { nativeKernels } from "../../ffi/native.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import {
   allocQuantizedActs,
@@ -73,7 +74,17 @@ export interface LoadModelOptions {
    * half the memory traffic of an f16 head, which dominates decoding of small-vocab-heavy models).
    */
   lmHead?: "stored" | "q8";
+  /**
+   * Weights of types without an integer kernel (K-quants, IQ types, Q4_0, BF16…), native backend:
+   * `"rows"` (default) dequantizes one row at a time inside each product with the bit-exact
+   * dequantizers, so memory stays the file's size; `"load"` dequantizes them to f32 once at load
+   * (4–8× the memory, faster products). Both give the same bits.
+   */
+  dequantize?: "rows" | "load";
 }
+
+/** Types with a native kernel of their own (no row-by-row dequantization). */
+const INTEGER_KERNEL_TYPES = new Set(["F32", "F16", "Q8_0", "I2_S", "TQ2_0", "TQ1_0"]);
 
 interface Block {
   attnNorm: Float32Array;
@@ -183,6 +194,23 @@ export class InferenceModel implements Disposable {
       const s = tensors.get(name.replace(/\.weight$/, ".scale"));
       return s ? f32Of(file, s)[0] : 1;
     };
+    const dequantMode = options.dequantize ?? "rows";
+    if (dequantMode !== "rows" && dequantMode !== "load") {
+      throw new RangeError(`dequantize must be "rows" or "load", got "${dequantMode}"`);
+    }
+    // the dequant library is opened only when a projection needs it
+    let rowDequant: Deno.PointerValue | undefined;
+    let rowDequantLooked = false;
+    const rowDequantFor = (type: GgufTensorInfo["type"]): Deno.PointerValue | undefined => {
+      if (!native || dequantMode !== "rows" || INTEGER_KERNEL_TYPES.has(type.name)) {
+        return undefined;
+      }
+      if (!rowDequantLooked) {
+        rowDequantLooked = true;
+        rowDequant = nativeKernels()?.dequantizeFunction ?? undefined;
+      }
+      return rowDequant;
+    };
     const linear = (name: string): Linear => {
       const t = get(name);
       return makeLinear(
@@ -193,6 +221,7 @@ export class InferenceModel implements Disposable {
         file.tensorData(name),
         scaleOf(name),
         this.backend,
+        rowDequantFor(t.type),
       );
     };
     const kvDim = c.nHeadKv * c.headDim;

@@ -232,8 +232,17 @@ export function openLlamaReference(): LlamaReference | null {
   return opened = ref;
 }
 
-/** Address of libc's `getpid` (a harmless native no-op for a void callback), or null. */
-function nativeNoop(): Deno.PointerValue {
+/**
+ * Address of libc's `getpid` (a harmless native no-op for a void callback), or null: the log
+ * sink for llama.cpp, whose logger is process-global (a JS callback would be called from other
+ * test workers' threads, or after its isolate is gone, and crash).
+ *
+ * @example
+ * ```ts ignore
+ * s.llama_log_set(nativeNoop(), null);
+ * ```
+ */
+export function nativeNoop(): Deno.PointerValue {
   if (Deno.build.os !== "linux") return null;
   try {
     const libc = Deno.dlopen("libc.so.6", {

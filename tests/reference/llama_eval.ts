@@ -17,7 +17,7 @@
  */
 
 import { dirname } from "node:path";
-import { cString, findLlamaLibrary } from "./llama.ts";
+import { cString, findLlamaLibrary, nativeNoop } from "./llama.ts";
 
 const MODEL_PARAMS = { struct: Array(10).fill("u64") } as const;
 const CONTEXT_PARAMS = { struct: Array(20).fill("u64") } as const;
@@ -121,22 +121,21 @@ export function openLlamaEval(): LlamaEval | null {
     return opened = null;
   }
   let lib: Deno.DynamicLibrary<typeof LLAMA_SYMBOLS>;
+  // llama.cpp's logger is process-global and outlives this isolate (deno test runs each file in
+  // its own isolate of one process): only a native no-op may be installed, and it must be in place
+  // before anything logs (loading the backends does).
+  const quiet = Deno.env.get("BITLOAD_LLAMA_LOG") === "1" ? null : nativeNoop();
   try {
     const dir = dirname(path);
+    lib = Deno.dlopen(path, LLAMA_SYMBOLS);
+    if (quiet !== null) lib.symbols.llama_log_set(quiet, null);
     const ggml = Deno.dlopen(`${dir}/libggml.v0.5.0.so`, GGML_SYMBOLS);
     ggml.symbols.ggml_backend_load_all_from_path(cString(dir));
-    lib = Deno.dlopen(path, LLAMA_SYMBOLS);
   } catch (error) {
     skipReason = `cannot open libllama ${path}: ${(error as Error).message}`;
     return opened = null;
   }
   const s = lib.symbols;
-  // Silence llama.cpp's logging: a no-op callback (it logs from the calling thread).
-  const quiet = new Deno.UnsafeCallback(
-    { parameters: ["i32", "pointer", "pointer"], result: "void" } as const,
-    () => {},
-  );
-  if (Deno.env.get("BITLOAD_LLAMA_LOG") !== "1") s.llama_log_set(quiet.pointer, null);
   s.llama_backend_init();
 
   function open(modelPath: string, options: LlamaContextOptions = {}): LlamaSession {
@@ -201,7 +200,6 @@ export function openLlamaEval(): LlamaEval | null {
     open,
     close() {
       lib.close();
-      quiet.close();
       opened = undefined;
     },
   };

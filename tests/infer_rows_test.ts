@@ -1,0 +1,137 @@
+/**
+ * Row-by-row dequantizing products (`dequantize: "rows"`, the default for types without an
+ * integer kernel): each weight row is dequantized by the dequant library's bit-exact kernels on
+ * the inference threads. Checked: the same bits as dequantizing the whole tensor to f32 at load and
+ * using the f32 kernel, for K-quants, IQ types, Q4_0 and BF16 data written by ggml's own
+ * quantizers, at every SIMD level and thread count; and a `llama` model with Q4_K projections,
+ * whose logits are the same bits either way and agree with libllama. Skips with a reason when the
+ * native kernels or the ggml reference are unavailable.
+ */
+
+import assert from "node:assert/strict";
+import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
+import { nativeKernels } from "../ffi/native.ts";
+import { openGgmlReference } from "./reference/ggml.ts";
+import { ggmlSkipReason } from "./reference/ggml.ts";
+import { allocQuantizedActs, linearNative, makeLinear } from "../src/infer/linear.ts";
+import { ggmlTypeByName } from "../src/gguf/types.ts";
+import { seededRandom } from "../src/synth/random.ts";
+import { bitnetModelParts } from "../src/synth/bitnet_model.ts";
+import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
+import { TINY_SHAPE } from "../src/infer/fixtures.ts";
+import { writeGguf } from "../src/gguf/writer.ts";
+import { loadModel } from "../src/infer/model.ts";
+import { cosine } from "../src/infer/fixtures.ts";
+import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
+
+const infer = inferNative();
+const dequant = nativeKernels();
+const ggml = openGgmlReference();
+const skip = infer === null
+  ? `native inference kernels unavailable: ${inferNativeReason()}`
+  : dequant === null
+  ? "the native dequant library is unavailable"
+  : ggml === null
+  ? `ggml reference unavailable: ${ggmlSkipReason()}`
+  : "";
+if (skip) console.warn(`skipping the row-dequantizing product tests: ${skip}`);
+
+const rng = seededRandom(21);
+const TYPES = ["Q4_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS", "IQ4_NL", "BF16"];
+
+Deno.test(
+  { name: "row-dequantizing products equal the f32 path bit for bit", ignore: !!skip },
+  () => {
+    const nat = infer!;
+    const rows = 19, cols = 512, ntok = 3;
+    const x = new Float32Array(ntok * cols).map(() => rng.normal());
+    for (const name of TYPES) {
+      const type = ggmlTypeByName(name)!;
+      const wf = new Float32Array(rows * cols).map(() => rng.normal() * 0.1);
+      const data = ggml!.quantize(type.id, wf, rows, cols);
+      const viaRows = makeLinear(
+        "w",
+        type,
+        rows,
+        cols,
+        data,
+        1,
+        "native",
+        dequant!.dequantizeFunction,
+      );
+      const atLoad = makeLinear("w", type, rows, cols, data, 1, "native");
+      assert.equal(viaRows.kernel, "rows");
+      assert.equal(viaRows.f32, undefined, "no f32 copy");
+      assert.equal(atLoad.kernel, "f32");
+      const acts = allocQuantizedActs(ntok, cols);
+      for (const level of ["scalar", "avx2", "avx512-vnni"] as const) {
+        nat.setLevel(level);
+        // the f32 dot of this level on the whole-tensor dequantization
+        const want = new Float32Array(ntok * rows);
+        linearNative(nat, atLoad, x, ntok, want, acts);
+        for (const threads of [1, 2]) {
+          const before = nat.threads;
+          nat.setThreads(threads);
+          const y = new Float32Array(ntok * rows);
+          linearNative(nat, viaRows, x, ntok, y, acts);
+          nat.setThreads(before);
+          assert.deepEqual(y, want, `${name} at ${level}, ${threads} threads`);
+        }
+      }
+      nat.setLevel("best");
+    }
+  },
+);
+
+const llama = skip ? null : openLlamaEval();
+const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");
+
+Deno.test({
+  name: "a Q4_K llama model: rows and load agree bit for bit and with libllama",
+  ignore: !!llamaSkip,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-rows-" });
+  try {
+    // the fixture weights as plain llama, projections re-quantized to Q4_K by ggml itself
+    const l = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), 0.01), "F16", "llama");
+    const q4k = ggmlTypeByName("Q4_K")!;
+    const tensors = l.tensors.map((t) => {
+      if (!/^blk\.\d+\.(attn_[qkvo]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name)) {
+        return t;
+      }
+      const raw = typeof t.data === "function" ? t.data() : t.data;
+      const values = new Float32Array(t.dims[0] * t.dims[1]);
+      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
+      return { ...t, type: "Q4_K", data: ggml!.quantize(q4k.id, values, t.dims[1], t.dims[0]) };
+    });
+    const path = `${dir}/llama-q4_k.gguf`;
+    await writeGguf(path, l.metadata, tensors);
+    const prompt = [1, 5, 9, 100, 300, 7];
+    const logits = async (dequantize: "rows" | "load") => {
+      using model = await loadModel(path, { threads: 2, dequantize });
+      infer!.setLevel("avx2"); // the tuner may pick another level per load: compare at one
+      const out = model.forward(prompt, true).slice();
+      infer!.setLevel("best");
+      return out;
+    };
+    const rows = await logits("rows");
+    assert.deepEqual(rows, await logits("load"));
+    const session = llama!.open(path, { threads: 1 });
+    try {
+      const theirs = session.logitsPerPosition(prompt);
+      const V = session.nVocab;
+      let worst = 1;
+      for (let i = 0; i < prompt.length; i++) {
+        worst = Math.min(worst, cosine(rows.subarray(i * V, (i + 1) * V), theirs[i]));
+      }
+      console.log(`llama Q4_K, rows: min cosine against libllama ${worst.toFixed(6)}`);
+      // llama.cpp quantizes activations to Q8_K for Q4_K products; bitload keeps them f32
+      assert.ok(worst >= 0.999, `min cosine ${worst}`);
+    } finally {
+      session.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
