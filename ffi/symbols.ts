@@ -6,7 +6,7 @@
  */
 
 /** Version of `kernels/bitload.h` this table describes; checked against `bl_abi_version()`. */
-export const BITLOAD_ABI_VERSION = 1;
+export const BITLOAD_ABI_VERSION = 2;
 
 /** Status codes of the C entry points (`BL_OK`, `BL_ERR_*` in bitload.h). */
 export const BitloadStatus = {

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever an exported signature or a status code changes meaning. */
-#define BL_ABI_VERSION 1
+#define BL_ABI_VERSION 2
 
 /* Status codes returned by the entry points (0 is success). */
 #define BL_OK 0

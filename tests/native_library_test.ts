@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { BITLOAD_ABI_VERSION } from "../ffi/symbols.ts";
 
 const NATIVE_URL = new URL("../ffi/native.ts", import.meta.url).href;
 const BUILD_SCRIPT = new URL("../scripts/build_native.ts", import.meta.url).pathname;
@@ -167,7 +168,7 @@ Deno.test("scripts/build_native.ts prints where the library went", async () => {
     const stdout = new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     assert.match(stdout, new RegExp(`${cacheDir}/libbitload-[0-9a-f]{24}\\.so`));
-    assert.match(stdout, /abi 1/);
+    assert.match(stdout, new RegExp(`abi ${BITLOAD_ABI_VERSION}\\b`));
   } finally {
     await Deno.remove(cacheDir, { recursive: true });
   }
