@@ -66,6 +66,19 @@ export const INFER_SYMBOLS = {
     parameters: ["pointer", "i32", "buffer", "i64", "i64", "i64", "buffer", "i64", "buffer"],
     result: "i32",
   },
+  // void bli_rms_norm(const float *x, const float *w, int64 rows, int64 width, double eps, float *out)
+  bli_rms_norm: {
+    parameters: ["buffer", "buffer", "i64", "i64", "f64", "buffer"],
+    result: "void",
+  },
+  // void bli_rope(float *v, int64 ntok, int32 heads, int32 head_dim, int32 half, const float *cos,
+  //   const float *sin, int32 neox)
+  bli_rope: {
+    parameters: ["buffer", "i64", "i32", "i32", "i32", "buffer", "buffer", "i32"],
+    result: "void",
+  },
+  // void bli_add(float *x, const float *o, int64 n)
+  bli_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
     parameters: [
@@ -135,6 +148,7 @@ export const INFER_SOURCES = [
   "q8_0.c",
   "dense.c",
   "ffn.c",
+  "norm.c",
   "attention.c",
 ] as const;
 

@@ -11,6 +11,7 @@ import { quantizeTQ1_0, quantizeTQ2_0 } from "../src/quant/quantize.ts";
 import { packI2S } from "../src/synth/i2s_pack.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
 import { seededRandom } from "../src/synth/random.ts";
+import { rmsNorm } from "../src/infer/model.ts";
 
 const native = inferNative();
 const ignore = native === null;
@@ -213,6 +214,46 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     nat.setThreads(navigator.hardwareConcurrency ?? 1);
     assert.deepEqual(out[1], out[0]);
     assert.deepEqual(out[2], out[0]);
+  });
+
+  await t.step("RMSNorm, RoPE and the residual add give the bits of their TypeScript twins", () => {
+    const width = 96, nr = 5;
+    const v = acts(nr * width).map((z) => z * 3);
+    const w = acts(width);
+    const want = new Float32Array(nr * width);
+    rmsNorm(v, w, nr, width, 1e-5, want);
+    const got = new Float32Array(nr * width);
+    s.bli_rms_norm(v, w, BigInt(nr), BigInt(width), 1e-5, got);
+    assert.deepEqual(got, want);
+    // RoPE over 3 tokens of 2 heads of 32 (24 rotated dims), both pairings
+    const heads = 2, dim = 32, half = 12, nt = 3;
+    const cosT = new Float32Array(nt * half), sinT = new Float32Array(nt * half);
+    for (let i = 0; i < nt * half; i++) {
+      cosT[i] = Math.cos(i * 0.37);
+      sinT[i] = Math.sin(i * 0.37);
+    }
+    for (const neox of [0, 1]) {
+      const vec = acts(nt * heads * dim);
+      const ref = vec.slice();
+      for (let tk = 0; tk < nt; tk++) {
+        for (let hd = 0; hd < heads; hd++) {
+          const b = (tk * heads + hd) * dim;
+          for (let i = 0; i < half; i++) {
+            const i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+            const x0 = ref[b + i0], x1 = ref[b + i1];
+            const c = cosT[tk * half + i], sn = sinT[tk * half + i];
+            ref[b + i0] = x0 * c - x1 * sn;
+            ref[b + i1] = x0 * sn + x1 * c;
+          }
+        }
+      }
+      s.bli_rope(vec, BigInt(nt), heads, dim, half, cosT, sinT, neox);
+      assert.deepEqual(vec, ref, `neox ${neox}`);
+    }
+    const a = acts(100), b = acts(100);
+    const sum = a.map((z, i) => z + b[i]);
+    s.bli_add(a, b, 100n);
+    assert.deepEqual(a, sum);
   });
 
   await t.step("attention: GQA softmax over the cache", () => {

@@ -272,8 +272,8 @@ export class InferenceModel implements Disposable {
     this.#u = new Float32Array(B * c.nFf);
     this.#logits = new Float32Array(B * c.nVocab);
     this.#scores = new Float32Array(B * c.nHead * this.contextLength);
-    this.#cos = new Float32Array(half);
-    this.#sin = new Float32Array(half);
+    this.#cos = new Float32Array(B * half);
+    this.#sin = new Float32Array(B * half);
     this.#actsEmbd = allocQuantizedActs(B, Math.max(c.nEmbd, qDim));
     if (this.#head.kernel === "i8" && this.#head.cols % 32 !== 0) {
       throw new RangeError(`lmHead "q8" needs a width that is a multiple of 32`);
@@ -454,21 +454,43 @@ export class InferenceModel implements Disposable {
     const att = this.#att, o = this.#o, g = this.#g, u = this.#u;
     const pos0 = this.position;
     for (let t = 0; t < n; t++) this.#embed(tokens[t], x.subarray(t * E, (t + 1) * E));
+    this.#ropeTables(pos0, n);
+    const nat = this.#native?.symbols;
+    const norm = (
+      v: Float32Array,
+      w: Float32Array,
+      rows: number,
+      width: number,
+      out: Float32Array,
+    ) =>
+      nat
+        ? nat.bli_rms_norm(v, w, BigInt(rows), BigInt(width), c.eps, out)
+        : rmsNorm(v, w, rows, width, c.eps, out);
+    const addInto = (a: Float32Array, b: Float32Array, len: number) => {
+      if (nat) nat.bli_add(a, b, BigInt(len));
+      else for (let i = 0; i < len; i++) a[i] += b[i];
+    };
+    const half = c.nRot / 2;
+    const neox = c.ropeType === "neox" ? 1 : 0;
 
     for (const blk of this.#blocks) {
-      rmsNorm(x, blk.attnNorm, n, E, c.eps, h);
+      norm(x, blk.attnNorm, n, E, h);
       staleActs(this.#actsEmbd);
       this.#matmul(blk.wq, h, n, q, this.#actsEmbd);
       this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
       this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
-      for (let t = 0; t < n; t++) {
-        const pos = pos0 + t;
-        this.#ropeTables(pos);
-        this.#rope(q.subarray(t * qDim, (t + 1) * qDim), c.nHead);
-        this.#rope(k.subarray(t * kvDim, (t + 1) * kvDim), c.nHeadKv);
-        blk.kCache.set(k.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
-        blk.vCache.set(v.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
+      if (nat) {
+        nat.bli_rope(q, BigInt(n), c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
+        nat.bli_rope(k, BigInt(n), c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
+      } else {
+        for (let t = 0; t < n; t++) {
+          this.#rope(q.subarray(t * qDim, (t + 1) * qDim), c.nHead, t);
+          this.#rope(k.subarray(t * kvDim, (t + 1) * kvDim), c.nHeadKv, t);
+        }
       }
+      // the whole batch's K and V rows are contiguous: one copy each into the cache
+      blk.kCache.set(k.subarray(0, n * kvDim), pos0 * kvDim);
+      blk.vCache.set(v.subarray(0, n * kvDim), pos0 * kvDim);
       if (this.#native) {
         const attention = blk.kCache instanceof Float16Array
           ? this.#native.symbols.bli_attention_batch_f16
@@ -498,14 +520,14 @@ export class InferenceModel implements Disposable {
       }
       let attnIn = att;
       if (blk.attnSubNorm) {
-        rmsNorm(att, blk.attnSubNorm, n, qDim, c.eps, h);
+        norm(att, blk.attnSubNorm, n, qDim, h);
         attnIn = h;
       }
       staleActs(this.#actsEmbd);
       this.#matmul(blk.wo, attnIn, n, o, this.#actsEmbd);
-      for (let i = 0; i < n * E; i++) x[i] += o[i];
+      addInto(x, o, n * E);
 
-      rmsNorm(x, blk.ffnNorm, n, E, c.eps, h);
+      norm(x, blk.ffnNorm, n, E, h);
       staleActs(this.#actsEmbd);
       this.#matmul(blk.gate, h, n, g, this.#actsEmbd);
       this.#matmul(blk.up, h, n, u, this.#actsEmbd);
@@ -523,16 +545,16 @@ export class InferenceModel implements Disposable {
           g[i] = (a / (1 + Math.exp(-a))) * u[i];
         }
       }
-      if (blk.ffnSubNorm) rmsNorm(g, blk.ffnSubNorm, n, c.nFf, c.eps, g);
+      if (blk.ffnSubNorm) norm(g, blk.ffnSubNorm, n, c.nFf, g);
       staleActs(this.#actsFf);
       this.#matmul(blk.down, g, n, o, this.#actsFf);
-      for (let i = 0; i < n * E; i++) x[i] += o[i];
+      addInto(x, o, n * E);
     }
     this.position += n;
 
     const first = allLogits ? 0 : n - 1;
     const rows = n - first;
-    rmsNorm(x.subarray(first * E, n * E), this.#outNorm, rows, E, c.eps, h);
+    norm(x.subarray(first * E, n * E), this.#outNorm, rows, E, h);
     const logits = this.#logits.subarray(0, rows * c.nVocab);
     staleActs(this.#actsEmbd);
     this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
@@ -562,19 +584,23 @@ export class InferenceModel implements Disposable {
     out.set(this.#embRow);
   }
 
-  #ropeTables(pos: number): void {
+  /** cos/sin of every rotary frequency at positions pos0…pos0+n-1 (row t for token t). */
+  #ropeTables(pos0: number, n: number): void {
     const half = this.config.nRot / 2;
-    for (let i = 0; i < half; i++) {
-      const theta = pos * this.#invFreq[i];
-      this.#cos[i] = Math.cos(theta);
-      this.#sin[i] = Math.sin(theta);
+    for (let t = 0; t < n; t++) {
+      for (let i = 0; i < half; i++) {
+        const theta = (pos0 + t) * this.#invFreq[i];
+        this.#cos[t * half + i] = Math.cos(theta);
+        this.#sin[t * half + i] = Math.sin(theta);
+      }
     }
   }
 
-  #rope(vec: Float32Array, heads: number): void {
+  /** TypeScript twin of `bli_rope` for token `t`'s row. */
+  #rope(vec: Float32Array, heads: number, t: number): void {
     const c = this.config;
     const half = c.nRot / 2;
-    const cos = this.#cos, sin = this.#sin;
+    const cos = this.#cos.subarray(t * half), sin = this.#sin.subarray(t * half);
     for (let hd = 0; hd < heads; hd++) {
       const b = hd * c.headDim;
       if (c.ropeType === "neox") {
