@@ -7,9 +7,12 @@
  * - `pp32`: a 32-token prompt from an empty cache;
  * - `llama Q8_0 tg` (tiny and 125M shapes): the same weights as plain `llama` with Q8_0
  *   projections, bitload's integer Q8_0 kernel against llama.cpp's;
- * - `llama Q4_K tg` (tiny and 125M, when ggml's quantizer is installed): Q4_K projections written
- *   by ggml, bitload dequantizing row by row (`dequantize: "rows"`, memory = file size) and from
- *   an f32 copy made at load (`"load"`), against llama.cpp.
+ * - `llama Q4_K_M tg` (tiny and 125M, when ggml's quantizer is installed): projections written by
+ *   ggml as Q4_K, with attn_v and ffn_down as Q6_K (llama.cpp's Q4_K_M mix), bitload's integer
+ *   K-quant kernels against llama.cpp;
+ * - `llama Q5_K tg`: a type without an integer kernel, bitload dequantizing row by row
+ *   (`dequantize: "rows"`, memory = file size) and from an f32 copy made at load (`"load"`),
+ *   against llama.cpp.
  *
  * Shapes: `tiny` (2 × 256), `125M` (12 × 768, vocab 32000); `BITLOAD_BENCH_2B=1` adds the
  * 2B-4T shape (30 × 2560, FFN 6912, 20/5 heads, vocab 128256; ≈ 2.7 GB of files written to a
@@ -57,25 +60,30 @@ for (const [label, shape] of Object.entries(SHAPES)) {
   await writeGguf(tq2, up.metadata, up.tensors);
 
   const q8 = `${dir}/${label}-llama-q8_0.gguf`;
-  const q4k = `${dir}/${label}-llama-q4_k.gguf`;
+  const q4km = `${dir}/${label}-llama-q4_k_m.gguf`;
+  const q5k = `${dir}/${label}-llama-q5_k.gguf`;
   if (label !== "2B") {
     const l8 = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "Q8_0", "llama");
     await writeGguf(q8, l8.metadata, l8.tensors);
     if (ggml) {
-      // F16 projections re-quantized to Q4_K by ggml's own quantizer
-      const lf = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "F16", "llama");
-      const id = ggmlTypeByName("Q4_K")!.id;
-      const tensors = lf.tensors.map((t) => {
-        if (!/^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name)) {
-          return t;
-        }
-        const raw = typeof t.data === "function" ? t.data() : t.data;
-        const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-        const values = new Float32Array(t.dims[0] * t.dims[1]);
-        for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
-        return { ...t, type: "Q4_K", data: ggml.quantize(id, values, t.dims[1], t.dims[0]) };
-      });
-      await writeGguf(q4k, lf.metadata, tensors);
+      // F16 projections re-quantized by ggml's own quantizers
+      const requantize = async (path: string, typeOf: (tensor: string) => string) => {
+        const lf = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "F16", "llama");
+        const tensors = lf.tensors.map((t) => {
+          const m = /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.exec(t.name);
+          if (!m) return t;
+          const type = typeOf(m[1]);
+          const raw = typeof t.data === "function" ? t.data() : t.data;
+          const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+          const values = new Float32Array(t.dims[0] * t.dims[1]);
+          for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
+          const data = ggml.quantize(ggmlTypeByName(type)!.id, values, t.dims[1], t.dims[0]);
+          return { ...t, type, data };
+        });
+        await writeGguf(path, lf.metadata, tensors);
+      };
+      await requantize(q4km, (kind) => kind === "ffn_down" || kind === "attn_v" ? "Q6_K" : "Q4_K");
+      await requantize(q5k, () => "Q5_K");
     }
   }
 
@@ -178,29 +186,46 @@ for (const [label, shape] of Object.entries(SHAPES)) {
     }
   }
   if (label !== "2B" && ggml) {
-    for (const dequantize of ["rows", "load"] as const) {
-      const m = await loadModel(q4k, { threads: THREADS, contextLength: 512, dequantize });
+    const theirStep = (path: string) => {
+      const session = llama!.open(path, { threads: THREADS, nCtx: 512 });
+      let pos = 0;
+      return () => {
+        if (pos >= 500) {
+          session.reset();
+          pos = 0;
+        }
+        session.decode([pos % 1000]);
+        pos++;
+      };
+    };
+    const km = await loadModel(q4km, { threads: THREADS, contextLength: 512 });
+    Deno.bench({
+      name: `bitload tg (llama Q4_K_M, ${km.kernelInfo})`,
+      group: `${label} llama Q4_K_M tg`,
+      baseline: true,
+      fn: step(km),
+    });
+    if (llama) {
       Deno.bench({
-        name: `bitload tg (llama Q4_K, dequantize: ${dequantize})`,
-        group: `${label} llama Q4_K tg`,
+        name: `llama.cpp tg (llama Q4_K_M, ${THREADS} threads)`,
+        group: `${label} llama Q4_K_M tg`,
+        fn: theirStep(q4km),
+      });
+    }
+    for (const dequantize of ["rows", "load"] as const) {
+      const m = await loadModel(q5k, { threads: THREADS, contextLength: 512, dequantize });
+      Deno.bench({
+        name: `bitload tg (llama Q5_K, dequantize: ${dequantize})`,
+        group: `${label} llama Q5_K tg`,
         baseline: dequantize === "rows",
         fn: step(m),
       });
     }
     if (llama) {
-      const t = llama.open(q4k, { threads: THREADS, nCtx: 512 });
-      let pos = 0;
       Deno.bench({
-        name: `llama.cpp tg (llama Q4_K, ${THREADS} threads)`,
-        group: `${label} llama Q4_K tg`,
-        fn: () => {
-          if (pos >= 500) {
-            t.reset();
-            pos = 0;
-          }
-          t.decode([pos % 1000]);
-          pos++;
-        },
+        name: `llama.cpp tg (llama Q5_K, ${THREADS} threads)`,
+        group: `${label} llama Q5_K tg`,
+        fn: theirStep(q5k),
       });
     }
   }

@@ -79,6 +79,18 @@ export const INFER_SYMBOLS = {
   },
   // void bli_add(float *x, const float *o, int64 n)
   bli_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  // void bli_quantize_rows_q8_k(const float *x, int64 rows, int64 width, uint8_t *out)
+  bli_quantize_rows_q8_k: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
+  // void bli_matmul_q4_k / bli_matmul_q6_k(const uint8_t *w, int64 rows, int64 cols,
+  //   const uint8_t *xq, int64 ntok, float *y)
+  bli_matmul_q4_k: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_matmul_q6_k: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
     parameters: [
@@ -146,6 +158,7 @@ export const INFER_SOURCES = [
   "activations.c",
   "ternary.c",
   "q8_0.c",
+  "kquants.c",
   "dense.c",
   "ffn.c",
   "norm.c",

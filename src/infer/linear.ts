@@ -5,7 +5,9 @@
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
- *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`); F16/F32
+ *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`), Q4_K and Q6_K
+ *   by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q4_K_q8_K` and
+ *   `ggml_vec_dot_q6_K_q8_K`); F16/F32
  *   multiply f32 activations; every other type is dequantized one row at a time inside the product
  *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
  *   f32 at load.
@@ -33,10 +35,10 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"f16"`, `"f32"`, `"rows"` (any other
-   * type, dequantized row by row during the product) or `"i8"` (requantized).
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_k"`, `"q6_k"`, `"f16"`, `"f32"`,
+   * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
-  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "f16" | "f32" | "rows" | "i8";
+  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "q4_k" | "q6_k" | "f16" | "f32" | "rows" | "i8";
   /** Address of `bl_dequantize_f32` (kernel `"rows"`). */
   rowDequant?: Deno.PointerValue;
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
@@ -78,6 +80,8 @@ export function makeLinear(
   } else if (type.name === "TQ2_0") kernel = "tq2";
   else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
   else if (type.name === "Q8_0") kernel = "q8_0";
+  else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
+  else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
   else if (type.name === "F16") kernel = "f16";
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
@@ -138,6 +142,10 @@ export interface QuantizedActs {
   q8: Uint8Array;
   /** Rows quantized to `q8` (0 = stale). */
   q8Rows: number;
+  /** The same rows as Q8_K blocks (292 bytes per 256 values), for the K-quant kernels. */
+  q8k: Uint8Array;
+  /** Rows quantized to `q8k` (0 = stale). */
+  q8kRows: number;
 }
 
 /**
@@ -157,6 +165,8 @@ export function allocQuantizedActs(maxRows: number, width: number): QuantizedAct
     rows: 0,
     q8: new Uint8Array(maxRows * Math.ceil(width / 32) * 34),
     q8Rows: 0,
+    q8k: new Uint8Array(maxRows * Math.ceil(width / 256) * 292),
+    q8kRows: 0,
   };
 }
 
@@ -167,12 +177,13 @@ export function allocQuantizedActs(maxRows: number, width: number): QuantizedAct
  * ```ts
  * import { allocQuantizedActs, staleActs } from "./linear.ts";
  * const acts = allocQuantizedActs(1, 32);
- * staleActs(acts); // acts.rows === 0 && acts.q8Rows === 0
+ * staleActs(acts); // acts.rows === 0 && acts.q8Rows === 0 && acts.q8kRows === 0
  * ```
  */
 export function staleActs(acts: QuantizedActs): void {
   acts.rows = 0;
   acts.q8Rows = 0;
+  acts.q8kRows = 0;
 }
 
 /**
@@ -275,6 +286,15 @@ export function linearNative(
         acts.q8Rows = ntok;
       }
       s.bli_matmul_q8_0(lin.data, rows, cols, acts.q8, nt, y);
+      break;
+    case "q4_k":
+    case "q6_k":
+      if (acts.q8kRows !== ntok) {
+        s.bli_quantize_rows_q8_k(x, nt, cols, acts.q8k);
+        acts.q8kRows = ntok;
+      }
+      if (lin.kernel === "q4_k") s.bli_matmul_q4_k(lin.data, rows, cols, acts.q8k, nt, y);
+      else s.bli_matmul_q6_k(lin.data, rows, cols, acts.q8k, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);

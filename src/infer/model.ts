@@ -84,7 +84,16 @@ export interface LoadModelOptions {
 }
 
 /** Types with a native kernel of their own (no row-by-row dequantization). */
-const INTEGER_KERNEL_TYPES = new Set(["F32", "F16", "Q8_0", "I2_S", "TQ2_0", "TQ1_0"]);
+const INTEGER_KERNEL_TYPES = new Set([
+  "F32",
+  "F16",
+  "Q8_0",
+  "Q4_K",
+  "Q6_K",
+  "I2_S",
+  "TQ2_0",
+  "TQ1_0",
+]);
 
 interface Block {
   attnNorm: Float32Array;

@@ -23,6 +23,15 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
   },
+  quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  ggml_vec_dot_q4_K_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
+  ggml_vec_dot_q6_K_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** A ggml-cpu build opened for tests. */
@@ -33,6 +42,13 @@ export interface GgmlCpu {
   quantizeRowQ8_0(x: Float32Array): Uint8Array;
   /** `ggml_vec_dot_q8_0_q8_0` of one weight row and one activation row of `n` values. */
   vecDotQ8_0(n: number, w: Uint8Array, x: Uint8Array): number;
+  /**
+   * `quantize_row_q8_K` of `x` (length a multiple of 256) into new Q8_K blocks. ggml leaves the
+   * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
+   */
+  quantizeRowQ8_K(x: Float32Array): Uint8Array;
+  /** `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` of one row of `n` values. */
+  vecDotK(type: "Q4_K" | "Q6_K", n: number, w: Uint8Array, x: Uint8Array): number;
 }
 
 /** The CPU features each variant needs (from `/proc/cpuinfo` flag names). */
@@ -80,6 +96,18 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
     },
     vecDotQ8_0(n, w, x) {
       lib.symbols.ggml_vec_dot_q8_0_q8_0(n, out, 0n, w, 0n, x, 0n, 1);
+      return out[0];
+    },
+    quantizeRowQ8_K(x) {
+      const y = new Uint8Array(x.length / 256 * 292);
+      lib.symbols.quantize_row_q8_K(x, y, BigInt(x.length));
+      return y;
+    },
+    vecDotK(type, n, w, x) {
+      const dot = type === "Q4_K"
+        ? lib.symbols.ggml_vec_dot_q4_K_q8_K
+        : lib.symbols.ggml_vec_dot_q6_K_q8_K;
+      dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
   };

@@ -1,0 +1,325 @@
+/*
+ * K-quant products on integers, as llama.cpp computes them: activations are quantized to Q8_K
+ * (block_q8_K: f32 d, 256 int8, 16 int16 sums of 16) and each weight super-block contributes
+ * through its 6-bit sub-block scales and mins.
+ *
+ * Bit-exact with ggml (llama.cpp v0.5.0's x86 builds of ggml-cpu, ggml-cpu/arch/x86/quants.c):
+ * - quantize_row_q8_K (ggml-quants.c quantize_row_q8_K_ref): the signed value of largest
+ *   magnitude `max`, iscale = -127 / max, codes = min(127, round-to-nearest-even(iscale * x)),
+ *   d = 1 / iscale, bsums = sums of 16 codes;
+ * - ggml_vec_dot_q6_K_q8_K: per super-block, 8 int32 lanes (lane k: for each 32-element group,
+ *   its 16-element sub-block scale times the products q * x of elements 4k .. 4k + 3 of the
+ *   group, q unsigned 0..63), minus the -32 offset from the 16-sums (lane j and 4 + j: 32 *
+ *   scale * bsum for sub-blocks 2j, 2j + 1 and 8 + 2j, 9 + 2j); acc = fma(d_x * d_w, lanes, acc),
+ *   then hsum_float_8.
+ * - ggml_vec_dot_q4_K_q8_K: per super-block, 8 int32 lanes (lane k: sub-block scale times the
+ *   products of elements 64j + 4k .. 64j + 4k + 3 and 64j + 32 + 4k .. + 3, j < 4), accumulated
+ *   as acc = fma(d_x * d_w, lanes, acc); the mins as 4 lanes fma(-d_x * dmin_w, pairs of
+ *   min * (bsum + bsum), acc_m); result hsum_float_8(acc) + ((m0 + m2) + (m1 + m3)). The scalar
+ *   twin evaluates exactly that.
+ */
+#include "internal.h"
+
+#define QK_K 256
+#define Q8_K_BYTES 292 /* f32 d, int8 qs[256], int16 bsums[16] */
+#define Q4_K_BYTES 144 /* f16 d, f16 dmin, scales[12], qs[128] */
+#define Q6_K_BYTES 210 /* ql[128], qh[64], int8 scales[16], f16 d */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Q8_K activations                                                                            */
+
+static void quantize_q8_k_row(const float *x, int64_t n, uint8_t *out) {
+  for (int64_t b = 0; b < n / QK_K; b++) {
+    const float *xb = x + b * QK_K;
+    uint8_t *ob = out + b * Q8_K_BYTES;
+    int8_t *qs = (int8_t *)(ob + 4);
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < QK_K; i++) {
+      float ax = fabsf(xb[i]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[i];
+      }
+    }
+    float d = 0.0f;
+    if (amax == 0.0f) {
+      memset(qs, 0, QK_K);
+    } else {
+      float iscale = -127.0f / max;
+      for (int i = 0; i < QK_K; i++) {
+        int v = (int)nearbyintf(iscale * xb[i]);
+        qs[i] = (int8_t)(v < 127 ? v : 127);
+      }
+      d = 1.0f / iscale;
+    }
+    memcpy(ob, &d, 4);
+    for (int j = 0; j < 16; j++) {
+      int16_t s = 0;
+      for (int i = 0; i < 16; i++) s = (int16_t)(s + qs[16 * j + i]);
+      memcpy(ob + 4 + QK_K + 2 * j, &s, 2);
+    }
+  }
+}
+
+/**
+ * Quantizes `rows` rows of `width` floats (width % 256 == 0) to Q8_K blocks, `width / 256 * 292`
+ * bytes per row, with the bytes of ggml's quantize_row_q8_K.
+ */
+API void bli_quantize_rows_q8_k(const float *x, int64_t rows, int64_t width, uint8_t *out) {
+  int64_t row_bytes = width / QK_K * Q8_K_BYTES;
+  for (int64_t r = 0; r < rows; r++) quantize_q8_k_row(x + r * width, width, out + r * row_bytes);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Q4_K                                                                                        */
+
+/* The 8 sub-block scales and 8 mins of a Q4_K super-block (ggml-quants.c get_scale_min_k4). */
+static inline void q4_k_scales(const uint8_t *sc12, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; j++) {
+    sc[j] = sc12[j] & 63;
+    mn[j] = sc12[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; j++) {
+    sc[j] = (uint8_t)((sc12[j + 4] & 0xF) | ((sc12[j - 4] >> 6) << 4));
+    mn[j] = (uint8_t)((sc12[j + 4] >> 4) | ((sc12[j] >> 6) << 4));
+  }
+}
+
+/* The mins' 4 int32 lanes: mins[2j] * (b[4j] + b[4j+1]) + mins[2j+1] * (b[4j+2] + b[4j+3]). */
+static inline void q4_k_min_lanes(const uint8_t mn[8], const int16_t *bsums, int32_t out[4]) {
+  for (int j = 0; j < 4; j++) {
+    int16_t s0 = (int16_t)(bsums[4 * j] + bsums[4 * j + 1]);
+    int16_t s1 = (int16_t)(bsums[4 * j + 2] + bsums[4 * j + 3]);
+    out[j] = mn[2 * j] * s0 + mn[2 * j + 1] * s1;
+  }
+}
+
+static float dot_q4_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q4_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    float dy;
+    int16_t bsums[16];
+    uint16_t dh, mh;
+    memcpy(&dy, xb, 4);
+    memcpy(bsums, xb + 4 + QK_K, 32);
+    memcpy(&dh, wb, 2);
+    memcpy(&mh, wb + 2, 2);
+    const float d = dy * f16_to_f32(dh);
+    const float dmin = -dy * f16_to_f32(mh);
+    uint8_t sc[8], mn[8];
+    q4_k_scales(wb + 4, sc, mn);
+    int32_t m4[4];
+    q4_k_min_lanes(mn, bsums, m4);
+    for (int j = 0; j < 4; j++) accm[j] = fmaf(dmin, (float)m4[j], accm[j]);
+    const uint8_t *q4 = wb + 16;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < 4; j++) {
+      for (int k = 0; k < 8; k++) {
+        int32_t lo = 0, hi = 0;
+        for (int i = 4 * k; i < 4 * k + 4; i++) {
+          lo += (q4[32 * j + i] & 0xF) * q8[64 * j + i];
+          hi += (q4[32 * j + i] >> 4) * q8[64 * j + 32 + i];
+        }
+        lane[k] += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+      }
+    }
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+  }
+  return hsum8_scalar(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 accm = _mm_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q4_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    float dy;
+    uint16_t dh, mh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb, 2);
+    memcpy(&mh, wb + 2, 2);
+    const float d = dy * _cvtsh_ss(dh);
+    const float dmin = -dy * _cvtsh_ss(mh);
+    /* the 6-bit scales and mins in registers, four per 32-bit word (q4_k_scales' formulas),
+     * no byte stores: 16 x u8 = scales 0..7, mins 0..7, widened to i16 */
+    uint32_t a0, a1, a2;
+    memcpy(&a0, wb + 4, 4);
+    memcpy(&a1, wb + 8, 4);
+    memcpy(&a2, wb + 12, 4);
+    const uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+    __m128i packed = _mm_set_epi32((int)(((a2 >> 4) & k4) | (((a1 >> 6) & k2) << 4)),
+                                   (int)(a1 & k6), (int)((a2 & k4) | (((a0 >> 6) & k2) << 4)),
+                                   (int)(a0 & k6));
+    __m256i sm = _mm256_cvtepu8_epi16(packed);
+    __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
+                                _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
+    __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+    accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm);
+    __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+    const uint8_t *q4 = wb + 16;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+      /* i16 scale 2j (low nibbles) and 2j + 1 (high) in every lane: byte shuffles */
+      __m256i scl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(((4 * j + 1) << 8) | 4 * j)));
+      __m256i sch = _mm256_shuffle_epi8(
+          scales, _mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))));
+      __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
+      __m256i lo = _mm256_and_si256(bits, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+      __m256i pl = _mm256_madd_epi16(
+          scl, _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j))));
+      __m256i ph = _mm256_madd_epi16(
+          sch, _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32))));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+  accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+  return hsum_f32_avx2(acc) + _mm_cvtss_f32(accm);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Q6_K (ggml-common.h block_q6_K). Element 128h + 32i + m (h < 2, i < 4, m < 32) has low bits   */
+/* from ql[64h + 32(i & 1) + m] (low nibble for i < 2, high for i >= 2) and high bits 2i..2i+1 */
+/* of qh[32h + m]; the value is q - 32, scaled by scales[8h + 2i + m / 16].                    */
+
+/* The unsigned 6-bit code q (0..63) of an element. */
+static inline int q6_k_code(const uint8_t *ql, const uint8_t *qh, int h, int i, int m) {
+  uint8_t lo = ql[64 * h + 32 * (i & 1) + m];
+  lo = i < 2 ? (lo & 0xF) : (lo >> 4);
+  return lo | (((qh[32 * h + m] >> (2 * i)) & 3) << 4);
+}
+
+static float dot_q6_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q6_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    const uint8_t *ql = wb, *qh = wb + 128;
+    const int8_t *sc = (const int8_t *)(wb + 192);
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb + 208, 2);
+    const float d = dy * f16_to_f32(dh);
+    int16_t bsums[16];
+    memcpy(bsums, xb + 4 + QK_K, 32);
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int h = 0; h < 2; h++) {
+      for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 8; k++) {
+          int32_t s = 0;
+          for (int m = 4 * k; m < 4 * k + 4; m++)
+            s += q6_k_code(ql, qh, h, i, m) * q8[128 * h + 32 * i + m];
+          lane[k] += sc[8 * h + 2 * i + k / 4] * s;
+        }
+      }
+    }
+    /* the -32 offset, from the 16-sums: lane j (and 4 + j) takes pair j of sub-blocks 0..7
+     * (8..15) */
+    for (int j = 0; j < 4; j++) {
+      lane[j] -= 32 * (bsums[2 * j] * sc[2 * j] + bsums[2 * j + 1] * sc[2 * j + 1]);
+      lane[4 + j] -= 32 * (bsums[8 + 2 * j] * sc[8 + 2 * j] + bsums[9 + 2 * j] * sc[9 + 2 * j]);
+    }
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+  }
+  return hsum8_scalar(acc);
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q6_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb + 208, 2);
+    const float d = dy * _cvtsh_ss(dh);
+    /* the -32 offset: 32 * scale * 16-sum, pairs of sub-blocks per lane (see the scalar twin) */
+    __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb + 192)));
+    __m256i bsums16 = _mm256_loadu_si256((const __m256i *)(xb + 4 + QK_K));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                    _mm256_slli_epi32(_mm256_madd_epi16(bsums16, scales16), 5));
+    for (int h = 0; h < 2; h++) {
+      __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb + 64 * h));
+      __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb + 64 * h + 32));
+      __m256i hb = _mm256_loadu_si256((const __m256i *)(wb + 128 + 32 * h));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+      for (int i = 0; i < 4; i++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * i));
+        __m256i p = _mm256_maddubs_epi16(q[i], xv); /* 63 * 127 * 2 fits int16 */
+        int16_t s0 = (int8_t)wb[192 + 8 * h + 2 * i], s1 = (int8_t)wb[192 + 8 * h + 2 * i + 1];
+        __m256i sc = _mm256_setr_epi16(s0, s0, s0, s0, s0, s0, s0, s0, s1, s1, s1, s1, s1, s1, s1, s1);
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_f32_avx2(acc);
+}
+#endif
+
+typedef struct {
+  const uint8_t *w;
+  int64_t rows, cols, ntok;
+  const uint8_t *x; /* ntok rows of Q8_K activations */
+  float *y;
+  int lvl;
+} kq_ctx;
+
+typedef float (*kdot_fn)(const uint8_t *w, const uint8_t *x, int64_t nblk);
+
+static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn simd, kdot_fn scalar) {
+  int64_t nblk = c->cols / QK_K;
+  kdot_fn dot = c->lvl >= LEVEL_AVX2 && simd ? simd : scalar;
+  for (int64_t r = b; r < e; r++) {
+    const uint8_t *w = c->w + r * nblk * wbytes;
+    for (int64_t t = 0; t < c->ntok; t++)
+      c->y[t * c->rows + r] = dot(w, c->x + t * nblk * Q8_K_BYTES, nblk);
+  }
+}
+
+#if BLI_X86
+#define SIMD_OR_NULL(fn) fn
+#else
+#define SIMD_OR_NULL(fn) NULL
+#endif
+
+static void task_q4_k(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, Q4_K_BYTES, SIMD_OR_NULL(dot_q4_k_avx2), dot_q4_k_scalar);
+}
+
+static void task_q6_k(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
+}
+
+/** Q4_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_q4_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q4_k, &c, rows, 8);
+}
+
+/** Q6_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_q6_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q6_k, &c, rows, 8);
+}

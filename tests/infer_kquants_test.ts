@@ -1,0 +1,166 @@
+/**
+ * The K-quant inference kernels against ggml itself (`libggml-cpu-haswell.so` and `-zen4.so` from
+ * llama.cpp v0.5.0): Q8_K activation blocks byte-identical to ggml's `quantize_row_q8_K`, Q4_K
+ * and Q6_K products bit-identical to `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` at every
+ * SIMD level, thread count and batch size; and a `llama` model with Q4_K and Q6_K projections (as
+ * in llama.cpp's Q4_K_M mix) against libllama and against bitload's f32 reference. Skips with a
+ * reason when the native kernels or the ggml libraries are unavailable.
+ */
+
+import assert from "node:assert/strict";
+import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
+import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
+import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
+import { ggmlTypeByName } from "../src/gguf/types.ts";
+import { seededRandom } from "../src/synth/random.ts";
+import { bitnetModelParts } from "../src/synth/bitnet_model.ts";
+import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
+import { cosine, TINY_SHAPE } from "../src/infer/fixtures.ts";
+import { writeGguf } from "../src/gguf/writer.ts";
+import { loadModel } from "../src/infer/model.ts";
+import { generate } from "../src/infer/generate.ts";
+
+const native = inferNative();
+const ggml = openGgmlReference();
+const oracles: GgmlCpu[] = [];
+for (const variant of ["haswell", "zen4"] as const) {
+  const opened = openGgmlCpu(variant);
+  if (typeof opened === "string") console.warn(`K-quant oracle ${variant} skipped: ${opened}`);
+  else oracles.push(opened);
+}
+const skip = native === null
+  ? `native inference kernels unavailable: ${inferNativeReason()}`
+  : ggml === null
+  ? `ggml reference unavailable: ${ggmlSkipReason()}`
+  : oracles.length === 0
+  ? "no ggml-cpu library could be opened"
+  : "";
+if (skip) console.warn(`skipping the K-quant kernel tests: ${skip}`);
+
+const rng = seededRandom(31);
+const LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
+const BYTES = { Q4_K: 144, Q6_K: 210 } as const;
+
+/** Activations over several magnitudes, with an all-zero block and a single-spike block. */
+function activations(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = rng.normal() * Math.exp(rng.normal());
+  x.fill(0, 256, 512);
+  if (n >= 1024) {
+    x.fill(0, 512, 768);
+    x[600] = -7.25;
+  }
+  return x;
+}
+
+Deno.test({ name: "Q4_K and Q6_K kernels are bit-exact with ggml", ignore: !!skip }, async (t) => {
+  const nat = native!;
+  const s = nat.symbols;
+  const rows = 21, cols = 1024, ntok = 3;
+  const q8kBytes = cols / 256 * 292;
+  const x = activations(ntok * cols);
+
+  await t.step("Q8_K activation blocks equal ggml's quantize_row_q8_K at every level", () => {
+    for (const oracle of oracles) {
+      const want = oracle.quantizeRowQ8_K(x);
+      for (const level of LEVELS) {
+        nat.setLevel(level);
+        const got = new Uint8Array(ntok * q8kBytes);
+        s.bli_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
+        assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
+      }
+    }
+    nat.setLevel("best");
+  });
+
+  for (const type of ["Q4_K", "Q6_K"] as const) {
+    await t.step(
+      `${type} products equal ggml's vec_dot at every level, thread count, batch`,
+      () => {
+        const wf = new Float32Array(rows * cols).map(() => rng.normal() * 0.05);
+        const w = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
+        const rowBytes = cols / 256 * BYTES[type];
+        const xq = oracles[0].quantizeRowQ8_K(x);
+        for (const oracle of oracles) {
+          const want = new Float32Array(ntok * rows);
+          for (let tk = 0; tk < ntok; tk++) {
+            for (let r = 0; r < rows; r++) {
+              want[tk * rows + r] = oracle.vecDotK(
+                type,
+                cols,
+                w.subarray(r * rowBytes, (r + 1) * rowBytes),
+                xq.subarray(tk * q8kBytes, (tk + 1) * q8kBytes),
+              );
+            }
+          }
+          const matmul = type === "Q4_K" ? s.bli_matmul_q4_k : s.bli_matmul_q6_k;
+          for (const level of LEVELS) {
+            nat.setLevel(level);
+            for (const threads of [1, 2]) {
+              const before = nat.threads;
+              nat.setThreads(threads);
+              const y = new Float32Array(ntok * rows);
+              matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              nat.setThreads(before);
+              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+            }
+          }
+        }
+        nat.setLevel("best");
+      },
+    );
+  }
+});
+
+const llama = skip ? null : openLlamaEval();
+const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");
+
+Deno.test({
+  name: "a Q4_K/Q6_K llama model agrees with libllama and with the f32 reference",
+  ignore: !!llamaSkip,
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-kquants-" });
+  try {
+    // the fixture weights as plain llama; projections re-quantized by ggml: ffn_down and attn_v
+    // to Q6_K, the others to Q4_K (the shape of llama.cpp's Q4_K_M mix)
+    const l = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), 0.01), "F16", "llama");
+    const tensors = l.tensors.map((t) => {
+      const m = /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.exec(t.name);
+      if (!m) return t;
+      const type = m[1] === "ffn_down" || m[1] === "attn_v" ? "Q6_K" : "Q4_K";
+      const raw = typeof t.data === "function" ? t.data() : t.data;
+      const values = new Float32Array(t.dims[0] * t.dims[1]);
+      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
+      const data = ggml!.quantize(ggmlTypeByName(type)!.id, values, t.dims[1], t.dims[0]);
+      return { ...t, type, data };
+    });
+    const path = `${dir}/llama-q4_k_m.gguf`;
+    await writeGguf(path, l.metadata, tensors);
+    const prompt = [1, 5, 9, 100, 300, 7, 42, 512];
+    const session = llama!.open(path, { threads: 1 });
+    try {
+      const theirs = session.logitsPerPosition(prompt);
+      const theirGreedy = session.greedy([1, 5, 9], 32);
+      const V = session.nVocab;
+      for (const backend of ["native", "ref"] as const) {
+        using model = await loadModel(path, { backend, threads: 2 });
+        const ours = model.forward(prompt, true).slice();
+        let worst = 1;
+        for (let i = 0; i < prompt.length; i++) {
+          worst = Math.min(worst, cosine(ours.subarray(i * V, (i + 1) * V), theirs[i]));
+        }
+        model.reset();
+        const greedy = generate(model, [1, 5, 9], { maxTokens: 32, stopOnEos: false });
+        console.log(`llama Q4_K/Q6_K ${backend}: min cosine ${worst.toFixed(6)} against libllama`);
+        assert.ok(worst >= 0.999, `${backend}: min cosine ${worst}`);
+        assert.deepEqual(greedy.tokens, theirGreedy, backend);
+      }
+    } finally {
+      session.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
