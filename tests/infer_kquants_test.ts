@@ -1,7 +1,7 @@
 /**
  * The K-quant inference kernels against ggml itself (`libggml-cpu-haswell.so` and `-zen4.so` from
- * llama.cpp v0.5.0): Q8_K activation blocks byte-identical to ggml's `quantize_row_q8_K`, Q4_K
- * and Q6_K products bit-identical to `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` at every
+ * llama.cpp v0.5.0): Q8_K activation blocks byte-identical to ggml's `quantize_row_q8_K`, Q4_K,
+ * Q5_K and Q6_K products bit-identical to `ggml_vec_dot_q{4,5,6}_K_q8_K` at every
  * SIMD level, thread count and batch size; and a `llama` model with Q4_K and Q6_K projections (as
  * in llama.cpp's Q4_K_M mix) against libllama and against bitload's f32 reference. Skips with a
  * reason when the native kernels or the ggml libraries are unavailable.
@@ -40,7 +40,7 @@ if (skip) console.warn(`skipping the K-quant kernel tests: ${skip}`);
 
 const rng = seededRandom(31);
 const LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
-const BYTES = { Q4_K: 144, Q6_K: 210 } as const;
+const BYTES = { Q4_K: 144, Q5_K: 176, Q6_K: 210 } as const;
 
 /** Activations over several magnitudes, with an all-zero block and a single-spike block. */
 function activations(n: number): Float32Array {
@@ -54,64 +54,71 @@ function activations(n: number): Float32Array {
   return x;
 }
 
-Deno.test({ name: "Q4_K and Q6_K kernels are bit-exact with ggml", ignore: !!skip }, async (t) => {
-  const nat = native!;
-  const s = nat.symbols;
-  const rows = 21, cols = 1024, ntok = 3;
-  const q8kBytes = cols / 256 * 292;
-  const x = activations(ntok * cols);
+Deno.test(
+  { name: "Q4_K, Q5_K and Q6_K kernels are bit-exact with ggml", ignore: !!skip },
+  async (t) => {
+    const nat = native!;
+    const s = nat.symbols;
+    const rows = 21, cols = 1024, ntok = 3;
+    const q8kBytes = cols / 256 * 292;
+    const x = activations(ntok * cols);
 
-  await t.step("Q8_K activation blocks equal ggml's quantize_row_q8_K at every level", () => {
-    for (const oracle of oracles) {
-      const want = oracle.quantizeRowQ8_K(x);
-      for (const level of LEVELS) {
-        nat.setLevel(level);
-        const got = new Uint8Array(ntok * q8kBytes);
-        s.bli_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
-        assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
-      }
-    }
-    nat.setLevel("best");
-  });
-
-  for (const type of ["Q4_K", "Q6_K"] as const) {
-    await t.step(
-      `${type} products equal ggml's vec_dot at every level, thread count, batch`,
-      () => {
-        const wf = new Float32Array(rows * cols).map(() => rng.normal() * 0.05);
-        const w = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
-        const rowBytes = cols / 256 * BYTES[type];
-        const xq = oracles[0].quantizeRowQ8_K(x);
-        for (const oracle of oracles) {
-          const want = new Float32Array(ntok * rows);
-          for (let tk = 0; tk < ntok; tk++) {
-            for (let r = 0; r < rows; r++) {
-              want[tk * rows + r] = oracle.vecDotK(
-                type,
-                cols,
-                w.subarray(r * rowBytes, (r + 1) * rowBytes),
-                xq.subarray(tk * q8kBytes, (tk + 1) * q8kBytes),
-              );
-            }
-          }
-          const matmul = type === "Q4_K" ? s.bli_matmul_q4_k : s.bli_matmul_q6_k;
-          for (const level of LEVELS) {
-            nat.setLevel(level);
-            for (const threads of [1, 2]) {
-              const before = nat.threads;
-              nat.setThreads(threads);
-              const y = new Float32Array(ntok * rows);
-              matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-              nat.setThreads(before);
-              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
-            }
-          }
+    await t.step("Q8_K activation blocks equal ggml's quantize_row_q8_K at every level", () => {
+      for (const oracle of oracles) {
+        const want = oracle.quantizeRowQ8_K(x);
+        for (const level of LEVELS) {
+          nat.setLevel(level);
+          const got = new Uint8Array(ntok * q8kBytes);
+          s.bli_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
+          assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
-        nat.setLevel("best");
-      },
-    );
-  }
-});
+      }
+      nat.setLevel("best");
+    });
+
+    for (const type of ["Q4_K", "Q5_K", "Q6_K"] as const) {
+      await t.step(
+        `${type} products equal ggml's vec_dot at every level, thread count, batch`,
+        () => {
+          const wf = new Float32Array(rows * cols).map(() => rng.normal() * 0.05);
+          const w = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
+          const rowBytes = cols / 256 * BYTES[type];
+          const xq = oracles[0].quantizeRowQ8_K(x);
+          for (const oracle of oracles) {
+            const want = new Float32Array(ntok * rows);
+            for (let tk = 0; tk < ntok; tk++) {
+              for (let r = 0; r < rows; r++) {
+                want[tk * rows + r] = oracle.vecDotK(
+                  type,
+                  cols,
+                  w.subarray(r * rowBytes, (r + 1) * rowBytes),
+                  xq.subarray(tk * q8kBytes, (tk + 1) * q8kBytes),
+                );
+              }
+            }
+            const matmul = type === "Q4_K"
+              ? s.bli_matmul_q4_k
+              : type === "Q5_K"
+              ? s.bli_matmul_q5_k
+              : s.bli_matmul_q6_k;
+            for (const level of LEVELS) {
+              nat.setLevel(level);
+              for (const threads of [1, 2]) {
+                const before = nat.threads;
+                nat.setThreads(threads);
+                const y = new Float32Array(ntok * rows);
+                matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+                nat.setThreads(before);
+                assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+              }
+            }
+          }
+          nat.setLevel("best");
+        },
+      );
+    }
+  },
+);
 
 const llama = skip ? null : openLlamaEval();
 const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");

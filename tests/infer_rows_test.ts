@@ -3,7 +3,7 @@
  * integer kernel): each weight row is dequantized by the dequant library's bit-exact kernels on
  * the inference threads. Checked: the same bits as dequantizing the whole tensor to f32 at load and
  * using the f32 kernel, for K-quants, IQ types, Q4_0 and BF16 data written by ggml's own
- * quantizers, at every SIMD level and thread count; and a `llama` model with Q5_K projections,
+ * quantizers, at every SIMD level and thread count; and a `llama` model with Q3_K projections,
  * whose logits are the same bits either way and agree with libllama. Skips with a reason when the
  * native kernels or the ggml reference are unavailable.
  */
@@ -37,8 +37,8 @@ const skip = infer === null
 if (skip) console.warn(`skipping the row-dequantizing product tests: ${skip}`);
 
 const rng = seededRandom(21);
-// types without an integer kernel of their own (Q4_K and Q6_K have one: infer_kquants_test.ts)
-const TYPES = ["Q4_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "IQ4_XS", "IQ4_NL", "IQ2_XS", "BF16"];
+// types without an integer kernel of their own (Q4_K, Q5_K, Q6_K: infer_kquants_test.ts)
+const TYPES = ["Q4_0", "Q5_1", "Q2_K", "Q3_K", "IQ4_XS", "IQ4_NL", "IQ2_XS", "BF16"];
 
 Deno.test(
   { name: "row-dequantizing products equal the f32 path bit for bit", ignore: !!skip },
@@ -88,14 +88,14 @@ const llama = skip ? null : openLlamaEval();
 const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");
 
 Deno.test({
-  name: "a Q5_K llama model: rows and load agree bit for bit and with libllama",
+  name: "a Q3_K llama model: rows and load agree bit for bit and with libllama",
   ignore: !!llamaSkip,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-rows-" });
   try {
-    // the fixture weights as plain llama, projections re-quantized to Q5_K by ggml itself
+    // the fixture weights as plain llama, projections re-quantized to Q3_K by ggml itself
     const l = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), 0.01), "F16", "llama");
-    const q5k = ggmlTypeByName("Q5_K")!;
+    const q3k = ggmlTypeByName("Q3_K")!;
     const tensors = l.tensors.map((t) => {
       if (!/^blk\.\d+\.(attn_[qkvo]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name)) {
         return t;
@@ -104,9 +104,9 @@ Deno.test({
       const values = new Float32Array(t.dims[0] * t.dims[1]);
       const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
-      return { ...t, type: "Q5_K", data: ggml!.quantize(q5k.id, values, t.dims[1], t.dims[0]) };
+      return { ...t, type: "Q3_K", data: ggml!.quantize(q3k.id, values, t.dims[1], t.dims[0]) };
     });
-    const path = `${dir}/llama-q5_k.gguf`;
+    const path = `${dir}/llama-q3_k.gguf`;
     await writeGguf(path, l.metadata, tensors);
     const prompt = [1, 5, 9, 100, 300, 7];
     const logits = async (dequantize: "rows" | "load") => {
@@ -126,8 +126,8 @@ Deno.test({
       for (let i = 0; i < prompt.length; i++) {
         worst = Math.min(worst, cosine(rows.subarray(i * V, (i + 1) * V), theirs[i]));
       }
-      console.log(`llama Q5_K, rows: min cosine against libllama ${worst.toFixed(6)}`);
-      // llama.cpp quantizes activations to Q8_K for Q5_K products; bitload keeps them f32
+      console.log(`llama Q3_K, rows: min cosine against libllama ${worst.toFixed(6)}`);
+      // llama.cpp quantizes activations to Q8_K for Q3_K products; bitload keeps them f32
       assert.ok(worst >= 0.999, `min cosine ${worst}`);
     } finally {
       session.close();

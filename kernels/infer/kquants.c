@@ -12,6 +12,9 @@
  *   group, q unsigned 0..63), minus the -32 offset from the 16-sums (lane j and 4 + j: 32 *
  *   scale * bsum for sub-blocks 2j, 2j + 1 and 8 + 2j, 9 + 2j); acc = fma(d_x * d_w, lanes, acc),
  *   then hsum_float_8.
+ * - ggml_vec_dot_q5_K_q8_K: the lanes of Q4_K with 5-bit codes; the mins as one integer per
+ *   super-block, summs = fma(dmin, sum, summs) (ggml's `summs += dmin * sum`, contracted by its
+ *   compiler), result hsum_float_8(acc) + summs.
  * - ggml_vec_dot_q4_K_q8_K: per super-block, 8 int32 lanes (lane k: sub-block scale times the
  *   products of elements 64j + 4k .. 64j + 4k + 3 and 64j + 32 + 4k .. + 3, j < 4), accumulated
  *   as acc = fma(d_x * d_w, lanes, acc); the mins as 4 lanes fma(-d_x * dmin_w, pairs of
@@ -23,6 +26,7 @@
 #define QK_K 256
 #define Q8_K_BYTES 292 /* f32 d, int8 qs[256], int16 bsums[16] */
 #define Q4_K_BYTES 144 /* f16 d, f16 dmin, scales[12], qs[128] */
+#define Q5_K_BYTES 176 /* f16 d, f16 dmin, scales[12], qh[32], qs[128] */
 #define Q6_K_BYTES 210 /* ql[128], qh[64], int8 scales[16], f16 d */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -131,6 +135,20 @@ static float dot_q4_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
 }
 
 #if BLI_X86
+/* q4_k_scales in registers, four codes per 32-bit word, no byte stores (a store-forwarding stall
+ * made the first version 3.6x slower): 16 x i16 = scales 0..7, mins 0..7. */
+BLI_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
+  uint32_t a0, a1, a2;
+  memcpy(&a0, sc12, 4);
+  memcpy(&a1, sc12 + 4, 4);
+  memcpy(&a2, sc12 + 8, 4);
+  const uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  __m128i packed = _mm_set_epi32((int)(((a2 >> 4) & k4) | (((a1 >> 6) & k2) << 4)),
+                                 (int)(a1 & k6), (int)((a2 & k4) | (((a0 >> 6) & k2) << 4)),
+                                 (int)(a0 & k6));
+  return _mm256_cvtepu8_epi16(packed);
+}
+
 BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
@@ -144,17 +162,7 @@ BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
     memcpy(&mh, wb + 2, 2);
     const float d = dy * _cvtsh_ss(dh);
     const float dmin = -dy * _cvtsh_ss(mh);
-    /* the 6-bit scales and mins in registers, four per 32-bit word (q4_k_scales' formulas),
-     * no byte stores: 16 x u8 = scales 0..7, mins 0..7, widened to i16 */
-    uint32_t a0, a1, a2;
-    memcpy(&a0, wb + 4, 4);
-    memcpy(&a1, wb + 8, 4);
-    memcpy(&a2, wb + 12, 4);
-    const uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
-    __m128i packed = _mm_set_epi32((int)(((a2 >> 4) & k4) | (((a1 >> 6) & k2) << 4)),
-                                   (int)(a1 & k6), (int)((a2 & k4) | (((a0 >> 6) & k2) << 4)),
-                                   (int)(a0 & k6));
-    __m256i sm = _mm256_cvtepu8_epi16(packed);
+    __m256i sm = q4_k_scales_avx2(wb + 4);
     __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
                                 _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
     __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
@@ -182,6 +190,96 @@ BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
   accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
   accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
   return hsum_f32_avx2(acc) + _mm_cvtss_f32(accm);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Q5_K (ggml-common.h block_q5_K): element 64j + l (l < 32) is the low nibble of qs[32j + l]    */
+/* plus bit 2j of qh[l] as its 5th bit; element 64j + 32 + l the high nibble plus bit 2j + 1.   */
+/* Scales and mins as in Q4_K.                                                                  */
+
+static float dot_q5_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0.0f;
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q5_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    float dy;
+    int16_t bsums[16];
+    uint16_t dh, mh;
+    memcpy(&dy, xb, 4);
+    memcpy(bsums, xb + 4 + QK_K, 32);
+    memcpy(&dh, wb, 2);
+    memcpy(&mh, wb + 2, 2);
+    const float d = dy * f16_to_f32(dh);
+    const float dmin = -dy * f16_to_f32(mh);
+    uint8_t sc[8], mn[8];
+    q4_k_scales(wb + 4, sc, mn);
+    int32_t m4[4];
+    q4_k_min_lanes(mn, bsums, m4);
+    summs = fmaf(dmin, (float)((m4[0] + m4[1]) + (m4[2] + m4[3])), summs);
+    const uint8_t *qh = wb + 16, *qs = wb + 48;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < 4; j++) {
+      for (int k = 0; k < 8; k++) {
+        int32_t lo = 0, hi = 0;
+        for (int l = 4 * k; l < 4 * k + 4; l++) {
+          int c0 = (qs[32 * j + l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4);
+          int c1 = (qs[32 * j + l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4);
+          lo += c0 * q8[64 * j + l];
+          hi += c1 * q8[64 * j + 32 + l];
+        }
+        lane[k] += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+      }
+    }
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+  }
+  return hsum8_scalar(acc) + summs;
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0.0f;
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * Q5_K_BYTES, *xb = x + b * Q8_K_BYTES;
+    float dy;
+    uint16_t dh, mh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb, 2);
+    memcpy(&mh, wb + 2, 2);
+    const float d = dy * _cvtsh_ss(dh);
+    const float dmin = -dy * _cvtsh_ss(mh);
+    __m256i sm = q4_k_scales_avx2(wb + 4);
+    __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
+                                _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
+    __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+    prod = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
+    /* ggml writes summs += dmin * sum; its build contracts that into one fma */
+    summs = fmaf(dmin, (float)_mm_cvtsi128_si32(prod), summs);
+    __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+    const __m256i hbits = _mm256_loadu_si256((const __m256i *)(wb + 16));
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+      __m256i scl = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(((4 * j + 1) << 8) | 4 * j)));
+      __m256i sch = _mm256_shuffle_epi8(
+          scales, _mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))));
+      __m256i bits = _mm256_loadu_si256((const __m256i *)(wb + 48 + 32 * j));
+      __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one);
+      __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one);
+      __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_slli_epi16(h0, 4));
+      __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                   _mm256_slli_epi16(h1, 4));
+      __m256i pl = _mm256_madd_epi16(
+          scl, _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j))));
+      __m256i ph = _mm256_madd_epi16(
+          sch, _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32))));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_f32_avx2(acc) + summs;
 }
 #endif
 
@@ -306,6 +404,10 @@ static void task_q4_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q4_K_BYTES, SIMD_OR_NULL(dot_q4_k_avx2), dot_q4_k_scalar);
 }
 
+static void task_q5_k(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, Q5_K_BYTES, SIMD_OR_NULL(dot_q5_k_avx2), dot_q5_k_scalar);
+}
+
 static void task_q6_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
 }
@@ -315,6 +417,13 @@ API void bli_matmul_q4_k(const uint8_t *w, int64_t rows, int64_t cols, const uin
                          int64_t ntok, float *y) {
   kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
   bli_parallel_for(task_q4_k, &c, rows, 8);
+}
+
+/** Q5_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_q5_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q5_k, &c, rows, 8);
 }
 
 /** Q6_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */

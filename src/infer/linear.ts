@@ -5,9 +5,9 @@
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
- *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`), Q4_K and Q6_K
- *   by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q4_K_q8_K` and
- *   `ggml_vec_dot_q6_K_q8_K`); F16/F32
+ *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`), Q4_K, Q5_K and
+ *   Q6_K by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q{4,5,6}_K_q8_K`);
+ *   F16/F32
  *   multiply f32 activations; every other type is dequantized one row at a time inside the product
  *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
  *   f32 at load.
@@ -35,10 +35,22 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_k"`, `"q6_k"`, `"f16"`, `"f32"`,
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_k"`, `"q5_k"`, `"q6_k"`, `"f16"`,
+   * `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
-  kernel: "i2s" | "tq2" | "tq1" | "q8_0" | "q4_k" | "q6_k" | "f16" | "f32" | "rows" | "i8";
+  kernel:
+    | "i2s"
+    | "tq2"
+    | "tq1"
+    | "q8_0"
+    | "q4_k"
+    | "q5_k"
+    | "q6_k"
+    | "f16"
+    | "f32"
+    | "rows"
+    | "i8";
   /** Address of `bl_dequantize_f32` (kernel `"rows"`). */
   rowDequant?: Deno.PointerValue;
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
@@ -81,6 +93,7 @@ export function makeLinear(
   else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
   else if (type.name === "Q8_0") kernel = "q8_0";
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
+  else if (type.name === "Q5_K" && cols % 256 === 0) kernel = "q5_k";
   else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
   else if (type.name === "F16") kernel = "f16";
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
@@ -288,13 +301,17 @@ export function linearNative(
       s.bli_matmul_q8_0(lin.data, rows, cols, acts.q8, nt, y);
       break;
     case "q4_k":
+    case "q5_k":
     case "q6_k":
       if (acts.q8kRows !== ntok) {
         s.bli_quantize_rows_q8_k(x, nt, cols, acts.q8k);
         acts.q8kRows = ntok;
       }
-      if (lin.kernel === "q4_k") s.bli_matmul_q4_k(lin.data, rows, cols, acts.q8k, nt, y);
-      else s.bli_matmul_q6_k(lin.data, rows, cols, acts.q8k, nt, y);
+      (lin.kernel === "q4_k"
+        ? s.bli_matmul_q4_k
+        : lin.kernel === "q5_k"
+        ? s.bli_matmul_q5_k
+        : s.bli_matmul_q6_k)(lin.data, rows, cols, acts.q8k, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);

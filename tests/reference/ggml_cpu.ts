@@ -28,6 +28,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
   },
+  ggml_vec_dot_q5_K_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
   ggml_vec_dot_q6_K_q8_K: {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
@@ -47,8 +51,8 @@ export interface GgmlCpu {
    * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
    */
   quantizeRowQ8_K(x: Float32Array): Uint8Array;
-  /** `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` of one row of `n` values. */
-  vecDotK(type: "Q4_K" | "Q6_K", n: number, w: Uint8Array, x: Uint8Array): number;
+  /** `ggml_vec_dot_q{4,5,6}_K_q8_K` of one row of `n` values. */
+  vecDotK(type: "Q4_K" | "Q5_K" | "Q6_K", n: number, w: Uint8Array, x: Uint8Array): number;
 }
 
 /** The CPU features each variant needs (from `/proc/cpuinfo` flag names). */
@@ -106,6 +110,8 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
     vecDotK(type, n, w, x) {
       const dot = type === "Q4_K"
         ? lib.symbols.ggml_vec_dot_q4_K_q8_K
+        : type === "Q5_K"
+        ? lib.symbols.ggml_vec_dot_q5_K_q8_K
         : lib.symbols.ggml_vec_dot_q6_K_q8_K;
       dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
