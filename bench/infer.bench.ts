@@ -30,7 +30,7 @@ import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { type LlamaSession, openLlamaEval } from "../tests/reference/llama_eval.ts";
 import { openGgmlReference } from "../tests/reference/ggml.ts";
-import { ggmlTypeByName } from "../src/gguf/types.ts";
+import { writeRequantizedLlama } from "../tests/support/requantize.ts";
 
 const THREADS = Number(Deno.env.get("BITLOAD_BENCH_THREADS") ?? 2);
 const SHAPES: Record<string, BitnetSynthOptions> = {
@@ -67,23 +67,9 @@ for (const [label, shape] of Object.entries(SHAPES)) {
     await writeGguf(q8, l8.metadata, l8.tensors);
     if (ggml) {
       // F16 projections re-quantized by ggml's own quantizers
-      const requantize = async (path: string, typeOf: (tensor: string) => string) => {
-        const lf = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "F16", "llama");
-        const tensors = lf.tensors.map((t) => {
-          const m = /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.exec(t.name);
-          if (!m) return t;
-          const type = typeOf(m[1]);
-          const raw = typeof t.data === "function" ? t.data() : t.data;
-          const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-          const values = new Float32Array(t.dims[0] * t.dims[1]);
-          for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
-          const data = ggml.quantize(ggmlTypeByName(type)!.id, values, t.dims[1], t.dims[0]);
-          return { ...t, type, data };
-        });
-        await writeGguf(path, lf.metadata, tensors);
-      };
-      await requantize(q4km, (kind) => kind === "ffn_down" || kind === "attn_v" ? "Q6_K" : "Q4_K");
-      await requantize(q3k, () => "Q3_K");
+      const mix = (kind: string) => kind === "ffn_down" || kind === "attn_v" ? "Q6_K" : "Q4_K";
+      await writeRequantizedLlama(q4km, ggml, mix, shape);
+      await writeRequantizedLlama(q3k, ggml, () => "Q3_K", shape);
     }
   }
 

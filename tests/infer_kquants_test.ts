@@ -12,12 +12,14 @@ import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
-import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { seededRandom } from "../src/synth/random.ts";
-import { bitnetModelParts } from "../src/synth/bitnet_model.ts";
-import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
-import { cosine, TINY_SHAPE } from "../src/infer/fixtures.ts";
-import { writeGguf } from "../src/gguf/writer.ts";
+import { cosine } from "../src/infer/fixtures.ts";
+import { ggmlTypeByName } from "../src/gguf/types.ts";
+import {
+  forLevelsAndThreads,
+  INFER_TEST_LEVELS,
+  writeRequantizedLlama,
+} from "./support/requantize.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 
@@ -39,7 +41,6 @@ const skip = native === null
 if (skip) console.warn(`skipping the K-quant kernel tests: ${skip}`);
 
 const rng = seededRandom(31);
-const LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
 const BYTES = { Q4_K: 144, Q5_K: 176, Q6_K: 210 } as const;
 
 /** Activations over several magnitudes, with an all-zero block and a single-spike block. */
@@ -66,7 +67,7 @@ Deno.test(
     await t.step("Q8_K activation blocks equal ggml's quantize_row_q8_K at every level", () => {
       for (const oracle of oracles) {
         const want = oracle.quantizeRowQ8_K(x);
-        for (const level of LEVELS) {
+        for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * q8kBytes);
           s.bli_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
@@ -101,19 +102,12 @@ Deno.test(
               : type === "Q5_K"
               ? s.bli_matmul_q5_k
               : s.bli_matmul_q6_k;
-            for (const level of LEVELS) {
-              nat.setLevel(level);
-              for (const threads of [1, 2]) {
-                const before = nat.threads;
-                nat.setThreads(threads);
-                const y = new Float32Array(ntok * rows);
-                matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-                nat.setThreads(before);
-                assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
-              }
-            }
+            forLevelsAndThreads(nat, (level, threads) => {
+              const y = new Float32Array(ntok * rows);
+              matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+            });
           }
-          nat.setLevel("best");
         },
       );
     }
@@ -131,20 +125,12 @@ Deno.test({
   try {
     // the fixture weights as plain llama; projections re-quantized by ggml: ffn_down and attn_v
     // to Q6_K, the others to Q4_K (the shape of llama.cpp's Q4_K_M mix)
-    const l = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), 0.01), "F16", "llama");
-    const tensors = l.tensors.map((t) => {
-      const m = /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.exec(t.name);
-      if (!m) return t;
-      const type = m[1] === "ffn_down" || m[1] === "attn_v" ? "Q6_K" : "Q4_K";
-      const raw = typeof t.data === "function" ? t.data() : t.data;
-      const values = new Float32Array(t.dims[0] * t.dims[1]);
-      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
-      const data = ggml!.quantize(ggmlTypeByName(type)!.id, values, t.dims[1], t.dims[0]);
-      return { ...t, type, data };
-    });
     const path = `${dir}/llama-q4_k_m.gguf`;
-    await writeGguf(path, l.metadata, tensors);
+    await writeRequantizedLlama(
+      path,
+      ggml!,
+      (kind) => kind === "ffn_down" || kind === "attn_v" ? "Q6_K" : "Q4_K",
+    );
     const prompt = [1, 5, 9, 100, 300, 7, 42, 512];
     const session = llama!.open(path, { threads: 1 });
     try {

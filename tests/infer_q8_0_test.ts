@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
 import { seededRandom } from "../src/synth/random.ts";
+import { forLevelsAndThreads, INFER_TEST_LEVELS } from "./support/requantize.ts";
 
 const native = inferNative();
 const oracles: GgmlCpu[] = [];
@@ -23,7 +24,6 @@ if (!skip && oracles.length === 0) skip = "no ggml-cpu library could be opened";
 if (skip) console.warn(`skipping the Q8_0 kernel tests: ${skip}`);
 
 const rng = seededRandom(8);
-const LEVELS = ["scalar", "avx2", "avx512-vnni"] as const;
 
 /** Values over several orders of magnitude, with edge blocks mixed in. */
 function values(n: number): Float32Array {
@@ -67,7 +67,7 @@ Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, a
   await t.step("activation blocks equal ggml's quantize_row_q8_0 at every level", () => {
     for (const oracle of oracles) {
       const want = oracle.quantizeRowQ8_0(x);
-      for (const level of LEVELS) {
+      for (const level of INFER_TEST_LEVELS) {
         nat.setLevel(level);
         const got = new Uint8Array(ntok * rowBytes);
         s.bli_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
@@ -92,19 +92,12 @@ Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, a
             );
           }
         }
-        for (const level of LEVELS) {
-          nat.setLevel(level);
-          for (const threads of [1, 2]) {
-            const before = nat.threads;
-            nat.setThreads(threads);
-            const y = new Float32Array(ntok * rows);
-            s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-            nat.setThreads(before);
-            assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
-          }
-        }
+        forLevelsAndThreads(nat, (level, threads) => {
+          const y = new Float32Array(ntok * rows);
+          s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+          assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
+        });
       }
-      nat.setLevel("best");
     },
   );
 

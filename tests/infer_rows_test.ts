@@ -16,12 +16,9 @@ import { ggmlSkipReason } from "./reference/ggml.ts";
 import { allocQuantizedActs, linearNative, makeLinear } from "../src/infer/linear.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { seededRandom } from "../src/synth/random.ts";
-import { bitnetModelParts } from "../src/synth/bitnet_model.ts";
-import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
-import { TINY_SHAPE } from "../src/infer/fixtures.ts";
-import { writeGguf } from "../src/gguf/writer.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { cosine } from "../src/infer/fixtures.ts";
+import { forLevelsAndThreads, writeRequantizedLlama } from "./support/requantize.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
 
 const infer = inferNative();
@@ -65,21 +62,14 @@ Deno.test(
       assert.equal(viaRows.f32, undefined, "no f32 copy");
       assert.equal(atLoad.kernel, "f32");
       const acts = allocQuantizedActs(ntok, cols);
-      for (const level of ["scalar", "avx2", "avx512-vnni"] as const) {
-        nat.setLevel(level);
+      forLevelsAndThreads(nat, (level, threads) => {
         // the f32 dot of this level on the whole-tensor dequantization
         const want = new Float32Array(ntok * rows);
         linearNative(nat, atLoad, x, ntok, want, acts);
-        for (const threads of [1, 2]) {
-          const before = nat.threads;
-          nat.setThreads(threads);
-          const y = new Float32Array(ntok * rows);
-          linearNative(nat, viaRows, x, ntok, y, acts);
-          nat.setThreads(before);
-          assert.deepEqual(y, want, `${name} at ${level}, ${threads} threads`);
-        }
-      }
-      nat.setLevel("best");
+        const y = new Float32Array(ntok * rows);
+        linearNative(nat, viaRows, x, ntok, y, acts);
+        assert.deepEqual(y, want, `${name} at ${level}, ${threads} threads`);
+      });
     }
   },
 );
@@ -94,20 +84,8 @@ Deno.test({
   const dir = await Deno.makeTempDir({ prefix: "bitload-rows-" });
   try {
     // the fixture weights as plain llama, projections re-quantized to Q3_K by ggml itself
-    const l = bitnetToUpstream(rescaleTernary(bitnetModelParts(TINY_SHAPE), 0.01), "F16", "llama");
-    const q3k = ggmlTypeByName("Q3_K")!;
-    const tensors = l.tensors.map((t) => {
-      if (!/^blk\.\d+\.(attn_[qkvo]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name)) {
-        return t;
-      }
-      const raw = typeof t.data === "function" ? t.data() : t.data;
-      const values = new Float32Array(t.dims[0] * t.dims[1]);
-      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      for (let i = 0; i < values.length; i++) values[i] = dv.getFloat16(2 * i, true);
-      return { ...t, type: "Q3_K", data: ggml!.quantize(q3k.id, values, t.dims[1], t.dims[0]) };
-    });
     const path = `${dir}/llama-q3_k.gguf`;
-    await writeGguf(path, l.metadata, tensors);
+    await writeRequantizedLlama(path, ggml!, () => "Q3_K");
     const prompt = [1, 5, 9, 100, 300, 7];
     const logits = async (dequantize: "rows" | "load") => {
       using model = await loadModel(path, { threads: 2, dequantize });

@@ -98,40 +98,76 @@ static inline void q4_k_min_lanes(const uint8_t mn[8], const int16_t *bsums, int
   }
 }
 
-static float dot_q4_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+/* The shared head of a Q4_K / Q5_K super-block against a Q8_K block: d = d_x * d_w,
+ * dmin = -d_x * dmin_w, the sub-block scales, and the mins' 4 integer lanes. */
+typedef struct {
+  float d, dmin;
+  uint8_t sc[8];
+  int32_t mins[4];
+} k4_head;
+
+static inline void k4_head_of(const uint8_t *wb, const uint8_t *xb, k4_head *h) {
+  float dy;
+  int16_t bsums[16];
+  uint16_t dh, mh;
+  uint8_t mn[8];
+  memcpy(&dy, xb, 4);
+  memcpy(bsums, xb + 4 + QK_K, 32);
+  memcpy(&dh, wb, 2);
+  memcpy(&mh, wb + 2, 2);
+  h->d = dy * f16_to_f32(dh);
+  h->dmin = -dy * f16_to_f32(mh);
+  q4_k_scales(wb + 4, h->sc, mn);
+  q4_k_min_lanes(mn, bsums, h->mins);
+}
+
+/* The 256 codes of a Q4_K (5 = false) or Q5_K (true) super-block in element order: element
+ * 64j + l (l < 32) is the low nibble of qs[32j + l], 64j + 32 + l the high one; Q5_K adds bit
+ * 2j (low) or 2j + 1 (high) of qh[l] as the fifth bit. */
+static void k45_codes(const uint8_t *wb, int five, uint8_t codes[QK_K]) {
+  const uint8_t *qh = wb + 16, *qs = wb + (five ? 48 : 16);
+  for (int j = 0; j < 4; j++) {
+    for (int l = 0; l < 32; l++) {
+      uint8_t lo = qs[32 * j + l] & 0xF, hi = qs[32 * j + l] >> 4;
+      if (five) {
+        lo |= ((qh[l] >> (2 * j)) & 1) << 4;
+        hi |= ((qh[l] >> (2 * j + 1)) & 1) << 4;
+      }
+      codes[64 * j + l] = lo;
+      codes[64 * j + 32 + l] = hi;
+    }
+  }
+}
+
+/* Scalar twin of the Q4_K and Q5_K dots: lane (e mod 32) / 4 sums scale[e / 32] * code * x;
+ * the mins as 4 fma lanes (Q4_K) or one fma per super-block (Q5_K), in ggml's orders. */
+static float dot_k45_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, int five) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, accm[4] = {0, 0, 0, 0}, summs = 0.0f;
+  uint8_t codes[QK_K];
   for (int64_t b = 0; b < nblk; b++) {
-    const uint8_t *wb = w + b * Q4_K_BYTES, *xb = x + b * Q8_K_BYTES;
-    float dy;
-    int16_t bsums[16];
-    uint16_t dh, mh;
-    memcpy(&dy, xb, 4);
-    memcpy(bsums, xb + 4 + QK_K, 32);
-    memcpy(&dh, wb, 2);
-    memcpy(&mh, wb + 2, 2);
-    const float d = dy * f16_to_f32(dh);
-    const float dmin = -dy * f16_to_f32(mh);
-    uint8_t sc[8], mn[8];
-    q4_k_scales(wb + 4, sc, mn);
-    int32_t m4[4];
-    q4_k_min_lanes(mn, bsums, m4);
-    for (int j = 0; j < 4; j++) accm[j] = fmaf(dmin, (float)m4[j], accm[j]);
-    const uint8_t *q4 = wb + 16;
+    const uint8_t *wb = w + b * (five ? Q5_K_BYTES : Q4_K_BYTES), *xb = x + b * Q8_K_BYTES;
+    k4_head h;
+    k4_head_of(wb, xb, &h);
+    if (five) {
+      summs = fmaf(h.dmin, (float)((h.mins[0] + h.mins[1]) + (h.mins[2] + h.mins[3])), summs);
+    } else {
+      for (int j = 0; j < 4; j++) accm[j] = fmaf(h.dmin, (float)h.mins[j], accm[j]);
+    }
+    k45_codes(wb, five, codes);
     const int8_t *q8 = (const int8_t *)xb + 4;
     int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = 0; j < 4; j++) {
-      for (int k = 0; k < 8; k++) {
-        int32_t lo = 0, hi = 0;
-        for (int i = 4 * k; i < 4 * k + 4; i++) {
-          lo += (q4[32 * j + i] & 0xF) * q8[64 * j + i];
-          hi += (q4[32 * j + i] >> 4) * q8[64 * j + 32 + i];
-        }
-        lane[k] += sc[2 * j] * lo + sc[2 * j + 1] * hi;
-      }
-    }
-    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+    for (int e = 0; e < QK_K; e++) lane[(e % 32) / 4] += h.sc[e / 32] * codes[e] * q8[e];
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(h.d, (float)lane[k], acc[k]);
   }
-  return hsum8_scalar(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+  return hsum8_scalar(acc) + (five ? summs : ((accm[0] + accm[2]) + (accm[1] + accm[3])));
+}
+
+static float dot_q4_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k45_scalar(w, x, nblk, 0);
+}
+
+static float dot_q5_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k45_scalar(w, x, nblk, 1);
 }
 
 #if BLI_X86
@@ -149,25 +185,34 @@ BLI_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
   return _mm256_cvtepu8_epi16(packed);
 }
 
+/* k4_head_of for the AVX2 kernels: d, dmin, the 8 scales as i16 in both 128-bit halves, and
+ * the mins' 4 int32 lanes (returned). */
+BLI_AVX2 static inline __m128i k4_head_avx2(const uint8_t *wb, const uint8_t *xb, float *d,
+                                           float *dmin, __m256i *scales) {
+  float dy;
+  uint16_t dh, mh;
+  memcpy(&dy, xb, 4);
+  memcpy(&dh, wb, 2);
+  memcpy(&mh, wb + 2, 2);
+  *d = dy * _cvtsh_ss(dh);
+  *dmin = -dy * _cvtsh_ss(mh);
+  __m256i sm = q4_k_scales_avx2(wb + 4);
+  *scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
+  __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
+                              _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
+  return _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+}
+
 BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   __m128 accm = _mm_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * Q4_K_BYTES, *xb = x + b * Q8_K_BYTES;
-    float dy;
-    uint16_t dh, mh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb, 2);
-    memcpy(&mh, wb + 2, 2);
-    const float d = dy * _cvtsh_ss(dh);
-    const float dmin = -dy * _cvtsh_ss(mh);
-    __m256i sm = q4_k_scales_avx2(wb + 4);
-    __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
-                                _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
-    __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+    float d, dmin;
+    __m256i scales;
+    __m128i prod = k4_head_avx2(wb, xb, &d, &dmin, &scales);
     accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm);
-    __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
     const uint8_t *q4 = wb + 16;
     const int8_t *q8 = (const int8_t *)xb + 4;
     __m256i sumi = _mm256_setzero_si256();
@@ -198,44 +243,6 @@ BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 /* plus bit 2j of qh[l] as its 5th bit; element 64j + 32 + l the high nibble plus bit 2j + 1.   */
 /* Scales and mins as in Q4_K.                                                                  */
 
-static float dot_q5_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0.0f;
-  for (int64_t b = 0; b < nblk; b++) {
-    const uint8_t *wb = w + b * Q5_K_BYTES, *xb = x + b * Q8_K_BYTES;
-    float dy;
-    int16_t bsums[16];
-    uint16_t dh, mh;
-    memcpy(&dy, xb, 4);
-    memcpy(bsums, xb + 4 + QK_K, 32);
-    memcpy(&dh, wb, 2);
-    memcpy(&mh, wb + 2, 2);
-    const float d = dy * f16_to_f32(dh);
-    const float dmin = -dy * f16_to_f32(mh);
-    uint8_t sc[8], mn[8];
-    q4_k_scales(wb + 4, sc, mn);
-    int32_t m4[4];
-    q4_k_min_lanes(mn, bsums, m4);
-    summs = fmaf(dmin, (float)((m4[0] + m4[1]) + (m4[2] + m4[3])), summs);
-    const uint8_t *qh = wb + 16, *qs = wb + 48;
-    const int8_t *q8 = (const int8_t *)xb + 4;
-    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = 0; j < 4; j++) {
-      for (int k = 0; k < 8; k++) {
-        int32_t lo = 0, hi = 0;
-        for (int l = 4 * k; l < 4 * k + 4; l++) {
-          int c0 = (qs[32 * j + l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4);
-          int c1 = (qs[32 * j + l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4);
-          lo += c0 * q8[64 * j + l];
-          hi += c1 * q8[64 * j + 32 + l];
-        }
-        lane[k] += sc[2 * j] * lo + sc[2 * j + 1] * hi;
-      }
-    }
-    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
-  }
-  return hsum8_scalar(acc) + summs;
-}
-
 #if BLI_X86
 BLI_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
@@ -243,21 +250,12 @@ BLI_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
   float summs = 0.0f;
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * Q5_K_BYTES, *xb = x + b * Q8_K_BYTES;
-    float dy;
-    uint16_t dh, mh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb, 2);
-    memcpy(&mh, wb + 2, 2);
-    const float d = dy * _cvtsh_ss(dh);
-    const float dmin = -dy * _cvtsh_ss(mh);
-    __m256i sm = q4_k_scales_avx2(wb + 4);
-    __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
-                                _mm_loadu_si128((const __m128i *)(xb + 4 + QK_K + 16)));
-    __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
+    float d, dmin;
+    __m256i scales;
+    __m128i prod = k4_head_avx2(wb, xb, &d, &dmin, &scales);
     prod = _mm_hadd_epi32(_mm_hadd_epi32(prod, _mm_setzero_si128()), _mm_setzero_si128());
     /* ggml writes summs += dmin * sum; its build contracts that into one fma */
     summs = fmaf(dmin, (float)_mm_cvtsi128_si32(prod), summs);
-    __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
     const __m256i hbits = _mm256_loadu_si256((const __m256i *)(wb + 16));
     const int8_t *q8 = (const int8_t *)xb + 4;
     __m256i sumi = _mm256_setzero_si256();
