@@ -60,6 +60,12 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "void",
   },
+  // void bli_matmul_q4_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
+  //   float *y): Q4_0 weights on the same Q8_0 activations
+  bli_matmul_q4_0: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
   // int32 bli_matmul_dequant(const void *fn, int32 type, const uint8_t *w, int64 rows, int64 cols,
   //   int64 row_bytes, const float *x, int64 ntok, float *y): fn is bl_dequantize_f32's address
   bli_matmul_dequant: {

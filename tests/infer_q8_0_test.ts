@@ -1,7 +1,8 @@
 /**
- * The Q8_0 inference kernel against ggml itself (`libggml-cpu-haswell.so` and `-zen4.so` from
- * llama.cpp v0.5.0): activation blocks byte-identical to ggml's `quantize_row_q8_0`, and every
- * output bit-identical to `ggml_vec_dot_q8_0_q8_0`, at every SIMD level of bitload (scalar twin,
+ * The Q8_0 and Q4_0 inference kernels against ggml itself (`libggml-cpu-haswell.so` and
+ * `-zen4.so` from llama.cpp v0.5.0): activation blocks byte-identical to ggml's
+ * `quantize_row_q8_0`, and every output bit-identical to `ggml_vec_dot_q8_0_q8_0` /
+ * `ggml_vec_dot_q4_0_q8_0`, at every SIMD level of bitload (scalar twin,
  * AVX2, AVX-512 VNNI), for batches and thread counts. Skips with a reason when the native kernels
  * or the ggml libraries are unavailable.
  */
@@ -10,6 +11,8 @@ import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
 import { seededRandom } from "../src/synth/random.ts";
+import { ggmlTypeByName } from "../src/gguf/types.ts";
+import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { forLevelsAndThreads, INFER_TEST_LEVELS } from "./support/requantize.ts";
 
 const native = inferNative();
@@ -101,9 +104,38 @@ Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, a
     },
   );
 
+  // the Q4_0 weights come from ggml's own quantizer (libggml-base)
+  const ggml = openGgmlReference();
+  if (ggml === null) console.warn(`Q4_0 step skipped: ${ggmlSkipReason()}`);
+  await t.step({
+    name: "Q4_0 products equal ggml_vec_dot_q4_0_q8_0 at every level and thread count",
+    ignore: ggml === null,
+    fn: () => {
+      const w4 = ggml!.quantize(ggmlTypeByName("Q4_0")!.id, wf, rows, cols);
+      const rowBytes4 = cols / 32 * 18;
+      const xq = oracles[0].quantizeRowQ8_0(x);
+      for (const oracle of oracles) {
+        const want = new Float32Array(ntok * rows);
+        for (let tk = 0; tk < ntok; tk++) {
+          for (let r = 0; r < rows; r++) {
+            want[tk * rows + r] = oracle.vecDotQ4_0(
+              cols,
+              w4.subarray(r * rowBytes4, (r + 1) * rowBytes4),
+              xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
+            );
+          }
+        }
+        forLevelsAndThreads(nat, (level, threads) => {
+          const y = new Float32Array(ntok * rows);
+          s.bli_matmul_q4_0(w4, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+          assert.deepEqual(y, want, `Q4_0 ${level}, ${threads} threads vs ${oracle.path}`);
+        });
+      }
+    },
+  });
+
   await t.step("a model's Q8_0 projection uses the kernel", async () => {
     const { makeLinear, linearNative, allocQuantizedActs } = await import("../src/infer/linear.ts");
-    const { ggmlTypeByName } = await import("../src/gguf/types.ts");
     const lin = makeLinear("w", ggmlTypeByName("Q8_0")!, rows, cols, w, 1, "native");
     assert.equal(lin.kernel, "q8_0");
     assert.equal(lin.f32, undefined); // no f32 copy: the mapped bytes are used as they are

@@ -1,12 +1,14 @@
 /*
- * Q8_0 products on integers, as llama.cpp computes them: activations are quantized per 32-block
- * to Q8_0 (block_q8_0: f16 d, 32 int8) and each block pair contributes d_w * d_x * sum(w * x).
+ * Q8_0 and Q4_0 products on integers, as llama.cpp computes them: activations are quantized per
+ * 32-block to Q8_0 (block_q8_0: f16 d, 32 int8) and each block pair contributes
+ * d_w * d_x * sum(w * x).
  *
  * Bit-exact with ggml (the x86 builds of ggml-cpu in llama.cpp v0.5.0, ggml-cpu/arch/x86/quants.c):
  * - quantize_row_q8_0: d = max|x| / 127 stored as f16, codes = round-to-nearest-even(x * 127 /
  *   max|x|) (the AVX2 path's `_mm256_round_ps(.., _MM_ROUND_NEAREST)`; the generic C reference
  *   uses roundf and 1/d, which can differ by one code on ties);
- * - ggml_vec_dot_q8_0_q8_0: per block, 8 int32 lanes (lane k sums the products of bytes
+ * - ggml_vec_dot_q8_0_q8_0 and ggml_vec_dot_q4_0_q8_0 (weights unpacked to 32 codes in element
+ *   order first): per block, 8 int32 lanes (lane k sums the products of bytes
  *   4k..4k+3), acc = fma(d_w * d_x, lane, acc) over the blocks in order, then ggml's
  *   hsum_float_8. The scalar twin below evaluates exactly that; AVX2 uses maddubs on |w| and
  *   sign(x, w) like ggml's haswell build, the AVX-512 level vpdpbusd like its zen4 build.
@@ -88,11 +90,32 @@ static inline float q8_0_scale(const uint8_t *wb, const uint8_t *xb) {
   return f16_to_f32(dw) * f16_to_f32(dx);
 }
 
-static float dot_q8_0_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+/* Weight formats on Q8_0 activations: Q8_0 (34-byte blocks: f16 d, 32 int8) and Q4_0 (18-byte
+ * blocks: f16 d, 16 bytes whose low nibbles are elements 0..15 and high nibbles 16..31, each
+ * minus 8; ggml-quants.c dequantize_row_q4_0). */
+enum { W_Q8_0 = 0, W_Q4_0 = 1 };
+
+static inline int64_t w_bytes(int fmt) { return fmt == W_Q8_0 ? Q8_0_BYTES : 18; }
+
+/* The 32 codes of a weight block in element order. */
+static inline void w_codes(const uint8_t *wb, int fmt, int8_t c[32]) {
+  if (fmt == W_Q8_0) {
+    memcpy(c, wb + 2, 32);
+    return;
+  }
+  for (int j = 0; j < 16; j++) {
+    c[j] = (int8_t)((wb[2 + j] & 0xF) - 8);
+    c[16 + j] = (int8_t)((wb[2 + j] >> 4) - 8);
+  }
+}
+
+static float dot_w_q8_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, int fmt) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int8_t wq[32];
   for (int64_t b = 0; b < nblk; b++) {
-    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
-    const int8_t *wq = (const int8_t *)wb + 2, *xq = (const int8_t *)xb + 2;
+    const uint8_t *wb = w + b * w_bytes(fmt), *xb = x + b * Q8_0_BYTES;
+    const int8_t *xq = (const int8_t *)xb + 2;
+    w_codes(wb, fmt, wq);
     float d = q8_0_scale(wb, xb);
     for (int k = 0; k < 8; k++) {
       int32_t s = 0;
@@ -110,14 +133,23 @@ BLI_AVX2 static inline float f16_bits_f16c(const uint8_t *p) {
   return _cvtsh_ss(h);
 }
 
+/* The 32 codes of a weight block as one vector (Q4_0: ggml's bytes_from_nibbles_32 minus 8). */
+BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
+  if (fmt == W_Q8_0) return _mm256_loadu_si256((const __m256i *)(wb + 2));
+  __m128i nib = _mm_loadu_si128((const __m128i *)(wb + 2));
+  __m256i both = _mm256_set_m128i(_mm_srli_epi16(nib, 4), nib);
+  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+}
+
 /* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
- * 3× slower on an AMD EPYC (Zen 4) than this single stream. */
-BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+ * 3× slower on an AMD EPYC (Zen 4) than this single stream. Inlined with a constant `fmt`. */
+BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
+    const uint8_t *w, const uint8_t *x, int64_t nblk, int fmt) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
-    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
-    __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+    const uint8_t *wb = w + b * w_bytes(fmt), *xb = x + b * Q8_0_BYTES;
+    __m256i qw = w_codes_avx2(wb, fmt);
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
     /* |w| x sign(x, w): the unsigned x signed byte pairs of ggml's mul_sum_i8_pairs_float */
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
@@ -127,11 +159,12 @@ BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t 
   return hsum_f32_avx2(acc);
 }
 
-BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
+    const uint8_t *w, const uint8_t *x, int64_t nblk, int fmt) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
-    const uint8_t *wb = w + b * Q8_0_BYTES, *xb = x + b * Q8_0_BYTES;
-    __m256i qw = _mm256_loadu_si256((const __m256i *)(wb + 2));
+    const uint8_t *wb = w + b * w_bytes(fmt), *xb = x + b * Q8_0_BYTES;
+    __m256i qw = w_codes_avx2(wb, fmt);
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw),
                                     _mm256_sign_epi8(qx, qw));
@@ -139,6 +172,19 @@ BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_
                           _mm256_cvtepi32_ps(s), acc);
   }
   return hsum_f32_avx2(acc);
+}
+
+BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, nblk, W_Q8_0);
+}
+BLI_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, nblk, W_Q4_0);
+}
+BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, nblk, W_Q8_0);
+}
+BLI_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, nblk, W_Q4_0);
 }
 #endif
 
@@ -153,24 +199,34 @@ typedef struct {
   int lvl;
 } q8_ctx;
 
-static void task_q8_0(void *p, int64_t b, int64_t e) {
-  q8_ctx *c = (q8_ctx *)p;
+static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
   int64_t nblk = c->cols / Q8_0_BLOCK;
-  int64_t row_bytes = nblk * Q8_0_BYTES;
   for (int64_t r = b; r < e; r++) {
-    const uint8_t *w = c->w + r * row_bytes;
+    const uint8_t *w = c->w + r * nblk * w_bytes(fmt);
     for (int64_t t = 0; t < c->ntok; t++) {
-      const uint8_t *x = c->x + t * row_bytes;
+      const uint8_t *x = c->x + t * nblk * Q8_0_BYTES;
       float s;
 #if BLI_X86
-      if (c->lvl == LEVEL_AVX512) s = dot_q8_0_vnni(w, x, nblk);
-      else if (c->lvl == LEVEL_AVX2) s = dot_q8_0_avx2(w, x, nblk);
+      if (c->lvl == LEVEL_AVX512)
+        s = fmt == W_Q8_0 ? dot_q8_0_vnni(w, x, nblk) : dot_q4_0_vnni(w, x, nblk);
+      else if (c->lvl == LEVEL_AVX2)
+        s = fmt == W_Q8_0 ? dot_q8_0_avx2(w, x, nblk) : dot_q4_0_avx2(w, x, nblk);
       else
 #endif
-        s = dot_q8_0_scalar(w, x, nblk);
+        s = dot_w_q8_scalar(w, x, nblk, fmt);
       c->y[t * c->rows + r] = s;
     }
   }
+}
+
+static void task_q8_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q8_0); }
+static void task_q4_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q4_0); }
+
+/** Q4_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
+API void bli_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q4_0, &c, rows, 8);
 }
 
 /** Q8_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */

@@ -88,6 +88,7 @@ const INTEGER_KERNEL_TYPES = new Set([
   "F32",
   "F16",
   "Q8_0",
+  "Q4_0",
   "Q4_K",
   "Q5_K",
   "Q6_K",

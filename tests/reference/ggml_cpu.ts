@@ -23,6 +23,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
   },
+  ggml_vec_dot_q4_0_q8_0: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
   quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   ggml_vec_dot_q4_K_q8_K: {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
@@ -46,6 +50,8 @@ export interface GgmlCpu {
   quantizeRowQ8_0(x: Float32Array): Uint8Array;
   /** `ggml_vec_dot_q8_0_q8_0` of one weight row and one activation row of `n` values. */
   vecDotQ8_0(n: number, w: Uint8Array, x: Uint8Array): number;
+  /** `ggml_vec_dot_q4_0_q8_0` of one Q4_0 weight row and one Q8_0 activation row. */
+  vecDotQ4_0(n: number, w: Uint8Array, x: Uint8Array): number;
   /**
    * `quantize_row_q8_K` of `x` (length a multiple of 256) into new Q8_K blocks. ggml leaves the
    * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
@@ -100,6 +106,10 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
     },
     vecDotQ8_0(n, w, x) {
       lib.symbols.ggml_vec_dot_q8_0_q8_0(n, out, 0n, w, 0n, x, 0n, 1);
+      return out[0];
+    },
+    vecDotQ4_0(n, w, x) {
+      lib.symbols.ggml_vec_dot_q4_0_q8_0(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
     quantizeRowQ8_K(x) {
