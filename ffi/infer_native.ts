@@ -60,9 +60,13 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "void",
   },
-  // void bli_matmul_q4_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
-  //   float *y): Q4_0 weights on the same Q8_0 activations
+  // void bli_matmul_q4_0 / _q5_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
+  //   int64 ntok, float *y): Q4_0 / Q5_0 weights on the same Q8_0 activations
   bli_matmul_q4_0: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
+  bli_matmul_q5_0: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "void",
   },

@@ -1,8 +1,8 @@
 /**
- * The Q8_0 and Q4_0 inference kernels against ggml itself (`libggml-cpu-haswell.so` and
+ * The Q8_0, Q4_0 and Q5_0 inference kernels against ggml itself (`libggml-cpu-haswell.so` and
  * `-zen4.so` from llama.cpp v0.5.0): activation blocks byte-identical to ggml's
  * `quantize_row_q8_0`, and every output bit-identical to `ggml_vec_dot_q8_0_q8_0` /
- * `ggml_vec_dot_q4_0_q8_0`, at every SIMD level of bitload (scalar twin,
+ * `ggml_vec_dot_q4_0_q8_0` / `ggml_vec_dot_q5_0_q8_0`, at every SIMD level of bitload (scalar twin,
  * AVX2, AVX-512 VNNI), for batches and thread counts. Skips with a reason when the native kernels
  * or the ggml libraries are unavailable.
  */
@@ -104,35 +104,39 @@ Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, a
     },
   );
 
-  // the Q4_0 weights come from ggml's own quantizer (libggml-base)
+  // the Q4_0 / Q5_0 weights come from ggml's own quantizer (libggml-base)
   const ggml = openGgmlReference();
-  if (ggml === null) console.warn(`Q4_0 step skipped: ${ggmlSkipReason()}`);
-  await t.step({
-    name: "Q4_0 products equal ggml_vec_dot_q4_0_q8_0 at every level and thread count",
-    ignore: ggml === null,
-    fn: () => {
-      const w4 = ggml!.quantize(ggmlTypeByName("Q4_0")!.id, wf, rows, cols);
-      const rowBytes4 = cols / 32 * 18;
-      const xq = oracles[0].quantizeRowQ8_0(x);
-      for (const oracle of oracles) {
-        const want = new Float32Array(ntok * rows);
-        for (let tk = 0; tk < ntok; tk++) {
-          for (let r = 0; r < rows; r++) {
-            want[tk * rows + r] = oracle.vecDotQ4_0(
-              cols,
-              w4.subarray(r * rowBytes4, (r + 1) * rowBytes4),
-              xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
-            );
+  if (ggml === null) console.warn(`Q4_0/Q5_0 steps skipped: ${ggmlSkipReason()}`);
+  for (const type of ["Q4_0", "Q5_0"] as const) {
+    await t.step({
+      name: `${type} products equal ggml's vec_dot at every level and thread count`,
+      ignore: ggml === null,
+      fn: () => {
+        const wq = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
+        const rb = cols / 32 * (type === "Q4_0" ? 18 : 22);
+        const xq = oracles[0].quantizeRowQ8_0(x);
+        for (const oracle of oracles) {
+          const want = new Float32Array(ntok * rows);
+          for (let tk = 0; tk < ntok; tk++) {
+            for (let r = 0; r < rows; r++) {
+              want[tk * rows + r] = oracle.vecDotQ45_0(
+                type,
+                cols,
+                wq.subarray(r * rb, (r + 1) * rb),
+                xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
+              );
+            }
           }
+          const matmul = type === "Q4_0" ? s.bli_matmul_q4_0 : s.bli_matmul_q5_0;
+          forLevelsAndThreads(nat, (level, threads) => {
+            const y = new Float32Array(ntok * rows);
+            matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+            assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+          });
         }
-        forLevelsAndThreads(nat, (level, threads) => {
-          const y = new Float32Array(ntok * rows);
-          s.bli_matmul_q4_0(w4, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-          assert.deepEqual(y, want, `Q4_0 ${level}, ${threads} threads vs ${oracle.path}`);
-        });
-      }
-    },
-  });
+      },
+    });
+  }
 
   await t.step("a model's Q8_0 projection uses the kernel", async () => {
     const { makeLinear, linearNative, allocQuantizedActs } = await import("../src/infer/linear.ts");

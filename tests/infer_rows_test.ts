@@ -2,7 +2,7 @@
  * Row-by-row dequantizing products (`dequantize: "rows"`, the default for types without an
  * integer kernel): each weight row is dequantized by the dequant library's bit-exact kernels on
  * the inference threads. Checked: the same bits as dequantizing the whole tensor to f32 at load and
- * using the f32 kernel, for K-quants, IQ types, Q5_0 and BF16 data written by ggml's own
+ * using the f32 kernel, for K-quants, IQ types, Q4_1, Q5_1 and BF16 data written by ggml's own
  * quantizers, at every SIMD level and thread count; and a `llama` model with Q3_K projections,
  * whose logits are the same bits either way and agree with libllama. Skips with a reason when the
  * native kernels or the ggml reference are unavailable.
@@ -34,9 +34,9 @@ const skip = infer === null
 if (skip) console.warn(`skipping the row-dequantizing product tests: ${skip}`);
 
 const rng = seededRandom(21);
-// types without an integer kernel of their own (Q8_0/Q4_0: infer_q8_0_test.ts; Q4_K/Q5_K/Q6_K:
+// types without an integer kernel of their own (Q8_0/Q4_0/Q5_0: infer_q8_0_test.ts; Q4_K/Q5_K/Q6_K:
 // infer_kquants_test.ts)
-const TYPES = ["Q5_0", "Q5_1", "Q2_K", "Q3_K", "IQ4_XS", "IQ4_NL", "IQ2_XS", "BF16"];
+const TYPES = ["Q4_1", "Q5_1", "Q2_K", "Q3_K", "IQ4_XS", "IQ4_NL", "IQ2_XS", "BF16"];
 
 Deno.test(
   { name: "row-dequantizing products equal the f32 path bit for bit", ignore: !!skip },

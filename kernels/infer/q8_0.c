@@ -1,5 +1,5 @@
 /*
- * Q8_0 and Q4_0 products on integers, as llama.cpp computes them: activations are quantized per
+ * Q8_0, Q4_0 and Q5_0 products on integers, as llama.cpp computes them: activations are quantized per
  * 32-block to Q8_0 (block_q8_0: f16 d, 32 int8) and each block pair contributes
  * d_w * d_x * sum(w * x).
  *
@@ -7,8 +7,8 @@
  * - quantize_row_q8_0: d = max|x| / 127 stored as f16, codes = round-to-nearest-even(x * 127 /
  *   max|x|) (the AVX2 path's `_mm256_round_ps(.., _MM_ROUND_NEAREST)`; the generic C reference
  *   uses roundf and 1/d, which can differ by one code on ties);
- * - ggml_vec_dot_q8_0_q8_0 and ggml_vec_dot_q4_0_q8_0 (weights unpacked to 32 codes in element
- *   order first): per block, 8 int32 lanes (lane k sums the products of bytes
+ * - ggml_vec_dot_q8_0_q8_0, ggml_vec_dot_q4_0_q8_0 and ggml_vec_dot_q5_0_q8_0 (weights unpacked
+ *   to 32 codes in element order first): per block, 8 int32 lanes (lane k sums the products of bytes
  *   4k..4k+3), acc = fma(d_w * d_x, lane, acc) over the blocks in order, then ggml's
  *   hsum_float_8. The scalar twin below evaluates exactly that; AVX2 uses maddubs on |w| and
  *   sign(x, w) like ggml's haswell build, the AVX-512 level vpdpbusd like its zen4 build.
@@ -90,12 +90,17 @@ static inline float q8_0_scale(const uint8_t *wb, const uint8_t *xb) {
   return f16_to_f32(dw) * f16_to_f32(dx);
 }
 
-/* Weight formats on Q8_0 activations: Q8_0 (34-byte blocks: f16 d, 32 int8) and Q4_0 (18-byte
- * blocks: f16 d, 16 bytes whose low nibbles are elements 0..15 and high nibbles 16..31, each
- * minus 8; ggml-quants.c dequantize_row_q4_0). */
-enum { W_Q8_0 = 0, W_Q4_0 = 1 };
+/* Weight formats on Q8_0 activations (ggml-common.h, ggml-quants.c dequantize_row_*):
+ * - Q8_0, 34-byte blocks: f16 d, 32 int8;
+ * - Q4_0, 18-byte blocks: f16 d, 16 bytes whose low nibbles are elements 0..15 and high nibbles
+ *   16..31, each minus 8;
+ * - Q5_0, 22-byte blocks: f16 d, u32 qh, 16 bytes of nibbles as Q4_0; bit j of qh is the fifth
+ *   bit of element j; each minus 16. */
+enum { W_Q8_0 = 0, W_Q4_0 = 1, W_Q5_0 = 2 };
 
-static inline int64_t w_bytes(int fmt) { return fmt == W_Q8_0 ? Q8_0_BYTES : 18; }
+static inline int64_t w_bytes(int fmt) {
+  return fmt == W_Q8_0 ? Q8_0_BYTES : fmt == W_Q4_0 ? 18 : 22;
+}
 
 /* The 32 codes of a weight block in element order. */
 static inline void w_codes(const uint8_t *wb, int fmt, int8_t c[32]) {
@@ -103,9 +108,18 @@ static inline void w_codes(const uint8_t *wb, int fmt, int8_t c[32]) {
     memcpy(c, wb + 2, 32);
     return;
   }
+  if (fmt == W_Q4_0) {
+    for (int j = 0; j < 16; j++) {
+      c[j] = (int8_t)((wb[2 + j] & 0xF) - 8);
+      c[16 + j] = (int8_t)((wb[2 + j] >> 4) - 8);
+    }
+    return;
+  }
+  uint32_t qh;
+  memcpy(&qh, wb + 2, 4);
   for (int j = 0; j < 16; j++) {
-    c[j] = (int8_t)((wb[2 + j] & 0xF) - 8);
-    c[16 + j] = (int8_t)((wb[2 + j] >> 4) - 8);
+    c[j] = (int8_t)(((wb[6 + j] & 0xF) | (((qh >> j) & 1) << 4)) - 16);
+    c[16 + j] = (int8_t)(((wb[6 + j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
   }
 }
 
@@ -136,9 +150,20 @@ BLI_AVX2 static inline float f16_bits_f16c(const uint8_t *p) {
 /* The 32 codes of a weight block as one vector (Q4_0: ggml's bytes_from_nibbles_32 minus 8). */
 BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
   if (fmt == W_Q8_0) return _mm256_loadu_si256((const __m256i *)(wb + 2));
-  __m128i nib = _mm_loadu_si128((const __m128i *)(wb + 2));
-  __m256i both = _mm256_set_m128i(_mm_srli_epi16(nib, 4), nib);
-  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+  __m128i nib = _mm_loadu_si128((const __m128i *)(wb + (fmt == W_Q4_0 ? 2 : 6)));
+  __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(nib, 4), nib),
+                                _mm256_set1_epi8(0xF));
+  if (fmt == W_Q4_0) return _mm256_sub_epi8(lo, _mm256_set1_epi8(8));
+  /* Q5_0: byte i takes bit i of qh; code = nibble | bit << 4, minus 16 (0xF0 where the bit is
+   * clear: the same byte) */
+  int32_t qh;
+  memcpy(&qh, wb + 2, 4);
+  __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(qh),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+  __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_or_si256(lo, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xF0)));
 }
 
 /* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
@@ -180,11 +205,17 @@ BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 BLI_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_w_q8_avx2_n(w, x, nblk, W_Q4_0);
 }
+BLI_AVX2 static float dot_q5_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, nblk, W_Q5_0);
+}
 BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_w_q8_vnni_n(w, x, nblk, W_Q8_0);
 }
 BLI_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_w_q8_vnni_n(w, x, nblk, W_Q4_0);
+}
+BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, nblk, W_Q5_0);
 }
 #endif
 
@@ -208,9 +239,13 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
       float s;
 #if BLI_X86
       if (c->lvl == LEVEL_AVX512)
-        s = fmt == W_Q8_0 ? dot_q8_0_vnni(w, x, nblk) : dot_q4_0_vnni(w, x, nblk);
+        s = fmt == W_Q8_0   ? dot_q8_0_vnni(w, x, nblk)
+            : fmt == W_Q4_0 ? dot_q4_0_vnni(w, x, nblk)
+                            : dot_q5_0_vnni(w, x, nblk);
       else if (c->lvl == LEVEL_AVX2)
-        s = fmt == W_Q8_0 ? dot_q8_0_avx2(w, x, nblk) : dot_q4_0_avx2(w, x, nblk);
+        s = fmt == W_Q8_0   ? dot_q8_0_avx2(w, x, nblk)
+            : fmt == W_Q4_0 ? dot_q4_0_avx2(w, x, nblk)
+                            : dot_q5_0_avx2(w, x, nblk);
       else
 #endif
         s = dot_w_q8_scalar(w, x, nblk, fmt);
@@ -221,6 +256,14 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
 
 static void task_q8_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q8_0); }
 static void task_q4_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q4_0); }
+static void task_q5_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q5_0); }
+
+/** Q5_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
+API void bli_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q5_0, &c, rows, 8);
+}
 
 /** Q4_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
 API void bli_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,

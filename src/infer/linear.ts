@@ -5,7 +5,7 @@
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
- *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 likewise), Q4_K, Q5_K and
+ *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 and Q5_0 likewise), Q4_K, Q5_K and
  *   Q6_K by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q{4,5,6}_K_q8_K`);
  *   F16/F32
  *   multiply f32 activations; every other type is dequantized one row at a time inside the product
@@ -35,8 +35,8 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q4_k"`, `"q5_k"`, `"q6_k"`,
-   * `"f16"`, `"f32"`,
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"q4_k"`, `"q5_k"`,
+   * `"q6_k"`, `"f16"`, `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
   kernel:
@@ -45,6 +45,7 @@ export interface Linear {
     | "tq1"
     | "q8_0"
     | "q4_0"
+    | "q5_0"
     | "q4_k"
     | "q5_k"
     | "q6_k"
@@ -94,6 +95,7 @@ export function makeLinear(
   else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
   else if (type.name === "Q8_0") kernel = "q8_0";
   else if (type.name === "Q4_0") kernel = "q4_0";
+  else if (type.name === "Q5_0") kernel = "q5_0";
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
   else if (type.name === "Q5_K" && cols % 256 === 0) kernel = "q5_k";
   else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
@@ -297,18 +299,23 @@ export function linearNative(
       break;
     case "q8_0":
     case "q4_0":
+    case "q5_0":
       if (acts.q8Rows !== ntok) {
         s.bli_quantize_rows_q8_0(x, nt, cols, acts.q8);
         acts.q8Rows = ntok;
       }
-      (lin.kernel === "q8_0" ? s.bli_matmul_q8_0 : s.bli_matmul_q4_0)(
-        lin.data,
-        rows,
-        cols,
-        acts.q8,
-        nt,
-        y,
-      );
+      (lin.kernel === "q8_0"
+        ? s.bli_matmul_q8_0
+        : lin.kernel === "q4_0"
+        ? s.bli_matmul_q4_0
+        : s.bli_matmul_q5_0)(
+          lin.data,
+          rows,
+          cols,
+          acts.q8,
+          nt,
+          y,
+        );
       break;
     case "q4_k":
     case "q5_k":

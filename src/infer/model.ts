@@ -89,6 +89,7 @@ const INTEGER_KERNEL_TYPES = new Set([
   "F16",
   "Q8_0",
   "Q4_0",
+  "Q5_0",
   "Q4_K",
   "Q5_K",
   "Q6_K",
