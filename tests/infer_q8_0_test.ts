@@ -57,97 +57,102 @@ function values(n: number): Float32Array {
   return x;
 }
 
-Deno.test({ name: "Q8_0 kernel is bit-exact with ggml", ignore: skip !== "" }, async (t) => {
-  const nat = native!;
-  const s = nat.symbols;
-  const rows = 37, cols = 32 * 24, ntok = 5;
-  const rowBytes = cols / 32 * 34;
-  const x = values(ntok * cols);
-  const wf = values(rows * cols);
-  // weights as ggml writes them (its own quantizer), so the oracle and bitload read the same bytes
-  const w = oracles[0].quantizeRowQ8_0(wf);
+Deno.test(
+  { name: "Q8_0, Q4_0 and Q5_0 kernels are bit-exact with ggml", ignore: skip !== "" },
+  async (t) => {
+    const nat = native!;
+    const s = nat.symbols;
+    const rows = 37, cols = 32 * 24, ntok = 5;
+    const rowBytes = cols / 32 * 34;
+    const x = values(ntok * cols);
+    const wf = values(rows * cols);
+    // weights as ggml writes them (its own quantizer), so the oracle and bitload read the same bytes
+    const w = oracles[0].quantizeRowQ8_0(wf);
 
-  await t.step("activation blocks equal ggml's quantize_row_q8_0 at every level", () => {
-    for (const oracle of oracles) {
-      const want = oracle.quantizeRowQ8_0(x);
-      for (const level of INFER_TEST_LEVELS) {
-        nat.setLevel(level);
-        const got = new Uint8Array(ntok * rowBytes);
-        s.bli_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
-        assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
-      }
-    }
-    nat.setLevel("best");
-  });
-
-  await t.step(
-    "products equal ggml_vec_dot_q8_0_q8_0 at every level, batch and thread count",
-    () => {
-      const xq = oracles[0].quantizeRowQ8_0(x);
+    await t.step("activation blocks equal ggml's quantize_row_q8_0 at every level", () => {
       for (const oracle of oracles) {
-        const want = new Float32Array(ntok * rows);
-        for (let tk = 0; tk < ntok; tk++) {
-          for (let r = 0; r < rows; r++) {
-            want[tk * rows + r] = oracle.vecDotQ8_0(
-              cols,
-              w.subarray(r * rowBytes, (r + 1) * rowBytes),
-              xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
-            );
-          }
+        const want = oracle.quantizeRowQ8_0(x);
+        for (const level of INFER_TEST_LEVELS) {
+          nat.setLevel(level);
+          const got = new Uint8Array(ntok * rowBytes);
+          s.bli_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
+          assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
-        forLevelsAndThreads(nat, (level, threads) => {
-          const y = new Float32Array(ntok * rows);
-          s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-          assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
-        });
       }
-    },
-  );
+      nat.setLevel("best");
+    });
 
-  // the Q4_0 / Q5_0 weights come from ggml's own quantizer (libggml-base)
-  const ggml = openGgmlReference();
-  if (ggml === null) console.warn(`Q4_0/Q5_0 steps skipped: ${ggmlSkipReason()}`);
-  for (const type of ["Q4_0", "Q5_0"] as const) {
-    await t.step({
-      name: `${type} products equal ggml's vec_dot at every level and thread count`,
-      ignore: ggml === null,
-      fn: () => {
-        const wq = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
-        const rb = cols / 32 * (type === "Q4_0" ? 18 : 22);
+    await t.step(
+      "products equal ggml_vec_dot_q8_0_q8_0 at every level, batch and thread count",
+      () => {
         const xq = oracles[0].quantizeRowQ8_0(x);
         for (const oracle of oracles) {
           const want = new Float32Array(ntok * rows);
           for (let tk = 0; tk < ntok; tk++) {
             for (let r = 0; r < rows; r++) {
-              want[tk * rows + r] = oracle.vecDotQ45_0(
-                type,
+              want[tk * rows + r] = oracle.vecDotQ8_0(
                 cols,
-                wq.subarray(r * rb, (r + 1) * rb),
+                w.subarray(r * rowBytes, (r + 1) * rowBytes),
                 xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
               );
             }
           }
-          const matmul = type === "Q4_0" ? s.bli_matmul_q4_0 : s.bli_matmul_q5_0;
           forLevelsAndThreads(nat, (level, threads) => {
             const y = new Float32Array(ntok * rows);
-            matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
-            assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+            s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+            assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
           });
         }
       },
-    });
-  }
+    );
 
-  await t.step("a model's Q8_0 projection uses the kernel", async () => {
-    const { makeLinear, linearNative, allocQuantizedActs } = await import("../src/infer/linear.ts");
-    const lin = makeLinear("w", ggmlTypeByName("Q8_0")!, rows, cols, w, 1, "native");
-    assert.equal(lin.kernel, "q8_0");
-    assert.equal(lin.f32, undefined); // no f32 copy: the mapped bytes are used as they are
-    const y = new Float32Array(rows);
-    linearNative(nat, lin, x.subarray(0, cols), 1, y, allocQuantizedActs(1, cols));
-    const xq = oracles[0].quantizeRowQ8_0(x.subarray(0, cols));
-    for (let r = 0; r < rows; r++) {
-      assert.equal(y[r], oracles[0].vecDotQ8_0(cols, w.subarray(r * rowBytes), xq));
+    // the Q4_0 / Q5_0 weights come from ggml's own quantizer (libggml-base)
+    const ggml = openGgmlReference();
+    if (ggml === null) console.warn(`Q4_0/Q5_0 steps skipped: ${ggmlSkipReason()}`);
+    for (const type of ["Q4_0", "Q5_0"] as const) {
+      await t.step({
+        name: `${type} products equal ggml's vec_dot at every level and thread count`,
+        ignore: ggml === null,
+        fn: () => {
+          const wq = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
+          const rb = cols / 32 * (type === "Q4_0" ? 18 : 22);
+          const xq = oracles[0].quantizeRowQ8_0(x);
+          for (const oracle of oracles) {
+            const want = new Float32Array(ntok * rows);
+            for (let tk = 0; tk < ntok; tk++) {
+              for (let r = 0; r < rows; r++) {
+                want[tk * rows + r] = oracle.vecDotQ45_0(
+                  type,
+                  cols,
+                  wq.subarray(r * rb, (r + 1) * rb),
+                  xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
+                );
+              }
+            }
+            const matmul = type === "Q4_0" ? s.bli_matmul_q4_0 : s.bli_matmul_q5_0;
+            forLevelsAndThreads(nat, (level, threads) => {
+              const y = new Float32Array(ntok * rows);
+              matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+            });
+          }
+        },
+      });
     }
-  });
-});
+
+    await t.step("a model's Q8_0 projection uses the kernel", async () => {
+      const { makeLinear, linearNative, allocQuantizedActs } = await import(
+        "../src/infer/linear.ts"
+      );
+      const lin = makeLinear("w", ggmlTypeByName("Q8_0")!, rows, cols, w, 1, "native");
+      assert.equal(lin.kernel, "q8_0");
+      assert.equal(lin.f32, undefined); // no f32 copy: the mapped bytes are used as they are
+      const y = new Float32Array(rows);
+      linearNative(nat, lin, x.subarray(0, cols), 1, y, allocQuantizedActs(1, cols));
+      const xq = oracles[0].quantizeRowQ8_0(x.subarray(0, cols));
+      for (let r = 0; r < rows; r++) {
+        assert.equal(y[r], oracles[0].vecDotQ8_0(cols, w.subarray(r * rowBytes), xq));
+      }
+    });
+  },
+);
