@@ -54,21 +54,21 @@ export const INFER_SYMBOLS = {
   },
   // void bli_quantize_rows_q8_0(const float *x, int64 rows, int64 width, uint8_t *out)
   bli_quantize_rows_q8_0: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
-  // void bli_matmul_q8_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
-  //   float *y)
+  // int32 bli_matmul_q8_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
+  //   float *y): 0, or -1 when scratch memory cannot be allocated (likewise _q4_0 and _q5_0)
   bli_matmul_q8_0: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
-  // void bli_matmul_q4_0 / _q5_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
+  // int32 bli_matmul_q4_0 / _q5_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
   //   int64 ntok, float *y): Q4_0 / Q5_0 weights on the same Q8_0 activations
   bli_matmul_q4_0: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
   bli_matmul_q5_0: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
+    result: "i32",
   },
   // int32 bli_matmul_dequant(const void *fn, int32 type, const uint8_t *w, int64 rows, int64 cols,
   //   int64 row_bytes, const float *x, int64 ntok, float *y): fn is bl_dequantize_f32's address

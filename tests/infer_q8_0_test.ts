@@ -99,7 +99,7 @@ Deno.test(
           }
           forLevelsAndThreads(nat, (level, threads) => {
             const y = new Float32Array(ntok * rows);
-            s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+            assert.equal(s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
             assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
           });
         }
@@ -132,7 +132,7 @@ Deno.test(
             const matmul = type === "Q4_0" ? s.bli_matmul_q4_0 : s.bli_matmul_q5_0;
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);
-              matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              assert.equal(matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
               assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
             });
           }

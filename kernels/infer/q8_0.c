@@ -169,7 +169,8 @@ BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
 /* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
  * 3× slower on an AMD EPYC (Zen 4) than this single stream. Inlined with a constant `fmt`. */
 BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
-    const uint8_t *w, const uint8_t *x, int64_t nblk, int fmt) {
+    const uint8_t *w, const uint8_t *x, const float *xd, int64_t nblk,
+    int fmt) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
@@ -179,13 +180,14 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
     /* |w| x sign(x, w): the unsigned x signed byte pairs of ggml's mul_sum_i8_pairs_float */
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
     __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * f16_bits_f16c(xb)), lanes, acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), lanes, acc);
   }
   return hsum_f32_avx2(acc);
 }
 
 BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
-    const uint8_t *w, const uint8_t *x, int64_t nblk, int fmt) {
+    const uint8_t *w, const uint8_t *x, const float *xd, int64_t nblk,
+    int fmt) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * w_bytes(fmt), *xb = x + b * Q8_0_BYTES;
@@ -193,29 +195,34 @@ BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw),
                                     _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * f16_bits_f16c(xb)),
-                          _mm256_cvtepi32_ps(s), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), _mm256_cvtepi32_ps(s), acc);
   }
   return hsum_f32_avx2(acc);
 }
 
-BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_avx2_n(w, x, nblk, W_Q8_0);
+BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q8_0);
 }
-BLI_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_avx2_n(w, x, nblk, W_Q4_0);
+BLI_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q4_0);
 }
-BLI_AVX2 static float dot_q5_0_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_avx2_n(w, x, nblk, W_Q5_0);
+BLI_AVX2 static float dot_q5_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q5_0);
 }
-BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_vnni_n(w, x, nblk, W_Q8_0);
+BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q8_0);
 }
-BLI_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_vnni_n(w, x, nblk, W_Q4_0);
+BLI_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q4_0);
 }
-BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, int64_t nblk) {
-  return dot_w_q8_vnni_n(w, x, nblk, W_Q5_0);
+BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+                                   int64_t nblk) {
+  return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q5_0);
 }
 #endif
 
@@ -226,6 +233,7 @@ typedef struct {
   const uint8_t *w;
   int64_t rows, cols, ntok;
   const uint8_t *x; /* ntok rows of Q8_0 activations */
+  const float *xd;  /* their block scales as f32 (one conversion per call, not per row) */
   float *y;
   int lvl;
 } q8_ctx;
@@ -236,16 +244,17 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
     const uint8_t *w = c->w + r * nblk * w_bytes(fmt);
     for (int64_t t = 0; t < c->ntok; t++) {
       const uint8_t *x = c->x + t * nblk * Q8_0_BYTES;
+      const float *xd = c->xd + t * nblk;
       float s;
 #if BLI_X86
       if (c->lvl == LEVEL_AVX512)
-        s = fmt == W_Q8_0   ? dot_q8_0_vnni(w, x, nblk)
-            : fmt == W_Q4_0 ? dot_q4_0_vnni(w, x, nblk)
-                            : dot_q5_0_vnni(w, x, nblk);
+        s = fmt == W_Q8_0   ? dot_q8_0_vnni(w, x, xd, nblk)
+            : fmt == W_Q4_0 ? dot_q4_0_vnni(w, x, xd, nblk)
+                            : dot_q5_0_vnni(w, x, xd, nblk);
       else if (c->lvl == LEVEL_AVX2)
-        s = fmt == W_Q8_0   ? dot_q8_0_avx2(w, x, nblk)
-            : fmt == W_Q4_0 ? dot_q4_0_avx2(w, x, nblk)
-                            : dot_q5_0_avx2(w, x, nblk);
+        s = fmt == W_Q8_0   ? dot_q8_0_avx2(w, x, xd, nblk)
+            : fmt == W_Q4_0 ? dot_q4_0_avx2(w, x, xd, nblk)
+                            : dot_q5_0_avx2(w, x, xd, nblk);
       else
 #endif
         s = dot_w_q8_scalar(w, x, nblk, fmt);
@@ -254,27 +263,44 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
   }
 }
 
+/* The activation block scales as f32, in the calling thread's scratch; NULL when out of memory. */
+static const float *activation_scales(const uint8_t *x, int64_t n) {
+  float *xd = (float *)bli_scratch(0, (size_t)n * sizeof(float));
+  if (!xd) return NULL;
+  for (int64_t b = 0; b < n; b++) {
+    uint16_t h;
+    memcpy(&h, x + b * Q8_0_BYTES, 2);
+    xd[b] = f16_to_f32(h);
+  }
+  return xd;
+}
+
+/* Runs `task` over the rows; returns -1 when the scale buffer cannot be allocated. */
+#define RUN_W_Q8(task)                                                                         \
+  const float *xd = activation_scales(x, ntok * (cols / Q8_0_BLOCK));                         \
+  if (!xd) return -1;                                                                          \
+  q8_ctx c = {w, rows, cols, ntok, x, xd, y, bli_level()};                                     \
+  bli_parallel_for(task, &c, rows, 8);                                                         \
+  return 0
+
 static void task_q8_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q8_0); }
 static void task_q4_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q4_0); }
 static void task_q5_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q5_0); }
 
 /** Q5_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API void bli_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+API int32_t bli_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
-  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q5_0, &c, rows, 8);
+  RUN_W_Q8(task_q5_0);
 }
 
 /** Q4_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API void bli_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+API int32_t bli_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
-  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q4_0, &c, rows, 8);
+  RUN_W_Q8(task_q4_0);
 }
 
 /** Q8_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API void bli_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+API int32_t bli_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
-  q8_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q8_0, &c, rows, 8);
+  RUN_W_Q8(task_q8_0);
 }

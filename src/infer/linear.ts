@@ -304,18 +304,19 @@ export function linearNative(
         s.bli_quantize_rows_q8_0(x, nt, cols, acts.q8);
         acts.q8Rows = ntok;
       }
-      (lin.kernel === "q8_0"
-        ? s.bli_matmul_q8_0
-        : lin.kernel === "q4_0"
-        ? s.bli_matmul_q4_0
-        : s.bli_matmul_q5_0)(
-          lin.data,
-          rows,
-          cols,
-          acts.q8,
-          nt,
-          y,
-        );
+      status =
+        (lin.kernel === "q8_0"
+          ? s.bli_matmul_q8_0
+          : lin.kernel === "q4_0"
+          ? s.bli_matmul_q4_0
+          : s.bli_matmul_q5_0)(
+            lin.data,
+            rows,
+            cols,
+            acts.q8,
+            nt,
+            y,
+          );
       break;
     case "q4_k":
     case "q5_k":
