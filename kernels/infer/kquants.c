@@ -12,6 +12,9 @@
  *   group, q unsigned 0..63), minus the -32 offset from the 16-sums (lane j and 4 + j: 32 *
  *   scale * bsum for sub-blocks 2j, 2j + 1 and 8 + 2j, 9 + 2j); acc = fma(d_x * d_w, lanes, acc),
  *   then hsum_float_8.
+ * - ggml_vec_dot_q2_K_q8_K / ggml_vec_dot_q3_K_q8_K: 8 lanes as Q6_K (a 16-element sub-block's
+ *   scale per half of each 32-element group); Q2_K's mins first go into the same accumulator as
+ *   fma(-d_x * dmin_w, min * bsum pairs, acc), Q3_K's codes are signed (q - 4).
  * - ggml_vec_dot_q5_K_q8_K: the lanes of Q4_K with 5-bit codes; the mins as one integer per
  *   super-block, summs = fma(dmin, sum, summs) (ggml's `summs += dmin * sum`, contracted by its
  *   compiler), result hsum_float_8(acc) + summs.
@@ -26,6 +29,8 @@
 #define QK_K 256
 #define Q8_K_BYTES 292 /* f32 d, int8 qs[256], int16 bsums[16] */
 #define Q4_K_BYTES 144 /* f16 d, f16 dmin, scales[12], qs[128] */
+#define Q2_K_BYTES 84  /* scales[16] (scale | min << 4), qs[64], f16 d, f16 dmin */
+#define Q3_K_BYTES 110 /* hmask[32], qs[64], scales[12], f16 d */
 #define Q5_K_BYTES 176 /* f16 d, f16 dmin, scales[12], qh[32], qs[128] */
 #define Q6_K_BYTES 210 /* ql[128], qh[64], int8 scales[16], f16 d */
 
@@ -282,6 +287,168 @@ BLI_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
+/* Q2_K and Q3_K (ggml-common.h block_q2_K, block_q3_K; ggml-quants.c dequantize_row_q2_K/q3_K): */
+/* element 128h + 32i + m (h < 2, i < 4, m < 32) has low bits (qs[32h + m] >> 2i) & 3, and in   */
+/* Q3_K the high bit (hmask[m] >> (4h + i)) & 1 (value low + 4 * high - 4); sub-block e / 16.   */
+
+/* The 16 signed sub-block scales of a Q3_K super-block (6 bits each, minus 32). */
+static inline void q3_k_scales(const uint8_t *sc12, int8_t out[16]) {
+  uint32_t a0, a1, a2;
+  memcpy(&a0, sc12, 4);
+  memcpy(&a1, sc12 + 4, 4);
+  memcpy(&a2, sc12 + 8, 4);
+  const uint32_t k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  uint32_t w[4] = {(a0 & k4) | ((a2 & k2) << 4), (a1 & k4) | (((a2 >> 2) & k2) << 4),
+                   ((a0 >> 4) & k4) | (((a2 >> 4) & k2) << 4),
+                   ((a1 >> 4) & k4) | (((a2 >> 6) & k2) << 4)};
+  uint8_t u[16];
+  memcpy(u, w, 16);
+  for (int k = 0; k < 16; k++) out[k] = (int8_t)(u[k] - 32);
+}
+
+/* Scalar twin of the Q2_K (three = false) and Q3_K dots. */
+static float dot_k23_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, int three) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * (three ? Q3_K_BYTES : Q2_K_BYTES), *xb = x + b * Q8_K_BYTES;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    const uint8_t *qs = wb + (three ? 32 : 16);
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb + (three ? 108 : 80), 2);
+    const float d = dy * f16_to_f32(dh);
+    int scale[16];
+    if (three) {
+      int8_t sc[16];
+      q3_k_scales(wb + 96, sc);
+      for (int k = 0; k < 16; k++) scale[k] = sc[k];
+    } else {
+      int16_t bsums[16];
+      uint16_t mh;
+      memcpy(bsums, xb + 4 + QK_K, 32);
+      memcpy(&mh, wb + 82, 2);
+      const float dmin = -dy * f16_to_f32(mh);
+      for (int k = 0; k < 8; k++) {
+        int32_t m = (wb[2 * k] >> 4) * bsums[2 * k] + (wb[2 * k + 1] >> 4) * bsums[2 * k + 1];
+        acc[k] = fmaf(dmin, (float)m, acc[k]);
+      }
+      for (int k = 0; k < 16; k++) scale[k] = wb[k] & 0xF;
+    }
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int e = 0; e < QK_K; e++) {
+      int h = e / 128, i = (e % 128) / 32, m = e % 32;
+      int v = (qs[32 * h + m] >> (2 * i)) & 3;
+      if (three) v += 4 * ((wb[m] >> (4 * h + i)) & 1) - 4;
+      lane[(e % 32) / 4] += scale[e / 16] * v * q8[e];
+    }
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+  }
+  return hsum8_scalar(acc);
+}
+
+static float dot_q2_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k23_scalar(w, x, nblk, 0);
+}
+
+static float dot_q3_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k23_scalar(w, x, nblk, 1);
+}
+
+#if BLI_X86
+/* i16 scales 2i (lanes 0..3) and 2i + 1 (lanes 4..7) of a 16 x i16 vector holding 8 scales in
+ * both halves. */
+BLI_AVX2 static inline __m256i scale_pair(__m256i scales8x2, int i) {
+  return _mm256_shuffle_epi8(
+      scales8x2, _mm256_set_epi16((short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 3) << 8) | (4 * i + 2)),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i),
+                                  (short)(((4 * i + 1) << 8) | 4 * i)));
+}
+
+BLI_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const uint8_t *w,
+                                                                         const uint8_t *x,
+                                                                         int64_t nblk, int three) {
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * (three ? Q3_K_BYTES : Q2_K_BYTES), *xb = x + b * Q8_K_BYTES;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    const uint8_t *qs = wb + (three ? 32 : 16);
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb + (three ? 108 : 80), 2);
+    const float d = dy * _cvtsh_ss(dh);
+    __m256i all;
+    if (three) {
+      uint32_t a0, a1, a2;
+      memcpy(&a0, wb + 96, 4);
+      memcpy(&a1, wb + 100, 4);
+      memcpy(&a2, wb + 104, 4);
+      const uint32_t k4 = 0x0f0f0f0f, k2 = 0x03030303;
+      __m128i s128 = _mm_set_epi32((int)(((a1 >> 4) & k4) | (((a2 >> 6) & k2) << 4)),
+                                   (int)(((a0 >> 4) & k4) | (((a2 >> 4) & k2) << 4)),
+                                   (int)((a1 & k4) | (((a2 >> 2) & k2) << 4)),
+                                   (int)((a0 & k4) | ((a2 & k2) << 4)));
+      all = _mm256_cvtepi8_epi16(_mm_sub_epi8(s128, _mm_set1_epi8(32)));
+    } else {
+      uint16_t mh;
+      memcpy(&mh, wb + 82, 2);
+      const float dmin = -dy * _cvtsh_ss(mh);
+      __m128i sm = _mm_loadu_si128((const __m128i *)wb);
+      __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF)));
+      __m256i prod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(xb + 4 + QK_K)));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+      all = _mm256_cvtepi8_epi16(_mm_and_si128(sm, _mm_set1_epi8(0xF)));
+    }
+    __m256i half[2] = {_mm256_permute2x128_si256(all, all, 0x00),
+                       _mm256_permute2x128_si256(all, all, 0x11)};
+    __m256i hbits = three ? _mm256_loadu_si256((const __m256i *)wb) : _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+      for (int i = 0; i < 4; i++) {
+        __m256i lo = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * i), m3);
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(q8 + 128 * h + 32 * i));
+        __m256i p = _mm256_maddubs_epi16(lo, xv);
+        if (three) {
+          /* 4 where the high bit is clear: (low + 4 * high - 4) * x = low * x - that * x */
+          __m256i hb = _mm256_set1_epi8((char)(1 << (4 * h + i)));
+          __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, hb), _mm256_setzero_si256());
+          __m256i four = _mm256_and_si256(clear, _mm256_set1_epi8(4));
+          p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(four, xv));
+        }
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair(half[h], i), p));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_f32_avx2(acc);
+}
+
+BLI_AVX2 static float dot_q2_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k23_avx2(w, x, nblk, 0);
+}
+
+BLI_AVX2 static float dot_q3_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  return dot_k23_avx2(w, x, nblk, 1);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
 /* Q6_K (ggml-common.h block_q6_K). Element 128h + 32i + m (h < 2, i < 4, m < 32) has low bits   */
 /* from ql[64h + 32(i & 1) + m] (low nibble for i < 2, high for i >= 2) and high bits 2i..2i+1 */
 /* of qh[32h + m]; the value is q - 32, scaled by scales[8h + 2i + m / 16].                    */
@@ -398,6 +565,14 @@ static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn sim
 #define SIMD_OR_NULL(fn) NULL
 #endif
 
+static void task_q2_k(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, Q2_K_BYTES, SIMD_OR_NULL(dot_q2_k_avx2), dot_q2_k_scalar);
+}
+
+static void task_q3_k(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, Q3_K_BYTES, SIMD_OR_NULL(dot_q3_k_avx2), dot_q3_k_scalar);
+}
+
 static void task_q4_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q4_K_BYTES, SIMD_OR_NULL(dot_q4_k_avx2), dot_q4_k_scalar);
 }
@@ -408,6 +583,20 @@ static void task_q5_k(void *p, int64_t b, int64_t e) {
 
 static void task_q6_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
+}
+
+/** Q2_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_q2_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q2_k, &c, rows, 8);
+}
+
+/** Q3_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_q3_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                         int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_q3_k, &c, rows, 8);
 }
 
 /** Q4_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */

@@ -5,8 +5,8 @@
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
- *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 and Q5_0 likewise), Q4_K, Q5_K and
- *   Q6_K by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q{4,5,6}_K_q8_K`);
+ *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 and Q5_0 likewise), Q2_K…Q6_K
+ *   by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K`);
  *   F16/F32
  *   multiply f32 activations; every other type is dequantized one row at a time inside the product
  *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
@@ -35,8 +35,8 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"q4_k"`, `"q5_k"`,
-   * `"q6_k"`, `"f16"`, `"f32"`,
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"q2_k"`…`"q6_k"`,
+   * `"f16"`, `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
   kernel:
@@ -46,6 +46,8 @@ export interface Linear {
     | "q8_0"
     | "q4_0"
     | "q5_0"
+    | "q2_k"
+    | "q3_k"
     | "q4_k"
     | "q5_k"
     | "q6_k"
@@ -96,6 +98,8 @@ export function makeLinear(
   else if (type.name === "Q8_0") kernel = "q8_0";
   else if (type.name === "Q4_0") kernel = "q4_0";
   else if (type.name === "Q5_0") kernel = "q5_0";
+  else if (type.name === "Q2_K" && cols % 256 === 0) kernel = "q2_k";
+  else if (type.name === "Q3_K" && cols % 256 === 0) kernel = "q3_k";
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
   else if (type.name === "Q5_K" && cols % 256 === 0) kernel = "q5_k";
   else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
@@ -318,6 +322,8 @@ export function linearNative(
             y,
           );
       break;
+    case "q2_k":
+    case "q3_k":
     case "q4_k":
     case "q5_k":
     case "q6_k":
@@ -325,7 +331,11 @@ export function linearNative(
         s.bli_quantize_rows_q8_k(x, nt, cols, acts.q8k);
         acts.q8kRows = ntok;
       }
-      (lin.kernel === "q4_k"
+      (lin.kernel === "q2_k"
+        ? s.bli_matmul_q2_k
+        : lin.kernel === "q3_k"
+        ? s.bli_matmul_q3_k
+        : lin.kernel === "q4_k"
         ? s.bli_matmul_q4_k
         : lin.kernel === "q5_k"
         ? s.bli_matmul_q5_k

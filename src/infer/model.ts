@@ -90,6 +90,8 @@ const INTEGER_KERNEL_TYPES = new Set([
   "Q8_0",
   "Q4_0",
   "Q5_0",
+  "Q2_K",
+  "Q3_K",
   "Q4_K",
   "Q5_K",
   "Q6_K",

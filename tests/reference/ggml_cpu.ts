@@ -32,6 +32,14 @@ const SYMBOLS = {
     result: "void",
   },
   quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  ggml_vec_dot_q2_K_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
+  ggml_vec_dot_q3_K_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
   ggml_vec_dot_q4_K_q8_K: {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
@@ -45,6 +53,9 @@ const SYMBOLS = {
     result: "void",
   },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/** The K-quant types with a `ggml_vec_dot_*_q8_K`. */
+export type KQuant = "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K";
 
 /** A ggml-cpu build opened for tests. */
 export interface GgmlCpu {
@@ -61,8 +72,8 @@ export interface GgmlCpu {
    * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
    */
   quantizeRowQ8_K(x: Float32Array): Uint8Array;
-  /** `ggml_vec_dot_q{4,5,6}_K_q8_K` of one row of `n` values. */
-  vecDotK(type: "Q4_K" | "Q5_K" | "Q6_K", n: number, w: Uint8Array, x: Uint8Array): number;
+  /** `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K` of one row of `n` values. */
+  vecDotK(type: KQuant, n: number, w: Uint8Array, x: Uint8Array): number;
 }
 
 /** The CPU features each variant needs (from `/proc/cpuinfo` flag names). */
@@ -125,11 +136,13 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
       return y;
     },
     vecDotK(type, n, w, x) {
-      const dot = type === "Q4_K"
-        ? lib.symbols.ggml_vec_dot_q4_K_q8_K
-        : type === "Q5_K"
-        ? lib.symbols.ggml_vec_dot_q5_K_q8_K
-        : lib.symbols.ggml_vec_dot_q6_K_q8_K;
+      const dot = {
+        Q2_K: lib.symbols.ggml_vec_dot_q2_K_q8_K,
+        Q3_K: lib.symbols.ggml_vec_dot_q3_K_q8_K,
+        Q4_K: lib.symbols.ggml_vec_dot_q4_K_q8_K,
+        Q5_K: lib.symbols.ggml_vec_dot_q5_K_q8_K,
+        Q6_K: lib.symbols.ggml_vec_dot_q6_K_q8_K,
+      }[type];
       dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
