@@ -91,8 +91,12 @@ export const INFER_SYMBOLS = {
   bli_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   // void bli_quantize_rows_q8_k(const float *x, int64 rows, int64 width, uint8_t *out)
   bli_quantize_rows_q8_k: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
-  // void bli_matmul_q2_k / _q3_k / _q4_k / _q5_k / _q6_k(const uint8_t *w, int64 rows, int64 cols,
+  // void bli_matmul_iq4_xs / _q2_k / _q3_k / _q4_k / _q5_k / _q6_k(const uint8_t *w, int64 rows, int64 cols,
   //   const uint8_t *xq, int64 ntok, float *y)
+  bli_matmul_iq4_xs: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "void",
+  },
   bli_matmul_q2_k: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "void",

@@ -1,7 +1,7 @@
 /**
  * The K-quant inference kernels against ggml itself (`libggml-cpu-haswell.so` and `-zen4.so` from
  * llama.cpp v0.5.0): Q8_K activation blocks byte-identical to ggml's `quantize_row_q8_K`, Q2_K,
- * Q3_K, Q4_K, Q5_K and Q6_K products bit-identical to `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K` at every
+ * Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS products bit-identical to ggml's `ggml_vec_dot_*_q8_K` at every
  * SIMD level, thread count and batch size; and a `llama` model with Q4_K and Q6_K projections (as
  * in llama.cpp's Q4_K_M mix) against libllama and against bitload's f32 reference. Skips with a
  * reason when the native kernels or the ggml libraries are unavailable.
@@ -41,7 +41,7 @@ const skip = native === null
 if (skip) console.warn(`skipping the K-quant kernel tests: ${skip}`);
 
 const rng = seededRandom(31);
-const BYTES = { Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210 } as const;
+const BYTES = { Q2_K: 84, Q3_K: 110, Q4_K: 144, Q5_K: 176, Q6_K: 210, IQ4_XS: 136 } as const;
 
 /** Activations over several magnitudes, with an all-zero block and a single-spike block. */
 function activations(n: number): Float32Array {
@@ -56,7 +56,7 @@ function activations(n: number): Float32Array {
 }
 
 Deno.test(
-  { name: "Q2_K…Q6_K kernels are bit-exact with ggml", ignore: !!skip },
+  { name: "Q2_K…Q6_K and IQ4_XS kernels are bit-exact with ggml", ignore: !!skip },
   async (t) => {
     const nat = native!;
     const s = nat.symbols;
@@ -77,7 +77,7 @@ Deno.test(
       nat.setLevel("best");
     });
 
-    for (const type of ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] as const) {
+    for (const type of ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS"] as const) {
       await t.step(
         `${type} products equal ggml's vec_dot at every level, thread count, batch`,
         () => {
@@ -103,6 +103,7 @@ Deno.test(
               Q4_K: s.bli_matmul_q4_k,
               Q5_K: s.bli_matmul_q5_k,
               Q6_K: s.bli_matmul_q6_k,
+              IQ4_XS: s.bli_matmul_iq4_xs,
             }[type];
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);

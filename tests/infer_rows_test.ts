@@ -3,7 +3,7 @@
  * integer kernel): each weight row is dequantized by the dequant library's bit-exact kernels on
  * the inference threads. Checked: the same bits as dequantizing the whole tensor to f32 at load and
  * using the f32 kernel, for IQ types, Q4_1, Q5_1 and BF16 data written by ggml's own
- * quantizers, at every SIMD level and thread count; and a `llama` model with IQ4_XS projections,
+ * quantizers, at every SIMD level and thread count; and a `llama` model with IQ4_NL projections,
  * whose logits are the same bits either way and agree with libllama. Skips with a reason when the
  * native kernels or the ggml reference are unavailable.
  */
@@ -34,9 +34,9 @@ const skip = infer === null
 if (skip) console.warn(`skipping the row-dequantizing product tests: ${skip}`);
 
 const rng = seededRandom(21);
-// types without an integer kernel of their own (Q8_0/Q4_0/Q5_0: infer_q8_0_test.ts; Q2_K…Q6_K:
-// infer_kquants_test.ts)
-const TYPES = ["Q4_1", "Q5_1", "IQ4_XS", "IQ4_NL", "IQ3_S", "IQ2_XS", "IQ1_M", "BF16"];
+// types without an integer kernel of their own (Q8_0/Q4_0/Q5_0: infer_q8_0_test.ts; Q2_K…Q6_K,
+// IQ4_XS: infer_kquants_test.ts)
+const TYPES = ["Q4_1", "Q5_1", "IQ4_NL", "IQ3_S", "IQ3_XXS", "IQ2_XS", "IQ1_M", "BF16"];
 
 Deno.test(
   { name: "row-dequantizing products equal the f32 path bit for bit", ignore: !!skip },
@@ -79,14 +79,14 @@ const llama = skip ? null : openLlamaEval();
 const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");
 
 Deno.test({
-  name: "an IQ4_XS llama model: rows and load agree bit for bit and with libllama",
+  name: "an IQ4_NL llama model: rows and load agree bit for bit and with libllama",
   ignore: !!llamaSkip,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-rows-" });
   try {
-    // the fixture weights as plain llama, projections re-quantized to IQ4_XS by ggml itself
-    const path = `${dir}/llama-iq4_xs.gguf`;
-    await writeRequantizedLlama(path, ggml!, () => "IQ4_XS");
+    // the fixture weights as plain llama, projections re-quantized to IQ4_NL by ggml itself
+    const path = `${dir}/llama-iq4_nl.gguf`;
+    await writeRequantizedLlama(path, ggml!, () => "IQ4_NL");
     const prompt = [1, 5, 9, 100, 300, 7];
     const logits = async (dequantize: "rows" | "load") => {
       using model = await loadModel(path, { threads: 2, dequantize });
@@ -105,8 +105,8 @@ Deno.test({
       for (let i = 0; i < prompt.length; i++) {
         worst = Math.min(worst, cosine(rows.subarray(i * V, (i + 1) * V), theirs[i]));
       }
-      console.log(`llama IQ4_XS, rows: min cosine against libllama ${worst.toFixed(6)}`);
-      // llama.cpp quantizes activations to Q8_K for IQ4_XS products; bitload keeps them f32
+      console.log(`llama IQ4_NL, rows: min cosine against libllama ${worst.toFixed(6)}`);
+      // llama.cpp quantizes activations to Q8_0 for IQ4_NL products; bitload keeps them f32
       assert.ok(worst >= 0.999, `min cosine ${worst}`);
     } finally {
       session.close();

@@ -15,6 +15,8 @@
  * - ggml_vec_dot_q2_K_q8_K / ggml_vec_dot_q3_K_q8_K: 8 lanes as Q6_K (a 16-element sub-block's
  *   scale per half of each 32-element group); Q2_K's mins first go into the same accumulator as
  *   fma(-d_x * dmin_w, min * bsum pairs, acc), Q3_K's codes are signed (q - 4).
+ * - ggml_vec_dot_iq4_xs_q8_K: codes from the IQ4_NL table, 8 lanes with one signed 6-bit scale
+ *   per 32-element sub-block, acc = fma(d_w * d_x, lanes, acc), hsum_float_8.
  * - ggml_vec_dot_q5_K_q8_K: the lanes of Q4_K with 5-bit codes; the mins as one integer per
  *   super-block, summs = fma(dmin, sum, summs) (ggml's `summs += dmin * sum`, contracted by its
  *   compiler), result hsum_float_8(acc) + summs.
@@ -32,7 +34,8 @@
 #define Q2_K_BYTES 84  /* scales[16] (scale | min << 4), qs[64], f16 d, f16 dmin */
 #define Q3_K_BYTES 110 /* hmask[32], qs[64], scales[12], f16 d */
 #define Q5_K_BYTES 176 /* f16 d, f16 dmin, scales[12], qh[32], qs[128] */
-#define Q6_K_BYTES 210 /* ql[128], qh[64], int8 scales[16], f16 d */
+#define Q6_K_BYTES 210
+#define IQ4_XS_BYTES 136 /* f16 d, u16 scales_h, scales_l[4], qs[128] */ /* ql[128], qh[64], int8 scales[16], f16 d */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Q8_K activations                                                                            */
@@ -539,6 +542,71 @@ BLI_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 }
 #endif
 
+/* ------------------------------------------------------------------------------------------ */
+/* IQ4_XS (ggml-common.h block_iq4_xs; ggml-quants.c dequantize_row_iq4_xs): sub-block s (< 8)   */
+/* has scale ((scales_l[s / 2] >> 4 (s % 2)) & 15 | ((scales_h >> 2s) & 3) << 4) - 32; element  */
+/* 32s + j (j < 16) is kvalues_iq4nl[qs[16s + j] & 15], 32s + 16 + j the high nibble's value.   */
+
+static const int8_t KVALUES_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
+
+static inline int iq4_xs_scale(const uint8_t *wb, int s) {
+  uint16_t sh;
+  memcpy(&sh, wb + 2, 2);
+  return (((wb[4 + s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4)) - 32;
+}
+
+static float dot_iq4_xs_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * IQ4_XS_BYTES, *xb = x + b * Q8_K_BYTES;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb, 2);
+    const float d = f16_to_f32(dh) * dy;
+    int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int e = 0; e < QK_K; e++) {
+      int s = e / 32, j = e % 32;
+      uint8_t byte = wb[8 + 16 * s + (j % 16)];
+      int v = KVALUES_IQ4NL[j < 16 ? (byte & 0xF) : (byte >> 4)];
+      lane[j / 4] += iq4_xs_scale(wb, s) * v * q8[e];
+    }
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lane[k], acc[k]);
+  }
+  return hsum8_scalar(acc);
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_iq4_xs_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  const __m128i values = _mm_loadu_si128((const __m128i *)KVALUES_IQ4NL);
+  const __m128i m4 = _mm_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nblk; b++) {
+    const uint8_t *wb = w + b * IQ4_XS_BYTES, *xb = x + b * Q8_K_BYTES;
+    const int8_t *q8 = (const int8_t *)xb + 4;
+    float dy;
+    uint16_t dh;
+    memcpy(&dy, xb, 4);
+    memcpy(&dh, wb, 2);
+    const float d = _cvtsh_ss(dh) * dy;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+      __m128i bits = _mm_loadu_si128((const __m128i *)(wb + 8 + 16 * s));
+      __m256i v = _mm256_set_m128i(_mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
+                                   _mm_shuffle_epi8(values, _mm_and_si128(bits, m4)));
+      __m256i xv = _mm256_loadu_si256((const __m256i *)(q8 + 32 * s));
+      /* |v| x sign(x, v): |v| <= 127, so pairs stay within int16 */
+      __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16((short)iq4_xs_scale(wb, s))));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return hsum_f32_avx2(acc);
+}
+#endif
+
 typedef struct {
   const uint8_t *w;
   int64_t rows, cols, ntok;
@@ -565,6 +633,10 @@ static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn sim
 #define SIMD_OR_NULL(fn) NULL
 #endif
 
+static void task_iq4_xs(void *p, int64_t b, int64_t e) {
+  task_kq((kq_ctx *)p, b, e, IQ4_XS_BYTES, SIMD_OR_NULL(dot_iq4_xs_avx2), dot_iq4_xs_scalar);
+}
+
 static void task_q2_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q2_K_BYTES, SIMD_OR_NULL(dot_q2_k_avx2), dot_q2_k_scalar);
 }
@@ -583,6 +655,13 @@ static void task_q5_k(void *p, int64_t b, int64_t e) {
 
 static void task_q6_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
+}
+
+/** IQ4_XS weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
+API void bli_matmul_iq4_xs(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                           int64_t ntok, float *y) {
+  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
+  bli_parallel_for(task_iq4_xs, &c, rows, 8);
 }
 
 /** Q2_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */

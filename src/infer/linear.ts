@@ -6,7 +6,7 @@
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
  *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
  *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 and Q5_0 likewise), Q2_K…Q6_K
- *   by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K`);
+ *   and IQ4_XS by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_*_q8_K`);
  *   F16/F32
  *   multiply f32 activations; every other type is dequantized one row at a time inside the product
  *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
@@ -36,7 +36,7 @@ export interface Linear {
   f32?: Float32Array;
   /**
    * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"q2_k"`…`"q6_k"`,
-   * `"f16"`, `"f32"`,
+   * `"iq4_xs"`, `"f16"`, `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
   kernel:
@@ -51,6 +51,7 @@ export interface Linear {
     | "q4_k"
     | "q5_k"
     | "q6_k"
+    | "iq4_xs"
     | "f16"
     | "f32"
     | "rows"
@@ -103,6 +104,7 @@ export function makeLinear(
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
   else if (type.name === "Q5_K" && cols % 256 === 0) kernel = "q5_k";
   else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
+  else if (type.name === "IQ4_XS" && cols % 256 === 0) kernel = "iq4_xs";
   else if (type.name === "F16") kernel = "f16";
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
@@ -327,6 +329,7 @@ export function linearNative(
     case "q4_k":
     case "q5_k":
     case "q6_k":
+    case "iq4_xs":
       if (acts.q8kRows !== ntok) {
         s.bli_quantize_rows_q8_k(x, nt, cols, acts.q8k);
         acts.q8kRows = ntok;
@@ -339,7 +342,9 @@ export function linearNative(
         ? s.bli_matmul_q4_k
         : lin.kernel === "q5_k"
         ? s.bli_matmul_q5_k
-        : s.bli_matmul_q6_k)(lin.data, rows, cols, acts.q8k, nt, y);
+        : lin.kernel === "q6_k"
+        ? s.bli_matmul_q6_k
+        : s.bli_matmul_iq4_xs)(lin.data, rows, cols, acts.q8k, nt, y);
       break;
     case "f16":
       s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);

@@ -95,6 +95,7 @@ const INTEGER_KERNEL_TYPES = new Set([
   "Q4_K",
   "Q5_K",
   "Q6_K",
+  "IQ4_XS",
   "I2_S",
   "TQ2_0",
   "TQ1_0",

@@ -32,6 +32,10 @@ const SYMBOLS = {
     result: "void",
   },
   quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  ggml_vec_dot_iq4_xs_q8_K: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
   ggml_vec_dot_q2_K_q8_K: {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
@@ -54,8 +58,8 @@ const SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The K-quant types with a `ggml_vec_dot_*_q8_K`. */
-export type KQuant = "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K";
+/** The types with a `ggml_vec_dot_*_q8_K` the tests call. */
+export type KQuant = "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K" | "IQ4_XS";
 
 /** A ggml-cpu build opened for tests. */
 export interface GgmlCpu {
@@ -72,7 +76,7 @@ export interface GgmlCpu {
    * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
    */
   quantizeRowQ8_K(x: Float32Array): Uint8Array;
-  /** `ggml_vec_dot_q{2,3,4,5,6}_K_q8_K` of one row of `n` values. */
+  /** `ggml_vec_dot_{q2_K…q6_K,iq4_xs}_q8_K` of one row of `n` values. */
   vecDotK(type: KQuant, n: number, w: Uint8Array, x: Uint8Array): number;
 }
 
@@ -142,6 +146,7 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
         Q4_K: lib.symbols.ggml_vec_dot_q4_K_q8_K,
         Q5_K: lib.symbols.ggml_vec_dot_q5_K_q8_K,
         Q6_K: lib.symbols.ggml_vec_dot_q6_K_q8_K,
+        IQ4_XS: lib.symbols.ggml_vec_dot_iq4_xs_q8_K,
       }[type];
       dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
