@@ -3,14 +3,12 @@
  *
  * - `"ref"`: the f32 reference. Weights are dequantized once with bitload's bit-exact
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
- * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by int8
- *   activations quantized per row with an absmax scale (BitLinear); Q8_0 multiplies its blocks by
- *   activations quantized to Q8_0 (bit-exact with ggml's `ggml_vec_dot_q8_0_q8_0`; Q4_0 and Q5_0 likewise), Q2_K…Q6_K
- *   and IQ4_XS by activations quantized to Q8_K (bit-exact with ggml's `ggml_vec_dot_*_q8_K`);
- *   F16/F32
- *   multiply f32 activations; every other type is dequantized one row at a time inside the product
- *   (by the dequant library's bit-exact kernels; memory stays the file's size) or, on request, to
- *   f32 at load.
+ * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by
+ *   int8 activations quantized per row with an absmax scale (BitLinear). Q8_0, Q4_0 and Q5_0
+ *   multiply their blocks by activations quantized to Q8_0, and Q2_K…Q6_K and IQ4_XS by activations
+ *   quantized to Q8_K, bit-exact with ggml's `ggml_vec_dot_*`. F16/F32 multiply f32 activations.
+ *   Every other type is dequantized one row at a time inside the product (by the dequant library's
+ *   bit-exact kernels; memory stays the file's size) or, on request, to f32 at load.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * The forward pass: `bitnet-b1.58` (microsoft/BitNet 2B-4T), upstream llama.cpp `bitnet` and plain
- * `llama`, with an f32 KV cache and batched prompt processing. See `config.ts` for the
+ * `llama`, with an f32 or f16 KV cache and batched prompt processing. See `config.ts` for the
  * architecture facts and their sources.
  *
  * Per block (bitnet variants; `llama` skips the two sub-norms):
