@@ -60,13 +60,17 @@ export const INFER_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "i32",
   },
-  // int32 bli_matmul_q4_0 / _q5_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
-  //   int64 ntok, float *y): Q4_0 / Q5_0 weights on the same Q8_0 activations
+  // int32 bli_matmul_q4_0 / _q5_0 / _iq4_nl(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
+  //   int64 ntok, float *y): Q4_0 / Q5_0 / IQ4_NL weights on the same Q8_0 activations
   bli_matmul_q4_0: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "i32",
   },
   bli_matmul_q5_0: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "i32",
+  },
+  bli_matmul_iq4_nl: {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "i32",
   },

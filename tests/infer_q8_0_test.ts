@@ -1,8 +1,8 @@
 /**
- * The Q8_0, Q4_0 and Q5_0 inference kernels against ggml itself (`libggml-cpu-haswell.so` and
+ * The Q8_0, Q4_0, Q5_0 and IQ4_NL inference kernels against ggml itself (`libggml-cpu-haswell.so` and
  * `-zen4.so` from llama.cpp v0.5.0): activation blocks byte-identical to ggml's
  * `quantize_row_q8_0`, and every output bit-identical to `ggml_vec_dot_q8_0_q8_0` /
- * `ggml_vec_dot_q4_0_q8_0` / `ggml_vec_dot_q5_0_q8_0`, at every SIMD level of bitload (scalar twin,
+ * `ggml_vec_dot_{q4_0,q5_0,iq4_nl}_q8_0` (even and odd block counts), at every SIMD level of bitload (scalar twin,
  * AVX2, AVX-512 VNNI), for batches and thread counts. Skips with a reason when the native kernels
  * or the ggml libraries are unavailable.
  */
@@ -58,7 +58,7 @@ function values(n: number): Float32Array {
 }
 
 Deno.test(
-  { name: "Q8_0, Q4_0 and Q5_0 kernels are bit-exact with ggml", ignore: skip !== "" },
+  { name: "Q8_0, Q4_0, Q5_0 and IQ4_NL kernels are bit-exact with ggml", ignore: skip !== "" },
   async (t) => {
     const nat = native!;
     const s = nat.symbols;
@@ -106,35 +106,46 @@ Deno.test(
       },
     );
 
-    // the Q4_0 / Q5_0 weights come from ggml's own quantizer (libggml-base)
+    // the Q4_0 / Q5_0 / IQ4_NL weights come from ggml's own quantizer (libggml-base)
     const ggml = openGgmlReference();
-    if (ggml === null) console.warn(`Q4_0/Q5_0 steps skipped: ${ggmlSkipReason()}`);
-    for (const type of ["Q4_0", "Q5_0"] as const) {
+    if (ggml === null) console.warn(`Q4_0/Q5_0/IQ4_NL steps skipped: ${ggmlSkipReason()}`);
+    const BLOCK_BYTES = { Q4_0: 18, Q5_0: 22, IQ4_NL: 18 } as const;
+    for (const type of ["Q4_0", "Q5_0", "IQ4_NL"] as const) {
       await t.step({
         name: `${type} products equal ggml's vec_dot at every level and thread count`,
         ignore: ggml === null,
         fn: () => {
-          const wq = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
-          const rb = cols / 32 * (type === "Q4_0" ? 18 : 22);
-          const xq = oracles[0].quantizeRowQ8_0(x);
-          for (const oracle of oracles) {
-            const want = new Float32Array(ntok * rows);
-            for (let tk = 0; tk < ntok; tk++) {
-              for (let r = 0; r < rows; r++) {
-                want[tk * rows + r] = oracle.vecDotQ45_0(
-                  type,
-                  cols,
-                  wq.subarray(r * rb, (r + 1) * rb),
-                  xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
-                );
+          // an even and an odd block count (IQ4_NL pairs blocks and finishes an odd one apart)
+          for (const width of [cols, cols - 32]) {
+            const xw = values(ntok * width);
+            const ww = values(rows * width);
+            const wq = ggml!.quantize(ggmlTypeByName(type)!.id, ww, rows, width);
+            const rb = width / 32 * BLOCK_BYTES[type];
+            const xrb = width / 32 * 34;
+            const xq = oracles[0].quantizeRowQ8_0(xw);
+            for (const oracle of oracles) {
+              const want = new Float32Array(ntok * rows);
+              for (let tk = 0; tk < ntok; tk++) {
+                for (let r = 0; r < rows; r++) {
+                  want[tk * rows + r] = oracle.vecDotOnQ8_0(
+                    type,
+                    width,
+                    wq.subarray(r * rb, (r + 1) * rb),
+                    xq.subarray(tk * xrb, (tk + 1) * xrb),
+                  );
+                }
               }
+              const matmul = {
+                Q4_0: s.bli_matmul_q4_0,
+                Q5_0: s.bli_matmul_q5_0,
+                IQ4_NL: s.bli_matmul_iq4_nl,
+              }[type];
+              forLevelsAndThreads(nat, (level, threads) => {
+                const y = new Float32Array(ntok * rows);
+                assert.equal(matmul(wq, BigInt(rows), BigInt(width), xq, BigInt(ntok), y), 0);
+                assert.deepEqual(y, want, `${type} × ${width} ${level}, ${threads} threads`);
+              });
             }
-            const matmul = type === "Q4_0" ? s.bli_matmul_q4_0 : s.bli_matmul_q5_0;
-            forLevelsAndThreads(nat, (level, threads) => {
-              const y = new Float32Array(ntok * rows);
-              assert.equal(matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
-              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
-            });
           }
         },
       });

@@ -96,10 +96,10 @@ static inline float q8_0_scale(const uint8_t *wb, const uint8_t *xb) {
  *   16..31, each minus 8;
  * - Q5_0, 22-byte blocks: f16 d, u32 qh, 16 bytes of nibbles as Q4_0; bit j of qh is the fifth
  *   bit of element j; each minus 16. */
-enum { W_Q8_0 = 0, W_Q4_0 = 1, W_Q5_0 = 2 };
+enum { W_Q8_0 = 0, W_Q4_0 = 1, W_Q5_0 = 2, W_IQ4_NL = 3 };
 
 static inline int64_t w_bytes(int fmt) {
-  return fmt == W_Q8_0 ? Q8_0_BYTES : fmt == W_Q4_0 ? 18 : 22;
+  return fmt == W_Q8_0 ? Q8_0_BYTES : fmt == W_Q5_0 ? 22 : 18;
 }
 
 /* The 32 codes of a weight block in element order. */
@@ -227,6 +227,79 @@ BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, const 
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
+/* IQ4_NL (ggml-common.h block_iq4_nl, 18 bytes: f16 d, 16 bytes of nibbles; ggml-quants.c       */
+/* dequantize_row_iq4_nl): element j (< 16) is kvalues[qs[j] & 15], j + 16 is kvalues[qs[j] >> 4]. */
+/* ggml_vec_dot_iq4_nl_q8_0 keeps two 8-lane accumulators (even and odd blocks) added before the  */
+/* horizontal sum, and a last odd block as one fma on the scalar sum.                             */
+
+static const int8_t IQ4NL_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                        1,    13,   25,  38,  53,  69,  89,  113};
+
+static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+  float acc[2][8] = {{0}};
+  int64_t pairs = nblk / 2 * 2;
+  for (int64_t b = 0; b < pairs; b++) {
+    const uint8_t *wb = w + b * 18, *xb = x + b * Q8_0_BYTES;
+    const int8_t *xq = (const int8_t *)xb + 2;
+    float d = q8_0_scale(wb, xb);
+    for (int k = 0; k < 8; k++) {
+      int32_t s = 0;
+      for (int e = 4 * k; e < 4 * k + 4; e++) {
+        uint8_t byte = wb[2 + (e % 16)];
+        s += IQ4NL_VALUES[e < 16 ? (byte & 0xF) : (byte >> 4)] * xq[e];
+      }
+      acc[b & 1][k] = fmaf((float)s, d, acc[b & 1][k]);
+    }
+  }
+  float sum8[8];
+  for (int k = 0; k < 8; k++) sum8[k] = acc[0][k] + acc[1][k];
+  float sumf = hsum8_scalar(sum8);
+  if (nblk % 2) {
+    const uint8_t *wb = w + (nblk - 1) * 18, *xb = x + (nblk - 1) * Q8_0_BYTES;
+    const int8_t *xq = (const int8_t *)xb + 2;
+    int32_t s1 = 0, s2 = 0;
+    for (int j = 0; j < 16; j++) {
+      s1 += xq[j] * IQ4NL_VALUES[wb[2 + j] & 0xF];
+      s2 += xq[16 + j] * IQ4NL_VALUES[wb[2 + j] >> 4];
+    }
+    sumf = fmaf(q8_0_scale(wb, xb), (float)(s1 + s2), sumf);
+  }
+  return sumf;
+}
+
+#if BLI_X86
+BLI_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+                                      int64_t nblk) {
+  const __m128i values = _mm_loadu_si128((const __m128i *)IQ4NL_VALUES);
+  const __m128i m4 = _mm_set1_epi8(0xF);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t pairs = nblk / 2 * 2;
+  for (int64_t b = 0; b < pairs; b++) {
+    const uint8_t *wb = w + b * 18, *xb = x + b * Q8_0_BYTES;
+    __m128i bits = _mm_loadu_si128((const __m128i *)(wb + 2));
+    __m256i v = _mm256_set_m128i(_mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), m4)),
+                                 _mm_shuffle_epi8(values, _mm_and_si128(bits, m4)));
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(xb + 2));
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v)),
+                                  ones);
+    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), _mm256_cvtepi32_ps(p),
+                                 acc[b & 1]);
+  }
+  float sumf = hsum_f32_avx2(_mm256_add_ps(acc[0], acc[1]));
+  if (nblk % 2) {
+    const uint8_t *wb = w + (nblk - 1) * 18, *xb = x + (nblk - 1) * Q8_0_BYTES;
+    const int8_t *xq = (const int8_t *)xb + 2;
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++)
+      s += xq[j] * IQ4NL_VALUES[wb[2 + j] & 0xF] + xq[16 + j] * IQ4NL_VALUES[wb[2 + j] >> 4];
+    sumf = fmaf(f16_bits_f16c(wb) * xd[nblk - 1], (float)s, sumf);
+  }
+  return sumf;
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
 /* Matrix product: y[t*rows + r] = W[r,:] . x_t                                                */
 
 typedef struct {
@@ -246,6 +319,15 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
       const uint8_t *x = c->x + t * nblk * Q8_0_BYTES;
       const float *xd = c->xd + t * nblk;
       float s;
+      if (fmt == W_IQ4_NL) {
+#if BLI_X86
+        c->y[t * c->rows + r] = c->lvl >= LEVEL_AVX2 ? dot_iq4_nl_avx2(w, x, xd, nblk)
+                                                     : dot_iq4_nl_scalar(w, x, nblk);
+#else
+        c->y[t * c->rows + r] = dot_iq4_nl_scalar(w, x, nblk);
+#endif
+        continue;
+      }
 #if BLI_X86
       if (c->lvl == LEVEL_AVX512)
         s = fmt == W_Q8_0   ? dot_q8_0_vnni(w, x, xd, nblk)
@@ -286,6 +368,15 @@ static const float *activation_scales(const uint8_t *x, int64_t n) {
 static void task_q8_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q8_0); }
 static void task_q4_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q4_0); }
 static void task_q5_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q5_0); }
+static void task_iq4_nl(void *p, int64_t b, int64_t e) {
+  task_w_q8((q8_ctx *)p, b, e, W_IQ4_NL);
+}
+
+/** IQ4_NL weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
+API int32_t bli_matmul_iq4_nl(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                              int64_t ntok, float *y) {
+  RUN_W_Q8(task_iq4_nl);
+}
 
 /** Q5_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
 API int32_t bli_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,

@@ -4,7 +4,7 @@
  * - `"ref"`: the f32 reference. Weights are dequantized once with bitload's bit-exact
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by
- *   int8 activations quantized per row with an absmax scale (BitLinear). Q8_0, Q4_0 and Q5_0
+ *   int8 activations quantized per row with an absmax scale (BitLinear). Q8_0, Q4_0, Q5_0 and IQ4_NL
  *   multiply their blocks by activations quantized to Q8_0, and Q2_K…Q6_K and IQ4_XS by activations
  *   quantized to Q8_K, bit-exact with ggml's `ggml_vec_dot_*`. F16/F32 multiply f32 activations.
  *   Every other type is dequantized one row at a time inside the product (by the dequant library's
@@ -33,7 +33,8 @@ export interface Linear {
   /** Dequantized weights (ref backend, or types the native kernels lack). */
   f32?: Float32Array;
   /**
-   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"q2_k"`…`"q6_k"`,
+   * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"iq4_nl"`,
+   * `"q2_k"`…`"q6_k"`,
    * `"iq4_xs"`, `"f16"`, `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
@@ -44,6 +45,7 @@ export interface Linear {
     | "q8_0"
     | "q4_0"
     | "q5_0"
+    | "iq4_nl"
     | "q2_k"
     | "q3_k"
     | "q4_k"
@@ -97,6 +99,7 @@ export function makeLinear(
   else if (type.name === "Q8_0") kernel = "q8_0";
   else if (type.name === "Q4_0") kernel = "q4_0";
   else if (type.name === "Q5_0") kernel = "q5_0";
+  else if (type.name === "IQ4_NL") kernel = "iq4_nl";
   else if (type.name === "Q2_K" && cols % 256 === 0) kernel = "q2_k";
   else if (type.name === "Q3_K" && cols % 256 === 0) kernel = "q3_k";
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
@@ -304,6 +307,7 @@ export function linearNative(
     case "q8_0":
     case "q4_0":
     case "q5_0":
+    case "iq4_nl":
       if (acts.q8Rows !== ntok) {
         s.bli_quantize_rows_q8_0(x, nt, cols, acts.q8);
         acts.q8Rows = ntok;
@@ -313,7 +317,9 @@ export function linearNative(
           ? s.bli_matmul_q8_0
           : lin.kernel === "q4_0"
           ? s.bli_matmul_q4_0
-          : s.bli_matmul_q5_0)(
+          : lin.kernel === "q5_0"
+          ? s.bli_matmul_q5_0
+          : s.bli_matmul_iq4_nl)(
             lin.data,
             rows,
             cols,

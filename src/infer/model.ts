@@ -90,6 +90,7 @@ const INTEGER_KERNEL_TYPES = new Set([
   "Q8_0",
   "Q4_0",
   "Q5_0",
+  "IQ4_NL",
   "Q2_K",
   "Q3_K",
   "Q4_K",

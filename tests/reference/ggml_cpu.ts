@@ -23,6 +23,10 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
   },
+  ggml_vec_dot_iq4_nl_q8_0: {
+    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "void",
+  },
   ggml_vec_dot_q5_0_q8_0: {
     parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
     result: "void",
@@ -69,8 +73,8 @@ export interface GgmlCpu {
   quantizeRowQ8_0(x: Float32Array): Uint8Array;
   /** `ggml_vec_dot_q8_0_q8_0` of one weight row and one activation row of `n` values. */
   vecDotQ8_0(n: number, w: Uint8Array, x: Uint8Array): number;
-  /** `ggml_vec_dot_q{4,5}_0_q8_0` of one Q4_0 / Q5_0 weight row and one Q8_0 activation row. */
-  vecDotQ45_0(type: "Q4_0" | "Q5_0", n: number, w: Uint8Array, x: Uint8Array): number;
+  /** `ggml_vec_dot_{q4_0,q5_0,iq4_nl}_q8_0` of one weight row and one Q8_0 activation row. */
+  vecDotOnQ8_0(type: "Q4_0" | "Q5_0" | "IQ4_NL", n: number, w: Uint8Array, x: Uint8Array): number;
   /**
    * `quantize_row_q8_K` of `x` (length a multiple of 256) into new Q8_K blocks. ggml leaves the
    * 16-sums of an all-zero block unwritten: they come back as zeros here (the buffer is new).
@@ -127,10 +131,12 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
       lib.symbols.ggml_vec_dot_q8_0_q8_0(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
-    vecDotQ45_0(type, n, w, x) {
-      const dot = type === "Q4_0"
-        ? lib.symbols.ggml_vec_dot_q4_0_q8_0
-        : lib.symbols.ggml_vec_dot_q5_0_q8_0;
+    vecDotOnQ8_0(type, n, w, x) {
+      const dot = {
+        Q4_0: lib.symbols.ggml_vec_dot_q4_0_q8_0,
+        Q5_0: lib.symbols.ggml_vec_dot_q5_0_q8_0,
+        IQ4_NL: lib.symbols.ggml_vec_dot_iq4_nl_q8_0,
+      }[type];
       dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
