@@ -17,6 +17,20 @@ import { readEnv } from "./env.ts";
 /** ABI version `bli_abi_version()` must return. */
 export const INFER_ABI_VERSION = 5;
 
+/** `int32 fn(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok, float *y)`:
+ * weights times Q8_0 activations; 0, or -1 when scratch memory cannot be allocated. */
+const ON_Q8_0 = {
+  parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+  result: "i32",
+} as const;
+
+/** `void fn(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok, float *y)`:
+ * weights times Q8_K activations. */
+const ON_Q8_K = {
+  parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+  result: "void",
+} as const;
+
 /** The C symbols. Lengths and counts are `i64` (pass bigint). */
 export const INFER_SYMBOLS = {
   bli_abi_version: { parameters: [], result: "i32" },
@@ -54,26 +68,11 @@ export const INFER_SYMBOLS = {
   },
   // void bli_quantize_rows_q8_0(const float *x, int64 rows, int64 width, uint8_t *out)
   bli_quantize_rows_q8_0: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
-  // int32 bli_matmul_q8_0(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq, int64 ntok,
-  //   float *y): 0, or -1 when scratch memory cannot be allocated (likewise _q4_0 and _q5_0)
-  bli_matmul_q8_0: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "i32",
-  },
-  // int32 bli_matmul_q4_0 / _q5_0 / _iq4_nl(const uint8_t *w, int64 rows, int64 cols, const uint8_t *xq,
-  //   int64 ntok, float *y): Q4_0 / Q5_0 / IQ4_NL weights on the same Q8_0 activations
-  bli_matmul_q4_0: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "i32",
-  },
-  bli_matmul_q5_0: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "i32",
-  },
-  bli_matmul_iq4_nl: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "i32",
-  },
+  // Q8_0 / Q4_0 / Q5_0 / IQ4_NL weights on Q8_0 activations (kernels/infer/q8_0.c)
+  bli_matmul_q8_0: ON_Q8_0,
+  bli_matmul_q4_0: ON_Q8_0,
+  bli_matmul_q5_0: ON_Q8_0,
+  bli_matmul_iq4_nl: ON_Q8_0,
   // int32 bli_matmul_dequant(const void *fn, int32 type, const uint8_t *w, int64 rows, int64 cols,
   //   int64 row_bytes, const float *x, int64 ntok, float *y): fn is bl_dequantize_f32's address
   bli_matmul_dequant: {
@@ -95,32 +94,13 @@ export const INFER_SYMBOLS = {
   bli_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   // void bli_quantize_rows_q8_k(const float *x, int64 rows, int64 width, uint8_t *out)
   bli_quantize_rows_q8_k: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
-  // void bli_matmul_iq4_xs / _q2_k / _q3_k / _q4_k / _q5_k / _q6_k(const uint8_t *w, int64 rows, int64 cols,
-  //   const uint8_t *xq, int64 ntok, float *y)
-  bli_matmul_iq4_xs: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
-  bli_matmul_q2_k: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
-  bli_matmul_q3_k: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
-  bli_matmul_q4_k: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
-  bli_matmul_q5_k: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
-  bli_matmul_q6_k: {
-    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
-    result: "void",
-  },
+  // IQ4_XS and Q2_K…Q6_K weights on Q8_K activations (kernels/infer/kquants.c)
+  bli_matmul_iq4_xs: ON_Q8_K,
+  bli_matmul_q2_k: ON_Q8_K,
+  bli_matmul_q3_k: ON_Q8_K,
+  bli_matmul_q4_k: ON_Q8_K,
+  bli_matmul_q5_k: ON_Q8_K,
+  bli_matmul_q6_k: ON_Q8_K,
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
   bli_attention_batch: {
     parameters: [

@@ -657,44 +657,18 @@ static void task_q6_k(void *p, int64_t b, int64_t e) {
   task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
 }
 
-/** IQ4_XS weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_iq4_xs(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                           int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_iq4_xs, &c, rows, 8);
-}
+/* The entry points: `type` weights (cols % 256 == 0) times Q8_K activations from
+ * bli_quantize_rows_q8_k, y[t * rows + r] = W[r, :] . x_t. */
+#define KQ_MATMUL(name, task)                                                                  \
+  API void name(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,  \
+                float *y) {                                                                    \
+    kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};                                       \
+    bli_parallel_for(task, &c, rows, 8);                                                       \
+  }
 
-/** Q2_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_q2_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                         int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q2_k, &c, rows, 8);
-}
-
-/** Q3_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_q3_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                         int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q3_k, &c, rows, 8);
-}
-
-/** Q4_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_q4_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                         int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q4_k, &c, rows, 8);
-}
-
-/** Q5_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_q5_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                         int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q5_k, &c, rows, 8);
-}
-
-/** Q6_K weights (cols % 256 == 0) times Q8_K activations from bli_quantize_rows_q8_k. */
-API void bli_matmul_q6_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
-                         int64_t ntok, float *y) {
-  kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_q6_k, &c, rows, 8);
-}
+KQ_MATMUL(bli_matmul_iq4_xs, task_iq4_xs) /* IQ4_XS */
+KQ_MATMUL(bli_matmul_q2_k, task_q2_k) /* Q2_K */
+KQ_MATMUL(bli_matmul_q3_k, task_q3_k) /* Q3_K */
+KQ_MATMUL(bli_matmul_q4_k, task_q4_k) /* Q4_K */
+KQ_MATMUL(bli_matmul_q5_k, task_q5_k) /* Q5_K */
+KQ_MATMUL(bli_matmul_q6_k, task_q6_k) /* Q6_K */

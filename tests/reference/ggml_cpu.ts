@@ -12,54 +12,29 @@ import { dirname } from "node:path";
 import { existsSync } from "node:fs";
 import { findGgmlLibrary } from "./ggml.ts";
 
+/** `void ggml_vec_dot_*(int n, float *s, size_t bs, const void *vx, size_t bx, const void *vy,
+ * size_t by, int nrc)`. */
+const VEC_DOT = {
+  parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+  result: "void",
+} as const;
+
 /** The ggml-cpu symbols the tests call. */
 const SYMBOLS = {
   ggml_cpu_init: { parameters: [], result: "void" },
   // void quantize_row_q8_0(const float *x, void *y, int64_t k)
   quantize_row_q8_0: { parameters: ["buffer", "buffer", "i64"], result: "void" },
-  // void ggml_vec_dot_q8_0_q8_0(int n, float *s, size_t bs, const void *vx, size_t bx,
-  //   const void *vy, size_t by, int nrc)
-  ggml_vec_dot_q8_0_q8_0: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_iq4_nl_q8_0: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q5_0_q8_0: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q4_0_q8_0: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
+  ggml_vec_dot_q8_0_q8_0: VEC_DOT,
+  ggml_vec_dot_iq4_nl_q8_0: VEC_DOT,
+  ggml_vec_dot_q5_0_q8_0: VEC_DOT,
+  ggml_vec_dot_q4_0_q8_0: VEC_DOT,
   quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
-  ggml_vec_dot_iq4_xs_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q2_K_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q3_K_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q4_K_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q5_K_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
-  ggml_vec_dot_q6_K_q8_K: {
-    parameters: ["i32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
-    result: "void",
-  },
+  ggml_vec_dot_iq4_xs_q8_K: VEC_DOT,
+  ggml_vec_dot_q2_K_q8_K: VEC_DOT,
+  ggml_vec_dot_q3_K_q8_K: VEC_DOT,
+  ggml_vec_dot_q4_K_q8_K: VEC_DOT,
+  ggml_vec_dot_q5_K_q8_K: VEC_DOT,
+  ggml_vec_dot_q6_K_q8_K: VEC_DOT,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The types with a `ggml_vec_dot_*_q8_K` the tests call. */
