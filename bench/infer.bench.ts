@@ -10,7 +10,7 @@
  * - `llama Q4_K_M tg` (tiny and 125M, when ggml's quantizer is installed): projections written by
  *   ggml as Q4_K, with attn_v and ffn_down as Q6_K (llama.cpp's Q4_K_M mix), bitload's integer
  *   K-quant kernels against llama.cpp;
- * - `llama Q4_1 tg`: a type without an integer kernel, bitload dequantizing row by row
+ * - `llama BF16 tg`: a type without an integer kernel, bitload dequantizing row by row
  *   (`dequantize: "rows"`, memory = file size) and from an f32 copy made at load (`"load"`),
  *   against llama.cpp.
  *
@@ -61,7 +61,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
 
   const q8 = `${dir}/${label}-llama-q8_0.gguf`;
   const q4km = `${dir}/${label}-llama-q4_k_m.gguf`;
-  const q41 = `${dir}/${label}-llama-q4_1.gguf`;
+  const bf16 = `${dir}/${label}-llama-bf16.gguf`;
   if (label !== "2B") {
     const l8 = bitnetToUpstream(rescaleTernary(bitnetModelParts(shape), 0.01), "Q8_0", "llama");
     await writeGguf(q8, l8.metadata, l8.tensors);
@@ -69,7 +69,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       // F16 projections re-quantized by ggml's own quantizers
       const mix = (kind: string) => kind === "ffn_down" || kind === "attn_v" ? "Q6_K" : "Q4_K";
       await writeRequantizedLlama(q4km, ggml, mix, shape);
-      await writeRequantizedLlama(q41, ggml, () => "Q4_1", shape);
+      await writeRequantizedLlama(bf16, ggml, () => "BF16", shape);
     }
   }
 
@@ -199,19 +199,19 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       });
     }
     for (const dequantize of ["rows", "load"] as const) {
-      const m = await loadModel(q41, { threads: THREADS, contextLength: 512, dequantize });
+      const m = await loadModel(bf16, { threads: THREADS, contextLength: 512, dequantize });
       Deno.bench({
-        name: `bitload tg (llama Q4_1, dequantize: ${dequantize})`,
-        group: `${label} llama Q4_1 tg`,
+        name: `bitload tg (llama BF16, dequantize: ${dequantize})`,
+        group: `${label} llama BF16 tg`,
         baseline: dequantize === "rows",
         fn: step(m),
       });
     }
     if (llama) {
       Deno.bench({
-        name: `llama.cpp tg (llama Q4_1, ${THREADS} threads)`,
-        group: `${label} llama Q4_1 tg`,
-        fn: theirStep(q41),
+        name: `llama.cpp tg (llama BF16, ${THREADS} threads)`,
+        group: `${label} llama BF16 tg`,
+        fn: theirStep(bf16),
       });
     }
   }

@@ -31,6 +31,9 @@ const ON_Q8_K = {
   result: "void",
 } as const;
 
+/** The same shape on Q8_1 activations (Q4_1, Q5_1). */
+const ON_Q8_1 = ON_Q8_K;
+
 /** The C symbols. Lengths and counts are `i64` (pass bigint). */
 export const INFER_SYMBOLS = {
   bli_abi_version: { parameters: [], result: "i32" },
@@ -94,6 +97,11 @@ export const INFER_SYMBOLS = {
   bli_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   // void bli_quantize_rows_q8_k(const float *x, int64 rows, int64 width, uint8_t *out)
   bli_quantize_rows_q8_k: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
+  // void bli_quantize_rows_q8_1(const float *x, int64 rows, int64 width, uint8_t *out)
+  bli_quantize_rows_q8_1: { parameters: ["buffer", "i64", "i64", "buffer"], result: "void" },
+  // Q4_1 / Q5_1 weights on Q8_1 activations (kernels/infer/q8_1.c)
+  bli_matmul_q4_1: ON_Q8_1,
+  bli_matmul_q5_1: ON_Q8_1,
   // IQ4_XS and Q2_K…Q6_K weights on Q8_K activations (kernels/infer/kquants.c)
   bli_matmul_iq4_xs: ON_Q8_K,
   bli_matmul_q2_k: ON_Q8_K,
@@ -168,6 +176,7 @@ export const INFER_SOURCES = [
   "activations.c",
   "ternary.c",
   "q8_0.c",
+  "q8_1.c",
   "kquants.c",
   "dense.c",
   "ffn.c",

@@ -1,8 +1,10 @@
 /**
- * The Q8_0, Q4_0, Q5_0 and IQ4_NL inference kernels against ggml itself (`libggml-cpu-haswell.so` and
+ * The Q8_0, Q4_0, Q5_0, IQ4_NL (on Q8_0 activations), Q4_1 and Q5_1 (on Q8_1) inference kernels
+ * against ggml itself (`libggml-cpu-haswell.so` and
  * `-zen4.so` from llama.cpp v0.5.0): activation blocks byte-identical to ggml's
  * `quantize_row_q8_0`, and every output bit-identical to `ggml_vec_dot_q8_0_q8_0` /
- * `ggml_vec_dot_{q4_0,q5_0,iq4_nl}_q8_0` (even and odd block counts), at every SIMD level of bitload (scalar twin,
+ * `ggml_vec_dot_{q4_0,q5_0,iq4_nl}_q8_0` (even and odd block counts), Q8_1 blocks equal to
+ * `quantize_row_q8_1` and products to `ggml_vec_dot_q{4,5}_1_q8_1`, at every SIMD level of bitload (scalar twin,
  * AVX2, AVX-512 VNNI), for batches and thread counts. Skips with a reason when the native kernels
  * or the ggml libraries are unavailable.
  */
@@ -58,7 +60,10 @@ function values(n: number): Float32Array {
 }
 
 Deno.test(
-  { name: "Q8_0, Q4_0, Q5_0 and IQ4_NL kernels are bit-exact with ggml", ignore: skip !== "" },
+  {
+    name: "Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_1 and Q5_1 kernels are bit-exact with ggml",
+    ignore: skip !== "",
+  },
   async (t) => {
     const nat = native!;
     const s = nat.symbols;
@@ -146,6 +151,51 @@ Deno.test(
                 assert.deepEqual(y, want, `${type} × ${width} ${level}, ${threads} threads`);
               });
             }
+          }
+        },
+      });
+    }
+
+    await t.step("Q8_1 activation blocks equal ggml's quantize_row_q8_1 at every level", () => {
+      for (const oracle of oracles) {
+        const want = oracle.quantizeRowQ8_1(x);
+        for (const level of INFER_TEST_LEVELS) {
+          nat.setLevel(level);
+          const got = new Uint8Array(ntok * (cols / 32) * 36);
+          s.bli_quantize_rows_q8_1(x, BigInt(ntok), BigInt(cols), got);
+          assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
+        }
+      }
+      nat.setLevel("best");
+    });
+
+    for (const type of ["Q4_1", "Q5_1"] as const) {
+      await t.step({
+        name: `${type} products equal ggml's vec_dot at every level and thread count`,
+        ignore: ggml === null,
+        fn: () => {
+          const wq = ggml!.quantize(ggmlTypeByName(type)!.id, wf, rows, cols);
+          const rb = cols / 32 * (type === "Q4_1" ? 20 : 24);
+          const xrb = cols / 32 * 36;
+          const xq = oracles[0].quantizeRowQ8_1(x);
+          for (const oracle of oracles) {
+            const want = new Float32Array(ntok * rows);
+            for (let tk = 0; tk < ntok; tk++) {
+              for (let r = 0; r < rows; r++) {
+                want[tk * rows + r] = oracle.vecDotOnQ8_1(
+                  type,
+                  cols,
+                  wq.subarray(r * rb, (r + 1) * rb),
+                  xq.subarray(tk * xrb, (tk + 1) * xrb),
+                );
+              }
+            }
+            const matmul = type === "Q4_1" ? s.bli_matmul_q4_1 : s.bli_matmul_q5_1;
+            forLevelsAndThreads(nat, (level, threads) => {
+              const y = new Float32Array(ntok * rows);
+              matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
+            });
           }
         },
       });

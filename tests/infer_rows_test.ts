@@ -2,8 +2,8 @@
  * Row-by-row dequantizing products (`dequantize: "rows"`, the default for types without an
  * integer kernel): each weight row is dequantized by the dequant library's bit-exact kernels on
  * the inference threads. Checked: the same bits as dequantizing the whole tensor to f32 at load and
- * using the f32 kernel, for IQ2/IQ3/IQ1 types, Q4_1, Q5_1 and BF16 data written by ggml's own
- * quantizers, at every SIMD level and thread count; and a `llama` model with Q4_1 projections,
+ * using the f32 kernel, for IQ2/IQ3/IQ1 types and BF16 data written by ggml's own
+ * quantizers, at every SIMD level and thread count; and a `llama` model with BF16 projections,
  * whose logits are the same bits either way and agree with libllama. Skips with a reason when the
  * native kernels or the ggml reference are unavailable.
  */
@@ -34,9 +34,10 @@ const skip = infer === null
 if (skip) console.warn(`skipping the row-dequantizing product tests: ${skip}`);
 
 const rng = seededRandom(21);
-// types without an integer kernel of their own (Q8_0/Q4_0/Q5_0/IQ4_NL: infer_q8_0_test.ts; Q2_K…Q6_K,
+// types without an integer kernel of their own (Q8_0/Q4_0/Q5_0/IQ4_NL/Q4_1/Q5_1:
+// infer_q8_0_test.ts; Q2_K…Q6_K,
 // IQ4_XS: infer_kquants_test.ts)
-const TYPES = ["Q4_1", "Q5_1", "IQ3_S", "IQ3_XXS", "IQ2_XS", "IQ2_S", "IQ1_M", "BF16"];
+const TYPES = ["IQ3_S", "IQ3_XXS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M", "BF16"];
 
 Deno.test(
   { name: "row-dequantizing products equal the f32 path bit for bit", ignore: !!skip },
@@ -79,14 +80,14 @@ const llama = skip ? null : openLlamaEval();
 const llamaSkip = skip || (llama === null ? `libllama unavailable: ${llamaEvalSkipReason()}` : "");
 
 Deno.test({
-  name: "a Q4_1 llama model: rows and load agree bit for bit and with libllama",
+  name: "a BF16 llama model: rows and load agree bit for bit and with libllama",
   ignore: !!llamaSkip,
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-rows-" });
   try {
-    // the fixture weights as plain llama, projections re-quantized to Q4_1 by ggml itself
-    const path = `${dir}/llama-q4_1.gguf`;
-    await writeRequantizedLlama(path, ggml!, () => "Q4_1");
+    // the fixture weights as plain llama, projections re-quantized to BF16 by ggml itself
+    const path = `${dir}/llama-bf16.gguf`;
+    await writeRequantizedLlama(path, ggml!, () => "BF16");
     const prompt = [1, 5, 9, 100, 300, 7];
     const logits = async (dequantize: "rows" | "load") => {
       using model = await loadModel(path, { threads: 2, dequantize });
@@ -105,8 +106,8 @@ Deno.test({
       for (let i = 0; i < prompt.length; i++) {
         worst = Math.min(worst, cosine(rows.subarray(i * V, (i + 1) * V), theirs[i]));
       }
-      console.log(`llama Q4_1, rows: min cosine against libllama ${worst.toFixed(6)}`);
-      // llama.cpp quantizes activations to Q8_1 for Q4_1 products; bitload keeps them f32
+      console.log(`llama BF16, rows: min cosine against libllama ${worst.toFixed(6)}`);
+      // llama.cpp multiplies BF16 weights by bf16-rounded activations; bitload keeps them f32
       assert.ok(worst >= 0.999, `min cosine ${worst}`);
     } finally {
       session.close();

@@ -5,8 +5,8 @@
  *   dequantizers; products are summed in f64 and stored as f32. Slow, used to check the kernels.
  * - `"native"`: the C kernels of `kernels/infer/`. I2_S, TQ2_0 and TQ1_0 multiply packed codes by
  *   int8 activations quantized per row with an absmax scale (BitLinear). Q8_0, Q4_0, Q5_0 and IQ4_NL
- *   multiply their blocks by activations quantized to Q8_0, and Q2_K…Q6_K and IQ4_XS by activations
- *   quantized to Q8_K, bit-exact with ggml's `ggml_vec_dot_*`. F16/F32 multiply f32 activations.
+ *   multiply their blocks by activations quantized to Q8_0, Q4_1 and Q5_1 by Q8_1, and Q2_K…Q6_K and
+ *   IQ4_XS by activations quantized to Q8_K, bit-exact with ggml's `ggml_vec_dot_*`. F16/F32 multiply f32 activations.
  *   Every other type is dequantized one row at a time inside the product (by the dequant library's
  *   bit-exact kernels; memory stays the file's size) or, on request, to f32 at load.
  *
@@ -34,7 +34,7 @@ export interface Linear {
   f32?: Float32Array;
   /**
    * Native kernel used: `"i2s"`, `"tq2"`, `"tq1"`, `"q8_0"`, `"q4_0"`, `"q5_0"`, `"iq4_nl"`,
-   * `"q2_k"`…`"q6_k"`,
+   * `"q4_1"`, `"q5_1"`, `"q2_k"`…`"q6_k"`,
    * `"iq4_xs"`, `"f16"`, `"f32"`,
    * `"rows"` (any other type, dequantized row by row during the product) or `"i8"` (requantized).
    */
@@ -46,6 +46,8 @@ export interface Linear {
     | "q4_0"
     | "q5_0"
     | "iq4_nl"
+    | "q4_1"
+    | "q5_1"
     | "q2_k"
     | "q3_k"
     | "q4_k"
@@ -100,6 +102,8 @@ export function makeLinear(
   else if (type.name === "Q4_0") kernel = "q4_0";
   else if (type.name === "Q5_0") kernel = "q5_0";
   else if (type.name === "IQ4_NL") kernel = "iq4_nl";
+  else if (type.name === "Q4_1") kernel = "q4_1";
+  else if (type.name === "Q5_1") kernel = "q5_1";
   else if (type.name === "Q2_K" && cols % 256 === 0) kernel = "q2_k";
   else if (type.name === "Q3_K" && cols % 256 === 0) kernel = "q3_k";
   else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
@@ -166,6 +170,10 @@ export interface QuantizedActs {
   q8: Uint8Array;
   /** Rows quantized to `q8` (0 = stale). */
   q8Rows: number;
+  /** The same rows as Q8_1 blocks (36 bytes per 32 values), for Q4_1 and Q5_1. */
+  q81: Uint8Array;
+  /** Rows quantized to `q81` (0 = stale). */
+  q81Rows: number;
   /** The same rows as Q8_K blocks (292 bytes per 256 values), for the K-quant kernels. */
   q8k: Uint8Array;
   /** Rows quantized to `q8k` (0 = stale). */
@@ -189,6 +197,8 @@ export function allocQuantizedActs(maxRows: number, width: number): QuantizedAct
     rows: 0,
     q8: new Uint8Array(maxRows * Math.ceil(width / 32) * 34),
     q8Rows: 0,
+    q81: new Uint8Array(maxRows * Math.ceil(width / 32) * 36),
+    q81Rows: 0,
     q8k: new Uint8Array(maxRows * Math.ceil(width / 256) * 292),
     q8kRows: 0,
   };
@@ -201,12 +211,13 @@ export function allocQuantizedActs(maxRows: number, width: number): QuantizedAct
  * ```ts
  * import { allocQuantizedActs, staleActs } from "./linear.ts";
  * const acts = allocQuantizedActs(1, 32);
- * staleActs(acts); // acts.rows === 0 && acts.q8Rows === 0 && acts.q8kRows === 0
+ * staleActs(acts); // acts.rows, q8Rows, q81Rows and q8kRows are 0
  * ```
  */
 export function staleActs(acts: QuantizedActs): void {
   acts.rows = 0;
   acts.q8Rows = 0;
+  acts.q81Rows = 0;
   acts.q8kRows = 0;
 }
 
@@ -327,6 +338,21 @@ export function linearNative(
             nt,
             y,
           );
+      break;
+    case "q4_1":
+    case "q5_1":
+      if (acts.q81Rows !== ntok) {
+        s.bli_quantize_rows_q8_1(x, nt, cols, acts.q81);
+        acts.q81Rows = ntok;
+      }
+      (lin.kernel === "q4_1" ? s.bli_matmul_q4_1 : s.bli_matmul_q5_1)(
+        lin.data,
+        rows,
+        cols,
+        acts.q81,
+        nt,
+        y,
+      );
       break;
     case "q2_k":
     case "q3_k":

@@ -91,6 +91,8 @@ const INTEGER_KERNEL_TYPES = new Set([
   "Q4_0",
   "Q5_0",
   "IQ4_NL",
+  "Q4_1",
+  "Q5_1",
   "Q2_K",
   "Q3_K",
   "Q4_K",

@@ -29,6 +29,9 @@ const SYMBOLS = {
   ggml_vec_dot_q5_0_q8_0: VEC_DOT,
   ggml_vec_dot_q4_0_q8_0: VEC_DOT,
   quantize_row_q8_K: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  quantize_row_q8_1: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  ggml_vec_dot_q4_1_q8_1: VEC_DOT,
+  ggml_vec_dot_q5_1_q8_1: VEC_DOT,
   ggml_vec_dot_iq4_xs_q8_K: VEC_DOT,
   ggml_vec_dot_q2_K_q8_K: VEC_DOT,
   ggml_vec_dot_q3_K_q8_K: VEC_DOT,
@@ -48,6 +51,10 @@ export interface GgmlCpu {
   quantizeRowQ8_0(x: Float32Array): Uint8Array;
   /** `ggml_vec_dot_q8_0_q8_0` of one weight row and one activation row of `n` values. */
   vecDotQ8_0(n: number, w: Uint8Array, x: Uint8Array): number;
+  /** `quantize_row_q8_1` of `x` (length a multiple of 32) into new Q8_1 blocks. */
+  quantizeRowQ8_1(x: Float32Array): Uint8Array;
+  /** `ggml_vec_dot_q{4,5}_1_q8_1` of one Q4_1 / Q5_1 weight row and one Q8_1 activation row. */
+  vecDotOnQ8_1(type: "Q4_1" | "Q5_1", n: number, w: Uint8Array, x: Uint8Array): number;
   /** `ggml_vec_dot_{q4_0,q5_0,iq4_nl}_q8_0` of one weight row and one Q8_0 activation row. */
   vecDotOnQ8_0(type: "Q4_0" | "Q5_0" | "IQ4_NL", n: number, w: Uint8Array, x: Uint8Array): number;
   /**
@@ -112,6 +119,18 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
         Q5_0: lib.symbols.ggml_vec_dot_q5_0_q8_0,
         IQ4_NL: lib.symbols.ggml_vec_dot_iq4_nl_q8_0,
       }[type];
+      dot(n, out, 0n, w, 0n, x, 0n, 1);
+      return out[0];
+    },
+    quantizeRowQ8_1(x) {
+      const y = new Uint8Array(x.length / 32 * 36);
+      lib.symbols.quantize_row_q8_1(x, y, BigInt(x.length));
+      return y;
+    },
+    vecDotOnQ8_1(type, n, w, x) {
+      const dot = type === "Q4_1"
+        ? lib.symbols.ggml_vec_dot_q4_1_q8_1
+        : lib.symbols.ggml_vec_dot_q5_1_q8_1;
       dot(n, out, 0n, w, 0n, x, 0n, 1);
       return out[0];
     },
