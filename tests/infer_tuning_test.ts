@@ -24,10 +24,13 @@ Deno.test("the adaptive kernel manager times the variants once, caches the choic
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
         kernels: string;
+        projectionKernels: Record<string, string>;
         tokens: number[];
       };
     };
     const first = await run();
+    // the I2_S projections run the I2_S kernel, the tied F16 embedding the f16 product
+    assert.deepEqual(first.projectionKernels, { I2_S: "i2s", F16: "f16" });
     assert.match(
       first.kernels,
       /^(scalar|avx2|avx512-vnni) × \d+ threads? \(tuned: [\d.]+ ms\/token\)$/,

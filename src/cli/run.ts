@@ -204,6 +204,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       file,
       arch: c.arch,
       kernels: model.kernelInfo,
+      projectionKernels: model.projectionKernels(),
       promptTokens: promptIds,
       tokens: result.tokens,
       text: codec ? text : null,
@@ -217,7 +218,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     }));
   } else {
     out(
-      `${c.arch}, ${c.nLayer} layers, kernels ${model.kernelInfo}; load ${loadMs.toFixed(0)} ms`,
+      `${c.arch}, ${c.nLayer} layers, kernels ${model.kernelInfo} (${
+        Object.entries(model.projectionKernels()).map(([type, k]) => `${type}: ${k}`).join(", ")
+      }); load ${loadMs.toFixed(0)} ms`,
     );
     out(
       `prompt: ${result.promptTokens} tokens, ${

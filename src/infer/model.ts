@@ -405,6 +405,26 @@ export class InferenceModel implements Disposable {
     return this.threads;
   }
 
+  /**
+   * Which product computes each weight type of the model's projections and LM head, e.g.
+   * `{ "Q4_K": "q4_k", "Q6_K": "q6_k", "F16": "f16" }` (native kernel names, see `Linear.kernel`;
+   * `"rows"` = dequantized row by row, `"f32"` = an f32 copy).
+   *
+   * @example
+   * ```ts ignore
+   * console.log(model.projectionKernels()); // { TQ2_0: "tq2", F16: "f16" }
+   * ```
+   */
+  projectionKernels(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const note = (lin: Linear) => {
+      out[lin.type.name] = this.backend === "ref" ? "ref" : lin.kernel;
+    };
+    for (const b of this.#blocks) [b.wq, b.wk, b.wv, b.wo, b.gate, b.up, b.down].forEach(note);
+    note(this.#head);
+    return out;
+  }
+
   /** Metadata of the underlying file (for the tokenizer). */
   get file(): GgufModelWithData {
     return this.#file;
