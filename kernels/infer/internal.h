@@ -113,6 +113,75 @@ static inline float hsum8_scalar(const float *a) {
   return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
+/* The f16 at p (unaligned, little-endian) as f32. */
+static inline float f16_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+/* The 16 values of IQ4_NL / IQ4_XS codes (ggml-common.h kvalues_iq4nl). */
+static const int8_t KVALUES_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
+
+/* One 32-value block of Q8_0 / Q8_1 activations, as ggml's x86 quantize_row_q8_0/q8_1 compute it:
+ * codes c = round-to-nearest-even(x * 127 / max|x|) (0 for an all-zero block), their sum in
+ * *sum; returns max|x|. The AVX2 version gives the same bytes. */
+static inline float q8_block_scalar(const float *xb, int8_t *c, int32_t *sum) {
+  float amax = 0.0f;
+  for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
+  float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  int32_t s = 0;
+  for (int i = 0; i < 32; i++) {
+    c[i] = (int8_t)nearbyintf(xb[i] * id);
+    s += c[i];
+  }
+  *sum = s;
+  return amax;
+}
+
+#if BLI_X86
+BLI_AVX2 static inline float q8_block_avx2(const float *xb, int8_t *c, int32_t *sum) {
+  const __m256 signmask = _mm256_set1_ps(-0.0f);
+  __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+  __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+  __m256 m = _mm256_max_ps(
+      _mm256_max_ps(_mm256_andnot_ps(signmask, v0), _mm256_andnot_ps(signmask, v1)),
+      _mm256_max_ps(_mm256_andnot_ps(signmask, v2), _mm256_andnot_ps(signmask, v3)));
+  __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  float amax = _mm_cvtss_f32(m4);
+  __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+  __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_ROUND_NEAREST));
+  __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_ROUND_NEAREST));
+  __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_ROUND_NEAREST));
+  __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_ROUND_NEAREST));
+  *sum = hsum_i32_avx2(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
+  /* packs work per 128-bit lane: dwords 0 4 1 5 2 6 3 7 restore the order */
+  __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+  p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256((__m256i *)c, p);
+  return amax;
+}
+
+/* The f16 at p as f32 through F16C. */
+BLI_AVX2 static inline float f16c_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+/* 0xFF in byte i where bit i of `bits` is set (ggml's bytes_from_bits_32). */
+BLI_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
+  __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(bits),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+#endif
+
 /* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
 float bli_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
 float bli_dot_f32(int lvl, const float *w, const float *x, int64_t n);

@@ -37,6 +37,13 @@
 #define Q6_K_BYTES 210
 #define IQ4_XS_BYTES 136 /* f16 d, u16 scales_h, scales_l[4], qs[128] */ /* ql[128], qh[64], int8 scales[16], f16 d */
 
+/* The f32 scale d of a Q8_K block. */
+static inline float q8k_d(const uint8_t *xb) {
+  float d;
+  memcpy(&d, xb, 4);
+  return d;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Q8_K activations                                                                            */
 
@@ -115,16 +122,12 @@ typedef struct {
 } k4_head;
 
 static inline void k4_head_of(const uint8_t *wb, const uint8_t *xb, k4_head *h) {
-  float dy;
+  const float dy = q8k_d(xb);
   int16_t bsums[16];
-  uint16_t dh, mh;
   uint8_t mn[8];
-  memcpy(&dy, xb, 4);
   memcpy(bsums, xb + 4 + QK_K, 32);
-  memcpy(&dh, wb, 2);
-  memcpy(&mh, wb + 2, 2);
-  h->d = dy * f16_to_f32(dh);
-  h->dmin = -dy * f16_to_f32(mh);
+  h->d = dy * f16_at(wb);
+  h->dmin = -dy * f16_at(wb + 2);
   q4_k_scales(wb + 4, h->sc, mn);
   q4_k_min_lanes(mn, bsums, h->mins);
 }
@@ -197,13 +200,9 @@ BLI_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
  * the mins' 4 int32 lanes (returned). */
 BLI_AVX2 static inline __m128i k4_head_avx2(const uint8_t *wb, const uint8_t *xb, float *d,
                                            float *dmin, __m256i *scales) {
-  float dy;
-  uint16_t dh, mh;
-  memcpy(&dy, xb, 4);
-  memcpy(&dh, wb, 2);
-  memcpy(&mh, wb + 2, 2);
-  *d = dy * _cvtsh_ss(dh);
-  *dmin = -dy * _cvtsh_ss(mh);
+  const float dy = q8k_d(xb);
+  *d = dy * f16c_at(wb);
+  *dmin = -dy * f16c_at(wb + 2);
   __m256i sm = q4_k_scales_avx2(wb + 4);
   *scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
   __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(xb + 4 + QK_K)),
@@ -316,11 +315,8 @@ static float dot_k23_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, in
     const uint8_t *wb = w + b * (three ? Q3_K_BYTES : Q2_K_BYTES), *xb = x + b * Q8_K_BYTES;
     const int8_t *q8 = (const int8_t *)xb + 4;
     const uint8_t *qs = wb + (three ? 32 : 16);
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb + (three ? 108 : 80), 2);
-    const float d = dy * f16_to_f32(dh);
+    const float dy = q8k_d(xb);
+    const float d = dy * f16_at(wb + (three ? 108 : 80));
     int scale[16];
     if (three) {
       int8_t sc[16];
@@ -328,10 +324,8 @@ static float dot_k23_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, in
       for (int k = 0; k < 16; k++) scale[k] = sc[k];
     } else {
       int16_t bsums[16];
-      uint16_t mh;
       memcpy(bsums, xb + 4 + QK_K, 32);
-      memcpy(&mh, wb + 82, 2);
-      const float dmin = -dy * f16_to_f32(mh);
+      const float dmin = -dy * f16_at(wb + 82);
       for (int k = 0; k < 8; k++) {
         int32_t m = (wb[2 * k] >> 4) * bsums[2 * k] + (wb[2 * k + 1] >> 4) * bsums[2 * k + 1];
         acc[k] = fmaf(dmin, (float)m, acc[k]);
@@ -390,11 +384,8 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const u
     const uint8_t *wb = w + b * (three ? Q3_K_BYTES : Q2_K_BYTES), *xb = x + b * Q8_K_BYTES;
     const int8_t *q8 = (const int8_t *)xb + 4;
     const uint8_t *qs = wb + (three ? 32 : 16);
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb + (three ? 108 : 80), 2);
-    const float d = dy * _cvtsh_ss(dh);
+    const float dy = q8k_d(xb);
+    const float d = dy * f16c_at(wb + (three ? 108 : 80));
     __m256i all;
     if (three) {
       uint32_t a0, a1, a2;
@@ -408,9 +399,7 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const u
                                    (int)((a0 & k4) | ((a2 & k2) << 4)));
       all = _mm256_cvtepi8_epi16(_mm_sub_epi8(s128, _mm_set1_epi8(32)));
     } else {
-      uint16_t mh;
-      memcpy(&mh, wb + 82, 2);
-      const float dmin = -dy * _cvtsh_ss(mh);
+      const float dmin = -dy * f16c_at(wb + 82);
       __m128i sm = _mm_loadu_si128((const __m128i *)wb);
       __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF)));
       __m256i prod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(xb + 4 + QK_K)));
@@ -470,11 +459,7 @@ static float dot_q6_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
     const uint8_t *ql = wb, *qh = wb + 128;
     const int8_t *sc = (const int8_t *)(wb + 192);
     const int8_t *q8 = (const int8_t *)xb + 4;
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb + 208, 2);
-    const float d = dy * f16_to_f32(dh);
+    const float d = q8k_d(xb) * f16_at(wb + 208);
     int16_t bsums[16];
     memcpy(bsums, xb + 4 + QK_K, 32);
     int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -506,11 +491,7 @@ BLI_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * Q6_K_BYTES, *xb = x + b * Q8_K_BYTES;
     const int8_t *q8 = (const int8_t *)xb + 4;
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb + 208, 2);
-    const float d = dy * _cvtsh_ss(dh);
+    const float d = q8k_d(xb) * f16c_at(wb + 208);
     /* the -32 offset: 32 * scale * 16-sum, pairs of sub-blocks per lane (see the scalar twin) */
     __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb + 192)));
     __m256i bsums16 = _mm256_loadu_si256((const __m256i *)(xb + 4 + QK_K));
@@ -547,9 +528,6 @@ BLI_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 /* has scale ((scales_l[s / 2] >> 4 (s % 2)) & 15 | ((scales_h >> 2s) & 3) << 4) - 32; element  */
 /* 32s + j (j < 16) is kvalues_iq4nl[qs[16s + j] & 15], 32s + 16 + j the high nibble's value.   */
 
-static const int8_t KVALUES_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                         1,    13,   25,  38,  53,  69,  89,  113};
-
 static inline int iq4_xs_scale(const uint8_t *wb, int s) {
   uint16_t sh;
   memcpy(&sh, wb + 2, 2);
@@ -561,11 +539,7 @@ static float dot_iq4_xs_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * IQ4_XS_BYTES, *xb = x + b * Q8_K_BYTES;
     const int8_t *q8 = (const int8_t *)xb + 4;
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb, 2);
-    const float d = f16_to_f32(dh) * dy;
+    const float d = f16_at(wb) * q8k_d(xb);
     int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int e = 0; e < QK_K; e++) {
       int s = e / 32, j = e % 32;
@@ -586,11 +560,7 @@ BLI_AVX2 static float dot_iq4_xs_avx2(const uint8_t *w, const uint8_t *x, int64_
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * IQ4_XS_BYTES, *xb = x + b * Q8_K_BYTES;
     const int8_t *q8 = (const int8_t *)xb + 4;
-    float dy;
-    uint16_t dh;
-    memcpy(&dy, xb, 4);
-    memcpy(&dh, wb, 2);
-    const float d = _cvtsh_ss(dh) * dy;
+    const float d = f16c_at(wb) * q8k_d(xb);
     __m256i sumi = _mm256_setzero_si256();
     for (int s = 0; s < 8; s++) {
       __m128i bits = _mm_loadu_si128((const __m128i *)(wb + 8 + 16 * s));

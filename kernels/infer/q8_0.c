@@ -21,47 +21,22 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Activation quantization                                                                     */
 
-static void quantize_q8_0_scalar(const float *x, int64_t n, uint8_t *out) {
+/* One row: each block's d = max|x| / 127 as f16, then its codes (q8_block_*). */
+static void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out, int lvl) {
   for (int64_t b = 0; b < n / Q8_0_BLOCK; b++) {
-    const float *xb = x + b * Q8_0_BLOCK;
     uint8_t *ob = out + b * Q8_0_BYTES;
-    float amax = 0.0f;
-    for (int i = 0; i < Q8_0_BLOCK; i++) amax = fmaxf(amax, fabsf(xb[i]));
+    int32_t sum;
+    float amax;
+#if BLI_X86
+    if (lvl >= LEVEL_AVX2) amax = q8_block_avx2(x + b * Q8_0_BLOCK, (int8_t *)ob + 2, &sum);
+    else
+#endif
+      amax = q8_block_scalar(x + b * Q8_0_BLOCK, (int8_t *)ob + 2, &sum);
+    (void)lvl;
     uint16_t dh = f32_to_f16(amax / 127.0f);
     memcpy(ob, &dh, 2);
-    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    for (int i = 0; i < Q8_0_BLOCK; i++) ob[2 + i] = (uint8_t)(int8_t)nearbyintf(xb[i] * id);
   }
 }
-
-#if BLI_X86
-BLI_AVX2 static void quantize_q8_0_avx2(const float *x, int64_t n, uint8_t *out) {
-  const __m256 signmask = _mm256_set1_ps(-0.0f);
-  for (int64_t b = 0; b < n / Q8_0_BLOCK; b++) {
-    const float *xb = x + b * Q8_0_BLOCK;
-    uint8_t *ob = out + b * Q8_0_BYTES;
-    __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
-    __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
-    __m256 m = _mm256_max_ps(
-        _mm256_max_ps(_mm256_andnot_ps(signmask, v0), _mm256_andnot_ps(signmask, v1)),
-        _mm256_max_ps(_mm256_andnot_ps(signmask, v2), _mm256_andnot_ps(signmask, v3)));
-    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float amax = _mm_cvtss_f32(m4);
-    uint16_t dh = _cvtss_sh(amax / 127.0f, 0);
-    memcpy(ob, &dh, 2);
-    __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_ROUND_NEAREST));
-    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_ROUND_NEAREST));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_ROUND_NEAREST));
-    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_ROUND_NEAREST));
-    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)(ob + 2), p);
-  }
-}
-#endif
 
 /**
  * Quantizes `rows` rows of `width` floats (width % 32 == 0) to Q8_0 blocks, `width / 32 * 34`
@@ -69,25 +44,15 @@ BLI_AVX2 static void quantize_q8_0_avx2(const float *x, int64_t n, uint8_t *out)
  */
 API void bli_quantize_rows_q8_0(const float *x, int64_t rows, int64_t width, uint8_t *out) {
   int64_t row_bytes = width / Q8_0_BLOCK * Q8_0_BYTES;
-  for (int64_t r = 0; r < rows; r++) {
-#if BLI_X86
-    if (bli_level() >= LEVEL_AVX2) {
-      quantize_q8_0_avx2(x + r * width, width, out + r * row_bytes);
-      continue;
-    }
-#endif
-    quantize_q8_0_scalar(x + r * width, width, out + r * row_bytes);
-  }
+  int lvl = bli_level();
+  for (int64_t r = 0; r < rows; r++) quantize_q8_0_row(x + r * width, width, out + r * row_bytes, lvl);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Dot products of a Q8_0 weight row with a Q8_0 activation row                                */
 
 static inline float q8_0_scale(const uint8_t *wb, const uint8_t *xb) {
-  uint16_t dw, dx;
-  memcpy(&dw, wb, 2);
-  memcpy(&dx, xb, 2);
-  return f16_to_f32(dw) * f16_to_f32(dx);
+  return f16_at(wb) * f16_at(xb);
 }
 
 /* Weight formats on Q8_0 activations (ggml-common.h, ggml-quants.c dequantize_row_*):
@@ -141,12 +106,6 @@ static float dot_w_q8_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, i
 }
 
 #if BLI_X86
-BLI_AVX2 static inline float f16_bits_f16c(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
 /* The 32 codes of a weight block as one vector (Q4_0: ggml's bytes_from_nibbles_32 minus 8). */
 BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
   if (fmt == W_Q8_0) return _mm256_loadu_si256((const __m256i *)(wb + 2));
@@ -158,12 +117,7 @@ BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
    * clear: the same byte) */
   int32_t qh;
   memcpy(&qh, wb + 2, 4);
-  __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(qh),
-      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
-  const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-  __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-  return _mm256_or_si256(lo, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xF0)));
+  return _mm256_or_si256(lo, _mm256_andnot_si256(bytes_from_bits_avx2(qh), _mm256_set1_epi8((char)0xF0)));
 }
 
 /* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
@@ -180,7 +134,7 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
     /* |w| x sign(x, w): the unsigned x signed byte pairs of ggml's mul_sum_i8_pairs_float */
     __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
     __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), lanes, acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16c_at(wb) * xd[b]), lanes, acc);
   }
   return hsum_f32_avx2(acc);
 }
@@ -195,7 +149,7 @@ BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
     __m256i qx = _mm256_loadu_si256((const __m256i *)(xb + 2));
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qw, qw),
                                     _mm256_sign_epi8(qx, qw));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), _mm256_cvtepi32_ps(s), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16c_at(wb) * xd[b]), _mm256_cvtepi32_ps(s), acc);
   }
   return hsum_f32_avx2(acc);
 }
@@ -232,9 +186,6 @@ BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, const 
 /* ggml_vec_dot_iq4_nl_q8_0 keeps two 8-lane accumulators (even and odd blocks) added before the  */
 /* horizontal sum, and a last odd block as one fma on the scalar sum.                             */
 
-static const int8_t IQ4NL_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                        1,    13,   25,  38,  53,  69,  89,  113};
-
 static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   float acc[2][8] = {{0}};
   int64_t pairs = nblk / 2 * 2;
@@ -246,7 +197,7 @@ static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
       int32_t s = 0;
       for (int e = 4 * k; e < 4 * k + 4; e++) {
         uint8_t byte = wb[2 + (e % 16)];
-        s += IQ4NL_VALUES[e < 16 ? (byte & 0xF) : (byte >> 4)] * xq[e];
+        s += KVALUES_IQ4NL[e < 16 ? (byte & 0xF) : (byte >> 4)] * xq[e];
       }
       acc[b & 1][k] = fmaf((float)s, d, acc[b & 1][k]);
     }
@@ -259,8 +210,8 @@ static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
     const int8_t *xq = (const int8_t *)xb + 2;
     int32_t s1 = 0, s2 = 0;
     for (int j = 0; j < 16; j++) {
-      s1 += xq[j] * IQ4NL_VALUES[wb[2 + j] & 0xF];
-      s2 += xq[16 + j] * IQ4NL_VALUES[wb[2 + j] >> 4];
+      s1 += xq[j] * KVALUES_IQ4NL[wb[2 + j] & 0xF];
+      s2 += xq[16 + j] * KVALUES_IQ4NL[wb[2 + j] >> 4];
     }
     sumf = fmaf(q8_0_scale(wb, xb), (float)(s1 + s2), sumf);
   }
@@ -270,7 +221,7 @@ static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
 #if BLI_X86
 BLI_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
                                       int64_t nblk) {
-  const __m128i values = _mm_loadu_si128((const __m128i *)IQ4NL_VALUES);
+  const __m128i values = _mm_loadu_si128((const __m128i *)KVALUES_IQ4NL);
   const __m128i m4 = _mm_set1_epi8(0xF);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -283,7 +234,7 @@ BLI_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const 
     __m256i xv = _mm256_loadu_si256((const __m256i *)(xb + 2));
     __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(xv, v)),
                                   ones);
-    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(f16_bits_f16c(wb) * xd[b]), _mm256_cvtepi32_ps(p),
+    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(f16c_at(wb) * xd[b]), _mm256_cvtepi32_ps(p),
                                  acc[b & 1]);
   }
   float sumf = hsum_f32_avx2(_mm256_add_ps(acc[0], acc[1]));
@@ -292,8 +243,8 @@ BLI_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const 
     const int8_t *xq = (const int8_t *)xb + 2;
     int32_t s = 0;
     for (int j = 0; j < 16; j++)
-      s += xq[j] * IQ4NL_VALUES[wb[2 + j] & 0xF] + xq[16 + j] * IQ4NL_VALUES[wb[2 + j] >> 4];
-    sumf = fmaf(f16_bits_f16c(wb) * xd[nblk - 1], (float)s, sumf);
+      s += xq[j] * KVALUES_IQ4NL[wb[2 + j] & 0xF] + xq[16 + j] * KVALUES_IQ4NL[wb[2 + j] >> 4];
+    sumf = fmaf(f16c_at(wb) * xd[nblk - 1], (float)s, sumf);
   }
   return sumf;
 }
@@ -349,11 +300,7 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
 static const float *activation_scales(const uint8_t *x, int64_t n) {
   float *xd = (float *)bli_scratch(0, (size_t)n * sizeof(float));
   if (!xd) return NULL;
-  for (int64_t b = 0; b < n; b++) {
-    uint16_t h;
-    memcpy(&h, x + b * Q8_0_BYTES, 2);
-    xd[b] = f16_to_f32(h);
-  }
+  for (int64_t b = 0; b < n; b++) xd[b] = f16_at(x + b * Q8_0_BYTES);
   return xd;
 }
 

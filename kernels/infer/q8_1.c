@@ -19,57 +19,24 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Q8_1 activations                                                                            */
 
-static void quantize_q8_1_scalar(const float *x, int64_t n, uint8_t *out) {
+/* One row: each block's codes (q8_block_*), d = max|x| / 127 and s = d * sum as f16. */
+static void quantize_q8_1_row(const float *x, int64_t n, uint8_t *out, int lvl) {
   for (int64_t b = 0; b < n / 32; b++) {
-    const float *xb = x + b * 32;
     uint8_t *ob = out + b * Q8_1_BYTES;
-    float amax = 0.0f;
-    for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
+    int32_t sum;
+    float amax;
+#if BLI_X86
+    if (lvl >= LEVEL_AVX2) amax = q8_block_avx2(x + b * 32, (int8_t *)ob + 4, &sum);
+    else
+#endif
+      amax = q8_block_scalar(x + b * 32, (int8_t *)ob + 4, &sum);
+    (void)lvl;
     float d = amax / 127.0f;
-    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    int32_t sum = 0;
-    for (int i = 0; i < 32; i++) {
-      int8_t c = (int8_t)nearbyintf(xb[i] * id);
-      ob[4 + i] = (uint8_t)c;
-      sum += c;
-    }
     uint16_t dh = f32_to_f16(d), sh = f32_to_f16(d * (float)sum);
     memcpy(ob, &dh, 2);
     memcpy(ob + 2, &sh, 2);
   }
 }
-
-#if BLI_X86
-BLI_AVX2 static void quantize_q8_1_avx2(const float *x, int64_t n, uint8_t *out) {
-  const __m256 signmask = _mm256_set1_ps(-0.0f);
-  for (int64_t b = 0; b < n / 32; b++) {
-    const float *xb = x + b * 32;
-    uint8_t *ob = out + b * Q8_1_BYTES;
-    __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
-    __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
-    __m256 m = _mm256_max_ps(
-        _mm256_max_ps(_mm256_andnot_ps(signmask, v0), _mm256_andnot_ps(signmask, v1)),
-        _mm256_max_ps(_mm256_andnot_ps(signmask, v2), _mm256_andnot_ps(signmask, v3)));
-    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float amax = _mm_cvtss_f32(m4);
-    float d = amax / 127.0f;
-    __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), _MM_ROUND_NEAREST));
-    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), _MM_ROUND_NEAREST));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), _MM_ROUND_NEAREST));
-    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), _MM_ROUND_NEAREST));
-    int32_t sum = hsum_i32_avx2(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
-    uint16_t dh = _cvtss_sh(d, 0), sh = _cvtss_sh(d * (float)sum, 0);
-    memcpy(ob, &dh, 2);
-    memcpy(ob + 2, &sh, 2);
-    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256((__m256i *)(ob + 4), p);
-  }
-}
-#endif
 
 /**
  * Quantizes `rows` rows of `width` floats (width % 32 == 0) to Q8_1 blocks, `width / 32 * 36`
@@ -77,26 +44,13 @@ BLI_AVX2 static void quantize_q8_1_avx2(const float *x, int64_t n, uint8_t *out)
  */
 API void bli_quantize_rows_q8_1(const float *x, int64_t rows, int64_t width, uint8_t *out) {
   int64_t row_bytes = width / 32 * Q8_1_BYTES;
-  for (int64_t r = 0; r < rows; r++) {
-#if BLI_X86
-    if (bli_level() >= LEVEL_AVX2) {
-      quantize_q8_1_avx2(x + r * width, width, out + r * row_bytes);
-      continue;
-    }
-#endif
-    quantize_q8_1_scalar(x + r * width, width, out + r * row_bytes);
-  }
+  int lvl = bli_level();
+  for (int64_t r = 0; r < rows; r++) quantize_q8_1_row(x + r * width, width, out + r * row_bytes, lvl);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Q4_1 / Q5_1 weights: element j (< 16) is the low nibble of qs[j], j + 16 the high one; Q5_1   */
 /* adds bit j of qh as the fifth bit (ggml-quants.c dequantize_row_q4_1 / q5_1).                */
-
-static inline float f16_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
 
 static float dot_q451_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, int five) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, summs = 0.0f;
@@ -133,22 +87,14 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_q451_avx2(const 
   float summs = 0.0f;
   for (int64_t b = 0; b < nblk; b++) {
     const uint8_t *wb = w + b * wbytes, *xb = x + b * Q8_1_BYTES;
-    uint16_t h[4];
-    memcpy(h, wb, 4);
-    memcpy(h + 2, xb, 4);
-    summs = fmaf(_cvtsh_ss(h[1]), _cvtsh_ss(h[3]), summs);
-    const float d = _cvtsh_ss(h[0]) * _cvtsh_ss(h[2]);
+    summs = fmaf(f16c_at(wb + 2), f16c_at(xb + 2), summs);
+    const float d = f16c_at(wb) * f16c_at(xb);
     __m128i nib = _mm_loadu_si128((const __m128i *)(wb + (five ? 8 : 4)));
     __m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(nib, 4), nib), _mm256_set1_epi8(0xF));
     if (five) {
       int32_t qh;
       memcpy(&qh, wb + 4, 4);
-      __m256i spread = _mm256_shuffle_epi8(
-          _mm256_set1_epi32(qh),
-          _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
-      const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-      __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-      c = _mm256_or_si256(c, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+      c = _mm256_or_si256(c, _mm256_and_si256(bytes_from_bits_avx2(qh), _mm256_set1_epi8(0x10)));
     }
     __m256i xv = _mm256_loadu_si256((const __m256i *)(xb + 4));
     __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(c, xv), ones);

@@ -189,9 +189,7 @@ enum { FMT_TQ2 = 0, FMT_TQ1 = 1 };
 static inline int fmt_bytes(int fmt) { return fmt == FMT_TQ2 ? 66 : 54; }
 
 static inline float block_scale(const uint8_t *b, int fmt) {
-  uint16_t dh;
-  memcpy(&dh, b + (fmt == FMT_TQ2 ? 64 : 52), 2);
-  return f16_to_f32(dh);
+  return f16_at(b + (fmt == FMT_TQ2 ? 64 : 52));
 }
 
 /* The 256 codes of a block in element order (scalar twins). */
