@@ -67,9 +67,33 @@ export interface Linear {
 }
 
 /**
+ * The weight types with a native product of their own: the kernel and the column multiple it
+ * needs (other widths fall back to the f32 path).
+ */
+const NATIVE_KERNELS: Readonly<Record<string, readonly [Linear["kernel"], number]>> = {
+  I2_S: ["i2s", 128],
+  TQ2_0: ["tq2", 256],
+  TQ1_0: ["tq1", 256],
+  Q8_0: ["q8_0", 32],
+  Q4_0: ["q4_0", 32],
+  Q5_0: ["q5_0", 32],
+  IQ4_NL: ["iq4_nl", 32],
+  Q4_1: ["q4_1", 32],
+  Q5_1: ["q5_1", 32],
+  Q2_K: ["q2_k", 256],
+  Q3_K: ["q3_k", 256],
+  Q4_K: ["q4_k", 256],
+  Q5_K: ["q5_k", 256],
+  Q6_K: ["q6_k", 256],
+  IQ4_XS: ["iq4_xs", 256],
+  F16: ["f16", 1],
+};
+
+/**
  * Makes a {@link Linear} for `backend`; dequantizes when the backend needs f32 weights. With
- * `rowDequant` (the address of `bl_dequantize_f32`, see `ffi/native.ts`), native projections of types
- * without their own kernel dequantize row by row instead of holding an f32 copy.
+ * `rowDequant` (returning the address of `bl_dequantize_f32`, see `ffi/native.ts`; called only for
+ * a type without a native product of its own), native projections of such types dequantize row by
+ * row instead of holding an f32 copy.
  *
  * @example
  * ```ts
@@ -88,35 +112,20 @@ export function makeLinear(
   data: Uint8Array,
   outScale: number,
   backend: LinearBackend,
-  rowDequant?: Deno.PointerValue,
+  rowDequant?: () => Deno.PointerValue | undefined,
 ): Linear {
   const n = rows * cols;
-  let kernel: Linear["kernel"] = "f32";
-  let i2sScale = 1;
-  if (type.name === "I2_S" && cols % 128 === 0) {
-    kernel = "i2s";
-    i2sScale = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true);
-  } else if (type.name === "TQ2_0") kernel = "tq2";
-  else if (type.name === "TQ1_0" && cols % 256 === 0) kernel = "tq1";
-  else if (type.name === "Q8_0") kernel = "q8_0";
-  else if (type.name === "Q4_0") kernel = "q4_0";
-  else if (type.name === "Q5_0") kernel = "q5_0";
-  else if (type.name === "IQ4_NL") kernel = "iq4_nl";
-  else if (type.name === "Q4_1") kernel = "q4_1";
-  else if (type.name === "Q5_1") kernel = "q5_1";
-  else if (type.name === "Q2_K" && cols % 256 === 0) kernel = "q2_k";
-  else if (type.name === "Q3_K" && cols % 256 === 0) kernel = "q3_k";
-  else if (type.name === "Q4_K" && cols % 256 === 0) kernel = "q4_k";
-  else if (type.name === "Q5_K" && cols % 256 === 0) kernel = "q5_k";
-  else if (type.name === "Q6_K" && cols % 256 === 0) kernel = "q6_k";
-  else if (type.name === "IQ4_XS" && cols % 256 === 0) kernel = "iq4_xs";
-  else if (type.name === "F16") kernel = "f16";
+  const own = NATIVE_KERNELS[type.name];
+  const kernel: Linear["kernel"] = own && cols % own[1] === 0 ? own[0] : "f32";
+  const i2sScale = kernel === "i2s"
+    ? new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true)
+    : 1;
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
     lin.f32 = dequantizeToNew(type, data, n);
-  } else if (kernel === "f32" && rowDequant && type.name !== "F32" && type.name !== "I2_S") {
+  } else if (kernel === "f32" && type.name !== "F32" && type.name !== "I2_S" && rowDequant?.()) {
     lin.kernel = "rows";
-    lin.rowDequant = rowDequant;
+    lin.rowDequant = rowDequant();
   } else if (kernel === "f32") {
     lin.f32 = type.name === "F32" && data.byteOffset % 4 === 0
       ? new Float32Array(data.buffer, data.byteOffset, n)

@@ -83,27 +83,6 @@ export interface LoadModelOptions {
   dequantize?: "rows" | "load";
 }
 
-/** Types with a native kernel of their own (no row-by-row dequantization). */
-const INTEGER_KERNEL_TYPES = new Set([
-  "F32",
-  "F16",
-  "Q8_0",
-  "Q4_0",
-  "Q5_0",
-  "IQ4_NL",
-  "Q4_1",
-  "Q5_1",
-  "Q2_K",
-  "Q3_K",
-  "Q4_K",
-  "Q5_K",
-  "Q6_K",
-  "IQ4_XS",
-  "I2_S",
-  "TQ2_0",
-  "TQ1_0",
-]);
-
 interface Block {
   attnNorm: Float32Array;
   wq: Linear;
@@ -216,19 +195,13 @@ export class InferenceModel implements Disposable {
     if (dequantMode !== "rows" && dequantMode !== "load") {
       throw new RangeError(`dequantize must be "rows" or "load", got "${dequantMode}"`);
     }
-    // the dequant library is opened only when a projection needs it
-    let rowDequant: Deno.PointerValue | undefined;
-    let rowDequantLooked = false;
-    const rowDequantFor = (type: GgufTensorInfo["type"]): Deno.PointerValue | undefined => {
-      if (!native || dequantMode !== "rows" || INTEGER_KERNEL_TYPES.has(type.name)) {
-        return undefined;
-      }
-      if (!rowDequantLooked) {
-        rowDequantLooked = true;
-        rowDequant = nativeKernels()?.dequantizeFunction ?? undefined;
-      }
+    // the dequant library is opened only when a projection needs it (makeLinear asks)
+    let rowDequant: Deno.PointerValue | undefined | null = null;
+    const rowDequantFn = (): Deno.PointerValue | undefined => {
+      if (rowDequant === null) rowDequant = nativeKernels()?.dequantizeFunction ?? undefined;
       return rowDequant;
     };
+    const useRows = native !== null && dequantMode === "rows";
     const linear = (name: string): Linear => {
       const t = get(name);
       return makeLinear(
@@ -239,7 +212,7 @@ export class InferenceModel implements Disposable {
         file.tensorData(name),
         scaleOf(name),
         this.backend,
-        rowDequantFor(t.type),
+        useRows ? rowDequantFn : undefined,
       );
     };
     const kvDim = c.nHeadKv * c.headDim;
