@@ -279,6 +279,50 @@ export function linearRef(lin: Linear, x: Float32Array, ntok: number, y: Float32
   }
 }
 
+/** The kernels on per-row int8 activations (`acts.q`). */
+const INT8_KERNELS: ReadonlySet<Linear["kernel"]> = new Set(["i2s", "tq2", "tq1", "i8"]);
+
+/** Which activation blocks each block-quantized kernel (`bli_matmul_<kernel>`) multiplies. */
+const ACTIVATION_BLOCKS = {
+  q8_0: "q8",
+  q4_0: "q8",
+  q5_0: "q8",
+  iq4_nl: "q8",
+  q4_1: "q81",
+  q5_1: "q81",
+  q2_k: "q8k",
+  q3_k: "q8k",
+  q4_k: "q8k",
+  q5_k: "q8k",
+  q6_k: "q8k",
+  iq4_xs: "q8k",
+} as const;
+
+type BlockKernel = keyof typeof ACTIVATION_BLOCKS;
+
+/** `x` as Q8_0 (`q8`), Q8_1 (`q81`) or Q8_K (`q8k`) blocks, quantized once per input. */
+function activationBlocks(
+  native: InferNative,
+  x: Float32Array,
+  ntok: number,
+  width: number,
+  acts: QuantizedActs,
+  kind: "q8" | "q81" | "q8k",
+): Uint8Array {
+  const rowsKey = `${kind}Rows` as const;
+  if (acts[rowsKey] !== ntok) {
+    const s = native.symbols;
+    const quantize = kind === "q8"
+      ? s.bli_quantize_rows_q8_0
+      : kind === "q81"
+      ? s.bli_quantize_rows_q8_1
+      : s.bli_quantize_rows_q8_k;
+    quantize(x, BigInt(ntok), BigInt(width), acts[kind]);
+    acts[rowsKey] = ntok;
+  }
+  return acts[kind];
+}
+
 /**
  * Native product; ternary weights use `acts` (quantized from `x` by the caller when stale).
  *
@@ -301,114 +345,68 @@ export function linearNative(
   const cols = BigInt(lin.cols);
   const nt = BigInt(ntok);
   let status = 0;
-  switch (lin.kernel) {
-    case "i2s":
-      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      status = s.bli_matmul_i2s(
-        lin.data,
-        rows,
-        cols,
-        lin.i2sScale,
-        acts.q,
-        acts.gsum,
-        acts.factor,
-        nt,
-        y,
-      );
-      break;
-    case "tq2":
-      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      status = s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
-      break;
-    case "tq1":
-      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      status = s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
-      break;
-    case "q8_0":
-    case "q4_0":
-    case "q5_0":
-    case "iq4_nl":
-      if (acts.q8Rows !== ntok) {
-        s.bli_quantize_rows_q8_0(x, nt, cols, acts.q8);
-        acts.q8Rows = ntok;
-      }
-      status =
-        (lin.kernel === "q8_0"
-          ? s.bli_matmul_q8_0
-          : lin.kernel === "q4_0"
-          ? s.bli_matmul_q4_0
-          : lin.kernel === "q5_0"
-          ? s.bli_matmul_q5_0
-          : s.bli_matmul_iq4_nl)(
-            lin.data,
-            rows,
-            cols,
-            acts.q8,
-            nt,
-            y,
-          );
-      break;
-    case "q4_1":
-    case "q5_1":
-      if (acts.q81Rows !== ntok) {
-        s.bli_quantize_rows_q8_1(x, nt, cols, acts.q81);
-        acts.q81Rows = ntok;
-      }
-      (lin.kernel === "q4_1" ? s.bli_matmul_q4_1 : s.bli_matmul_q5_1)(
-        lin.data,
-        rows,
-        cols,
-        acts.q81,
-        nt,
-        y,
-      );
-      break;
-    case "q2_k":
-    case "q3_k":
-    case "q4_k":
-    case "q5_k":
-    case "q6_k":
-    case "iq4_xs":
-      if (acts.q8kRows !== ntok) {
-        s.bli_quantize_rows_q8_k(x, nt, cols, acts.q8k);
-        acts.q8kRows = ntok;
-      }
-      (lin.kernel === "q2_k"
-        ? s.bli_matmul_q2_k
-        : lin.kernel === "q3_k"
-        ? s.bli_matmul_q3_k
-        : lin.kernel === "q4_k"
-        ? s.bli_matmul_q4_k
-        : lin.kernel === "q5_k"
-        ? s.bli_matmul_q5_k
-        : lin.kernel === "q6_k"
-        ? s.bli_matmul_q6_k
-        : s.bli_matmul_iq4_xs)(lin.data, rows, cols, acts.q8k, nt, y);
-      break;
-    case "f16":
-      s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
-      break;
-    case "rows":
-      status = s.bli_matmul_dequant(
-        lin.rowDequant!,
-        lin.type.id,
-        lin.data,
-        rows,
-        cols,
-        BigInt(lin.cols / lin.type.blockSize * lin.type.typeSize),
-        x,
-        nt,
-        y,
-      );
-      break;
-    case "i8": {
-      if (acts.rows !== ntok) quantizeActs(native, x, ntok, lin.cols, acts);
-      const q = lin.i8!;
-      s.bli_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
-      break;
+  const blocks = lin.kernel in ACTIVATION_BLOCKS
+    ? ACTIVATION_BLOCKS[lin.kernel as BlockKernel]
+    : undefined;
+  if (blocks) {
+    const xq = activationBlocks(native, x, ntok, lin.cols, acts, blocks);
+    const result: number | void = s[`bli_matmul_${lin.kernel as BlockKernel}`](
+      lin.data,
+      rows,
+      cols,
+      xq,
+      nt,
+      y,
+    );
+    if (typeof result === "number") status = result;
+  } else {
+    if (INT8_KERNELS.has(lin.kernel) && acts.rows !== ntok) {
+      quantizeActs(native, x, ntok, lin.cols, acts);
     }
-    default:
-      s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+    switch (lin.kernel) {
+      case "i2s":
+        status = s.bli_matmul_i2s(
+          lin.data,
+          rows,
+          cols,
+          lin.i2sScale,
+          acts.q,
+          acts.gsum,
+          acts.factor,
+          nt,
+          y,
+        );
+        break;
+      case "tq2":
+        status = s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+        break;
+      case "tq1":
+        status = s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+        break;
+      case "f16":
+        s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
+        break;
+      case "rows":
+        status = s.bli_matmul_dequant(
+          lin.rowDequant!,
+          lin.type.id,
+          lin.data,
+          rows,
+          cols,
+          BigInt(lin.cols / lin.type.blockSize * lin.type.typeSize),
+          x,
+          nt,
+          y,
+        );
+        break;
+      case "i8": {
+        const q = lin.i8!;
+        s.bli_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
+        break;
+      }
+      default:
+        s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+    }
   }
   if (status !== 0) {
     throw new RangeError(
