@@ -49,6 +49,20 @@ globalThis.addEventListener("unload", () => {
 });
 const llama = openLlamaEval();
 const ggml = openGgmlReference();
+/** One llama.cpp decode step on its own session of `path` (positions wrap at 500). */
+function llamaStep(path: string): () => void {
+  const session = llama!.open(path, { threads: THREADS, nCtx: 512 });
+  let pos = 0;
+  return () => {
+    if (pos >= 500) {
+      session.reset();
+      pos = 0;
+    }
+    session.decode([pos % 1000]);
+    pos++;
+  };
+}
+
 const PROMPT = Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 1000);
 
 for (const [label, shape] of Object.entries(SHAPES)) {
@@ -155,35 +169,14 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       fn: step(oursQ8_0),
     });
     if (llama) {
-      const t = llama.open(q8, { threads: THREADS, nCtx: 512 });
-      let pos = 0;
       Deno.bench({
         name: `llama.cpp tg (llama Q8_0, ${THREADS} threads)`,
         group: `${label} llama Q8_0 tg`,
-        fn: () => {
-          if (pos >= 500) {
-            t.reset();
-            pos = 0;
-          }
-          t.decode([pos % 1000]);
-          pos++;
-        },
+        fn: llamaStep(q8),
       });
     }
   }
   if (label !== "2B" && ggml) {
-    const theirStep = (path: string) => {
-      const session = llama!.open(path, { threads: THREADS, nCtx: 512 });
-      let pos = 0;
-      return () => {
-        if (pos >= 500) {
-          session.reset();
-          pos = 0;
-        }
-        session.decode([pos % 1000]);
-        pos++;
-      };
-    };
     const km = await loadModel(q4km, { threads: THREADS, contextLength: 512 });
     Deno.bench({
       name: `bitload tg (llama Q4_K_M, ${km.kernelInfo})`,
@@ -195,7 +188,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       Deno.bench({
         name: `llama.cpp tg (llama Q4_K_M, ${THREADS} threads)`,
         group: `${label} llama Q4_K_M tg`,
-        fn: theirStep(q4km),
+        fn: llamaStep(q4km),
       });
     }
     for (const dequantize of ["rows", "load"] as const) {
@@ -211,7 +204,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       Deno.bench({
         name: `llama.cpp tg (llama BF16, ${THREADS} threads)`,
         group: `${label} llama BF16 tg`,
-        fn: theirStep(bf16),
+        fn: llamaStep(bf16),
       });
     }
   }

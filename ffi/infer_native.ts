@@ -31,6 +31,25 @@ const ON_Q8_K = {
   result: "void",
 } as const;
 
+/** `void fn(const float *q, k, v, int32 n_head, int32 n_kv, int32 head_dim, int32 pos0, int32 ntok,
+ * float scale, float *out, float *scratch)`: batched causal attention over an f32 or f16 cache. */
+const ATTENTION_BATCH = {
+  parameters: [
+    "buffer",
+    "buffer",
+    "buffer",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "f32",
+    "buffer",
+    "buffer",
+  ],
+  result: "void",
+} as const;
+
 /** The same shape on Q8_1 activations (Q4_1, Q5_1). */
 const ON_Q8_1 = ON_Q8_K;
 
@@ -110,22 +129,7 @@ export const INFER_SYMBOLS = {
   bli_matmul_q5_k: ON_Q8_K,
   bli_matmul_q6_k: ON_Q8_K,
   bli_ffn_act: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
-  bli_attention_batch: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "buffer",
-    ],
-    result: "void",
-  },
+  bli_attention_batch: ATTENTION_BATCH,
   // void bli_matmul_tq1(const uint8_t *w, int64 rows, int64 cols, const int8_t *q,
   //   const int32_t *gsum, const float *factor, int64 ntok, float *y)
   bli_matmul_tq1: {
@@ -134,22 +138,7 @@ export const INFER_SYMBOLS = {
   },
   // void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v, int32 n_head,
   //   int32 n_kv, int32 head_dim, int32 pos0, int32 ntok, float scale, float *out, float *scratch)
-  bli_attention_batch_f16: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "buffer",
-    ],
-    result: "void",
-  },
+  bli_attention_batch_f16: ATTENTION_BATCH,
   bli_attention: {
     parameters: [
       "buffer",

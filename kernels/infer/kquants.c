@@ -603,42 +603,21 @@ static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn sim
 #define SIMD_OR_NULL(fn) NULL
 #endif
 
-static void task_iq4_xs(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, IQ4_XS_BYTES, SIMD_OR_NULL(dot_iq4_xs_avx2), dot_iq4_xs_scalar);
-}
-
-static void task_q2_k(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, Q2_K_BYTES, SIMD_OR_NULL(dot_q2_k_avx2), dot_q2_k_scalar);
-}
-
-static void task_q3_k(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, Q3_K_BYTES, SIMD_OR_NULL(dot_q3_k_avx2), dot_q3_k_scalar);
-}
-
-static void task_q4_k(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, Q4_K_BYTES, SIMD_OR_NULL(dot_q4_k_avx2), dot_q4_k_scalar);
-}
-
-static void task_q5_k(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, Q5_K_BYTES, SIMD_OR_NULL(dot_q5_k_avx2), dot_q5_k_scalar);
-}
-
-static void task_q6_k(void *p, int64_t b, int64_t e) {
-  task_kq((kq_ctx *)p, b, e, Q6_K_BYTES, SIMD_OR_NULL(dot_q6_k_avx2), dot_q6_k_scalar);
-}
-
-/* The entry points: `type` weights (cols % 256 == 0) times Q8_K activations from
- * bli_quantize_rows_q8_k, y[t * rows + r] = W[r, :] . x_t. */
-#define KQ_MATMUL(name, task)                                                                  \
-  API void name(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,  \
-                float *y) {                                                                    \
+/* The entry points bli_matmul_<fmt>: `fmt` weights (cols % 256 == 0) times Q8_K activations
+ * from bli_quantize_rows_q8_k, y[t * rows + r] = W[r, :] . x_t, with their row tasks. */
+#define KQ_MATMUL(fmt, BYTES)                                                                  \
+  static void task_##fmt(void *p, int64_t b, int64_t e) {                                      \
+    task_kq((kq_ctx *)p, b, e, BYTES, SIMD_OR_NULL(dot_##fmt##_avx2), dot_##fmt##_scalar);     \
+  }                                                                                            \
+  API void bli_matmul_##fmt(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,    \
+                            int64_t ntok, float *y) {                                          \
     kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};                                       \
-    bli_parallel_for(task, &c, rows, 8);                                                       \
+    bli_parallel_for(task_##fmt, &c, rows, 8);                                                 \
   }
 
-KQ_MATMUL(bli_matmul_iq4_xs, task_iq4_xs) /* IQ4_XS */
-KQ_MATMUL(bli_matmul_q2_k, task_q2_k) /* Q2_K */
-KQ_MATMUL(bli_matmul_q3_k, task_q3_k) /* Q3_K */
-KQ_MATMUL(bli_matmul_q4_k, task_q4_k) /* Q4_K */
-KQ_MATMUL(bli_matmul_q5_k, task_q5_k) /* Q5_K */
-KQ_MATMUL(bli_matmul_q6_k, task_q6_k) /* Q6_K */
+KQ_MATMUL(iq4_xs, IQ4_XS_BYTES)
+KQ_MATMUL(q2_k, Q2_K_BYTES)
+KQ_MATMUL(q3_k, Q3_K_BYTES)
+KQ_MATMUL(q4_k, Q4_K_BYTES)
+KQ_MATMUL(q5_k, Q5_K_BYTES)
+KQ_MATMUL(q6_k, Q6_K_BYTES)
