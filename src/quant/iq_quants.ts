@@ -33,6 +33,26 @@ const IQ1S_GRID_I8 = new Int8Array(IQ1S_GRID.buffer, IQ1S_GRID.byteOffset, IQ1S_
 const IQ1_DELTA = 0.125;
 
 /**
+ * Eight values from two 4-entry grid rows (`grid[g1..g1+3]`, `grid[g2..g2+3]`) times `db`, each
+ * negated where its bit of `signs` is set (IQ2_S and IQ3_S; `fround` as ggml's f32 products).
+ */
+function writeGridPair(
+  out: Float32Array,
+  y: number,
+  grid: ArrayLike<number>,
+  g1: number,
+  g2: number,
+  db: number,
+  signs: number,
+): void {
+  for (let j = 0; j < 4; j++) {
+    const v1 = fround(db * grid[g1 + j]);
+    const v2 = fround(db * grid[g2 + j]);
+    out[y + j] = (signs >> j) & 1 ? -v1 : v1;
+    out[y + j + 4] = (signs >> (j + 4)) & 1 ? -v2 : v2;
+  }
+}
+/**
  * Writes the 8 values `db * grid[j] * (sign bit j ? -1.f : 1.f)` at `y`. gcc compiles ggml's
  * multiply by ±1 into a conditional sign flip, which differs from a multiply only in the sign of a
  * NaN; the sign flip is what ggml's library does, so it is what this does.
@@ -170,12 +190,7 @@ export function dequantizeIQ3_XXS(src: Uint8Array, out: Float32Array): void {
         const signs = KSIGNS_IQ2XS[(aux >>> (7 * l)) & 127];
         const g1 = 4 * src[qs + 2 * l];
         const g2 = 4 * src[qs + 2 * l + 1];
-        for (let j = 0; j < 4; j++) {
-          const v1 = fround(db * grid[g1 + j]);
-          const v2 = fround(db * grid[g2 + j]);
-          out[y + j] = (signs >> j) & 1 ? -v1 : v1;
-          out[y + j + 4] = (signs >> (j + 4)) & 1 ? -v2 : v2;
-        }
+        writeGridPair(out, y, grid, g1, g2, db, signs);
         y += 8;
       }
     }
@@ -209,12 +224,7 @@ export function dequantizeIQ3_S(src: Uint8Array, out: Float32Array): void {
         const g1 = 4 * (src[qs + 2 * l] | ((qh << (8 - 2 * l)) & 256));
         const g2 = 4 * (src[qs + 2 * l + 1] | ((qh << (7 - 2 * l)) & 256));
         const signs = src[sg + l];
-        for (let j = 0; j < 4; j++) {
-          const v1 = fround(db * grid[g1 + j]);
-          const v2 = fround(db * grid[g2 + j]);
-          out[y + j] = (signs >> j) & 1 ? -v1 : v1;
-          out[y + j + 4] = (signs >> (j + 4)) & 1 ? -v2 : v2;
-        }
+        writeGridPair(out, y, grid, g1, g2, db, signs);
         y += 8;
       }
     }
