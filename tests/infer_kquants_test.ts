@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
-import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
+import { type GgmlCpu, openGgmlCpu, rowProducts } from "./reference/ggml_cpu.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
 import { seededRandom } from "../src/synth/random.ts";
@@ -86,17 +86,15 @@ Deno.test(
           const rowBytes = cols / 256 * BYTES[type];
           const xq = oracles[0].quantizeRowQ8_K(x);
           for (const oracle of oracles) {
-            const want = new Float32Array(ntok * rows);
-            for (let tk = 0; tk < ntok; tk++) {
-              for (let r = 0; r < rows; r++) {
-                want[tk * rows + r] = oracle.vecDotK(
-                  type,
-                  cols,
-                  w.subarray(r * rowBytes, (r + 1) * rowBytes),
-                  xq.subarray(tk * q8kBytes, (tk + 1) * q8kBytes),
-                );
-              }
-            }
+            const want = rowProducts(
+              rows,
+              ntok,
+              w,
+              rowBytes,
+              xq,
+              q8kBytes,
+              (wr, xr) => oracle.vecDotK(type, cols, wr, xr),
+            );
             const matmul = {
               Q2_K: s.bli_matmul_q2_k,
               Q3_K: s.bli_matmul_q3_k,

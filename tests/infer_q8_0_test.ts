@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
-import { type GgmlCpu, openGgmlCpu } from "./reference/ggml_cpu.ts";
+import { type GgmlCpu, openGgmlCpu, rowProducts } from "./reference/ggml_cpu.ts";
 import { seededRandom } from "../src/synth/random.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
@@ -92,16 +92,15 @@ Deno.test(
       () => {
         const xq = oracles[0].quantizeRowQ8_0(x);
         for (const oracle of oracles) {
-          const want = new Float32Array(ntok * rows);
-          for (let tk = 0; tk < ntok; tk++) {
-            for (let r = 0; r < rows; r++) {
-              want[tk * rows + r] = oracle.vecDotQ8_0(
-                cols,
-                w.subarray(r * rowBytes, (r + 1) * rowBytes),
-                xq.subarray(tk * rowBytes, (tk + 1) * rowBytes),
-              );
-            }
-          }
+          const want = rowProducts(
+            rows,
+            ntok,
+            w,
+            rowBytes,
+            xq,
+            rowBytes,
+            (wr, xr) => oracle.vecDotQ8_0(cols, wr, xr),
+          );
           forLevelsAndThreads(nat, (level, threads) => {
             const y = new Float32Array(ntok * rows);
             assert.equal(s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
@@ -129,17 +128,15 @@ Deno.test(
             const xrb = width / 32 * 34;
             const xq = oracles[0].quantizeRowQ8_0(xw);
             for (const oracle of oracles) {
-              const want = new Float32Array(ntok * rows);
-              for (let tk = 0; tk < ntok; tk++) {
-                for (let r = 0; r < rows; r++) {
-                  want[tk * rows + r] = oracle.vecDotOnQ8_0(
-                    type,
-                    width,
-                    wq.subarray(r * rb, (r + 1) * rb),
-                    xq.subarray(tk * xrb, (tk + 1) * xrb),
-                  );
-                }
-              }
+              const want = rowProducts(
+                rows,
+                ntok,
+                wq,
+                rb,
+                xq,
+                xrb,
+                (wr, xr) => oracle.vecDotOnQ8_0(type, width, wr, xr),
+              );
               const matmul = {
                 Q4_0: s.bli_matmul_q4_0,
                 Q5_0: s.bli_matmul_q5_0,
@@ -179,17 +176,15 @@ Deno.test(
           const xrb = cols / 32 * 36;
           const xq = oracles[0].quantizeRowQ8_1(x);
           for (const oracle of oracles) {
-            const want = new Float32Array(ntok * rows);
-            for (let tk = 0; tk < ntok; tk++) {
-              for (let r = 0; r < rows; r++) {
-                want[tk * rows + r] = oracle.vecDotOnQ8_1(
-                  type,
-                  cols,
-                  wq.subarray(r * rb, (r + 1) * rb),
-                  xq.subarray(tk * xrb, (tk + 1) * xrb),
-                );
-              }
-            }
+            const want = rowProducts(
+              rows,
+              ntok,
+              wq,
+              rb,
+              xq,
+              xrb,
+              (wr, xr) => oracle.vecDotOnQ8_1(type, cols, wr, xr),
+            );
             const matmul = type === "Q4_1" ? s.bli_matmul_q4_1 : s.bli_matmul_q5_1;
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);

@@ -153,3 +153,31 @@ export function openGgmlCpu(variant: "haswell" | "zen4"): GgmlCpu | string {
     },
   };
 }
+
+/**
+ * `ntok × rows` products in bitload's output layout (`y[t * rows + r]`), one oracle dot per weight
+ * row `w[r]` (`wRowBytes` apart) and activation row `x[t]` (`xRowBytes` apart).
+ *
+ * @example
+ * ```ts ignore
+ * const want = rowProducts(rows, ntok, w, wRowBytes, xq, xRowBytes, (wr, xr) => cpu.vecDotQ8_0(n, wr, xr));
+ * ```
+ */
+export function rowProducts(
+  rows: number,
+  ntok: number,
+  w: Uint8Array,
+  wRowBytes: number,
+  x: Uint8Array,
+  xRowBytes: number,
+  dot: (wRow: Uint8Array, xRow: Uint8Array) => number,
+): Float32Array {
+  const out = new Float32Array(ntok * rows);
+  for (let t = 0; t < ntok; t++) {
+    const xr = x.subarray(t * xRowBytes, (t + 1) * xRowBytes);
+    for (let r = 0; r < rows; r++) {
+      out[t * rows + r] = dot(w.subarray(r * wRowBytes, (r + 1) * wRowBytes), xr);
+    }
+  }
+  return out;
+}
