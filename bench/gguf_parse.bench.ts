@@ -9,7 +9,7 @@
  * @module
  */
 
-import { gguf } from "@huggingface/gguf";
+import { gguf } from "npm:@huggingface/gguf@^0.4.6";
 import { join } from "node:path";
 import { GgufStringArray, readGguf } from "../mod.ts";
 import { writeVocabShapedGguf } from "../src/synth/bpe_vocab.ts";

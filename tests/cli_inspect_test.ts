@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4";
 import { bitnetModelParts, kv, writeGguf } from "../mod.ts";
 import { runCli } from "./support/cli.ts";
 

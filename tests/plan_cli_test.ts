@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { UsageError } from "../src/cli/output.ts";
 import { parseOverride, PLAN_HELP, renderPlan, runPlan } from "../src/cli/plan.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";

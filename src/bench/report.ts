@@ -5,7 +5,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@^4";
 import type { MachineInfo } from "./machine.ts";
 
 /** A target from the seeds/issues, e.g. "≥ 3× @huggingface/gguf". */

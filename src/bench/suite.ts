@@ -101,7 +101,7 @@ const parseBench: Bench = {
     let peer: TimingStats | undefined;
     let why = "";
     try {
-      const { gguf } = await import("@huggingface/gguf");
+      const { gguf } = await import("npm:@huggingface/gguf@^0.4.6");
       peer = await measure(() => gguf(path, { allowLocalFile: true }), { reps: 3, warmup: 1 });
     } catch (e) {
       why = `@huggingface/gguf unavailable: ${(e as Error).message.split("\n")[0]}`;

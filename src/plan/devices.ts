@@ -13,7 +13,7 @@
 import { cudaDevices as probeCudaDevices } from "../../ffi/cuda.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
 import { join } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4";
 
 /** What kind of memory a device has: host RAM, a local CUDA GPU, or a llama.cpp RPC server. */
 export type DeviceKind = "cpu" | "cuda" | "rpc";
