@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeTextFileAtomicSync } from "./atomic_file.ts";
+import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
 
 /**

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { writeTextFileAtomicSync } from "./atomic_file.ts";
+import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";

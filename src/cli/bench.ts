@@ -17,7 +17,7 @@ import {
   parseBenchReport,
 } from "../bench/report.ts";
 import { type BenchSize, selectBenches } from "../bench/suite.ts";
-import { writeBytesAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { bold, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
 
 /** Help text of `bitload bench`. */

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { kernelInfo } from "../../ffi/native.ts";
 import { openGguf } from "../load/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
-import { writeBytesAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { formatBytes, integerOption, UsageError } from "./output.ts";
 
 /** Help text of `bitload dequant`. */

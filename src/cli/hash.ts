@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { writeBytesAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
 import { table, UsageError } from "./output.ts";
 

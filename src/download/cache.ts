@@ -9,7 +9,7 @@
 
 import { readEnv } from "../../ffi/env.ts";
 import { join } from "node:path";
-import { writeBytesAtomically } from "../gguf/writer.ts";
+import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { downloadFile, type DownloadOptions } from "./resumable.ts";
 
 /** One cached file. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { writeAtomically } from "../common/atomic_write.ts";
 import { GgufError } from "./errors.ts";
 import { DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_TENSOR_NAME_LENGTH } from "./limits.ts";
 import type { GgufArrayValues, GgufFile, GgufValue } from "./model.ts";
@@ -407,52 +407,9 @@ export function serializeGguf(
   return out;
 }
 
-/** A unique temporary path next to `path`, so the final rename stays on one file system. */
-export function temporaryPathFor(path: string): string {
-  const rand = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-  return join(dirname(path), `.${path.split("/").pop()}.${Deno.pid}.${rand}.tmp`);
-}
-
-/**
- * Writes `bytes` produced by `produce` to a temporary file beside `path`, then renames it over
- * `path`. The temporary file is removed if anything fails.
- */
-export async function writeAtomically(
-  path: string,
-  produce: (file: Deno.FsFile) => Promise<void>,
-): Promise<void> {
-  const tmp = temporaryPathFor(path);
-  const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-  try {
-    await produce(file);
-    file.close();
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    try {
-      file.close();
-    } catch { /* already closed */ }
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   let done = 0;
   while (done < bytes.length) done += await file.write(bytes.subarray(done));
-}
-
-/**
- * Writes `data` (bytes or text) to `path` through a temporary file and a rename.
- *
- * @example
- * ```ts ignore
- * import { writeBytesAtomically } from "./writer.ts";
- * await writeBytesAtomically("report.json", JSON.stringify({ ok: true }));
- * ```
- */
-export async function writeBytesAtomically(path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  await writeAtomically(path, (file) => writeAll(file, bytes));
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { writeTextFileAtomicSync } from "../../ffi/atomic_file.ts";
+import { writeTextFileAtomicSync } from "../common/atomic_write.ts";
 import { join } from "node:path";
 import { nativeCacheDir } from "../../ffi/c_build.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
