@@ -205,7 +205,7 @@ def main() -> None:
         cases.append(case)
     with open(os.path.join(a.out, "manifest.json"), "w") as f:
         json.dump({"generator": "scripts/gen_tl_fixtures.py", "converter": f"microsoft/BitNet {a.rev} {CONVERTER}",
-                   "cases": cases}, f, indent=1)
+                   "cases": cases}, f, indent=2)
         f.write("\n")
     print(f"{len(cases)} cases → {a.out}", file=sys.stderr)
 
