@@ -7,6 +7,7 @@
  * @module
  */
 
+import { NotRegularFileError, requireRegularFile } from "../common/file_kind.ts";
 import { ByteCursor, type FillFunction, NeedMoreBytes } from "./cursor.ts";
 import { GgufError } from "./errors.ts";
 import { layoutTensors } from "./layout.ts";
@@ -83,13 +84,16 @@ export async function readGguf(
 export function readGgufFileSync(path: string, options: ReadGgufOptions = {}): GgufFile {
   let file: Deno.FsFile;
   try {
+    // stat before open: opening a FIFO without a writer never returns, a device never ends.
+    requireRegularFile(path);
     file = Deno.openSync(path, { read: true });
   } catch (e) {
     throw ioError(path, e);
   }
   try {
-    const size = file.statSync().size;
-    if (!Number.isSafeInteger(size)) {
+    const info = file.statSync();
+    const size = info.size;
+    if (!info.isFile || !Number.isSafeInteger(size)) {
       throw new GgufError("IO", 0, `"${path}" is not a regular file`);
     }
     const first = new Uint8Array(Math.min(INITIAL_READ, size));
@@ -121,8 +125,9 @@ function readFully(file: Deno.FsFile, dest: Uint8Array, position: number, path: 
   }
 }
 
-function ioError(path: string, e: unknown): GgufError {
+function ioError(path: string, e: unknown): Error {
   if (e instanceof GgufError) return e.withPath(path);
+  if (e instanceof NotRegularFileError) return e;
   const message = e instanceof Error ? e.message : String(e);
   const reason = e instanceof Deno.errors.NotFound
     ? "No such file"

@@ -21,6 +21,7 @@ import {
   LINUX,
   openLibc,
 } from "../../ffi/libc.ts";
+import { requireRegularFile } from "../common/file_kind.ts";
 
 /** How to prefetch mapped pages (`madvise`). */
 export type PrefetchAdvice = "none" | "willneed" | "sequential" | "random";
@@ -205,7 +206,7 @@ export function mappingUnavailableReason(): string {
 export function mapFile(path: string, options: MapOptions = {}): FileMapping {
   const libc = openLibc();
   if (!libc) throw new Error(`Cannot map "${path}": ${libcUnavailableReason()}`);
-  const size = Deno.statSync(path).size;
+  const size = requireRegularFile(path).size;
   if (size === 0) return new FileMapping(libc, path, null, 0, false);
   const fd = libc.open(cString(path), LINUX.O_RDONLY);
   if (fd < 0) throw new Error(`Cannot open "${path}" for mapping (errno ${lastErrno(libc)})`);
@@ -253,6 +254,7 @@ export class ReadBuffer implements FileBytes, Disposable {
   /** Allocates the buffer (`size` bytes) and opens the file. */
   constructor(path: string) {
     this.path = path;
+    requireRegularFile(path);
     this.#file = Deno.openSync(path, { read: true });
     this.size = this.#file.statSync().size;
     this.#buffer = new Uint8Array(this.size);
