@@ -48,13 +48,18 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     );
   }
 
-  await t.step("activation quantization is absmax int8", () => {
+  await t.step("activation quantization is bitnet.cpp's absmax int8", () => {
     for (let r = 0; r < ntok; r++) {
       let amax = 0;
       for (let i = 0; i < cols; i++) amax = Math.max(amax, Math.abs(x[r * cols + i]));
-      assert.equal(factor[r], Math.fround(amax / 127));
+      // quantize_row_i8_s: (float)(127.0 / max(max|x|, 1e-5)) with a double division
+      assert.equal(factor[r], Math.fround(127 / Math.max(amax, 1e-5)));
       for (let i = 0; i < cols; i++) {
-        assert.ok(Math.abs(q[r * cols + i] - x[r * cols + i] * 127 / amax) <= 0.5 + 1e-4);
+        // round half to even of the f32 product
+        const v = Math.fround(x[r * cols + i] * factor[r]);
+        const f = Math.floor(v), d = v - f;
+        const want = d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+        assert.equal(q[r * cols + i], Math.max(-128, Math.min(127, want)));
       }
       let sum = 0;
       for (let i = 0; i < 32; i++) sum += q[r * cols + i];
@@ -78,14 +83,14 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     }
   });
 
-  // the f32 value of W · (q * factor), summed in f64
+  // the f32 value of W · (q / scale), summed in f64
   const expect = (w: Float32Array): Float64Array => {
     const y = new Float64Array(ntok * rows);
     for (let tk = 0; tk < ntok; tk++) {
       for (let r = 0; r < rows; r++) {
         let acc = 0;
         for (let c = 0; c < cols; c++) acc += w[r * cols + c] * q[tk * cols + c];
-        y[tk * rows + r] = acc * factor[tk];
+        y[tk * rows + r] = acc / factor[tk];
       }
     }
     return y;
@@ -93,10 +98,20 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
 
   const levels = ["scalar", "avx2", "avx512-vnni"] as const;
 
-  await t.step("I2_S: every level equals the reference and the scalar twin", () => {
-    const packed = packI2S(ternary(rows * cols), 0.75);
+  await t.step("I2_S: every level equals the reference, the scalar twin and the fork", () => {
+    const codes = ternary(rows * cols);
+    const packed = packI2S(codes, 0.75);
     const w = dequantizeToNew("I2_S", packed, rows * cols);
     const want = expect(w);
+    // bitnet.cpp's epilogue, in f32 and in its order: ((float)Σt·q) / act_scale * weight_scale
+    const fork = new Float32Array(ntok * rows);
+    for (let tk = 0; tk < ntok; tk++) {
+      for (let r = 0; r < rows; r++) {
+        let dot = 0;
+        for (let c = 0; c < cols; c++) dot += codes[r * cols + c] * q[tk * cols + c];
+        fork[tk * rows + r] = Math.fround(Math.fround(dot / factor[tk]) * Math.fround(0.75));
+      }
+    }
     const results: Float32Array[] = [];
     for (const level of levels) {
       const used = nat.setLevel(level);
@@ -105,6 +120,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       for (let i = 0; i < y.length; i++) {
         assert.ok(Math.abs(y[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${used} ${i}`);
       }
+      assert.deepEqual(y, fork, `${used}: the fork's arithmetic`);
       results.push(y);
     }
     nat.setLevel("best");

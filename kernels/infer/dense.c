@@ -122,7 +122,7 @@ API void bli_matmul_f32(const float *w, int64_t rows, int64_t cols, const float 
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* int8 weights (per-row absmax scale) for a requantized LM head: y = sw * fa * sum(w8 * q).    */
+/* int8 weights (per-row absmax scale) for a requantized LM head: y = sum(w8 * q) / sa * sw.      */
 
 typedef struct {
   const void *src;
@@ -230,7 +230,7 @@ static void task_i8(void *p, int64_t b, int64_t e) {
 #else
       s = dot_i8_scalar(w, q, c->cols);
 #endif
-      c->y[t * c->rows + r] = (float)s * (c->wscale[r] * c->factor[t]);
+      c->y[t * c->rows + r] = (float)s / c->factor[t] * c->wscale[r];
     }
   }
 }

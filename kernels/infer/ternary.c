@@ -5,12 +5,16 @@
  * BitNet's BitLinear scheme, as bitnet.cpp computes it: the weight codes c in {0, 1, 2} stand for
  * {-1, 0, +1}, so sum(w * q) = sum(c * q) - sum(q), an unsigned x signed int8 product that maps
  * onto AVX2 `vpmaddubsw` and AVX-512 VNNI `vpdpbusd`. The integer result is multiplied by the
- * weight scale (one f32 per tensor for I2_S, one f16 per 256-block for TQ2_0/TQ1_0) and by the
- * activation scale max|x| / 127.
+ * weight scale (one f32 per tensor for I2_S, one f16 per 256-block for TQ2_0/TQ1_0) and divided
+ * by the activation scale 127 / max|x| (activations.c).
+ *
+ * I2_S is bitnet.cpp's arithmetic bit for bit (ggml_vec_dot_i2_i8_s and the epilogue of the
+ * fork's ggml_compute_forward_mul_mat_one_chunk): y = ((float)sum(c*q) - (float)sum(q)) /
+ * act_scale * weight_scale, in f32 and in that order.
  *
  * Bit-exact twins: integer sums are exact, and the float epilogue is fixed, so scalar, AVX2 and
  * AVX-512 give identical bits:
- * - I2_S: one integer sum per row, then one float expression.
+ * - I2_S: one integer sum per row, then the fork's float expression.
  * - TQ2_0 / TQ1_0: per block, 8 integer lanes (lane k sums the elements e with (e mod 32) / 4 ==
  *   k); lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order;
  *   the 8 accumulators are reduced in hsum8_scalar's order.
@@ -37,7 +41,7 @@ typedef struct {
   const int8_t *q;      /* ntok * cols codes */
   const int32_t *gsum;  /* ntok * cols/32 group sums */
   const int32_t *bsum;  /* ntok * cols/256 block sums (TQ2_0) */
-  const float *factor;  /* ntok activation factors */
+  const float *factor;  /* ntok activation scales (127 / max|x|): sums are divided by them */
   float wscale;
   float *y;
   int lvl;
@@ -166,7 +170,8 @@ static void task_i2s(void *p, int64_t b, int64_t e) {
         }
       }
       for (int t = 0; t < nt; t++)
-        c->y[(t0 + t) * c->rows + r] = (float)(s[t] - qsum[t]) * (c->factor[t0 + t] * c->wscale);
+        c->y[(t0 + t) * c->rows + r] =
+            ((float)s[t] - (float)qsum[t]) / c->factor[t0 + t] * c->wscale;
     }
   }
 }
@@ -403,7 +408,7 @@ static void task_codes(tern_ctx *c, int64_t b, int64_t e, int fmt) {
         for (int t = 0; t < nt; t++)
           s[t] = dot_codes_scalar(w, q + t * c->cols, bsum + t * nblk, nblk, fmt);
       }
-      for (int t = 0; t < nt; t++) c->y[(t0 + t) * c->rows + r] = s[t] * c->factor[t0 + t];
+      for (int t = 0; t < nt; t++) c->y[(t0 + t) * c->rows + r] = s[t] / c->factor[t0 + t];
     }
   }
 }
