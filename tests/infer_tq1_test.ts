@@ -1,7 +1,8 @@
 /**
  * TQ1_0 inference: the quantizer writes ggml's bytes, and the native TQ1_0 kernel gives exactly
  * the logits of the TQ2_0 model holding the same ternary values (both store the trits and one f16
- * scale per 256-block, so every integer sum is the same), and the reference path's greedy tokens.
+ * scale per 256-block, so every integer sum is the same), and the reference path's greedy tokens
+ * wherever the reference is not near a tie.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -34,7 +35,7 @@ Deno.test({
   },
 });
 
-Deno.test("TQ1_0 model: native logits equal the TQ2_0 model's, greedy tokens equal the reference", async () => {
+Deno.test("TQ1_0 model: native logits equal the TQ2_0 model's, greedy tokens equal the reference's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-tq1-" });
   try {
     const paths: Record<string, string> = {};
@@ -51,10 +52,27 @@ Deno.test("TQ1_0 model: native logits equal the TQ2_0 model's, greedy tokens equ
     const b = tq2.forward(prompt, true).slice();
     assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(b.buffer), "bit-identical logits");
     using ref = await loadModel(paths.TQ1_0, { backend: "ref" });
-    tq1.reset();
-    const g = generate(tq1, prompt, { maxTokens: 16, temperature: 0 });
+    // Greedy tokens equal the f32 reference's wherever the reference's top-2 margin exceeds the
+    // native logits' error (int8 activations): teacher-forced on the reference's continuation,
+    // a near-tie (the reference's margin is 3e-5 at one step of this model) may go either way.
     const r = generate(ref, prompt, { maxTokens: 16, temperature: 0 });
-    assert.deepEqual(g.tokens, r.tokens);
+    const seq = [...prompt, ...r.tokens];
+    ref.reset();
+    tq1.reset();
+    const V = tq1.config.nVocab;
+    const want = ref.forward(seq, true).slice();
+    const got = tq1.forward(seq, true).slice();
+    let err = 0;
+    for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+    assert.ok(err < 0.05, `native vs reference logits differ by ${err}`);
+    for (let p = prompt.length - 1; p < seq.length - 1; p++) {
+      const w = want.subarray(p * V, (p + 1) * V), g = got.subarray(p * V, (p + 1) * V);
+      const top = w.indexOf(Math.max(...w));
+      const second = Math.max(...w.filter((_, i) => i !== top));
+      const mine = g.indexOf(Math.max(...g));
+      if (w[top] - second > 2 * err) assert.equal(mine, top, `greedy step at position ${p}`);
+      else assert.ok(w[top] - w[mine] <= 2 * err, `near-tie at position ${p}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
