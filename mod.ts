@@ -73,7 +73,7 @@ export {
   type MemoryMeasurement,
   type MemoryReport,
   MIN_JUDGED_BYTES,
-} from "./src/validate/memory_report.ts";
+} from "./src/load/memory_report.ts";
 export {
   dequantize,
   type DequantizeBackend,
@@ -89,7 +89,7 @@ export {
   PerfMonitor,
   type PerfSpan,
   type PerfThresholds,
-} from "./src/bench/perf_monitor.ts";
+} from "./src/common/perf_monitor.ts";
 export {
   type MachineInfo,
   machineInfo,
@@ -161,7 +161,7 @@ export {
   type BitnetSynthOptions,
   synthesizeBitnetModel,
 } from "./src/synth/bitnet_model.ts";
-export { packI2S } from "./src/synth/i2s_pack.ts";
+export { packI2S } from "./src/quant/i2s_pack.ts";
 export {
   fp32ToBf16Bits,
   fp32ToFp16Bits,

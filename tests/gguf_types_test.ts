@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { allGgmlTypes, GGML_TYPE_COUNT, ggmlType, tensorByteSize } from "../mod.ts";
 import { isWellFormedUtf8 } from "../src/gguf/utf8.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 
 const ggml = openGgmlReference();
 

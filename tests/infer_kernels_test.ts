@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { quantizeTQ1_0, quantizeTQ2_0 } from "../src/quant/quantize.ts";
-import { packI2S } from "../src/synth/i2s_pack.ts";
+import { packI2S } from "../src/quant/i2s_pack.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { rmsNorm } from "../src/infer/model.ts";
 
 const native = inferNative();

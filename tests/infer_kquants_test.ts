@@ -12,7 +12,7 @@ import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { type GgmlCpu, openGgmlCpu, rowProducts } from "./reference/ggml_cpu.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { cosine } from "../src/infer/fixtures.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import {

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { type GgmlCpu, openGgmlCpu, rowProducts } from "./reference/ggml_cpu.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { forLevelsAndThreads, INFER_TEST_LEVELS } from "./support/requantize.ts";

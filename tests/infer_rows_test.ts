@@ -15,7 +15,7 @@ import { openGgmlReference } from "./reference/ggml.ts";
 import { ggmlSkipReason } from "./reference/ggml.ts";
 import { allocQuantizedActs, linearNative, makeLinear } from "../src/infer/linear.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { cosine } from "../src/infer/fixtures.ts";
 import { forLevelsAndThreads, writeRequantizedLlama } from "./support/requantize.ts";

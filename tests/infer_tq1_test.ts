@@ -13,7 +13,7 @@ import { FIXTURE_SCALE, TINY_SHAPE } from "../src/infer/fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 
 const ggml = openGgmlReference();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { dequantizeTs } from "../src/quant/dequantize_ts.ts";
 import { dequantizeI2SCodes, i2sScale } from "../src/quant/ternary.ts";
-import { packI2S } from "../src/synth/i2s_pack.ts";
+import { packI2S } from "../src/quant/i2s_pack.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { assertBitsEqual } from "./support/bits.ts";
 import { i2sToTq2Blocks, packI2SCodes } from "./support/i2s_layout.ts";

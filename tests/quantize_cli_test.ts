@@ -7,7 +7,7 @@ import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { QUANTIZE_HELP, runQuantize } from "../src/cli/quantize.ts";
 import { byteSwapTensor } from "../src/quant/endian.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-quantize-cli-" });
 const model = join(dir, "m.gguf");

@@ -8,12 +8,19 @@ import {
   quantize,
   quantizeI2S,
 } from "../src/quant/quantize.ts";
-import { quantizeModel } from "../src/quant/quantize_model.ts";
+import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
+import { openGguf } from "../src/load/open.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
-import { packI2S } from "../src/synth/i2s_pack.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { packI2S } from "../src/quant/i2s_pack.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+
+/** Opens `inPath` (mapped), converts it to `type` and writes `outPath`. */
+async function quantizeFile(inPath: string, outPath: string, type: ModelTargetType) {
+  using model = await openGguf(inPath, { mmap: true });
+  return await quantizeModel(model, outPath, type);
+}
 
 const ref = openGgmlReference();
 const GGML_IDS: Record<string, number> = { F16: 1, BF16: 30, Q8_0: 8, Q4_0: 2, TQ2_0: 35 };
@@ -104,8 +111,8 @@ Deno.test("quantizing a BitNet model's f32 form back to I2_S reproduces its tens
   try {
     const original = join(dir, "i2s.gguf");
     await synthesizeBitnetModel(original, { layers: 1, vocab: 300 });
-    await quantizeModel(original, join(dir, "f32.gguf"), "F32");
-    await quantizeModel(join(dir, "f32.gguf"), join(dir, "back.gguf"), "I2_S");
+    await quantizeFile(original, join(dir, "f32.gguf"), "F32");
+    await quantizeFile(join(dir, "f32.gguf"), join(dir, "back.gguf"), "I2_S");
     const a = await openGgufModel(original);
     const b = await openGgufModel(join(dir, "back.gguf"));
     const bytesA = await Deno.readFile(original);

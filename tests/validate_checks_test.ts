@@ -3,7 +3,7 @@ import { ggmlTypeByName } from "../src/gguf/types.ts";
 import type { GgufTensorInfo } from "../src/gguf/model.ts";
 import { dequantize } from "../src/quant/dequantize.ts";
 import { quantize } from "../src/quant/quantize.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { checkTensorData, scanTensorData } from "../src/validate/check_tensors.ts";
 import {
   ACCURACY_DEFAULTS,

@@ -3,14 +3,21 @@ import { join } from "node:path";
 import { z } from "npm:zod@^4";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
-import { quantizeModel } from "../src/quant/quantize_model.ts";
+import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
+import { openGguf } from "../src/load/open.ts";
 import { renderValidationReport, runValidate, VALIDATE_HELP } from "../src/cli/validate.ts";
 import { findGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
 import { kv, writeGguf } from "../src/gguf/writer.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { byteSwapTensor } from "../src/quant/endian.ts";
 import { quantize } from "../src/quant/quantize.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
+
+/** Opens `inPath` (mapped), converts it to `type` and writes `outPath`. */
+async function quantizeFile(inPath: string, outPath: string, type: ModelTargetType) {
+  using model = await openGguf(inPath, { mmap: true });
+  return await quantizeModel(model, outPath, type);
+}
 
 const figures = z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]));
 const status = z.enum(["pass", "fail", "skip", "not-run"]);
@@ -42,7 +49,7 @@ const dir = await Deno.makeTempDir({ prefix: "bitload-validate-cli-" });
 const model = join(dir, "m.gguf");
 const f32 = join(dir, "f32.gguf");
 await synthesizeBitnetModel(model, { layers: 1, vocab: 300 });
-await quantizeModel(model, f32, "F32");
+await quantizeFile(model, f32, "F32");
 
 async function run(args: string[]): Promise<{ code: number; text: string }> {
   const lines: string[] = [];
@@ -89,7 +96,7 @@ Deno.test({
   fn: async () => {
     for (const type of ["Q8_0", "Q4_0", "TQ2_0", "I2_S"] as const) {
       const out = join(dir, `${type}.gguf`);
-      await quantizeModel(f32, out, type);
+      await quantizeFile(f32, out, type);
       const r = await run([out, "--reference", "ggml", "--check-tensors", "--accuracy", f32]);
       assert.equal(r.code, 0, r.text);
       assert.match(r.text, /accuracy:\ntensor\s+type\s+status\s+cosine\s+SNR dB/);

@@ -4,7 +4,7 @@ import type { GgufTensorInfo } from "../src/gguf/model.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
 import { F16_TO_F32 } from "../src/quant/float.ts";
 import { quantize } from "../src/quant/quantize.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { compareArrays } from "../src/validate/compare.ts";
 import {
   CROSSVAL_DEFAULTS,

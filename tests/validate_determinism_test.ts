@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import type { GgufTensorInfo } from "../src/gguf/model.ts";
 import { quantize } from "../src/quant/quantize.ts";
-import { seededRandom } from "../src/synth/random.ts";
+import { seededRandom } from "../src/common/random.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import {
   checkDeterminism,

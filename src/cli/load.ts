@@ -7,8 +7,8 @@
 
 import { parseArgs } from "node:util";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
-import type { MemoryReport } from "../validate/memory_report.ts";
-import { PerfMonitor } from "../bench/perf_monitor.ts";
+import type { MemoryReport } from "../load/memory_report.ts";
+import { PerfMonitor } from "../common/perf_monitor.ts";
 import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
 import { uploadTensorsToCuda } from "../gpu/place.ts";
 import { measureMemcpyBandwidth } from "../bench/machine.ts";

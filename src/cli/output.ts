@@ -84,63 +84,8 @@ export const yellow: (s: string) => string = paint("33");
 /** Cyan text (headings). */
 export const cyan: (s: string) => string = paint("36");
 
-/**
- * Bytes in binary units with three significant figures.
- *
- * @example
- * ```ts
- * import { formatBytes } from "./output.ts";
- * formatBytes(1536); // "1.50 KiB"
- * ```
- */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v >= 1000 ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
-}
-
-/**
- * A count with an SI suffix: 2.41 B, 12.6 M, 950 K.
- *
- * @example
- * ```ts
- * import { formatCount } from "./output.ts";
- * formatCount(2_412_000_000); // "2.41 B"
- * ```
- */
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toPrecision(3)} B`;
-  if (n >= 1e6) return `${(n / 1e6).toPrecision(3)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toPrecision(3)} K`;
-  return String(n);
-}
-
-/**
- * Renders rows as columns separated by two spaces; numeric-looking cells are right-aligned.
- *
- * @example
- * ```ts
- * import { table } from "./output.ts";
- * table([["type", "bytes"], ["F32", "12"]]); // "type  bytes\nF32      12"
- * ```
- */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  const numeric = /^[-+]?[\d.,]+( [KMGTB]i?B?| [KMB])?%?$/;
-  return rows.map((r, rowIndex) =>
-    r.map((c, i) => {
-      const last = i === r.length - 1;
-      if (rowIndex > 0 && numeric.test(c)) return c.padStart(widths[i]);
-      return last ? c : c.padEnd(widths[i]);
-    }).join("  ").trimEnd()
-  ).join("\n");
-}
+/** Byte, count and table formatting live in `src/common/format.ts` (shared below the CLI). */
+export { formatBytes, formatCount, table } from "../common/format.ts";
 
 /**
  * The one-line message for an error: `bitload: FILE: reason (CODE)` for GGUF errors,

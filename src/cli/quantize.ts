@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { openGguf } from "../load/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
 
@@ -65,7 +66,8 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
   const [inPath, outPath] = positionals;
   let report;
   try {
-    report = await quantizeModel(inPath, outPath, type, { threads });
+    using model = await openGguf(inPath, { mmap: true });
+    report = await quantizeModel(model, outPath, type, { threads });
   } catch (error) {
     if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
     throw error;

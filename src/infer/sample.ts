@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type SeededRandom, seededRandom } from "../synth/random.ts";
+import { type SeededRandom, seededRandom } from "../common/random.ts";
 
 /** Sampling options. */
 export interface SamplingOptions {

@@ -10,7 +10,7 @@
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { openGgufModel } from "../gguf/split.ts";
 import { dequantize, dequantizeToNew } from "../quant/dequantize.ts";
-import { evaluateMemory, type MemoryReport } from "../validate/memory_report.ts";
+import { evaluateMemory, type MemoryReport } from "./memory_report.ts";
 import {
   type FileBytes,
   FileMapping,
@@ -21,7 +21,8 @@ import {
 } from "./mapping.ts";
 import { mappedResidentBytes, memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
-import type { PerfMonitor } from "../bench/perf_monitor.ts";
+import type { PerfMonitor } from "../common/perf_monitor.ts";
+import { formatBytes as fmt } from "../common/format.ts";
 
 /** Options of {@link loadModel} and {@link ProgressiveLoader}. */
 export interface LoadOptions {
@@ -407,18 +408,6 @@ export class ProgressiveLoader {
       throw e;
     }
   }
-}
-
-function fmt(bytes: number): string {
-  if (!Number.isFinite(bytes)) return "unlimited";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(u === 0 ? 0 : 2)} ${units[u]}`;
 }
 
 /**

@@ -34,6 +34,7 @@ import {
   tensorRole,
 } from "./accounting.ts";
 import type { Device, DeviceKind } from "./devices.ts";
+import { formatBytes as fmt } from "../common/format.ts";
 
 /** Placement strategies. */
 export type Strategy = "auto" | "cpu" | "gpu" | "hybrid" | "split";
@@ -647,17 +648,6 @@ function deviceOf(p: Prepared, c: Candidate, i: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // The public planner.
-
-function fmt(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(2)} ${units[u]}`;
-}
 
 function shortText(e: Evaluated): string {
   const short = e.usage.filter((u) => !u.fits);

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { packI2S } from "../synth/i2s_pack.ts";
+import { packI2S } from "./i2s_pack.ts";
 
 const fround = Math.fround;
 

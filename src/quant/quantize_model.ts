@@ -13,8 +13,7 @@
  * @module
  */
 
-import type { GgufModelWithData } from "../load/open.ts";
-import { openGguf } from "../load/open.ts";
+import type { GgufModel } from "../gguf/model.ts";
 import { type GgufMetadataInput, type GgufTensorInput, kv, writeGguf } from "../gguf/writer.ts";
 import { BITNET_ARCHITECTURES, ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
 import { dequantize } from "./dequantize.ts";
@@ -49,6 +48,16 @@ export interface QuantizedTensor {
   bytesOut: number;
 }
 
+/**
+ * The model to convert: its header and a view of each tensor's bytes. Whatever opened the file
+ * supplies it (`openGguf(path, { mmap: true })` in `src/load/open.ts`), so converting stays below
+ * the loading layer and the file is opened once by its owner.
+ */
+export interface QuantizeSource extends GgufModel {
+  /** The raw bytes of a tensor (a view is enough: it is read, never written). */
+  tensorData(name: string): Uint8Array;
+}
+
 /** Options of {@link quantizeModel}. */
 export interface QuantizeModelOptions {
   /** Worker threads for dequantizing the source. Default 1. */
@@ -73,24 +82,25 @@ function targetFor(
 }
 
 /**
- * Converts the model at `inPath` to `type` and writes it to `outPath` (atomically).
+ * Converts an opened model to `type` and writes it to `outPath` (atomically).
  *
  * @throws {RangeError} For I2_S on a non-BitNet architecture.
  *
  * @example
  * ```ts ignore
+ * import { openGguf } from "../load/open.ts";
  * import { quantizeModel } from "./quantize_model.ts";
- * const tensors = await quantizeModel("model-f32.gguf", "model-q8_0.gguf", "Q8_0");
+ * using model = await openGguf("model-f32.gguf", { mmap: true });
+ * const tensors = await quantizeModel(model, "model-q8_0.gguf", "Q8_0");
  * console.log(tensors.filter((t) => t.to === "Q8_0").length);
  * ```
  */
 export async function quantizeModel(
-  inPath: string,
+  model: QuantizeSource,
   outPath: string,
   type: ModelTargetType,
   options: QuantizeModelOptions = {},
 ): Promise<QuantizedTensor[]> {
-  using model: GgufModelWithData = await openGguf(inPath, { mmap: true });
   const arch = model.metadata.get("general.architecture")?.value;
   if (type === "I2_S" && !BITNET_ARCHITECTURES.includes(String(arch))) {
     throw new RangeError(

@@ -13,8 +13,8 @@ import type { GgufMetadataInput, GgufTensorInput, WriteGgufOptions } from "../gg
 import { kv, writeGguf } from "../gguf/writer.ts";
 import { GgufValueType } from "../gguf/value_types.ts";
 import { buildBpeVocab } from "./bpe_vocab.ts";
-import { type SeededRandom, seededRandom } from "./random.ts";
-import { packI2S } from "./i2s_pack.ts";
+import { type SeededRandom, seededRandom } from "../common/random.ts";
+import { packI2S } from "../quant/i2s_pack.ts";
 
 /** Shape of the synthetic model. */
 export interface BitnetSynthOptions {

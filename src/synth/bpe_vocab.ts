@@ -7,7 +7,7 @@
  * @module
  */
 
-import { seededRandom } from "./random.ts";
+import { seededRandom } from "../common/random.ts";
 import { GgufValueType } from "../gguf/value_types.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
 

@@ -29,7 +29,7 @@ import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import { fp32ToFp16Bits } from "../quant/quantize.ts";
 import { F16_TO_F32 } from "../quant/float.ts";
-import { seededRandom } from "../synth/random.ts";
+import { seededRandom } from "../common/random.ts";
 import { compareArrays, type DiffStats } from "./compare.ts";
 import type { GgmlReferenceLibrary } from "./ggml_reference.ts";
 import type { Figures, TensorResult } from "./report.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { table } from "../cli/output.ts";
+import { table } from "../common/format.ts";
 
 /** How a check or a tensor fared. `not-run` means a prerequisite (the reference) was missing. */
 export type CheckStatus = "pass" | "fail" | "skip" | "not-run";

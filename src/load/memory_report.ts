@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ProcessMemory } from "../load/memory.ts";
+import type { ProcessMemory } from "./memory.ts";
 
 /** The report of one load. */
 export interface MemoryReport {
