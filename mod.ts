@@ -233,7 +233,6 @@ export {
   type GgmlGgufSummary,
   type GgmlReferenceLibrary,
   type GgmlTypeTraits,
-  NPM_GGML_LIBRARY,
   openGgmlReferenceLibrary,
 } from "./src/validate/ggml_reference.ts";
 export {

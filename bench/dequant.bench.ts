@@ -7,7 +7,7 @@
  * Without ggml the baselines are skipped (and said so); without native kernels nothing runs.
  */
 
-import { ggmlSkipReason, openGgmlReference } from "../tests/reference/ggml.ts";
+import { findGgmlLibrary, ggmlSkipReason, openGgmlReference } from "../tests/reference/ggml.ts";
 import { openGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
 import { kernelInfo, nativeKernels, supportedSimdLevels } from "../ffi/native.ts";
 
@@ -17,7 +17,7 @@ const OUTPUT_VALUES = 4 * 1024 * 1024;
 const ITERATIONS = { n: 10, warmup: 2 };
 
 const ref = openGgmlReference();
-const opened = openGgmlReferenceLibrary();
+const opened = openGgmlReferenceLibrary(findGgmlLibrary() ?? undefined);
 const ggml = "reference" in opened ? opened.reference : null;
 const native = nativeKernels();
 const levels = supportedSimdLevels();

@@ -11,6 +11,7 @@ import {
   accuracyRow,
   accuracyVerdict,
 } from "../src/validate/accuracy.ts";
+import { findGgmlLibrary } from "./reference/ggml.ts";
 import { openGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
 
 function info(type: string, n: number, byteSize: number): GgufTensorInfo {
@@ -100,7 +101,7 @@ Deno.test("check-tensors: I2_S code 3 and a bad tensor scale", () => {
 });
 
 Deno.test("check-tensors agrees with ggml_validate_row_data on ggml's own types", () => {
-  const opened = openGgmlReferenceLibrary();
+  const opened = openGgmlReferenceLibrary(findGgmlLibrary() ?? undefined);
   if ("reason" in opened) return; // reported by the crossval tests
   using ref = opened.reference;
   const x = normal(256 * 4, 5);

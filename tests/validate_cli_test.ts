@@ -6,7 +6,7 @@ import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
 import { openGguf } from "../src/load/open.ts";
 import { renderValidationReport, runValidate, VALIDATE_HELP } from "../src/cli/validate.ts";
-import { findGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
+import { exportGgmlLibraryPath, findGgmlLibrary } from "./reference/ggml.ts";
 import { kv, writeGguf } from "../src/gguf/writer.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { byteSwapTensor } from "../src/quant/endian.ts";
@@ -44,7 +44,8 @@ const ReportSchema = z.object({
   ),
 }).strict();
 
-const hasRef = findGgmlReferenceLibrary() !== null;
+exportGgmlLibraryPath(); // the CLI runs in-process and finds the oracle through BITLOAD_GGML_LIB
+const hasRef = findGgmlLibrary() !== null;
 const dir = await Deno.makeTempDir({ prefix: "bitload-validate-cli-" });
 const model = join(dir, "m.gguf");
 const f32 = join(dir, "f32.gguf");

@@ -13,9 +13,10 @@ import {
   i2sToTq2,
   sampleIndices,
 } from "../src/validate/crossval.ts";
+import { findGgmlLibrary } from "./reference/ggml.ts";
 import { openGgmlReferenceLibrary } from "../src/validate/ggml_reference.ts";
 
-const opened = openGgmlReferenceLibrary();
+const opened = openGgmlReferenceLibrary(findGgmlLibrary() ?? undefined);
 const ref = "reference" in opened ? opened.reference : null;
 if (!ref) {
   console.warn(

@@ -5,11 +5,15 @@
  * carries the seed's target where one exists. Inputs are generated deterministically; `small`
  * keeps the whole suite around a minute, `full` uses 1 GiB models and 64 MiB dequant buffers.
  *
+ * Peers are injected ({@link BenchPeers}): the suite imports none of them and never looks into a
+ * repository. `bitload bench` passes what an installed bitload can find
+ * (`src/bench/peers.ts`); the repository's `bench/suite.ts` adds the test oracles (libllama, the
+ * reference vocabulary). A missing peer makes its comparison "not run", with the reason.
+ *
  * @module
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { nativeKernels, type SimdLevel, supportedSimdLevels } from "../../ffi/native.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
 import { readGguf } from "../gguf/reader.ts";
@@ -19,7 +23,7 @@ import { loadModel } from "../load/loader.ts";
 import { packI2S } from "../quant/i2s_pack.ts";
 import { seededRandom } from "../common/random.ts";
 import { writeVocabShapedGguf } from "../synth/bpe_vocab.ts";
-import { openGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
+import type { GgmlReferenceLibrary } from "../validate/ggml_reference.ts";
 import { parseDeviceSpec } from "../plan/devices.ts";
 import { bitnetShapes, headerOnlyModel, llama70bShapes } from "../plan/shapes.ts";
 import { planPlacement } from "../plan/strategies.ts";
@@ -31,6 +35,41 @@ import { meetsTarget, type Metric } from "./report.ts";
 /** Input sizes. */
 export type BenchSize = "small" | "full";
 
+/** A GGUF metadata parser to compare with (e.g. `@huggingface/gguf`). */
+export interface GgufParserPeer {
+  /** Its name in the report. */
+  name: string;
+  /** Parses the metadata of the file at `path`. */
+  parse(path: string): Promise<unknown>;
+}
+
+/** A tokenizer to compare with (e.g. libllama's `llama_tokenize`). */
+export interface TokenizerPeer {
+  /** Its name in the report. */
+  name: string;
+  /** Loads the vocabulary of a GGUF file; the result tokenizes text without special tokens. */
+  load(vocabPath: string): { tokenize(text: string): unknown };
+}
+
+/**
+ * The peers and reference inputs a run compares against. Every field is optional; the caller
+ * owns what it passes (the suite closes nothing).
+ */
+export interface BenchPeers {
+  /** A metadata parser for the parse comparison. */
+  ggufParser?: GgufParserPeer;
+  /** ggml's quantizers and `to_float` (an opened `libggml-base.so`) for the dequant comparison. */
+  ggml?: GgmlReferenceLibrary;
+  /** A tokenizer for the tokenize comparison. */
+  tokenizer?: TokenizerPeer;
+  /** The Llama-3 vocabulary (`ggml-vocab-llama-bpe.gguf`); parse uses a synthetic one without it. */
+  llamaBpeVocab?: string;
+  /** About `bytes` bytes of varied text for the tokenize benchmark. */
+  benchmarkText?: (bytes: number) => string;
+  /** Why a peer or input is missing, by field name, for the report. */
+  missing?: Partial<Record<"ggufParser" | "ggml" | "tokenizer" | "llamaBpeVocab" | "benchmarkText", string>>;
+}
+
 /** What a benchmark gets. */
 export interface BenchContext {
   size: BenchSize;
@@ -39,6 +78,8 @@ export interface BenchContext {
   dir: string;
   /** Progress lines (stderr). */
   log: (line: string) => void;
+  /** The peers to compare with (none when absent). */
+  peers?: BenchPeers;
 }
 
 /** One benchmark of the suite. */
@@ -67,19 +108,13 @@ function spreadOf(stats: TimingStats, f: (ms: number) => number): [number, numbe
   return a <= b ? [a, b] : [b, a];
 }
 
-/** Where `deno task fetch-reference` puts the Llama-3 vocabulary (the file may be absent). */
-function referenceLlamaBpePath(): string {
-  const base = Deno.env.get("BITLOAD_REFERENCE_DIR") ??
-    fileURLToPath(new URL("../../.cache/reference", import.meta.url));
-  return join(base, "vocab", "ggml-vocab-llama-bpe.gguf");
+function missing(ctx: BenchContext, peer: keyof BenchPeers, fallback: string): string {
+  return ctx.peers?.missing?.[peer as keyof NonNullable<BenchPeers["missing"]>] ?? fallback;
 }
 
 async function vocabFile(ctx: BenchContext): Promise<{ path: string; real: boolean }> {
-  const real = referenceLlamaBpePath();
-  try {
-    await Deno.stat(real);
-    return { path: real, real: true };
-  } catch { /* write a synthetic one of the same shape */ }
+  const real = ctx.peers?.llamaBpeVocab;
+  if (real) return { path: real, real: true };
   const path = join(ctx.dir, "synthetic-128k-vocab.gguf");
   await writeVocabShapedGguf(path);
   return { path, real: false };
@@ -98,14 +133,12 @@ const parseBench: Bench = {
         if (e.value instanceof GgufStringArray) e.value.toArray();
       }
     }, { reps: 7, warmup: 2 });
-    let peer: TimingStats | undefined;
-    let why = "";
-    try {
-      const { gguf } = await import("npm:@huggingface/gguf@^0.4.6");
-      peer = await measure(() => gguf(path, { allowLocalFile: true }), { reps: 3, warmup: 1 });
-    } catch (e) {
-      why = `@huggingface/gguf unavailable: ${(e as Error).message.split("\n")[0]}`;
-    }
+    const parser = ctx.peers?.ggufParser;
+    const peer = parser
+      ? await measure(() => parser.parse(path), { reps: 3, warmup: 1 })
+      : undefined;
+    const peerName = parser?.name ?? "@huggingface/gguf";
+    const why = missing(ctx, "ggufParser", "no GGUF parser peer given");
     const out: Metric[] = [
       metric({
         id: "parse.ms",
@@ -129,19 +162,19 @@ const parseBench: Bench = {
     if (peer) {
       out.push(metric({
         id: "parse.vs_huggingface",
-        label: "parse speed vs @huggingface/gguf",
+        label: `parse speed vs ${peerName}`,
         unit: "×",
         kind: "ratio",
         better: "higher",
         value: peer.medianMs / ours.medianMs,
         peer: {
-          name: "@huggingface/gguf",
+          name: peerName,
           value: peer.medianMs,
           advantage: peer.medianMs / ours.medianMs,
         },
         target: { op: ">=", value: 3, label: "≥ 3×" },
       }));
-    } else out.push(skipped("parse.vs_huggingface", "parse speed vs @huggingface/gguf", why));
+    } else out.push(skipped("parse.vs_huggingface", `parse speed vs ${peerName}`, why));
     return out;
   },
 };
@@ -187,8 +220,7 @@ const dequantBench: Bench = {
     const types = ctx.size === "full" ? FULL_TYPES : SMALL_TYPES;
     if (!native) return [skipped("dequant", "native dequantization", "native kernels unavailable")];
     const values = ctx.size === "full" ? 16 * 1024 * 1024 : 1024 * 1024;
-    const opened = openGgmlReferenceLibrary();
-    const ref = "reference" in opened ? opened.reference : null;
+    const ref = ctx.peers?.ggml ?? null;
     const levels = supportedSimdLevels();
     const best: SimdLevel = levels[levels.length - 1] ?? "scalar";
     const out: Metric[] = [];
@@ -281,7 +313,6 @@ const dequantBench: Bench = {
       }
     } finally {
       native.setSimd("best");
-      ref?.close();
     }
     return out;
   },
@@ -429,22 +460,17 @@ const tokenizeBench: Bench = {
   id: "tokenize",
   description: "tokenizing ~1 MB of text with the Llama-3 vocabulary (128k) vs libllama",
   async run(ctx) {
-    const path = referenceLlamaBpePath();
-    try {
-      await Deno.stat(path);
-    } catch {
-      return [
-        skipped("tokenize.tok_per_s", "tokenize", `${path} missing (deno task fetch-reference)`),
-      ];
+    const path = ctx.peers?.llamaBpeVocab;
+    if (!path) {
+      const why = missing(ctx, "llamaBpeVocab", "no Llama-3 vocabulary given");
+      return [skipped("tokenize.tok_per_s", "tokenize", why)];
     }
-    // The libllama peer and the text generator live with the test oracles (a repository tool).
-    const oracle = await import("../../tests/reference/llama.ts").catch(() => null);
-    const text: string = oracle
-      ? oracle.benchmarkText(ctx.size === "full" ? 4 << 20 : 1 << 20)
-      : "";
-    if (!oracle) {
-      return [skipped("tokenize.tok_per_s", "tokenize", "tests/reference/llama.ts not available")];
+    const makeText = ctx.peers?.benchmarkText;
+    if (!makeText) {
+      const why = missing(ctx, "benchmarkText", "no benchmark text given");
+      return [skipped("tokenize.tok_per_s", "tokenize", why)];
     }
+    const text = makeText(ctx.size === "full" ? 4 << 20 : 1 << 20);
     const tok = await Tokenizer.fromGguf(path, { warn: () => {} });
     const n = tok.encode(text, { addSpecial: false }).length;
     const ours = await measure(() => {
@@ -452,16 +478,13 @@ const tokenizeBench: Bench = {
       tok.encode(text, { addSpecial: false });
     }, { reps: 5, warmup: 1 });
     const perSec = (ms: number) => n / (ms / 1000);
-    const ref = oracle.openLlamaReference();
+    const other = ctx.peers?.tokenizer;
     let peer: Metric["peer"];
-    if (ref) {
-      const vocab = ref.loadVocab(path);
-      const theirs = await measure(() => vocab.tokenize(text, false, false), {
-        reps: 5,
-        warmup: 1,
-      });
+    if (other) {
+      const vocab = other.load(path);
+      const theirs = await measure(() => vocab.tokenize(text), { reps: 5, warmup: 1 });
       peer = {
-        name: "libllama llama_tokenize",
+        name: other.name,
         value: perSec(theirs.medianMs),
         advantage: theirs.medianMs / ours.medianMs,
       };

@@ -16,7 +16,8 @@ import {
   type Metric,
   parseBenchReport,
 } from "../bench/report.ts";
-import { type BenchSize, selectBenches } from "../bench/suite.ts";
+import { installedBenchPeers } from "../bench/peers.ts";
+import { type BenchPeers, type BenchSize, selectBenches } from "../bench/suite.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { bold, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
 
@@ -91,8 +92,15 @@ function parseThresholds(specs: string[] | undefined): RegressionThresholds {
   return t;
 }
 
-/** Runs `bench`; returns the exit code. */
-export async function runBench(args: string[], out: (s: string) => void): Promise<number> {
+/**
+ * Runs `bench`; returns the exit code. `peers` replaces the ones an installed bitload finds
+ * (`src/bench/peers.ts`): the repository's `bench/suite.ts` passes the test oracles this way.
+ */
+export async function runBench(
+  args: string[],
+  out: (s: string) => void,
+  peers?: BenchPeers,
+): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -128,10 +136,11 @@ export async function runBench(args: string[], out: (s: string) => void): Promis
   const machine = machineInfo();
   const dir = await Deno.makeTempDir({ prefix: "bitload-bench-" });
   const metrics: Metric[] = [];
+  using installed = peers ? undefined : await installedBenchPeers();
   try {
     for (const b of benches) {
       log(`${b.id}: ${b.description}`);
-      metrics.push(...await b.run({ size, machine, dir, log }));
+      metrics.push(...await b.run({ size, machine, dir, log, peers: peers ?? installed?.peers }));
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -24,7 +24,7 @@ fails the run).
 
 Options:
   --reference ggml      cross-validate every tensor against ggml's own dequantizers
-                        (libggml-base.so from BITLOAD_GGML_LIB or node_modules)
+                        (libggml-base.so named by BITLOAD_GGML_LIB)
   --check-tensors       scan tensor data: non-finite floats and block scales, negative
                         scales where no quantizer writes one, I2_S code 3
   --accuracy ORIGINAL   compare with the original f32/f16/bf16 model: cosine, SNR, SNR loss,

@@ -1,9 +1,10 @@
 /**
  * The C++ reference for `bitload validate --reference ggml`: llama.cpp/ggml's `libggml-base.so`
  * (npm `@node-llama-cpp/linux-x64@3.22.1`, llama.cpp release v0.5.0) opened with `Deno.dlopen`.
- * Found through `BITLOAD_GGML_LIB`, else in this repository's `node_modules`. The one table of
- * its symbols is {@link GGML_REFERENCE_SYMBOLS}; the test oracle (`tests/reference/ggml.ts`) and
- * the benchmarks use this module too.
+ * Found at the path the caller gives, else through `BITLOAD_GGML_LIB`; the product never searches
+ * a repository for it (the tests' oracle, `tests/reference/ggml.ts`, supplies the npm package's
+ * path). The one table of its symbols is {@link GGML_REFERENCE_SYMBOLS}; the test oracle and the
+ * benchmarks use this module too.
  *
  * Struct layout of `ggml_type_traits` in v0.5.0 (`ggml/include/ggml.h`): `type_name` char* @0,
  * `blck_size` i64 @8, `blck_size_interleave` i64 @16, `type_size` usize @24, `is_quantized` bool
@@ -14,7 +15,6 @@
 
 import { readEnv } from "../../ffi/env.ts";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 
 /** The symbols bound from `libggml-base.so` (C declarations in the comments). */
 export const GGML_REFERENCE_SYMBOLS = {
@@ -61,10 +61,6 @@ export const GGML_REFERENCE_SYMBOLS = {
   gguf_get_tensor_size: { parameters: ["pointer", "i64"], result: "usize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** Where the npm package puts the library, relative to the repository root. */
-export const NPM_GGML_LIBRARY =
-  "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
-
 /** An opened reference library. Close it (or `using`) when done. */
 export interface GgmlReferenceLibrary extends Disposable {
   /** Absolute path of the opened library. */
@@ -93,24 +89,18 @@ export interface GgmlReferenceLibrary extends Disposable {
 }
 
 /**
- * Where the reference library is: `BITLOAD_GGML_LIB`, else the npm package under this
- * repository's `node_modules`; `null` when neither exists.
+ * Where the reference library is: `path` when given, else `BITLOAD_GGML_LIB`; `null` when neither
+ * names an existing file.
  *
  * @example
  * ```ts
  * import { findGgmlReferenceLibrary } from "./ggml_reference.ts";
- * const path = findGgmlReferenceLibrary(); // null without node_modules
+ * const path = findGgmlReferenceLibrary(); // null unless BITLOAD_GGML_LIB is set
  * ```
  */
-export function findGgmlReferenceLibrary(): string | null {
-  const fromEnv = readEnv("BITLOAD_GGML_LIB");
-  if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
-  try {
-    const local = fileURLToPath(new URL("../../" + NPM_GGML_LIBRARY, import.meta.url));
-    return existsSync(local) ? local : null;
-  } catch {
-    return null; // not a file: URL (e.g. imported over HTTP)
-  }
+export function findGgmlReferenceLibrary(path?: string): string | null {
+  const candidate = path ?? readEnv("BITLOAD_GGML_LIB");
+  return candidate && existsSync(candidate) ? candidate : null;
 }
 
 type ToFloat = { parameters: ["buffer", "buffer", "i64"]; result: "void" };
@@ -148,8 +138,9 @@ function cString(p: Deno.PointerValue): string {
 }
 
 /**
- * Opens the reference library. Returns `{ reference }` or `{ reason }` saying why it is
- * unavailable, so reports can say "not run" with the cause instead of passing.
+ * Opens the reference library at `path` (else `BITLOAD_GGML_LIB`). Returns `{ reference }` or
+ * `{ reason }` saying why it is unavailable, so reports can say "not run" with the cause instead
+ * of passing.
  *
  * @example
  * ```ts ignore
@@ -159,14 +150,16 @@ function cString(p: Deno.PointerValue): string {
  * else using ref = opened.reference;
  * ```
  */
-export function openGgmlReferenceLibrary():
+export function openGgmlReferenceLibrary(libraryPath?: string):
   | { reference: GgmlReferenceLibrary }
   | { reason: string } {
-  const path = findGgmlReferenceLibrary();
+  const path = findGgmlReferenceLibrary(libraryPath);
   if (path === null) {
+    const given = libraryPath ?? readEnv("BITLOAD_GGML_LIB");
     return {
-      reason:
-        `ggml reference library not found (set BITLOAD_GGML_LIB, or run "npm install" for ${NPM_GGML_LIBRARY})`,
+      reason: given
+        ? `ggml reference library not found at ${given}`
+        : "ggml reference library not found (set BITLOAD_GGML_LIB to a libggml-base.so, e.g. the one in npm @node-llama-cpp/linux-x64)",
     };
   }
   let lib: Deno.DynamicLibrary<typeof GGML_REFERENCE_SYMBOLS>;

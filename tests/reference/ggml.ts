@@ -8,6 +8,8 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import {
   findGgmlReferenceLibrary,
   type GgmlGgufSummary,
@@ -46,9 +48,29 @@ export function ggmlSkipReason(): string {
   return skipReason;
 }
 
-/** Finds the library: `BITLOAD_GGML_LIB`, else the npm package in node_modules. */
+/** Where the npm package puts the library, relative to the repository root. */
+export const NPM_GGML_LIBRARY =
+  "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
+
+/**
+ * Finds the library: `BITLOAD_GGML_LIB`, else the npm package in this repository's
+ * `node_modules` (the repository, not the product, knows where npm put it).
+ */
 export function findGgmlLibrary(): string | null {
-  return findGgmlReferenceLibrary();
+  const fromEnv = findGgmlReferenceLibrary();
+  if (fromEnv) return fromEnv;
+  const local = fileURLToPath(new URL("../../" + NPM_GGML_LIBRARY, import.meta.url));
+  return existsSync(local) ? local : null;
+}
+
+/**
+ * Points `BITLOAD_GGML_LIB` at the npm package's library when it is unset, so the product's
+ * own lookup (`bitload validate --reference ggml` run in-process) finds the oracle.
+ */
+export function exportGgmlLibraryPath(): void {
+  if (Deno.env.get("BITLOAD_GGML_LIB")) return;
+  const path = findGgmlLibrary();
+  if (path) Deno.env.set("BITLOAD_GGML_LIB", path);
 }
 
 /**
@@ -56,7 +78,8 @@ export function findGgmlLibrary(): string | null {
  * Only x86-64 Linux has the npm build; elsewhere set `BITLOAD_GGML_LIB`.
  */
 export function openGgmlReference(): GgmlReference | null {
-  const opened = openGgmlReferenceLibrary();
+  const path = findGgmlLibrary();
+  const opened = openGgmlReferenceLibrary(path ?? undefined);
   if ("reason" in opened) {
     skipReason = opened.reason;
     return null;
