@@ -184,6 +184,7 @@ export {
   type QuantizedTensor,
   quantizeModel,
   type QuantizeModelOptions,
+  type QuantizeSource,
 } from "./src/quant/quantize_model.ts";
 export { compareArrays, type CompareOptions, type DiffStats } from "./src/validate/compare.ts";
 export {

@@ -960,7 +960,7 @@ function checkMatvec(rows: number, cols: number, wBytes: number, xLength: number
  * BitNet I2_S × int8 matrix-vector product on the GPU: `y[r] = ((float)Σ_k w[r][k]·q[k] · xScale) ·
  * wScale` with `w` an I2_S tensor of `rows × cols` elements (then its f32 scale) and `q` the int8
  * activations. Uploads, runs and downloads; the integer sums are exact, so the result is bit-identical
- * to {@link cudaI2sMatvecEmulated} and to `i2sMatvecReference` (src/gpu/ternary.ts) for finite scales.
+ * to {@link cudaI2sMatvecEmulated} and to `i2sMatvecReference` (tests/reference/i2s_matvec.ts) for finite scales.
  *
  * @example
  * ```ts

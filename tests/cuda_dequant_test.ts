@@ -22,7 +22,7 @@ import { CUDA_TYPES } from "../ffi/cuda_symbols.ts";
 import { nativeKernels } from "../ffi/native.ts";
 import { F16_TO_F32 } from "../src/quant/float.ts";
 import { f32ArrayToF16Bits, f32BitsToF16Bits } from "../src/gpu/f16.ts";
-import { fillRandom, I2S_SPECIAL_SCALE_BITS, randomTensorBytes } from "../src/gpu/fixtures.ts";
+import { fillRandom, I2S_SPECIAL_SCALE_BITS, randomTensorBytes } from "./support/gpu_fixtures.ts";
 
 const library = openCudaLibrary();
 const libraryReason = library.ok ? "" : ` (skipped: ${library.reason})`;

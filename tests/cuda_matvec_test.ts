@@ -12,8 +12,8 @@ import {
   cudaUnavailableReason,
   openCudaLibrary,
 } from "../ffi/cuda.ts";
-import { fillRandom } from "../src/gpu/fixtures.ts";
-import { i2sMatvecReference, quantizeActivationsI8 } from "../src/gpu/ternary.ts";
+import { fillRandom } from "./support/gpu_fixtures.ts";
+import { i2sMatvecReference, quantizeActivationsI8 } from "./reference/i2s_matvec.ts";
 
 const library = openCudaLibrary();
 const libraryReason = library.ok ? "" : ` (skipped: ${library.reason})`;

@@ -20,9 +20,9 @@ import {
 import { CUDA_TYPES } from "../ffi/cuda_symbols.ts";
 import { nativeKernels } from "../ffi/native.ts";
 import { f32ArrayToF16Bits } from "../src/gpu/f16.ts";
-import { fillRandom, randomTensorBytes } from "../src/gpu/fixtures.ts";
+import { fillRandom, randomTensorBytes } from "./support/gpu_fixtures.ts";
 import { uploadTensorsToCuda } from "../src/gpu/place.ts";
-import { uploadSyntheticModel } from "../src/gpu/upload.ts";
+import { uploadSyntheticModel } from "./support/gpu_upload.ts";
 
 const gpu = cudaRuntime();
 const native = nativeKernels();

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
-import { cosine, maxAbsDiff, writeFixtureModels } from "../src/infer/fixtures.ts";
+import { cosine, maxAbsDiff, writeFixtureModels } from "./support/infer_fixtures.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";

@@ -13,7 +13,7 @@ import { type GgmlCpu, openGgmlCpu, rowProducts } from "./reference/ggml_cpu.ts"
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
 import { seededRandom } from "../src/common/random.ts";
-import { cosine } from "../src/infer/fixtures.ts";
+import { cosine } from "./support/infer_fixtures.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import {
   forLevelsAndThreads,

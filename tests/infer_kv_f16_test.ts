@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
-import { cosine, type FixturePaths, writeFixtureModels } from "../src/infer/fixtures.ts";
+import { cosine, type FixturePaths, writeFixtureModels } from "./support/infer_fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
 import { loadModel } from "../src/infer/model.ts";
 

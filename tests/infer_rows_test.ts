@@ -17,7 +17,7 @@ import { allocQuantizedActs, linearNative, makeLinear } from "../src/infer/linea
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { seededRandom } from "../src/common/random.ts";
 import { loadModel } from "../src/infer/model.ts";
-import { cosine } from "../src/infer/fixtures.ts";
+import { cosine } from "./support/infer_fixtures.ts";
 import { forLevelsAndThreads, writeRequantizedLlama } from "./support/requantize.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { inferNative } from "../ffi/infer_native.ts";
 import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
 import { quantizeTQ1_0 } from "../src/quant/quantize.ts";
-import { FIXTURE_SCALE, TINY_SHAPE } from "../src/infer/fixtures.ts";
+import { FIXTURE_SCALE, TINY_SHAPE } from "./support/infer_fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { bitnetModelParts, writeGguf } from "../mod.ts";

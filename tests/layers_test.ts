@@ -95,7 +95,8 @@ function withoutComments(text: string): string {
 function importsOf(text: string): string[] {
   const code = withoutComments(text);
   const specs: string[] = [];
-  const statement = /^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']/gm;
+  const statement =
+    /^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']/gm;
   for (const m of code.matchAll(statement)) specs.push(m[1] ?? m[2]);
   for (const m of code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) specs.push(m[1]);
   return specs;

@@ -67,7 +67,9 @@ export interface BenchPeers {
   /** About `bytes` bytes of varied text for the tokenize benchmark. */
   benchmarkText?: (bytes: number) => string;
   /** Why a peer or input is missing, by field name, for the report. */
-  missing?: Partial<Record<"ggufParser" | "ggml" | "tokenizer" | "llamaBpeVocab" | "benchmarkText", string>>;
+  missing?: Partial<
+    Record<"ggufParser" | "ggml" | "tokenizer" | "llamaBpeVocab" | "benchmarkText", string>
+  >;
 }
 
 /** What a benchmark gets. */

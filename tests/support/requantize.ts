@@ -9,7 +9,7 @@
 import type { BitnetSynthOptions } from "../../src/synth/bitnet_model.ts";
 import { bitnetModelParts } from "../../src/synth/bitnet_model.ts";
 import { bitnetToUpstream, rescaleTernary } from "../../src/infer/convert.ts";
-import { FIXTURE_SCALE, TINY_SHAPE } from "../../src/infer/fixtures.ts";
+import { FIXTURE_SCALE, TINY_SHAPE } from "./infer_fixtures.ts";
 import { ggmlTypeByName } from "../../src/gguf/types.ts";
 import { writeGguf } from "../../src/gguf/writer.ts";
 import type { InferLevel, InferNative } from "../../ffi/infer_native.ts";

@@ -28,7 +28,7 @@ export const I2S_SPECIAL_SCALE_BITS: readonly number[] = [
  *
  * @example
  * ```ts
- * import { fillRandom } from "./fixtures.ts";
+ * import { fillRandom } from "./gpu_fixtures.ts";
  * const bytes = fillRandom(new Uint8Array(16), 42);
  * console.log(bytes[0]);
  * ```
@@ -62,7 +62,7 @@ export function fillRandom<T extends Uint8Array>(out: T, seed: number): T {
  *
  * @example
  * ```ts
- * import { randomTensorBytes } from "./fixtures.ts";
+ * import { randomTensorBytes } from "./gpu_fixtures.ts";
  * const q4k = randomTensorBytes(12, 256 * 4, 7); // four Q4_K blocks: 576 bytes
  * console.log(q4k.byteLength);
  * ```

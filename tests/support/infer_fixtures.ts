@@ -6,9 +6,13 @@
  */
 
 import { join } from "node:path";
-import { bitnetModelParts, type BitnetSynthOptions } from "../synth/bitnet_model.ts";
-import { writeGguf } from "../gguf/writer.ts";
-import { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";
+import { bitnetModelParts, type BitnetSynthOptions } from "../../src/synth/bitnet_model.ts";
+import { writeGguf } from "../../src/gguf/writer.ts";
+import {
+  bitnetToUpstream,
+  rescaleTernary,
+  type UpstreamWeightType,
+} from "../../src/infer/convert.ts";
 
 /** The tiny shape the tests use: 2 blocks, width 256, FFN 768, 4 heads / 2 KV heads, vocab 1024. */
 export const TINY_SHAPE: BitnetSynthOptions = {
@@ -44,7 +48,7 @@ export interface FixturePaths {
  *
  * @example
  * ```ts ignore
- * import { writeFixtureModels } from "./fixtures.ts";
+ * import { writeFixtureModels } from "./infer_fixtures.ts";
  * const paths = await writeFixtureModels(await Deno.makeTempDir());
  * console.log(paths.bitnet.TQ2_0);
  * ```
@@ -80,7 +84,7 @@ export async function writeFixtureModels(
  *
  * @example
  * ```ts
- * import { cosine } from "./fixtures.ts";
+ * import { cosine } from "./infer_fixtures.ts";
  * cosine(Float32Array.of(1, 0), Float32Array.of(1, 0)); // 1
  * ```
  */
@@ -99,7 +103,7 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
  *
  * @example
  * ```ts
- * import { maxAbsDiff } from "./fixtures.ts";
+ * import { maxAbsDiff } from "./infer_fixtures.ts";
  * maxAbsDiff([1, 2], [1.5, 2]); // 0.5
  * ```
  */

@@ -14,7 +14,7 @@ import {
   cudaSourceBytes,
   cudaUpload,
 } from "../../ffi/cuda.ts";
-import { fillRandom } from "./fixtures.ts";
+import { fillRandom } from "./gpu_fixtures.ts";
 
 /** One tensor of a synthetic model. */
 export interface SyntheticTensor {
@@ -42,7 +42,7 @@ function tensor(name: string, typeId: number, elements: number): SyntheticTensor
  *
  * @example
  * ```ts
- * import { syntheticModelTensors } from "./upload.ts";
+ * import { syntheticModelTensors } from "./gpu_upload.ts";
  * const tensors = syntheticModelTensors("llama-7b-q4_k");
  * console.log(tensors.reduce((sum, t) => sum + t.bytes, 0) / 2 ** 30); // ≈ 3.6 GiB
  * ```
@@ -110,7 +110,7 @@ export interface SyntheticUploadReport {
  * @example
  * ```ts
  * import { cudaRuntime } from "../../ffi/cuda.ts";
- * import { uploadSyntheticModel } from "./upload.ts";
+ * import { uploadSyntheticModel } from "./gpu_upload.ts";
  * if (cudaRuntime()) {
  *   const r = uploadSyntheticModel("llama-7b-q4_k", "registered");
  *   console.log(`${r.bytes / 1e9} GB in ${r.seconds} s`);

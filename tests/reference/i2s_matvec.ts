@@ -18,7 +18,7 @@ export interface QuantizedActivations {
  *
  * @example
  * ```ts
- * import { quantizeActivationsI8 } from "./ternary.ts";
+ * import { quantizeActivationsI8 } from "./i2s_matvec.ts";
  * const { q, scale } = quantizeActivationsI8(new Float32Array([0.5, -1, 0.25]));
  * console.log(q, scale); // Int8Array [64, -127, 32], 1/127
  * ```
@@ -41,7 +41,7 @@ export function quantizeActivationsI8(x: Float32Array): QuantizedActivations {
  *
  * @example
  * ```ts
- * import { i2sMatvecReference } from "./ternary.ts";
+ * import { i2sMatvecReference } from "./i2s_matvec.ts";
  * const w = new Uint8Array(128 / 4 + 4).fill(0x80); // per byte: +1, -1, -1, -1
  * new DataView(w.buffer).setFloat32(32, 0.5, true);
  * i2sMatvecReference(w, 1, 128, new Int8Array(128).fill(2), 1); // Float32Array [-64]
