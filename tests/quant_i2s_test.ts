@@ -72,7 +72,7 @@ Deno.test("I2_S known answers", async (t) => {
     }
   });
 
-  await t.step("round trip through the synthetic-model packer (src/synth/i2s_pack.ts)", () => {
+  await t.step("round trip through the synthetic-model packer (src/quant/i2s_pack.ts)", () => {
     const values = new Int8Array(512).map((_, i) => ((i * 7) % 3) - 1);
     const out = decode(packI2S(values, 0.75), 512);
     for (let i = 0; i < 512; i++) assert.equal(out[i], values[i] * 0.75, `element ${i}`);

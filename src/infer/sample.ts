@@ -1,6 +1,6 @@
 /**
  * Token sampling: greedy (temperature ≤ 0), or temperature + top-k + top-p with a seeded PRNG
- * (xoshiro128** from `src/synth/random.ts`), so the same seed gives the same tokens.
+ * (xoshiro128** from `src/common/random.ts`), so the same seed gives the same tokens.
  *
  * @module
  */

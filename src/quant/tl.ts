@@ -34,7 +34,7 @@
  * @module
  */
 
-import { packI2S } from "../synth/i2s_pack.ts";
+import { packI2S } from "./i2s_pack.ts";
 import { I2S_ZERO_THRESHOLD, i2sScale as i2sScaleOf } from "./quantize.ts";
 import { dequantizeI2SCodes } from "./ternary.ts";
 import {
