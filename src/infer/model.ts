@@ -83,6 +83,28 @@ export interface LoadModelOptions {
   dequantize?: "rows" | "load";
 }
 
+/** One sequence's KV cache: a K and a V array per layer. */
+interface KvSlot {
+  k: (Float32Array | Float16Array)[];
+  v: (Float32Array | Float16Array)[];
+}
+
+/** Rows `row0…row0+n-1` of a batch belong to one sequence, at positions `pos0…`, cache `kv`. */
+interface Segment {
+  kv: KvSlot;
+  pos0: number;
+  n: number;
+  row0: number;
+}
+
+/** One sequence's tokens in an {@link InferenceModel.forwardSlots} step. */
+export interface SlotTokens {
+  /** Sequence slot (0…{@link InferenceModel.slotCount} − 1). */
+  slot: number;
+  /** Tokens to append to the slot (at least one). */
+  tokens: readonly number[];
+}
+
 interface Block {
   attnNorm: Float32Array;
   wq: Linear;
@@ -152,6 +174,9 @@ export class InferenceModel implements Disposable {
   readonly #actsEmbd: QuantizedActs;
   readonly #actsFf: QuantizedActs;
   readonly #embRow: Float32Array;
+  // sequence slots: #slots[0] is the cache of forward(); others are allocated by allocateSlots
+  readonly #slots: KvSlot[] = [];
+  readonly #slotPos: number[] = [0];
 
   private constructor(file: GgufModelWithData, options: LoadModelOptions) {
     this.#file = file;
@@ -271,6 +296,10 @@ export class InferenceModel implements Disposable {
     }
     this.#actsFf = allocQuantizedActs(B, c.nFf);
     this.#embRow = new Float32Array(c.nEmbd);
+    this.#slots.push({
+      k: this.#blocks.map((b) => b.kCache),
+      v: this.#blocks.map((b) => b.vCache),
+    });
   }
 
   /**
@@ -445,7 +474,125 @@ export class InferenceModel implements Disposable {
     let out = this.#logits.subarray(0, c.nVocab);
     for (let start = 0; start < tokens.length; start += this.maxBatch) {
       const chunk = tokens.slice(start, start + this.maxBatch);
-      out = this.#forwardBatch(chunk, allLogits);
+      const seg = { kv: this.#slots[0], pos0: this.position, n: chunk.length, row0: 0 };
+      out = this.#forwardBatch(chunk, [seg], allLogits);
+      this.position += chunk.length;
+    }
+    return out;
+  }
+
+  /**
+   * Makes room for `count` independent sequences (continuous batching): slot 0 is the KV cache of
+   * {@link forward} (its position is {@link position}); slots 1…count−1 get their own cache of
+   * {@link contextLength} tokens each. Slots already allocated are kept.
+   *
+   * @example
+   * ```ts ignore
+   * model.allocateSlots(8); // 7 more KV caches of contextLength tokens
+   * ```
+   */
+  allocateSlots(count: number): void {
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new RangeError(`slot count must be a positive integer, got ${count}`);
+    }
+    const c = this.config;
+    const size = this.contextLength * c.nHeadKv * c.headDim;
+    const KvArray = this.kvType === "f16" ? Float16Array : Float32Array;
+    while (this.#slots.length < count) {
+      this.#slots.push({
+        k: this.#blocks.map(() => new KvArray(size)),
+        v: this.#blocks.map(() => new KvArray(size)),
+      });
+      this.#slotPos.push(0);
+    }
+  }
+
+  /** Sequence slots allocated (at least 1: the cache of {@link forward}). */
+  get slotCount(): number {
+    return this.#slots.length;
+  }
+
+  /**
+   * Tokens in a slot's KV cache.
+   *
+   * @example
+   * ```ts ignore
+   * model.slotPosition(3); // 17
+   * ```
+   */
+  slotPosition(slot: number): number {
+    this.#checkSlot(slot);
+    return slot === 0 ? this.position : this.#slotPos[slot];
+  }
+
+  /**
+   * Forgets a slot's KV cache (its next tokens start at position 0).
+   *
+   * @example
+   * ```ts ignore
+   * model.resetSlot(3);
+   * ```
+   */
+  resetSlot(slot: number): void {
+    this.#checkSlot(slot);
+    if (slot === 0) this.position = 0;
+    else this.#slotPos[slot] = 0;
+  }
+
+  #checkSlot(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.#slots.length) {
+      throw new RangeError(`slot ${slot} is not allocated (0…${this.#slots.length - 1})`);
+    }
+  }
+
+  /**
+   * One step of several sequences together: every entry's tokens are appended to its slot's KV
+   * cache, and the projections run once on all rows (the weights are read once per step for
+   * every sequence); attention runs per sequence over its own slot. Returns one row of logits
+   * per entry, in order (the logits of its last token; a view reused by the next call). Each
+   * row's bits are the same as when that sequence runs alone: every kernel works row by row.
+   *
+   * @throws {RangeError} When the entries hold more than {@link maxBatch} tokens together, a slot
+   * appears twice, a slot would overflow, or a token id is out of range.
+   *
+   * @example
+   * ```ts ignore
+   * model.allocateSlots(2);
+   * const logits = model.forwardSlots([{ slot: 0, tokens: [1, 5] }, { slot: 1, tokens: [1] }]);
+   * const first = logits.subarray(0, model.config.nVocab);
+   * ```
+   */
+  forwardSlots(entries: readonly SlotTokens[]): Float32Array {
+    const tokens: number[] = [];
+    const segs: Segment[] = [];
+    const seen = new Set<number>();
+    for (const e of entries) {
+      this.#checkSlot(e.slot);
+      if (seen.has(e.slot)) throw new RangeError(`slot ${e.slot} appears twice in one step`);
+      seen.add(e.slot);
+      if (e.tokens.length === 0) throw new RangeError(`slot ${e.slot} has no tokens`);
+      const pos0 = this.slotPosition(e.slot);
+      if (pos0 + e.tokens.length > this.contextLength) {
+        throw new RangeError(
+          `The KV cache holds ${this.contextLength} tokens: cannot add ${e.tokens.length} at position ${pos0} of slot ${e.slot}`,
+        );
+      }
+      segs.push({ kv: this.#slots[e.slot], pos0, n: e.tokens.length, row0: tokens.length });
+      for (const t of e.tokens) tokens.push(t);
+    }
+    if (tokens.length === 0) return this.#logits.subarray(0, 0);
+    if (tokens.length > this.maxBatch) {
+      throw new RangeError(
+        `one step holds at most maxBatch = ${this.maxBatch} tokens, got ${tokens.length}`,
+      );
+    }
+    if (this.#native && this.#native.threads !== this.threads) {
+      this.#native.setThreads(this.threads);
+    }
+    const out = this.#forwardBatch(tokens, segs, false);
+    for (const e of entries) {
+      if (e.slot === 0) this.position += e.tokens.length;
+      else this.#slotPos[e.slot] += e.tokens.length;
     }
     return out;
   }
@@ -455,7 +602,8 @@ export class InferenceModel implements Disposable {
     else linearRef(lin, x, n, y);
   }
 
-  #forwardBatch(tokens: number[], allLogits: boolean): Float32Array {
+  /** Runs `tokens` (the rows of `segs`, back to back); logits of every row or of each segment's last. */
+  #forwardBatch(tokens: number[], segs: readonly Segment[], allLogits: boolean): Float32Array {
     const c = this.config;
     const n = tokens.length;
     const E = c.nEmbd;
@@ -463,9 +611,8 @@ export class InferenceModel implements Disposable {
     const qDim = c.nHead * c.headDim;
     const x = this.#x, h = this.#h, q = this.#q, k = this.#k, v = this.#v;
     const att = this.#att, o = this.#o, g = this.#g, u = this.#u;
-    const pos0 = this.position;
     for (let t = 0; t < n; t++) this.#embed(tokens[t], x.subarray(t * E, (t + 1) * E));
-    this.#ropeTables(pos0, n);
+    for (const seg of segs) this.#ropeTables(seg.pos0, seg.n, seg.row0);
     const nat = this.#native?.symbols;
     const norm = (
       v: Float32Array,
@@ -484,7 +631,8 @@ export class InferenceModel implements Disposable {
     const half = c.nRot / 2;
     const neox = c.ropeType === "neox" ? 1 : 0;
 
-    for (const blk of this.#blocks) {
+    for (let layer = 0; layer < this.#blocks.length; layer++) {
+      const blk = this.#blocks[layer];
       norm(x, blk.attnNorm, n, E, h);
       staleActs(this.#actsEmbd);
       this.#matmul(blk.wq, h, n, q, this.#actsEmbd);
@@ -499,34 +647,41 @@ export class InferenceModel implements Disposable {
           this.#rope(k.subarray(t * kvDim, (t + 1) * kvDim), c.nHeadKv, t);
         }
       }
-      // the whole batch's K and V rows are contiguous: one copy each into the cache
-      blk.kCache.set(k.subarray(0, n * kvDim), pos0 * kvDim);
-      blk.vCache.set(v.subarray(0, n * kvDim), pos0 * kvDim);
-      if (this.#native) {
-        const attention = blk.kCache instanceof Float16Array
-          ? this.#native.symbols.bli_attention_batch_f16
-          : this.#native.symbols.bli_attention_batch;
-        attention(
-          q,
-          blk.kCache,
-          blk.vCache,
-          c.nHead,
-          c.nHeadKv,
-          c.headDim,
-          pos0,
-          n,
-          1 / Math.sqrt(c.headDim),
-          att,
-          this.#scores,
-        );
-      } else {
-        for (let t = 0; t < n; t++) {
-          this.#attention(
-            q.subarray(t * qDim, (t + 1) * qDim),
-            blk,
-            pos0 + t + 1,
-            att.subarray(t * qDim, (t + 1) * qDim),
+      // each sequence's K and V rows are contiguous: one copy each into its cache
+      for (const seg of segs) {
+        const kc = seg.kv.k[layer], vc = seg.kv.v[layer];
+        const r0 = seg.row0, r1 = seg.row0 + seg.n;
+        kc.set(k.subarray(r0 * kvDim, r1 * kvDim), seg.pos0 * kvDim);
+        vc.set(v.subarray(r0 * kvDim, r1 * kvDim), seg.pos0 * kvDim);
+        const qs = q.subarray(r0 * qDim, r1 * qDim);
+        const as = att.subarray(r0 * qDim, r1 * qDim);
+        if (this.#native) {
+          const attention = kc instanceof Float16Array
+            ? this.#native.symbols.bli_attention_batch_f16
+            : this.#native.symbols.bli_attention_batch;
+          attention(
+            qs,
+            kc,
+            vc,
+            c.nHead,
+            c.nHeadKv,
+            c.headDim,
+            seg.pos0,
+            seg.n,
+            1 / Math.sqrt(c.headDim),
+            as,
+            this.#scores,
           );
+        } else {
+          for (let t = 0; t < seg.n; t++) {
+            this.#attention(
+              qs.subarray(t * qDim, (t + 1) * qDim),
+              kc,
+              vc,
+              seg.pos0 + t + 1,
+              as.subarray(t * qDim, (t + 1) * qDim),
+            );
+          }
         }
       }
       let attnIn = att;
@@ -561,11 +716,18 @@ export class InferenceModel implements Disposable {
       this.#matmul(blk.down, g, n, o, this.#actsFf);
       addInto(x, o, n * E);
     }
-    this.position += n;
-
-    const first = allLogits ? 0 : n - 1;
-    const rows = n - first;
-    norm(x.subarray(first * E, n * E), this.#outNorm, rows, E, h);
+    let rows: number;
+    if (allLogits) {
+      rows = n;
+      norm(x.subarray(0, n * E), this.#outNorm, n, E, h);
+    } else {
+      // the last row of each sequence, gathered into h (RMSNorm works row by row)
+      rows = segs.length;
+      segs.forEach((seg, i) => {
+        const last = seg.row0 + seg.n - 1;
+        norm(x.subarray(last * E, (last + 1) * E), this.#outNorm, 1, E, h.subarray(i * E));
+      });
+    }
     const logits = this.#logits.subarray(0, rows * c.nVocab);
     staleActs(this.#actsEmbd);
     this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
@@ -596,13 +758,14 @@ export class InferenceModel implements Disposable {
   }
 
   /** cos/sin of every rotary frequency at positions pos0…pos0+n-1 (row t for token t). */
-  #ropeTables(pos0: number, n: number): void {
+  #ropeTables(pos0: number, n: number, row0 = 0): void {
     const half = this.config.nRot / 2;
     for (let t = 0; t < n; t++) {
+      const r = row0 + t;
       for (let i = 0; i < half; i++) {
         const theta = (pos0 + t) * this.#invFreq[i];
-        this.#cos[t * half + i] = Math.cos(theta);
-        this.#sin[t * half + i] = Math.sin(theta);
+        this.#cos[r * half + i] = Math.cos(theta);
+        this.#sin[r * half + i] = Math.sin(theta);
       }
     }
   }
@@ -630,14 +793,20 @@ export class InferenceModel implements Disposable {
     }
   }
 
-  #attention(qt: Float32Array, blk: Block, npos: number, out: Float32Array): void {
+  #attention(
+    qt: Float32Array,
+    kCache: Float32Array | Float16Array,
+    vCache: Float32Array | Float16Array,
+    npos: number,
+    out: Float32Array,
+  ): void {
     const c = this.config;
     const scale = 1 / Math.sqrt(c.headDim);
     if (this.#native) {
       this.#native.symbols.bli_attention(
         qt,
-        blk.kCache,
-        blk.vCache,
+        kCache,
+        vCache,
         c.nHead,
         c.nHeadKv,
         c.headDim,
@@ -658,7 +827,7 @@ export class InferenceModel implements Disposable {
       for (let t = 0; t < npos; t++) {
         let s = 0;
         const ko = t * stride + kvh * D;
-        for (let d = 0; d < D; d++) s += qt[hd * D + d] * blk.kCache[ko + d];
+        for (let d = 0; d < D; d++) s += qt[hd * D + d] * kCache[ko + d];
         s *= scale;
         sc[t] = s;
         if (s > mx) mx = s;
@@ -671,7 +840,7 @@ export class InferenceModel implements Disposable {
       }
       for (let d = 0; d < D; d++) {
         let acc = 0;
-        for (let t = 0; t < npos; t++) acc += sc[t] * blk.vCache[t * stride + kvh * D + d];
+        for (let t = 0; t < npos; t++) acc += sc[t] * vCache[t * stride + kvh * D + d];
         out[hd * D + d] = acc / sum;
       }
     }
