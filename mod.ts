@@ -265,6 +265,7 @@ export {
   readModelConfig,
   type Sampler,
   type SamplingOptions,
+  type SlotTokens,
   SUPPORTED_ARCHITECTURES,
 } from "./src/infer/mod.ts";
 export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";

@@ -22,7 +22,13 @@ export type { GgufMetadata } from "../gguf/metadata.ts";
 export type { GgufModelWithData } from "../load/open.ts";
 export type { GgufMetadataInput, GgufTensorInput } from "../gguf/writer.ts";
 export type { LinearBackend } from "./linear.ts";
-export { InferenceModel, loadModel, type LoadModelOptions, rmsNorm } from "./model.ts";
+export {
+  InferenceModel,
+  loadModel,
+  type LoadModelOptions,
+  rmsNorm,
+  type SlotTokens,
+} from "./model.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
 export { generate, type GenerateOptions, type GenerateResult } from "./generate.ts";
 export { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";
