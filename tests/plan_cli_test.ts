@@ -19,7 +19,7 @@ const PlanJson = z.object({
   strategy: z.enum(["auto", "cpu", "gpu", "hybrid", "split"]),
   resolved: z.enum(["cpu", "gpu", "hybrid", "split"]),
   ctx: z.number().int().positive(),
-  kvType: z.enum(["f16", "q8_0", "q4_0"]),
+  kvType: z.enum(["f32", "f16", "q8_0", "q4_0"]),
   gpuLayers: z.number().int().nonnegative(),
   kv: z.object({ totalBytes: z.number().int().nonnegative() }),
   tensors: z.array(z.object({
@@ -125,13 +125,15 @@ Deno.test("plan reads a JSON devices file and fills in this machine's CPU", asyn
 
 Deno.test("plan usage errors are UsageErrors with one clear line", async () => {
   const cases: [string[], RegExp][] = [
-    [[], /plan needs a FILE/],
-    [[model, model], /plan takes one FILE/],
-    [[model, "--kv-type", "q5_1"], /--kv-type must be f16, q8_0 or q4_0, got "q5_1"/],
+    [[], /needs a model FILE or -m FILE/],
+    [[model, model], /unexpected argument/],
+    [[model, "--kv-type", "q5_1"], /--kv-type must be f32 or f16, got q5_1/],
+    [[model, "--kv-type", "q8_0"], /--kv-type q8_0 is not supported by bitload's engine/],
     [[model, "--strategy", "fast"], /--strategy must be one of auto, cpu, gpu, hybrid, split/],
-    [[model, "--ctx=-5"], /--ctx must be a non-negative integer/],
-    [[model, "--ctx", "0"], /--ctx must be at least 1/],
-    [[model, "--ctx", "1.5"], /--ctx must be a non-negative integer/],
+    [[model, "--ctx=-5"], /--ctx-size must be a non-negative integer, got -5/],
+    [[model, "--ctx", "-5"], /--ctx-size must be a non-negative integer, got -5/],
+    [[model, "--ctx", "0"], /--ctx-size must be at least 1/],
+    [[model, "--ctx", "1.5"], /--ctx-size must be a non-negative integer/],
     [[model, "--emit", "vllm"], /--emit supports only "llama.cpp"/],
     [[model, "--override", "nodevice"], /--override must be REGEX=DEVICE/],
     [[model, "--override", "(=cpu"], /invalid regular expression/],

@@ -151,7 +151,7 @@ Deno.test("bitload validate: structure only, help, usage errors, unreadable file
   assert.equal(ok.code, 0);
   assert.match(ok.text, /structure\s+pass\s+13 tensors in 1 part\(s\), no warnings/);
   assert.equal((await run(["--help"])).text, VALIDATE_HELP);
-  await assert.rejects(() => run([]), /needs one FILE/);
+  await assert.rejects(() => run([]), /needs a model FILE or -m FILE/);
   await assert.rejects(() => run([model, "--reference", "llama"]), /--reference must be "ggml"/);
   await assert.rejects(() => run([model, "--sample", "0"]), /--sample must be a positive integer/);
   const junk = join(dir, "junk.gguf");

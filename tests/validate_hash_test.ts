@@ -59,7 +59,7 @@ Deno.test("bitload hash prints the manifest as JSON on stdout", async () => {
   assert.equal(await runHash([model], (s) => lines.push(s)), 0);
   const m = parseManifest(lines.join("\n"));
   assert.equal(m.file, "m.gguf");
-  await assert.rejects(() => runHash([], () => {}), /needs one FILE/);
+  await assert.rejects(() => runHash([], () => {}), /needs a model FILE or -m FILE/);
 });
 
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));

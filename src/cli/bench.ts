@@ -7,7 +7,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { COMMON_FLAGS, noMorePositionals, parseCommand } from "./options.ts";
 import { compareReports, DEFAULT_THRESHOLDS, type RegressionThresholds } from "../bench/compare.ts";
 import { machineInfo } from "../bench/machine.ts";
 import {
@@ -101,18 +101,15 @@ export async function runBench(
   out: (s: string) => void,
   peers?: BenchPeers,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      size: { type: "string" },
-      only: { type: "string" },
-      json: { type: "boolean" },
-      save: { type: "string" },
-      compare: { type: "string" },
-      threshold: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values, positionals } = parseCommand("bench", args, {
+    size: { type: "string" },
+    only: { type: "string" },
+    save: { type: "string" },
+    compare: { type: "string" },
+    threshold: { type: "string", multiple: true },
+    ...COMMON_FLAGS,
   });
+  noMorePositionals("bench", positionals);
   if (values.help) {
     out(BENCH_HELP);
     return 0;

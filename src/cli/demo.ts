@@ -7,7 +7,6 @@
  */
 
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { openGgufModel } from "../gguf/split.ts";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
@@ -25,6 +24,7 @@ import { loadModel as loadInferenceModel } from "../infer/model.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
+import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload demo`. */
 export const DEMO_HELP = `Usage: bitload demo [FILE] [--keep] [synth options]
@@ -43,17 +43,22 @@ Permissions: --allow-read, --allow-write (temporary directory), --allow-env.`;
 
 /** Runs `demo`; returns the exit code. */
 export async function runDemo(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...SYNTH_FLAGS, keep: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("demo", args, {
+    ...SYNTH_FLAGS,
+    ...pick("model"),
+    keep: { type: "boolean" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(DEMO_HELP);
     return 0;
   }
-  if (positionals.length > 1) throw new UsageError("demo takes at most one FILE");
-  let file = positionals[0] ?? envVar("BITNET_GGUF");
+  let file: string | undefined;
+  if (values.model !== undefined || positionals.length > 0 || envVar("BITNET_GGUF")) {
+    const named = modelArgument("demo", values, positionals, envVar("BITNET_GGUF"));
+    noMorePositionals("demo", named.rest);
+    file = named.file;
+  }
   let tempDir: string | undefined;
   if (!file) {
     tempDir = await Deno.makeTempDir({ prefix: "bitload-demo-" });

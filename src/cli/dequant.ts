@@ -5,12 +5,20 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { kernelInfo } from "../../ffi/native.ts";
 import { openGguf } from "../load/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
-import { formatBytes, integerOption, UsageError } from "./output.ts";
+import { formatBytes, UsageError } from "./output.ts";
+import {
+  COMMON_FLAGS,
+  maxThreads,
+  modelArgument,
+  noMorePositionals,
+  parseCommand,
+  pick,
+  threadsOption,
+} from "./options.ts";
 
 /** Help text of `bitload dequant`. */
 export const DEQUANT_HELP = `Usage: bitload dequant FILE --tensor NAME --out PATH [options]
@@ -22,7 +30,9 @@ Options:
   --tensor NAME        the tensor (see bitload inspect FILE --tensors)
   --out PATH           where to write the f32 values
   --backend B          native, ts or auto (default auto: native when available)
-  --threads N          native worker threads (default: all cores)
+  -m, --model FILE     the model (instead of the positional FILE)
+  -t, --threads N      native worker threads (default: all cores)
+  --json               print {tensor, type, shape, out, bytes, ms} as JSON
   -h, --help           show this help
 
 Permissions: --allow-read, --allow-write, --allow-ffi (native kernels; --allow-run and
@@ -37,10 +47,8 @@ BITLOAD_NATIVE=0 disables native code, BITLOAD_NATIVE_LIB names a prebuilt libra
 
 /** Runs `kernels`; returns the exit code. */
 export function runKernels(args: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
+  const { values, positionals } = parseCommand("kernels", args, COMMON_FLAGS);
+  noMorePositionals("kernels", positionals);
   if (values.help) {
     out(KERNELS_HELP);
     return Promise.resolve(0);
@@ -55,39 +63,32 @@ export function runKernels(args: string[], out: (s: string) => void): Promise<nu
 
 /** Runs `dequant`; returns the exit code. */
 export async function runDequant(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      tensor: { type: "string" },
-      out: { type: "string" },
-      backend: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("dequant", args, {
+    ...pick("model", "threads"),
+    tensor: { type: "string" },
+    out: { type: "string" },
+    backend: { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(DEQUANT_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError("dequant needs one FILE (see bitload dequant --help)");
-  }
+  const { file, rest } = modelArgument("dequant", values, positionals);
+  noMorePositionals("dequant", rest);
   if (!values.tensor) throw new UsageError("dequant needs --tensor NAME");
   if (!values.out) throw new UsageError("dequant needs --out PATH");
   const backend = (values.backend ?? "auto") as DequantizeBackend;
   if (!["auto", "native", "ts"].includes(backend)) {
     throw new UsageError(`--backend must be native, ts or auto, got "${values.backend}"`);
   }
-  const threads = integerOption("threads", values.threads, 1) ?? navigator.hardwareConcurrency;
-  using model = await openGguf(positionals[0], { mmap: true });
+  const threads = threadsOption(values.threads) ?? maxThreads();
+  using model = await openGguf(file, { mmap: true });
   const t = model.tensors.find((x) => x.name === values.tensor);
-  if (!t) throw new Error(`${positionals[0]}: no tensor named "${values.tensor}"`);
+  if (!t) throw new Error(`${file}: no tensor named "${values.tensor}"`);
   if (!t.type.dequantizable) {
     throw new Error(
-      `${
-        positionals[0]
-      }: tensor "${t.name}" has type ${t.type.name}, which cannot be dequantized: ${t.type.refusal}`,
+      `${file}: tensor "${t.name}" has type ${t.type.name}, which cannot be dequantized: ${t.type.refusal}`,
     );
   }
   const values32 = new Float32Array(t.elementCount);
@@ -96,6 +97,18 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
   const ms = performance.now() - started;
   const bytes = new Uint8Array(values32.buffer);
   await writeBytesAtomically(values.out, bytes);
+  if (values.json) {
+    out(JSON.stringify({
+      file,
+      tensor: t.name,
+      type: t.type.name,
+      shape: t.dims.map(Number),
+      out: values.out,
+      bytes: bytes.length,
+      ms: Math.round(ms * 100) / 100,
+    }));
+    return 0;
+  }
   out(
     `${t.name}: ${t.type.name} [${t.dims.join(", ")}] → ${values.out} (${
       formatBytes(bytes.length)

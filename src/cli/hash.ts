@@ -6,10 +6,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
 import { table, UsageError } from "./output.ts";
+import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload hash`. */
 export const HASH_HELP = `Usage: bitload hash FILE [--check MANIFEST] [--out PATH]
@@ -20,6 +20,9 @@ sha256 of all tensor data in directory order). Metadata is not hashed.
 Options:
   --check MANIFEST   verify FILE against a manifest; exit 1 on any difference
   --out PATH         write the manifest to PATH (atomically) instead of stdout
+  -m, --model FILE   the model (instead of the positional FILE)
+  --json             with --check: the result as JSON; with --out: a JSON summary line
+                     (without either, the manifest itself is JSON)
   -h, --help         show this help`;
 
 /**
@@ -33,24 +36,20 @@ Options:
  * ```
  */
 export async function runHash(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      check: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("hash", args, {
+    ...pick("model"),
+    check: { type: "string" },
+    out: { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(HASH_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError("hash needs one FILE (see bitload hash --help)");
-  }
+  const { file, rest } = modelArgument("hash", values, positionals);
+  noMorePositionals("hash", rest);
   if (values.check && values.out) throw new UsageError("--check and --out cannot be combined");
-  const manifest = await hashModel(positionals[0]);
+  const manifest = await hashModel(file);
   if (values.check) {
     const expected = parseManifest(await Deno.readTextFile(values.check));
     const r = checkManifest(manifest, expected);
@@ -58,9 +57,13 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
     for (const name of r.mismatched) rows.push([name, "CHANGED"]);
     for (const name of r.missing) rows.push([name, "MISSING"]);
     for (const name of r.extra) rows.push([name, "EXTRA"]);
+    if (values.json) {
+      out(JSON.stringify({ file, ...r, expected: expected.tensors.length }));
+      return r.ok ? 0 : 1;
+    }
     if (rows.length > 1) out(table(rows));
     out(
-      `${positionals[0]}: ${r.matched} of ${expected.tensors.length} tensors match, model digest ${
+      `${file}: ${r.matched} of ${expected.tensors.length} tensors match, model digest ${
         r.modelDigestMatches ? "matches" : "DIFFERS"
       } — ${r.ok ? "OK" : "FAILED"}`,
     );
@@ -69,10 +72,17 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   const text = JSON.stringify(manifest, null, 2);
   if (values.out) {
     await writeBytesAtomically(values.out, text + "\n");
+    if (values.json) {
+      out(JSON.stringify({
+        file,
+        out: values.out,
+        tensors: manifest.tensors.length,
+        modelDigest: manifest.modelDigest,
+      }));
+      return 0;
+    }
     out(
-      `${
-        positionals[0]
-      }: ${manifest.tensors.length} tensors, model ${manifest.modelDigest} → ${values.out}`,
+      `${file}: ${manifest.tensors.length} tensors, model ${manifest.modelDigest} → ${values.out}`,
     );
   } else out(text);
   return 0;

@@ -4,13 +4,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { formatValue, valueToJson } from "../gguf/metadata.ts";
 import type { GgufModel } from "../gguf/model.ts";
 import { openGgufModel } from "../gguf/split.ts";
 import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.ts";
 import { valueTypeName } from "../gguf/value_types.ts";
-import { bold, cyan, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
+import { bold, cyan, dim, formatBytes, formatCount, table, yellow } from "./output.ts";
+import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload inspect`. */
 export const INSPECT_HELP = `Usage: bitload inspect FILE [--json] [--tensors] [--kv KEY]
@@ -20,6 +20,7 @@ hyperparameters, tokenizer and split parts. Reads only the header, never the ten
 FILE may be any part of a split model, or an http(s):// URL (read with range requests).
 
 Options:
+  -m, --model FILE  the model (instead of the positional FILE)
   --json        print {version, alignment, dataOffset, metadata, tensors} as JSON
   --tensors     also list every tensor (name, type, shape, offset, bytes)
   --kv KEY      print the value of one metadata key (repeatable)
@@ -30,36 +31,27 @@ Exit codes: 0 ok, 1 the file is not a valid GGUF (one line on stderr), 2 usage e
 
 /** Runs `inspect` with its arguments; returns the exit code. */
 export async function runInspect(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      json: { type: "boolean" },
-      tensors: { type: "boolean" },
-      kv: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("inspect", args, {
+    ...pick("model"),
+    tensors: { type: "boolean" },
+    kv: { type: "string", multiple: true },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(INSPECT_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      positionals.length === 0
-        ? "inspect needs a FILE (see bitload inspect --help)"
-        : "inspect takes one FILE",
-    );
-  }
-  const model = await openGgufModel(positionals[0]);
+  const { file, rest } = modelArgument("inspect", values, positionals);
+  noMorePositionals("inspect", rest);
+  const model = await openGgufModel(file);
   if (values.kv) {
-    return printKeys(model, values.kv, values.json === true, out, positionals[0]);
+    return printKeys(model, values.kv, values.json === true, out, file);
   }
   if (values.json) {
     out(JSON.stringify(inspectJson(model)));
     return 0;
   }
-  out(renderSummary(positionals[0], summarizeModel(model)));
+  out(renderSummary(file, summarizeModel(model)));
   out("\n" + renderMetadata(model));
   if (values.tensors) out("\n" + renderTensors(model));
   return 0;

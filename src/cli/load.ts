@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
@@ -19,12 +18,19 @@ import {
   dim,
   envVar,
   formatBytes,
-  integerOption,
   table,
   UsageError,
   yellow,
 } from "./output.ts";
 import { progressBar } from "./progress.ts";
+import {
+  COMMON_FLAGS,
+  integerOption,
+  modelArgument,
+  noMorePositionals,
+  parseCommand,
+  pick,
+} from "./options.ts";
 
 /** Help text of `bitload load`. */
 export const LOAD_HELP = `Usage: bitload load [FILE] [options]   (FILE defaults to $BITNET_GGUF)
@@ -34,6 +40,7 @@ tensors resident batch by batch (critical tensors, then layers, then the rest), 
 memory-efficiency report (peak RSS added, anonymous vs file-backed, multiplier, throughput).
 
 Options:
+  -m, --model FILE   the model (instead of the positional FILE)
   --no-mmap          read into memory instead of mapping (chunked reads, one buffer per file)
   --mlock            lock the mapped pages in memory
   --populate         prefault the whole mapping at once (MAP_POPULATE)
@@ -77,7 +84,11 @@ export function parseByteSize(text: string): number {
     gb: 1e9,
     tb: 1e12,
   };
-  return Math.round(Number(m[1]) * units[(m[2] ?? "b").toLowerCase()]);
+  const bytes = Math.round(Number(m[1]) * units[(m[2] ?? "b").toLowerCase()]);
+  if (!Number.isSafeInteger(bytes)) {
+    throw new UsageError(`"${text}" is too large a byte size (at most 2^53 - 1 bytes)`);
+  }
+  return bytes;
 }
 
 /** Renders a memory report as a small table. */
@@ -120,11 +131,9 @@ export function renderProfile(monitor: PerfMonitor): string {
 
 /** Runs `load`; returns the exit code. */
 export async function runLoad(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      "no-mmap": { type: "boolean" },
-      mlock: { type: "boolean" },
+  const { values, positionals } = parseCommand("load", args, {
+    ...pick("model", "no-mmap", "mlock"),
+    ...{
       populate: { type: "boolean" },
       "batch-layers": { type: "string" },
       profile: { type: "boolean" },
@@ -133,19 +142,15 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       "gpu-as": { type: "string" },
       dequant: { type: "string" },
       budget: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+    } as const,
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(LOAD_HELP);
     return 0;
   }
-  const file = positionals[0] ?? envVar("BITNET_GGUF");
-  if (positionals.length > 1 || !file) {
-    throw new UsageError("load needs one FILE or $BITNET_GGUF (see bitload load --help)");
-  }
+  const { file, rest } = modelArgument("load", values, positionals, envVar("BITNET_GGUF"));
+  noMorePositionals("load", rest);
   const dequant = values.dequant ?? "none";
   if (dequant !== "none" && dequant !== "f32" && dequant !== "f16") {
     throw new UsageError(`--dequant must be f32, f16 or none, got "${dequant}"`);
@@ -164,6 +169,12 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     throw new Error(
       `${file}: cannot use ${device}: ${cudaUnavailableReason() ?? "no CUDA runtime"}`,
     );
+  }
+  let budget: number | undefined;
+  try {
+    budget = values.budget === undefined ? undefined : parseByteSize(values.budget);
+  } catch (e) {
+    throw new UsageError(`--budget: ${(e as Error).message}`);
   }
   const controller = new AbortController();
   const onSigint = () =>
@@ -188,7 +199,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       batchLayers,
       progressive: batchLayers !== undefined ? true : undefined,
       dequant,
-      memoryBudgetBytes: values.budget ? parseByteSize(values.budget) : undefined,
+      memoryBudgetBytes: budget,
       signal: controller.signal,
       monitor,
       onProgress(e: LoadProgress) {

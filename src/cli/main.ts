@@ -6,8 +6,6 @@
  * @module
  */
 
-import { runDemo } from "./demo.ts";
-import { runInspect } from "./inspect.ts";
 import {
   CancelledError,
   envVar,
@@ -18,16 +16,6 @@ import {
   setColor,
   UsageError,
 } from "./output.ts";
-import { runBench } from "./bench.ts";
-import { runDequant, runKernels } from "./dequant.ts";
-import { runLoad } from "./load.ts";
-import { runPlan } from "./plan.ts";
-import { runDetokenize, runTokenize } from "./tokenize.ts";
-import { runValidate } from "./validate.ts";
-import { runHash } from "./hash.ts";
-import { runQuantize } from "./quantize.ts";
-import { runRun } from "./run.ts";
-import { runSynth } from "./synth.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
 const HELP =
@@ -61,21 +49,25 @@ Exit codes: 0 success, 1 failure (bad file, I/O), 2 usage error, 130 cancelled (
 
 type Command = (args: string[], out: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  inspect: runInspect,
-  load: runLoad,
-  dequant: runDequant,
-  kernels: runKernels,
-  plan: runPlan,
-  tokenize: runTokenize,
-  detokenize: runDetokenize,
-  validate: runValidate,
-  hash: runHash,
-  quantize: runQuantize,
-  run: runRun,
-  bench: runBench,
-  synth: runSynth,
-  demo: runDemo,
+/**
+ * Each command's module, imported only when the command runs: `bitload --help` and a command's
+ * start-up pay for nothing they do not use (the native library, zod, the tokenizer, …).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  inspect: () => import("./inspect.ts").then((m) => m.runInspect),
+  load: () => import("./load.ts").then((m) => m.runLoad),
+  dequant: () => import("./dequant.ts").then((m) => m.runDequant),
+  kernels: () => import("./dequant.ts").then((m) => m.runKernels),
+  plan: () => import("./plan.ts").then((m) => m.runPlan),
+  tokenize: () => import("./tokenize.ts").then((m) => m.runTokenize),
+  detokenize: () => import("./tokenize.ts").then((m) => m.runDetokenize),
+  validate: () => import("./validate.ts").then((m) => m.runValidate),
+  hash: () => import("./hash.ts").then((m) => m.runHash),
+  quantize: () => import("./quantize.ts").then((m) => m.runQuantize),
+  run: () => import("./run.ts").then((m) => m.runRun),
+  bench: () => import("./bench.ts").then((m) => m.runBench),
+  synth: () => import("./synth.ts").then((m) => m.runSynth),
+  demo: () => import("./demo.ts").then((m) => m.runDemo),
 };
 
 /** Runs the CLI with `args`; returns the exit code. Never throws. */
@@ -92,7 +84,9 @@ export async function main(args: string[]): Promise<number> {
     const [command, ...commandArgs] = rest;
     if (command === undefined || command === "-h" || command === "--help" || command === "help") {
       const topic = command === "help" ? commandArgs[0] : undefined;
-      if (topic !== undefined && COMMANDS[topic]) return await COMMANDS[topic](["--help"], out);
+      if (topic !== undefined && COMMANDS[topic]) {
+        return await (await COMMANDS[topic]())(["--help"], out);
+      }
       out(HELP);
       return 0;
     }
@@ -100,9 +94,9 @@ export async function main(args: string[]): Promise<number> {
       out(`bitload ${denoConfig.version}`);
       return 0;
     }
-    const run = COMMANDS[command];
-    if (!run) throw new UsageError(`unknown command "${command}" (see bitload --help)`);
-    return await run(commandArgs, out);
+    const load = COMMANDS[command];
+    if (!load) throw new UsageError(`unknown command "${command}" (see bitload --help)`);
+    return await (await load())(commandArgs, out);
   } catch (error) {
     const usage = error instanceof UsageError ||
       (error instanceof TypeError &&

@@ -25,34 +25,19 @@ export class CancelledError extends Error {
   override name = "CancelledError";
 }
 
-/** A command-line mistake: printed as one line, exit code 2. */
+/**
+ * A command-line mistake: printed as one line, exit code 2. With `command`, the line names it
+ * (`bitload run: unknown option '-x' (see bitload run --help)`).
+ */
 export class UsageError extends Error {
   override name = "UsageError";
-}
-
-/**
- * Parses an integer option: `undefined` when it was not given, else a safe integer ≥ `min`; any
- * other text is a {@link UsageError} naming the flag and what was given.
- *
- * @example
- * ```ts
- * import { integerOption } from "./output.ts";
- * integerOption("threads", "4", 1); // 4
- * integerOption("threads", undefined, 1); // undefined
- * ```
- */
-export function integerOption(
-  name: string,
-  text: string | undefined,
-  min: 0 | 1,
-): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(v) || v < min) {
-    const kind = min === 1 ? "a positive integer" : "a non-negative integer";
-    throw new UsageError(`--${name} must be ${kind}, got "${text}"`);
+  /** The command the mistake was made in, when known. */
+  readonly command?: string;
+  /** A usage error with `message`, optionally naming the `command`. */
+  constructor(message: string, options: { command?: string } = {}) {
+    super(message);
+    this.command = options.command;
   }
-  return v;
 }
 
 let colorEnabled: boolean | undefined;
@@ -105,5 +90,6 @@ export function errorLine(error: unknown): string {
     return `bitload: ${where}${error.reason} (${error.code})`;
   }
   const message = error instanceof Error ? error.message : String(error);
-  return `bitload: ${message.split("\n")[0]}`;
+  const who = error instanceof UsageError && error.command ? `bitload ${error.command}` : "bitload";
+  return `${who}: ${message.split("\n")[0]}`;
 }

@@ -5,9 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openGgufModel } from "../gguf/split.ts";
-import { isKvType, type KvType } from "../plan/accounting.ts";
 import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
 import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
 import {
@@ -19,6 +17,16 @@ import {
   type TensorOverride,
 } from "../plan/strategies.ts";
 import { bold, cyan, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
+import {
+  COMMON_FLAGS,
+  integerOption,
+  kvTypeOption,
+  modelArgument,
+  noMorePositionals,
+  numberOption,
+  parseCommand,
+  pick,
+} from "./options.ts";
 
 /** Help text of `bitload plan`. */
 export const PLAN_HELP = `Usage: bitload plan FILE [options]
@@ -33,14 +41,16 @@ Options:
                             NAME:FREE/TOTAL sets free and total apart. The JSON file is a list
                             of {name, kind: cpu|cuda|rpc, totalBytes, freeBytes, bandwidth?, host?}.
                             A spec without cpu gets this machine's CPU.
-  --ctx N                   context length (default: the model's, at most 4096)
-  --kv-type TYPE            KV cache type: f16 (default), q8_0, q4_0
+  -m, --model FILE          the model (instead of the positional FILE)
+  -c, --ctx-size N          context length (default: the model's, at most 4096; also --ctx)
+  --kv-type TYPE            KV cache type: f16 (default) or f32, the set bitload run takes;
+                            q8_0 and q4_0 only with --emit llama.cpp (llama.cpp runs them)
   --strategy S              auto (default), cpu, gpu, hybrid, split
   --override REGEX=DEVICE   pin tensors whose name matches REGEX to DEVICE (repeatable, like
                             llama.cpp -ot; first match wins)
-  --tensor-split A,B,…      split ratio across accelerators (like llama.cpp --tensor-split)
-  --gpu-layers N            hybrid: offload exactly N layers (like llama.cpp -ngl)
-  --batch N                 micro-batch for the scratch estimate (default 512)
+  -ts, --tensor-split A,B,… split ratio across accelerators (like llama.cpp)
+  -ngl, --n-gpu-layers N    hybrid: offload exactly N layers (also --gpu-layers)
+  -b, --batch-size N        micro-batch for the scratch estimate (default 512; also --batch)
   --flash-attn              assume flash attention (no KQ buffer)
   --overhead F              parsing/loading overhead, fraction of weights (default 0.10)
   --safety F                safety margin, fraction of what is needed (default 0.15)
@@ -52,16 +62,7 @@ Exit codes: 0 the plan fits, 1 it does not fit or was refused (the numbers are p
 2 usage error.`;
 
 function parseNumber(name: string, text: string | undefined, integer: boolean): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(
-      `--${name} must be a ${
-        integer ? "non-negative integer" : "non-negative number"
-      }, got "${text}"`,
-    );
-  }
-  return n;
+  return integer ? integerOption(name, text, 0) : numberOption(name, text, { min: 0 });
 }
 
 /**
@@ -115,41 +116,25 @@ async function resolveDevices(spec: string | undefined): Promise<Device[]> {
  * ```
  */
 export async function runPlan(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      devices: { type: "string" },
-      ctx: { type: "string" },
-      "kv-type": { type: "string" },
-      strategy: { type: "string" },
-      override: { type: "string", multiple: true },
-      "tensor-split": { type: "string" },
-      "gpu-layers": { type: "string" },
-      batch: { type: "string" },
-      "flash-attn": { type: "boolean" },
-      overhead: { type: "string" },
-      safety: { type: "string" },
-      json: { type: "boolean" },
-      emit: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("plan", args, {
+    ...pick("model", "ctx-size", "batch-size", "n-gpu-layers", "tensor-split"),
+    devices: { type: "string" },
+    "kv-type": { type: "string" },
+    strategy: { type: "string" },
+    override: { type: "string", multiple: true },
+    "flash-attn": { type: "boolean" },
+    overhead: { type: "string" },
+    safety: { type: "string" },
+    emit: { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(PLAN_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError(
-      positionals.length === 0
-        ? "plan needs a FILE (see bitload plan --help)"
-        : "plan takes one FILE",
-    );
-  }
-  const kvType = values["kv-type"] ?? "f16";
-  if (!isKvType(kvType) || kvType === "f32") {
-    throw new UsageError(`--kv-type must be f16, q8_0 or q4_0, got "${kvType}"`);
-  }
+  const { file, rest } = modelArgument("plan", values, positionals);
+  noMorePositionals("plan", rest);
+  const kvType = kvTypeOption(values["kv-type"], "f16", { llamaCpp: values.emit === "llama.cpp" });
   const strategy = values.strategy ?? "auto";
   if (!STRATEGIES.includes(strategy as Strategy)) {
     throw new UsageError(`--strategy must be one of ${STRATEGIES.join(", ")}, got "${strategy}"`);
@@ -157,27 +142,27 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   if (values.emit !== undefined && values.emit !== "llama.cpp") {
     throw new UsageError(`--emit supports only "llama.cpp", got "${values.emit}"`);
   }
-  const ctx = parseNumber("ctx", values.ctx, true);
-  if (ctx === 0) throw new UsageError("--ctx must be at least 1");
-  const batch = parseNumber("batch", values.batch, true);
-  if (batch === 0) throw new UsageError("--batch must be at least 1");
+  const ctx = parseNumber("ctx-size", values["ctx-size"], true);
+  if (ctx === 0) throw new UsageError("--ctx-size must be at least 1");
+  const batch = parseNumber("batch-size", values["batch-size"], true);
+  if (batch === 0) throw new UsageError("--batch-size must be at least 1");
   const split = values["tensor-split"]?.split(/[,/]/).map((s) =>
     parseNumber("tensor-split", s, false)!
   );
   const options: PlanOptions = {
     strategy: strategy as Strategy,
     ctx,
-    kvType: kvType as KvType,
+    kvType,
     batch,
     flashAttention: values["flash-attn"] === true,
     overrides: (values.override ?? []).map(parseOverride),
     tensorSplit: split,
-    gpuLayers: parseNumber("gpu-layers", values["gpu-layers"], true),
+    gpuLayers: parseNumber("n-gpu-layers", values["n-gpu-layers"], true),
     overhead: parseNumber("overhead", values.overhead, false),
     safety: parseNumber("safety", values.safety, false),
   };
   const devices = await resolveDevices(values.devices);
-  const model = await openGgufModel(positionals[0]);
+  const model = await openGgufModel(file);
   let plan: PlacementPlan;
   try {
     plan = planPlacement(model, devices, options);
@@ -185,11 +170,11 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     if (e instanceof RangeError) throw new UsageError(e.message);
     throw e;
   }
-  const emitted = values.emit ? llamaCppArgs(plan, { model: positionals[0], devices }) : undefined;
+  const emitted = values.emit ? llamaCppArgs(plan, { model: file, devices }) : undefined;
   if (values.json) {
     out(JSON.stringify(emitted ? { ...plan, llamaCpp: emitted } : plan));
   } else {
-    out(renderPlan(plan, { file: positionals[0], devices }));
+    out(renderPlan(plan, { file, devices }));
     if (emitted) {
       out("\n" + bold("llama.cpp"));
       out("  " + emitted.command);

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { openGguf } from "../load/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
 
 const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "F32"];
-import { formatBytes, integerOption, table, UsageError } from "./output.ts";
+import { formatBytes, table, UsageError } from "./output.ts";
+import { COMMON_FLAGS, maxThreads, parseCommand, pick, threadsOption } from "./options.ts";
 
 /** Help text of `bitload quantize`. */
 export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TYPE [options]
@@ -25,8 +25,10 @@ written through a temporary file and a rename.
 
 Options:
   --type TYPE     ${QUANTIZE_TYPES.join(", ")}, or F32 (dequantize the matrices)
-  --threads N     threads for dequantizing the source (default: all cores)
+  -m, --model IN  the input model (then only OUT.gguf is positional)
+  -t, --threads N threads for dequantizing the source (default: all cores)
   --quiet         print only the summary line
+  --json          print {in, out, type, converted, bytesIn, bytesOut, tensors} as JSON
   -h, --help      show this help`;
 
 /**
@@ -39,16 +41,13 @@ Options:
  * ```
  */
 export async function runQuantize(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      type: { type: "string" },
-      threads: { type: "string" },
-      quiet: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals: given } = parseCommand("quantize", args, {
+    ...pick("model", "threads"),
+    type: { type: "string" },
+    quiet: { type: "boolean" },
+    ...COMMON_FLAGS,
   });
+  const positionals = values.model !== undefined ? [values.model, ...given] : given;
   if (values.help) {
     out(QUANTIZE_HELP);
     return 0;
@@ -62,7 +61,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
       `--type must be one of ${TARGETS.join(", ")}, got "${values.type ?? ""}"`,
     );
   }
-  const threads = integerOption("threads", values.threads, 1) ?? navigator.hardwareConcurrency;
+  const threads = threadsOption(values.threads) ?? maxThreads();
   const [inPath, outPath] = positionals;
   let report;
   try {
@@ -72,15 +71,27 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
     if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
     throw error;
   }
+  const before = report.reduce((s, t) => s + t.bytesIn, 0);
+  const after = report.reduce((s, t) => s + t.bytesOut, 0);
+  const converted = report.filter((t) => t.from !== t.to).length;
+  if (values.json) {
+    out(JSON.stringify({
+      in: inPath,
+      out: outPath,
+      type,
+      converted,
+      bytesIn: before,
+      bytesOut: after,
+      tensors: report.map((t) => ({ name: t.name, from: t.from, to: t.to, bytes: t.bytesOut })),
+    }));
+    return 0;
+  }
   if (!values.quiet) {
     out(table([
       ["tensor", "from", "to", "bytes"],
       ...report.map((t) => [t.name, t.from, t.to, formatBytes(t.bytesOut)]),
     ]));
   }
-  const before = report.reduce((s, t) => s + t.bytesIn, 0);
-  const after = report.reduce((s, t) => s + t.bytesOut, 0);
-  const converted = report.filter((t) => t.from !== t.to).length;
   out(
     `${inPath} → ${outPath}: ${converted} of ${report.length} tensors converted to ${type}, ${
       formatBytes(before)

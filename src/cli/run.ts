@@ -6,30 +6,43 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { generate, type GenerateResult } from "../infer/generate.ts";
 import { type InferenceModel, loadModel } from "../infer/model.ts";
-import { envVar, formatBytes, integerOption, UsageError } from "./output.ts";
+import { envVar, formatBytes, UsageError } from "./output.ts";
+import {
+  COMMON_FLAGS,
+  integerOption,
+  kvTypeOption,
+  modelArgument,
+  noMorePositionals,
+  numberOption,
+  parseCommand,
+  pick,
+  threadsOption,
+} from "./options.ts";
 
 /** Help text of `bitload run`. */
 export const RUN_HELP =
-  `Usage: bitload run FILE -p PROMPT [options]   (FILE defaults to $BITNET_GGUF)
+  `Usage: bitload run FILE -p PROMPT [options]   (or -m FILE; FILE defaults to $BITNET_GGUF)
 
 Generates text with the model: the prompt is tokenized with the model's own vocabulary, run as
 one batch, then tokens are sampled one by one and printed as they come. At the end: prompt
 tok/s, generation tok/s, time to first token and peak memory.
 
-Options:
+Options (llama.cpp's names):
+  -m, --model FILE   the model (instead of the positional FILE)
   -p, --prompt TEXT  the prompt
+  -f, --file PATH    read the prompt from a file
   --tokens IDS       the prompt as token ids (comma-separated) instead of text
   -n, --n-predict N  tokens to generate (default 32)
   --temp T           temperature; 0 = greedy (default 0)
   --top-k K          top-k sampling (default 40)
-  --top-p P          top-p sampling (default 0.95)
+  --top-p P          top-p sampling, 0 to 1 (default 0.95)
   --seed S           sampling seed (default $BITNET_SEED, else 42)
-  --threads N        kernel threads (default: all hardware threads)
-  --ctx N            KV cache length (default min(training context, 2048))
-  --kv-type T        KV cache element type: f32 (default) or f16 (half the memory)
+  -t, --threads N    kernel threads (default: all hardware threads; more are clamped)
+  -c, --ctx-size N   KV cache length (default min(training context, 2048); also --ctx)
+  --kv-type T        KV cache element type: f32 (default) or f16 (half the memory); the same
+                     set as plan --kv-type (q8_0/q4_0 are llama.cpp-only)
   --backend B        native (C kernels) or ref (f32 reference, slow); default auto
   --lm-head q8       requantize the LM head to int8 at load (faster decoding, logits move <1%)
   --dequant M        types without an integer kernel (K-quants, IQ…): rows (default: dequantize
@@ -69,13 +82,6 @@ async function tokenizerFor(model: InferenceModel): Promise<TextCodec | string> 
   }
 }
 
-function number(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const v = Number(text);
-  if (!Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got "${text}"`);
-  return v;
-}
-
 /**
  * Runs `bitload run`; returns the exit code.
  *
@@ -86,45 +92,35 @@ function number(name: string, text: string | undefined, fallback: number): numbe
  * ```
  */
 export async function runRun(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      prompt: { type: "string", short: "p" },
-      tokens: { type: "string" },
-      "n-predict": { type: "string", short: "n" },
-      temp: { type: "string" },
-      "top-k": { type: "string" },
-      "top-p": { type: "string" },
-      seed: { type: "string" },
-      threads: { type: "string" },
-      ctx: { type: "string" },
-      backend: { type: "string" },
-      "lm-head": { type: "string" },
-      dequant: { type: "string" },
-      "kv-type": { type: "string" },
-      "no-eos": { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values, positionals } = parseCommand("run", args, {
+    ...pick("model", "prompt", "file", "n-predict", "temp", "top-k", "top-p", "seed", "threads"),
+    ...pick("ctx-size"),
+    tokens: { type: "string" },
+    backend: { type: "string" },
+    "lm-head": { type: "string" },
+    dequant: { type: "string" },
+    "kv-type": { type: "string" },
+    "no-eos": { type: "boolean" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(RUN_HELP);
     return 0;
   }
-  const file = positionals[0] ?? envVar("BITNET_GGUF");
-  if (!file) throw new UsageError("bitload run needs a model file (or $BITNET_GGUF)");
-  if (values.prompt === undefined && values.tokens === undefined) {
-    throw new UsageError("bitload run needs a prompt: -p TEXT or --tokens 1,2,3");
+  const { file, rest } = modelArgument("run", values, positionals, envVar("BITNET_GGUF"));
+  noMorePositionals("run", rest);
+  if (values.prompt !== undefined && values.file !== undefined) {
+    throw new UsageError("give the prompt as -p TEXT or -f FILE, not both", { command: "run" });
+  }
+  const prompt = values.file !== undefined ? await Deno.readTextFile(values.file) : values.prompt;
+  if (prompt === undefined && values.tokens === undefined) {
+    throw new UsageError("bitload run needs a prompt: -p TEXT, -f FILE or --tokens 1,2,3");
   }
   const backend = values.backend ?? "auto";
   if (backend !== "auto" && backend !== "native" && backend !== "ref") {
     throw new UsageError(`--backend must be native, ref or auto, got "${backend}"`);
   }
-  const kvType = values["kv-type"] ?? "f32";
-  if (kvType !== "f32" && kvType !== "f16") {
-    throw new UsageError(`--kv-type must be f32 or f16, got "${kvType}"`);
-  }
+  const kvType = kvTypeOption(values["kv-type"], "f32");
   const lmHead = values["lm-head"] ?? "stored";
   if (lmHead !== "stored" && lmHead !== "q8") {
     throw new UsageError(`--lm-head must be q8 or stored, got "${lmHead}"`);
@@ -133,18 +129,18 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   if (dequant !== "rows" && dequant !== "load") {
     throw new UsageError(`--dequant must be rows or load, got "${dequant}"`);
   }
-  const threads = integerOption("threads", values.threads, 0);
+  const threads = threadsOption(values.threads);
   const maxTokens = integerOption("n-predict", values["n-predict"], 0) ?? 32;
-  const temperature = number("temp", values.temp, 0);
+  const temperature = numberOption("temp", values.temp, { min: 0 }) ?? 0;
   const topK = integerOption("top-k", values["top-k"], 0) ?? 40;
-  const topP = number("top-p", values["top-p"], 0.95);
+  const topP = numberOption("top-p", values["top-p"], { min: 0, max: 1 }) ?? 0.95;
   const seed = integerOption("seed", values.seed ?? envVar("BITNET_SEED"), 0) ?? 42;
-  const ctx = integerOption("ctx", values.ctx, 0);
+  const ctx = integerOption("ctx-size", values["ctx-size"], 1);
 
   const tLoad = performance.now();
   using model = await loadModel(file, {
     backend,
-    threads: threads === 0 ? undefined : threads,
+    threads,
     contextLength: ctx,
     kvType,
     lmHead,
@@ -167,7 +163,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       throw new Error(`Cannot tokenize the prompt (${c}); pass --tokens 1,2,3 instead`);
     }
     codec = c;
-    promptIds = c.encode(values.prompt!);
+    promptIds = c.encode(prompt!);
   }
   if (promptIds.length === 0) throw new UsageError("The prompt has no tokens");
 

@@ -5,11 +5,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { BITNET_SYNTH_DEFAULTS, synthesizeBitnetModel } from "../synth/bitnet_model.ts";
 import type { BitnetSynthOptions } from "../synth/bitnet_model.ts";
 import { formatBytes, UsageError } from "./output.ts";
 import { progressBar } from "./progress.ts";
+import { COMMON_FLAGS, noMorePositionals, parseCommand } from "./options.ts";
 
 const d = BITNET_SYNTH_DEFAULTS;
 
@@ -30,6 +30,7 @@ Options:
   --vocab V      vocabulary size, at least 258 (default ${d.vocab})
   --context C    context length recorded in the metadata (default ${d.context})
   --seed S       random seed (default ${d.seed})
+  --json         print {out, bytes, ms} as JSON
   -h, --help     show this help
 
 Permissions: --allow-write (and --allow-read) for OUT's directory.`;
@@ -75,18 +76,15 @@ export const SYNTH_FLAGS = {
 
 /** Runs `synth`; returns the exit code. */
 export async function runSynth(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...SYNTH_FLAGS, help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseCommand("synth", args, { ...SYNTH_FLAGS, ...COMMON_FLAGS });
   if (values.help) {
     out(SYNTH_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
+  if (positionals.length === 0) {
     throw new UsageError("synth needs one OUT.gguf path (see bitload synth --help)");
   }
+  noMorePositionals("synth", positionals.slice(1));
   let options: BitnetSynthOptions;
   try {
     options = parseSynthOptions(values);
@@ -104,10 +102,13 @@ export async function runSynth(args: string[], out: (s: string) => void): Promis
     bar.done();
   }
   const size = (await Deno.stat(positionals[0])).size;
+  const ms = performance.now() - started;
+  if (values.json) {
+    out(JSON.stringify({ out: positionals[0], bytes: size, ms: Math.round(ms * 100) / 100 }));
+    return 0;
+  }
   out(
-    `wrote ${positionals[0]} (${formatBytes(size)}) in ${
-      (performance.now() - started).toFixed(0)
-    } ms`,
+    `wrote ${positionals[0]} (${formatBytes(size)}) in ${ms.toFixed(0)} ms`,
   );
   return 0;
 }

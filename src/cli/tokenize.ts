@@ -5,22 +5,24 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { findTokenizer } from "../tokenizer/find.ts";
 import { UsageError } from "./output.ts";
+import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload tokenize`. */
 export const TOKENIZE_HELP =
-  `Usage: bitload tokenize --model FILE [--no-bos] [--special] [--json] [--text T]
+  `Usage: bitload tokenize FILE [--text T | -p T | -f PATH] [--no-bos] [--special] [--json]
 
 Tokenizes text with the tokenizer stored in a GGUF file (tokenizer.ggml.*), exactly as
 llama.cpp's llama_tokenize(vocab, text, add_special = !--no-bos, parse_special = --special).
-Reads the text from --text, else all of stdin (verbatim, including a trailing newline).
+Reads the text from --text (or -p), -f PATH, else all of stdin (verbatim, including a trailing
+newline). FILE is a GGUF file (a vocab-only file is enough; any part of a split model).
 
 Options:
-  -m, --model FILE  GGUF file (a vocab-only file is enough); any part of a split model
-  --text T          the text (default: stdin)
+  -m, --model FILE  the model (instead of the positional FILE)
+  --text T          the text (default: stdin); also -p, --prompt (llama-tokenize's name)
+  -f, --file PATH   read the text from a file
   --no-bos          do not add BOS/EOS/SEP (add_special = false)
   --special         recognise control-token texts such as <|eot_id|> (parse_special = true)
   --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T);
@@ -38,7 +40,7 @@ Exit codes: 0 ok, 1 the model cannot be read or has no supported tokenizer, 2 us
 
 /** Help text of `bitload detokenize`. */
 export const DETOKENIZE_HELP =
-  `Usage: bitload detokenize --model FILE [--ids 1,2,3] [--skip-special] [--no-clean]
+  `Usage: bitload detokenize FILE [--ids 1,2,3] [--skip-special] [--no-clean] [--json]
 
 Turns token ids back into text with the tokenizer stored in a GGUF file, exactly as llama.cpp's
 llama_detokenize(vocab, ids, remove_special = --skip-special, unparse_special = !--skip-special).
@@ -46,11 +48,12 @@ Reads the ids from --ids, else from stdin (separated by commas, spaces or newlin
 works too).
 
 Options:
-  -m, --model FILE  GGUF file
+  -m, --model FILE  the model (instead of the positional FILE)
   --ids LIST        comma-separated ids (default: stdin)
   --skip-special    drop BOS/EOS the vocabulary adds and render control tokens as nothing
   --no-clean        do not apply the vocabulary's clean_spaces rules
   --pre NAME        override tokenizer.ggml.pre
+  --json            print {"text": …} as JSON
   -h, --help        show this help
 
 Exit codes: 0 ok, 1 the model cannot be read or an id is out of range, 2 usage error.`;
@@ -84,37 +87,30 @@ function quote(s: string): string {
  * ```
  */
 export async function runTokenize(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      model: { type: "string", short: "m" },
-      text: { type: "string" },
-      "no-bos": { type: "boolean" },
-      special: { type: "boolean" },
-      pre: { type: "string" },
-      json: { type: "boolean" },
-      explain: { type: "boolean" },
-      "tokenizer-url": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("tokenize", args, {
+    ...pick("model", "prompt", "file"),
+    text: { type: "string" },
+    "no-bos": { type: "boolean" },
+    special: { type: "boolean" },
+    pre: { type: "string" },
+    explain: { type: "boolean" },
+    "tokenizer-url": { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(TOKENIZE_HELP);
     return 0;
   }
-  if (positionals.length) {
-    throw new UsageError(
-      `tokenize takes no positional arguments (got "${positionals[0]}"); use --text`,
-    );
-  }
-  if (!values.model) {
-    throw new UsageError("tokenize needs --model FILE (see bitload tokenize --help)");
+  const { file, rest } = modelArgument("tokenize", values, positionals);
+  noMorePositionals("tokenize", rest);
+  const given = [values.text, values.prompt, values.file].filter((v) => v !== undefined);
+  if (given.length > 1) {
+    throw new UsageError("give the text once: --text, -p or -f", { command: "tokenize" });
   }
   let tok: Tokenizer;
-  if (values.pre === "auto") tok = await Tokenizer.fromGguf(values.model, { pre: "auto" });
+  if (values.pre === "auto") tok = await Tokenizer.fromGguf(file, { pre: "auto" });
   else {
-    const choice = await findTokenizer(values.model, {
+    const choice = await findTokenizer(file, {
       pre: values.pre,
       url: values["tokenizer-url"],
     });
@@ -123,7 +119,8 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
     }
     tok = choice.tokenizer;
   }
-  const text = values.text ?? await readStdin();
+  const text = values.text ?? values.prompt ??
+    (values.file !== undefined ? await Deno.readTextFile(values.file) : await readStdin());
   const ids = tok.encode(text, {
     addSpecial: !values["no-bos"],
     parseSpecial: values.special === true,
@@ -158,35 +155,26 @@ function parseIds(s: string): number[] {
  * ```
  */
 export async function runDetokenize(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      model: { type: "string", short: "m" },
-      ids: { type: "string" },
-      "skip-special": { type: "boolean" },
-      "no-clean": { type: "boolean" },
-      pre: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("detokenize", args, {
+    ...pick("model"),
+    ids: { type: "string" },
+    "skip-special": { type: "boolean" },
+    "no-clean": { type: "boolean" },
+    pre: { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(DETOKENIZE_HELP);
     return 0;
   }
-  if (positionals.length) {
-    throw new UsageError(
-      `detokenize takes no positional arguments (got "${positionals[0]}"); use --ids`,
-    );
-  }
-  if (!values.model) {
-    throw new UsageError("detokenize needs --model FILE (see bitload detokenize --help)");
-  }
+  const { file, rest } = modelArgument("detokenize", values, positionals);
+  noMorePositionals("detokenize", rest);
   const ids = parseIds(values.ids ?? await readStdin());
-  const tok = await Tokenizer.fromGguf(values.model, { pre: values.pre });
-  out(tok.decode(ids, {
+  const tok = await Tokenizer.fromGguf(file, { pre: values.pre });
+  const text = tok.decode(ids, {
     skipSpecial: values["skip-special"] === true,
     cleanSpaces: values["no-clean"] ? false : undefined,
-  }));
+  });
+  out(values.json ? JSON.stringify({ text }) : text);
   return 0;
 }

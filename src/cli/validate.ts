@@ -7,11 +7,19 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { renderValidationReport, reportToJson } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
 import { determinismSettings } from "../validate/determinism.ts";
-import { integerOption, UsageError } from "./output.ts";
+import { UsageError } from "./output.ts";
+import {
+  COMMON_FLAGS,
+  integerOption,
+  modelArgument,
+  noMorePositionals,
+  parseCommand,
+  pick,
+  threadsOption,
+} from "./options.ts";
 
 export { renderValidationReport } from "../validate/report.ts";
 
@@ -32,7 +40,8 @@ Options:
   --determinism         dequantize repeatedly with 1, 2 and 4 threads and report the variance
   --sample N            limit crossval, accuracy and determinism to N tensors chosen with the
                         seed (BITNET_SEED, default 42 under BITNET_DETERMINISTIC=1)
-  --threads N           native worker threads (default: all cores)
+  -m, --model FILE      the model (instead of the positional FILE)
+  -t, --threads N       native worker threads (default: all cores)
   --json                print the JSON report {ok, checks, tensors}
   -h, --help            show this help
 
@@ -48,27 +57,20 @@ Environment: BITNET_DETERMINISTIC=1 requires bit-identical results; BITNET_SEED=
  * ```
  */
 export async function runValidate(args: string[], out: (s: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      reference: { type: "string" },
-      "check-tensors": { type: "boolean" },
-      accuracy: { type: "string" },
-      determinism: { type: "boolean" },
-      sample: { type: "string" },
-      threads: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    allowPositionals: true,
+  const { values, positionals } = parseCommand("validate", args, {
+    ...pick("model", "check-tensors", "threads"),
+    reference: { type: "string" },
+    accuracy: { type: "string" },
+    determinism: { type: "boolean" },
+    sample: { type: "string" },
+    ...COMMON_FLAGS,
   });
   if (values.help) {
     out(VALIDATE_HELP);
     return 0;
   }
-  if (positionals.length !== 1) {
-    throw new UsageError("validate needs one FILE (see bitload validate --help)");
-  }
+  const { file, rest } = modelArgument("validate", values, positionals);
+  noMorePositionals("validate", rest);
   if (values.reference !== undefined && values.reference !== "ggml") {
     throw new UsageError(`--reference must be "ggml", got "${values.reference}"`);
   }
@@ -78,13 +80,13 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const report = await validateModel(positionals[0], {
+  const report = await validateModel(file, {
     reference: values.reference as "ggml" | undefined,
     checkTensors: values["check-tensors"] ?? false,
     accuracy: values.accuracy,
     determinism: values.determinism ?? false,
     sample: integerOption("sample", values.sample, 1),
-    threads: integerOption("threads", values.threads, 1),
+    threads: threadsOption(values.threads),
     settings,
   });
   out(values.json ? reportToJson(report) : renderValidationReport(report));
