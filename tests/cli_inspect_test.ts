@@ -114,7 +114,7 @@ Deno.test("usage errors exit 2; --help works on every command", async () => {
   ) {
     const r = await runCli(args);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(r.stderr, /^bitload: /);
+    assert.match(r.stderr, /^bitload( [a-z]+)?: /);
     assert.equal(r.stderr.trim().split("\n").length, 1);
   }
   for (const args of [["--help"], ["inspect", "--help"], ["synth", "--help"], ["demo", "--help"]]) {

@@ -104,19 +104,19 @@ Deno.test("normalizeArgs rewrites llama.cpp's multi-letter flags, old names and 
 Deno.test("unknown and malformed options are one `bitload COMMAND:` usage line", async () => {
   const opts = { threads: LLAMA_FLAGS.threads, json: { type: "boolean" } } as const;
   assert.equal(
-    await usageLine(async () => parseCommand("run", ["-x"], opts)),
+    await usageLine(() => Promise.resolve().then(() => parseCommand("run", ["-x"], opts))),
     "bitload run: unknown option '-x' (see bitload run --help)",
   );
   assert.equal(
-    await usageLine(async () => parseCommand("run", ["--nope=1"], opts)),
+    await usageLine(() => Promise.resolve().then(() => parseCommand("run", ["--nope=1"], opts))),
     "bitload run: unknown option '--nope' (see bitload run --help)",
   );
   assert.equal(
-    await usageLine(async () => parseCommand("run", ["--threads"], opts)),
+    await usageLine(() => Promise.resolve().then(() => parseCommand("run", ["--threads"], opts))),
     "bitload run: option '--threads' needs a value (see bitload run --help)",
   );
   assert.equal(
-    await usageLine(async () => parseCommand("run", ["--json=yes"], opts)),
+    await usageLine(() => Promise.resolve().then(() => parseCommand("run", ["--json=yes"], opts))),
     "bitload run: option '--json' takes no value (see bitload run --help)",
   );
   assert.equal(
@@ -227,7 +227,10 @@ Deno.test("the real CLI exits 2 with the one line (subprocess)", async () => {
   assert.equal(r.stderr.trim(), "bitload run: unknown option '-x' (see bitload run --help)");
   const t = await runCli(["load", model, "--threads", "-3"]);
   assert.equal(t.code, 2);
-  assert.equal(t.stderr.trim(), "bitload load: unknown option '--threads' (see bitload load --help)");
+  assert.equal(
+    t.stderr.trim(),
+    "bitload load: unknown option '--threads' (see bitload load --help)",
+  );
 });
 
 Deno.test({

@@ -22,7 +22,7 @@ import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { generate } from "../infer/generate.ts";
 import { loadModel as loadInferenceModel } from "../infer/model.ts";
 import { progressBar } from "./progress.ts";
-import { bold, dim, envVar, formatBytes, UsageError } from "./output.ts";
+import { bold, dim, envVar, formatBytes } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
