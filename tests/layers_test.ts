@@ -36,6 +36,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   bench: 6,
   cli: 6,
   serve: 6,
+  pipeline: 5.5,
   "mod.ts": 7,
 };
 

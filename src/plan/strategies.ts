@@ -690,7 +690,6 @@ export function planPlacement(
   devices: readonly Device[],
   options: PlanOptions = {},
 ): PlacementPlan {
-  const ordered = orderDevices(devices);
   const strategy = options.strategy ?? "auto";
   const o = {
     batch: options.batch ?? 512,
@@ -708,305 +707,275 @@ export function planPlacement(
   if (!isKvType(kvType)) {
     throw new RangeError(`Unknown KV type "${kvType}": use f16, q8_0, q4_0 or f32`);
   }
-  const p = prepare(model, ordered, options);
+  const p = prepare(model, orderDevices(devices), options);
+  if (p.cpu < 0) return refuseWithoutCpu(model, devices, options, strategy);
   const requestedCtx = options.ctx ?? Math.min(p.shape.contextLength || 4096, 4096);
-  const minCtx = Math.min(options.minCtx ?? 512, requestedCtx);
-  const ctxOf = (ctx: number): Ctx => ({
-    ctx: Math.ceil(ctx / 256) * 256,
-    kv: kvCacheBytes(p.shape, { ctx, kvType }),
-  });
-  const first = ctxOf(requestedCtx);
-  const steps: PlanStep[] = [];
-  const warnings = p.warnings;
-  const L = p.shape.layers;
-  const split = splitWeights(p, options);
-
-  const finish = (
-    resolved: Exclude<Strategy, "auto">,
-    c: Candidate,
-    k: Ctx,
-    e: Evaluated,
-    status: PlacementPlan["status"],
-    refusal?: string,
-  ): PlacementPlan => {
-    const tensors: PlanTensor[] = [];
-    for (let i = 0; i < p.tensors.length; i++) {
-      const t = p.tensors[i];
-      const entry: PlanTensor = {
-        name: t.name,
-        device: ordered[deviceOf(p, c, i)].name,
-        bytes: t.byteSize,
-        type: t.type.name,
-        layer: p.layer[i] >= 0 ? p.layer[i] : null,
-        role: p.role[i],
-      };
-      if (p.pin[i] >= 0) entry.pinned = true;
-      tensors.push(entry);
-    }
-    if (p.tiedBytes > 0 && c.outputHome !== p.cpu) {
-      tensors.push({
-        name: "token_embd.weight",
-        device: ordered[c.outputHome].name,
-        bytes: p.tiedBytes,
-        type: p.tensors.find((t) => t.name === "token_embd.weight")!.type.name,
-        layer: null,
-        role: "output",
-        duplicate: true,
-      });
-      warnings.push(
-        `The output head is tied to token_embd.weight: llama.cpp keeps a copy (${
-          fmt(p.tiedBytes)
-        }) on ${ordered[c.outputHome].name}`,
-      );
-    }
-    const perDevice = new Map<string, number>();
-    for (const t of tensors) perDevice.set(t.device, (perDevice.get(t.device) ?? 0) + 1);
-    for (const u of e.usage) u.tensors = perDevice.get(u.device) ?? 0;
-    const ngl = offloaded(c);
-    const layerSplit = p.accel.map((a) => ({
-      device: ordered[a].name,
-      layers: e.usage[a].layers.length + (e.usage[a].output ? 1 : 0),
-    }));
-    const { warnings: _w, headsKv, ...shapeRest } = p.shape;
-    for (const u of e.usage) {
-      if (u.fits || !u.fitsWithoutMargin) continue;
-      warnings.push(
-        `${u.device} fits only without the ${Math.round(o.safety * 100)} % safety margin (${
-          fmt(u.freeAfter + u.margin)
-        } left before the margin)`,
-      );
-    }
-    if (p.cpu >= 0 && ordered[p.cpu].numaNodes && ordered[p.cpu].numaNodes!.length > 1) {
-      warnings.push(
-        `${
-          ordered[p.cpu].numaNodes!.length
-        } NUMA nodes: CPU weights may span nodes (llama.cpp --numa distribute)`,
-      );
-    }
-    return {
-      status,
-      strategy,
-      resolved,
-      model: {
-        architecture: p.shape.architecture,
-        layers: L,
-        tensorCount: p.tensors.length,
-        weightBytes: p.weightBytes,
-        shape: { ...shapeRest, headsKv: headsKv[0] ?? 0 },
-      },
-      ctx: k.ctx,
-      requestedCtx,
-      kvType,
-      batch: o.batch,
-      flashAttention: o.flashAttention,
-      margins: { overhead: o.overhead, safety: o.safety },
-      gpuLayers: ngl,
-      layerSplit,
-      kv: {
-        totalBytes: e.usage.reduce((a, u) => a + u.kv, 0),
-        kBytes: k.kv.kBytes,
-        vBytes: k.kv.vBytes,
-        perLayerBytes: k.kv.perLayer,
-      },
-      tensors,
-      devices: e.usage,
-      overrides: p.overrides,
-      suggestions: options.suggestPrecision === false ? [] : suggestions(p, c, e.usage, o),
-      steps,
-      warnings,
-      ...(refusal ? { refusal } : {}),
-    };
+  const s: Planning = {
+    p,
+    o,
+    options,
+    strategy,
+    kvType,
+    requestedCtx,
+    minCtx: Math.min(options.minCtx ?? 512, requestedCtx),
+    first: contextOf(p, requestedCtx, kvType),
+    split: splitWeights(p, options),
+    steps: [],
   };
-
-  const cpuOnly = () => layerCandidate(p, 0, []);
-  if (p.cpu < 0) {
-    const refusal = "No CPU device in the device list: the input layer always needs host memory " +
-      "(add e.g. cpu:16GiB)";
-    const missing: Device = { name: "cpu", kind: "cpu", totalBytes: 0, freeBytes: 0 };
-    const plan = planPlacement(model, [missing, ...devices], { ...options, strategy: "cpu" });
-    plan.steps.push({
-      action: "refuse",
-      ctx: plan.ctx,
-      gpuLayers: 0,
-      fits: false,
-      detail: refusal,
-    });
-    return { ...plan, strategy, status: "refused", refusal };
+  if (strategy !== "auto" && strategy !== "cpu" && p.accel.length === 0) {
+    p.warnings.push(`Strategy ${strategy} needs an accelerator; none given, so CPU only`);
+    return planExplicit(s, strategy, cpuOnly(p), "no accelerator, everything on the CPU");
   }
-  const hasAccel = p.accel.length > 0;
-  /** llama.cpp -ngl of a candidate: layers from the first offloaded one to the output. */
-  const offloaded = (c: Candidate) => {
-    let first = L + 1;
-    for (let il = 0; il < L; il++) {
-      if (c.layerHome[il] !== p.cpu) {
-        first = il;
-        break;
-      }
-    }
-    if (first === L + 1 && c.outputHome !== p.cpu) first = L;
-    return L + 1 - first;
-  };
-  const step = (action: string, k: Ctx, c: Candidate, e: Evaluated, why: string) => {
-    const ngl = offloaded(c);
-    steps.push({
-      action,
-      ctx: k.ctx,
-      gpuLayers: ngl,
-      fits: e.fits,
-      detail: `${why}: ${shortText(e)}`,
-    });
-  };
-  const explicit = (
-    resolved: Exclude<Strategy, "auto">,
-    c: Candidate,
-    why: string,
-  ): PlacementPlan => {
-    const e = evaluate(p, c, first, o);
-    step(resolved, first, c, e, why);
-    return finish(resolved, c, first, e, e.fits ? "ok" : "does-not-fit");
-  };
-
   switch (strategy) {
     case "cpu":
-      return explicit("cpu", cpuOnly(), "everything on the CPU");
+      return planExplicit(s, "cpu", cpuOnly(p), "everything on the CPU");
     case "split":
+      return planSplit(s);
     case "gpu":
+      return planGpu(s);
     case "hybrid":
-      if (!hasAccel) {
-        warnings.push(`Strategy ${strategy} needs an accelerator; none given, so CPU only`);
-        return explicit(strategy, cpuOnly(), "no accelerator, everything on the CPU");
-      }
+      return planHybrid(s);
+    default:
+      return planAuto(s);
   }
-  if (strategy === "split") {
-    const counts = llamaCppLayerSplit(L + 1, split);
-    return explicit(
-      "split",
-      layerCandidate(p, L + 1, counts),
-      `all ${L + 1} layers across ${p.accel.length} accelerator(s), ratio ${
-        split.map((x) => Math.round(x / Math.max(...split) * 100) / 100).join(":")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The strategies: each takes the prepared model and returns the plan.
+
+/** Margins, batch and attention settings, all resolved. */
+type ResolvedOptions = Required<Pick<PlanOptions, "batch" | "flashAttention">> & Required<Margins>;
+
+/** What every strategy works from, and the steps it records. */
+interface Planning {
+  p: Prepared;
+  o: ResolvedOptions;
+  options: PlanOptions;
+  /** The strategy asked for (reported as `strategy`). */
+  strategy: Strategy;
+  kvType: KvType;
+  requestedCtx: number;
+  minCtx: number;
+  /** The requested context and its KV cache. */
+  first: Ctx;
+  /** Accelerator weights of the layer split (`tensorSplit` or free memory). */
+  split: number[];
+  steps: PlanStep[];
+}
+
+/** The context rounded as llama.cpp does (to 256) and its KV cache. */
+function contextOf(p: Prepared, ctx: number, kvType: KvType): Ctx {
+  return { ctx: Math.ceil(ctx / 256) * 256, kv: kvCacheBytes(p.shape, { ctx, kvType }) };
+}
+
+function cpuOnly(p: Prepared): Candidate {
+  return layerCandidate(p, 0, []);
+}
+
+/** llama.cpp -ngl of a candidate: layers from the first offloaded one to the output. */
+function offloaded(p: Prepared, c: Candidate): number {
+  const L = p.shape.layers;
+  let first = L + 1;
+  for (let il = 0; il < L; il++) {
+    if (c.layerHome[il] !== p.cpu) {
+      first = il;
+      break;
+    }
+  }
+  if (first === L + 1 && c.outputHome !== p.cpu) first = L;
+  return L + 1 - first;
+}
+
+/** Records one step of the search. */
+function record(s: Planning, action: string, k: Ctx, c: Candidate, e: Evaluated, why: string) {
+  s.steps.push({
+    action,
+    ctx: k.ctx,
+    gpuLayers: offloaded(s.p, c),
+    fits: e.fits,
+    detail: `${why}: ${shortText(e)}`,
+  });
+}
+
+/** One fixed candidate at the requested context. */
+function planExplicit(
+  s: Planning,
+  resolved: Exclude<Strategy, "auto">,
+  c: Candidate,
+  why: string,
+): PlacementPlan {
+  const e = evaluate(s.p, c, s.first, s.o);
+  record(s, resolved, s.first, c, e, why);
+  return toPlan(s, resolved, c, s.first, e, e.fits ? "ok" : "does-not-fit");
+}
+
+/** `split`: all layers on the accelerators, in proportion to the split weights. */
+function planSplit(s: Planning): PlacementPlan {
+  const { p, split } = s;
+  const L = p.shape.layers;
+  const counts = llamaCppLayerSplit(L + 1, split);
+  return planExplicit(
+    s,
+    "split",
+    layerCandidate(p, L + 1, counts),
+    `all ${L + 1} layers across ${p.accel.length} accelerator(s), ratio ${
+      split.map((x) => Math.round(x / Math.max(...split) * 100) / 100).join(":")
+    }`,
+  );
+}
+
+/** `gpu`: every layer's home on the accelerators, tensors by importance while they fit. */
+function planGpu(s: Planning): PlacementPlan {
+  const { candidate, spilled } = gpuCandidate(s.p, s.first, s.o, s.split);
+  const e = evaluate(s.p, candidate, s.first, s.o);
+  record(
+    s,
+    "gpu",
+    s.first,
+    candidate,
+    e,
+    `KV and compute of all layers on the accelerators, critical tensors first; ${
+      fmt(spilled)
+    } of layer weights left on the CPU`,
+  );
+  return toPlan(s, "gpu", candidate, s.first, e, e.fits ? "ok" : "does-not-fit");
+}
+
+/** `hybrid`: `gpuLayers` whole layers, or the most that fit, last layers first. */
+function planHybrid(s: Planning): PlacementPlan {
+  const { p, split } = s;
+  const L = p.shape.layers;
+  if (s.options.gpuLayers !== undefined) {
+    const ngl = Math.max(0, Math.min(L + 1, Math.floor(s.options.gpuLayers)));
+    return planExplicit(
+      s,
+      "hybrid",
+      layerCandidate(p, ngl, llamaCppLayerSplit(ngl, split)),
+      `-ngl ${ngl}: the last ${ngl} layers (output included) on the accelerators`,
+    );
+  }
+  for (let ngl = L + 1;; ngl--) {
+    const c = layerCandidate(p, ngl, llamaCppLayerSplit(ngl, split));
+    const e = evaluate(p, c, s.first, s.o);
+    if (e.fits || ngl === 0) {
+      record(
+        s,
+        "hybrid",
+        s.first,
+        c,
+        e,
+        `most whole layers that fit, last first: ${ngl} of ${L + 1} offloaded`,
+      );
+      return toPlan(s, "hybrid", c, s.first, e, e.fits ? "ok" : "does-not-fit");
+    }
+  }
+}
+
+/** A candidate that was evaluated, kept as the best effort should nothing fit. */
+interface Attempt {
+  c: Candidate;
+  e: Evaluated;
+  k: Ctx;
+  resolved: Exclude<Strategy, "auto">;
+}
+
+/**
+ * `auto` at one context: everything offloaded (proportional, then fitted split), then fewer
+ * offloaded layers, then the CPU alone. Returns the plan when one fits, else the best attempt.
+ */
+function autoAtContext(s: Planning, k: Ctx): PlacementPlan | Attempt {
+  const { p, o, split } = s;
+  const L = p.shape.layers;
+  let attempt: Attempt | undefined;
+  if (p.accel.length > 0) {
+    const resolved = p.accel.length > 1 ? "split" : "hybrid";
+    const full = layerCandidate(p, L + 1, llamaCppLayerSplit(L + 1, split));
+    const ef = evaluate(p, full, k, o);
+    record(
+      s,
+      resolved,
+      k,
+      full,
+      ef,
+      `all ${L + 1} layers on the accelerator${
+        p.accel.length > 1
+          ? "s, split by " + (s.options.tensorSplit ? "the given ratio" : "free memory")
+          : ""
       }`,
     );
-  }
-  if (strategy === "gpu") {
-    const { candidate, spilled } = gpuCandidate(p, first, o, split);
-    const e = evaluate(p, candidate, first, o);
-    step(
-      "gpu",
-      first,
-      candidate,
-      e,
-      `KV and compute of all layers on the accelerators, critical tensors first; ${
-        fmt(spilled)
-      } of layer weights left on the CPU`,
-    );
-    return finish("gpu", candidate, first, e, e.fits ? "ok" : "does-not-fit");
-  }
-  if (strategy === "hybrid") {
-    if (options.gpuLayers !== undefined) {
-      const ngl = Math.max(0, Math.min(L + 1, Math.floor(options.gpuLayers)));
-      return explicit(
-        "hybrid",
-        layerCandidate(p, ngl, llamaCppLayerSplit(ngl, split)),
-        `-ngl ${ngl}: the last ${ngl} layers (output included) on the accelerators`,
-      );
-    }
-    for (let ngl = L + 1; ngl >= 0; ngl--) {
-      const c = layerCandidate(p, ngl, llamaCppLayerSplit(ngl, split));
-      const e = evaluate(p, c, first, o);
-      if (e.fits || ngl === 0) {
-        step(
-          "hybrid",
-          first,
+    if (ef.fits) return toPlan(s, resolved, full, k, ef, "ok");
+    if (p.accel.length > 1) {
+      const counts = fittedCounts(p, L + 1, k, o);
+      if (counts) {
+        const c = layerCandidate(p, L + 1, counts);
+        const e = evaluate(p, c, k, o);
+        record(
+          s,
+          "split",
+          k,
           c,
           e,
-          `most whole layers that fit, last first: ${ngl} of ${L + 1} offloaded`,
+          `the proportional split does not fit, so fill each accelerator in turn (${
+            counts.join(",")
+          })`,
         );
-        return finish("hybrid", c, first, e, e.fits ? "ok" : "does-not-fit");
+        if (e.fits) return toPlan(s, "split", c, k, e, "ok");
       }
+    }
+    // Fewer offloaded layers: the largest count whose accelerators fit.
+    for (let ngl = L; ngl >= 1; ngl--) {
+      const counts = p.accel.length > 1
+        ? fittedCounts(p, ngl, k, o) ?? llamaCppLayerSplit(ngl, split)
+        : [ngl];
+      const c = layerCandidate(p, ngl, counts);
+      const e = evaluate(p, c, k, o);
+      if (!p.accel.every((a) => e.usage[a].fits)) continue;
+      record(
+        s,
+        "hybrid",
+        k,
+        c,
+        e,
+        `fewer GPU layers: ${ngl} of ${L + 1} fit on the accelerators, the other ${
+          L + 1 - ngl
+        } go to the CPU`,
+      );
+      if (e.fits) return toPlan(s, "hybrid", c, k, e, "ok");
+      attempt = { c, e, k, resolved: "hybrid" };
+      break;
     }
   }
+  const c = cpuOnly(p);
+  const e = evaluate(p, c, k, o);
+  record(
+    s,
+    "cpu",
+    k,
+    c,
+    e,
+    p.accel.length > 0
+      ? "no offload fits, so everything on the CPU"
+      : "no accelerator, everything on the CPU",
+  );
+  if (e.fits) return toPlan(s, "cpu", c, k, e, "ok");
+  return attempt ?? { c, e, k, resolved: "cpu" };
+}
 
-  // auto: the fallback chain.
-  let k = first;
-  let lastTry:
-    | { c: Candidate; e: Evaluated; k: Ctx; resolved: Exclude<Strategy, "auto"> }
-    | undefined;
+/** `auto`: the fallback chain at the requested context, then halving it down to `minCtx`. */
+function planAuto(s: Planning): PlacementPlan {
+  let k = s.first;
   for (;;) {
-    if (hasAccel) {
-      const full = layerCandidate(p, L + 1, llamaCppLayerSplit(L + 1, split));
-      const ef = evaluate(p, full, k, o);
-      step(
-        p.accel.length > 1 ? "split" : "hybrid",
-        k,
-        full,
-        ef,
-        `all ${L + 1} layers on the accelerator${
-          p.accel.length > 1
-            ? "s, split by " + (options.tensorSplit ? "the given ratio" : "free memory")
-            : ""
-        }`,
-      );
-      if (ef.fits) return finish(p.accel.length > 1 ? "split" : "hybrid", full, k, ef, "ok");
-      if (p.accel.length > 1) {
-        const counts = fittedCounts(p, L + 1, k, o);
-        if (counts) {
-          const c = layerCandidate(p, L + 1, counts);
-          const e = evaluate(p, c, k, o);
-          step(
-            "split",
-            k,
-            c,
-            e,
-            `the proportional split does not fit, so fill each accelerator in turn (${
-              counts.join(",")
-            })`,
-          );
-          if (e.fits) return finish("split", c, k, e, "ok");
-        }
-      }
-      // Fewer offloaded layers: the largest count whose accelerators fit.
-      let chosen: { c: Candidate; e: Evaluated; ngl: number } | undefined;
-      for (let ngl = L; ngl >= 1; ngl--) {
-        const counts = p.accel.length > 1
-          ? fittedCounts(p, ngl, k, o) ?? llamaCppLayerSplit(ngl, split)
-          : [ngl];
-        const c = layerCandidate(p, ngl, counts);
-        const e = evaluate(p, c, k, o);
-        if (p.accel.every((a) => e.usage[a].fits)) {
-          chosen = { c, e, ngl };
-          break;
-        }
-      }
-      if (chosen) {
-        step(
-          "hybrid",
-          k,
-          chosen.c,
-          chosen.e,
-          `fewer GPU layers: ${chosen.ngl} of ${L + 1} fit on the accelerators, the other ${
-            L + 1 - chosen.ngl
-          } go to the CPU`,
-        );
-        if (chosen.e.fits) return finish("hybrid", chosen.c, k, chosen.e, "ok");
-        lastTry = { c: chosen.c, e: chosen.e, k, resolved: "hybrid" };
-      }
+    const result = autoAtContext(s, k);
+    if (!("c" in result)) return result;
+    if (k.ctx <= s.minCtx || k.ctx <= 256) {
+      const refusal =
+        `Does not fit even at ctx ${k.ctx} (the smallest allowed): ${shortText(result.e)}` +
+        `; weights alone are ${fmt(s.p.weightBytes)}`;
+      s.steps.push({ action: "refuse", ctx: k.ctx, gpuLayers: 0, fits: false, detail: refusal });
+      return toPlan(s, result.resolved, result.c, result.k, result.e, "refused", refusal);
     }
-    const c = cpuOnly();
-    const e = evaluate(p, c, k, o);
-    step(
-      "cpu",
-      k,
-      c,
-      e,
-      hasAccel
-        ? "no offload fits, so everything on the CPU"
-        : "no accelerator, everything on the CPU",
-    );
-    if (e.fits) return finish("cpu", c, k, e, "ok");
-    if (!lastTry || lastTry.k !== k) lastTry = { c, e, k, resolved: "cpu" };
-    if (k.ctx <= minCtx || k.ctx <= 256) break;
-    const next = ctxOf(Math.max(minCtx, Math.floor(k.ctx / 2)));
-    steps.push({
+    const next = contextOf(s.p, Math.max(s.minCtx, Math.floor(k.ctx / 2)), s.kvType);
+    s.steps.push({
       action: "smaller context",
       ctx: next.ctx,
       gpuLayers: 0,
@@ -1017,11 +986,122 @@ export function planPlacement(
     });
     k = next;
   }
-  const last = lastTry!;
-  const refusal = `Does not fit even at ctx ${k.ctx} (the smallest allowed): ${shortText(last.e)}` +
-    `; weights alone are ${fmt(p.weightBytes)}`;
-  steps.push({ action: "refuse", ctx: k.ctx, gpuLayers: 0, fits: false, detail: refusal });
-  return finish(last.resolved, last.c, last.k, last.e, "refused", refusal);
+}
+
+/** The refusal when the device list has no CPU: the CPU-only plan on an empty CPU, refused. */
+function refuseWithoutCpu(
+  model: Pick<GgufModel, "tensors" | "metadata">,
+  devices: readonly Device[],
+  options: PlanOptions,
+  strategy: Strategy,
+): PlacementPlan {
+  const refusal = "No CPU device in the device list: the input layer always needs host memory " +
+    "(add e.g. cpu:16GiB)";
+  const missing: Device = { name: "cpu", kind: "cpu", totalBytes: 0, freeBytes: 0 };
+  const plan = planPlacement(model, [missing, ...devices], { ...options, strategy: "cpu" });
+  plan.steps.push({ action: "refuse", ctx: plan.ctx, gpuLayers: 0, fits: false, detail: refusal });
+  return { ...plan, strategy, status: "refused", refusal };
+}
+
+/** The plan of a chosen candidate: per-tensor devices, per-device usage, warnings, suggestions. */
+function toPlan(
+  s: Planning,
+  resolved: Exclude<Strategy, "auto">,
+  c: Candidate,
+  k: Ctx,
+  e: Evaluated,
+  status: PlacementPlan["status"],
+  refusal?: string,
+): PlacementPlan {
+  const { p, o } = s;
+  const ordered = p.devices;
+  const warnings = p.warnings;
+  const tensors: PlanTensor[] = [];
+  for (let i = 0; i < p.tensors.length; i++) {
+    const t = p.tensors[i];
+    const entry: PlanTensor = {
+      name: t.name,
+      device: ordered[deviceOf(p, c, i)].name,
+      bytes: t.byteSize,
+      type: t.type.name,
+      layer: p.layer[i] >= 0 ? p.layer[i] : null,
+      role: p.role[i],
+    };
+    if (p.pin[i] >= 0) entry.pinned = true;
+    tensors.push(entry);
+  }
+  if (p.tiedBytes > 0 && c.outputHome !== p.cpu) {
+    tensors.push({
+      name: "token_embd.weight",
+      device: ordered[c.outputHome].name,
+      bytes: p.tiedBytes,
+      type: p.tensors.find((t) => t.name === "token_embd.weight")!.type.name,
+      layer: null,
+      role: "output",
+      duplicate: true,
+    });
+    warnings.push(
+      `The output head is tied to token_embd.weight: llama.cpp keeps a copy (${
+        fmt(p.tiedBytes)
+      }) on ${ordered[c.outputHome].name}`,
+    );
+  }
+  const perDevice = new Map<string, number>();
+  for (const t of tensors) perDevice.set(t.device, (perDevice.get(t.device) ?? 0) + 1);
+  for (const u of e.usage) u.tensors = perDevice.get(u.device) ?? 0;
+  const layerSplit = p.accel.map((a) => ({
+    device: ordered[a].name,
+    layers: e.usage[a].layers.length + (e.usage[a].output ? 1 : 0),
+  }));
+  const { warnings: _w, headsKv, ...shapeRest } = p.shape;
+  for (const u of e.usage) {
+    if (u.fits || !u.fitsWithoutMargin) continue;
+    warnings.push(
+      `${u.device} fits only without the ${Math.round(o.safety * 100)} % safety margin (${
+        fmt(u.freeAfter + u.margin)
+      } left before the margin)`,
+    );
+  }
+  if (p.cpu >= 0 && ordered[p.cpu].numaNodes && ordered[p.cpu].numaNodes!.length > 1) {
+    warnings.push(
+      `${
+        ordered[p.cpu].numaNodes!.length
+      } NUMA nodes: CPU weights may span nodes (llama.cpp --numa distribute)`,
+    );
+  }
+  return {
+    status,
+    strategy: s.strategy,
+    resolved,
+    model: {
+      architecture: p.shape.architecture,
+      layers: p.shape.layers,
+      tensorCount: p.tensors.length,
+      weightBytes: p.weightBytes,
+      shape: { ...shapeRest, headsKv: headsKv[0] ?? 0 },
+    },
+    ctx: k.ctx,
+    requestedCtx: s.requestedCtx,
+    kvType: s.kvType,
+    batch: o.batch,
+    flashAttention: o.flashAttention,
+    margins: { overhead: o.overhead, safety: o.safety },
+    gpuLayers: offloaded(p, c),
+    layerSplit,
+    kv: {
+      totalBytes: e.usage.reduce((a, u) => a + u.kv, 0),
+      kBytes: k.kv.kBytes,
+      vBytes: k.kv.vBytes,
+      perLayerBytes: k.kv.perLayer,
+    },
+    tensors,
+    devices: e.usage,
+    overrides: p.overrides,
+    suggestions: s.options.suggestPrecision === false ? [] : suggestions(p, c, e.usage, o),
+    steps: s.steps,
+    warnings,
+    ...(refusal ? { refusal } : {}),
+  };
 }
 
 /**
