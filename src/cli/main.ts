@@ -50,25 +50,33 @@ Exit codes: 0 success, 1 failure (bad file, I/O), 2 usage error, 130 cancelled (
 type Command = (args: string[], out: (s: string) => void) => Promise<number>;
 
 /**
- * Each command's module, imported only when the command runs: `bitload --help` and a command's
- * start-up pay for nothing they do not use (the native library, zod, the tokenizer, …).
+ * Each command's module and export, imported only when the command runs. The specifier is built
+ * at run time on purpose: Deno loads every statically written `import("./x.ts")` of the graph at
+ * start-up, so `bitload --help` would still parse all of bitload (the native library's bindings,
+ * zod, the tokenizer, …). `deno task compile` names `src/cli/` with `--include` for that reason.
  */
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  inspect: () => import("./inspect.ts").then((m) => m.runInspect),
-  load: () => import("./load.ts").then((m) => m.runLoad),
-  dequant: () => import("./dequant.ts").then((m) => m.runDequant),
-  kernels: () => import("./dequant.ts").then((m) => m.runKernels),
-  plan: () => import("./plan.ts").then((m) => m.runPlan),
-  tokenize: () => import("./tokenize.ts").then((m) => m.runTokenize),
-  detokenize: () => import("./tokenize.ts").then((m) => m.runDetokenize),
-  validate: () => import("./validate.ts").then((m) => m.runValidate),
-  hash: () => import("./hash.ts").then((m) => m.runHash),
-  quantize: () => import("./quantize.ts").then((m) => m.runQuantize),
-  run: () => import("./run.ts").then((m) => m.runRun),
-  bench: () => import("./bench.ts").then((m) => m.runBench),
-  synth: () => import("./synth.ts").then((m) => m.runSynth),
-  demo: () => import("./demo.ts").then((m) => m.runDemo),
+const COMMANDS: Record<string, readonly [module: string, name: string]> = {
+  inspect: ["./inspect.ts", "runInspect"],
+  load: ["./load.ts", "runLoad"],
+  dequant: ["./dequant.ts", "runDequant"],
+  kernels: ["./dequant.ts", "runKernels"],
+  plan: ["./plan.ts", "runPlan"],
+  tokenize: ["./tokenize.ts", "runTokenize"],
+  detokenize: ["./tokenize.ts", "runDetokenize"],
+  validate: ["./validate.ts", "runValidate"],
+  hash: ["./hash.ts", "runHash"],
+  quantize: ["./quantize.ts", "runQuantize"],
+  run: ["./run.ts", "runRun"],
+  bench: ["./bench.ts", "runBench"],
+  synth: ["./synth.ts", "runSynth"],
+  demo: ["./demo.ts", "runDemo"],
 };
+
+async function loadCommand(name: string): Promise<Command> {
+  const [module, exported] = COMMANDS[name];
+  const m = await import(new URL(module, import.meta.url).href) as Record<string, Command>;
+  return m[exported];
+}
 
 /** Runs the CLI with `args`; returns the exit code. Never throws. */
 export async function main(args: string[]): Promise<number> {
@@ -84,8 +92,8 @@ export async function main(args: string[]): Promise<number> {
     const [command, ...commandArgs] = rest;
     if (command === undefined || command === "-h" || command === "--help" || command === "help") {
       const topic = command === "help" ? commandArgs[0] : undefined;
-      if (topic !== undefined && COMMANDS[topic]) {
-        return await (await COMMANDS[topic]())(["--help"], out);
+      if (topic !== undefined && Object.hasOwn(COMMANDS, topic)) {
+        return await (await loadCommand(topic))(["--help"], out);
       }
       out(HELP);
       return 0;
@@ -94,9 +102,10 @@ export async function main(args: string[]): Promise<number> {
       out(`bitload ${denoConfig.version}`);
       return 0;
     }
-    const load = COMMANDS[command];
-    if (!load) throw new UsageError(`unknown command "${command}" (see bitload --help)`);
-    return await (await load())(commandArgs, out);
+    if (!Object.hasOwn(COMMANDS, command)) {
+      throw new UsageError(`unknown command "${command}" (see bitload --help)`);
+    }
+    return await (await loadCommand(command))(commandArgs, out);
   } catch (error) {
     const usage = error instanceof UsageError ||
       (error instanceof TypeError &&
