@@ -30,8 +30,11 @@ export type {
   GgufTypedArray,
   GgufValue,
 } from "./src/gguf/model.ts";
+export { HttpError, type HttpErrorCode, type HttpRequestOptions } from "./src/common/http.ts";
+export { NotRegularFileError } from "./src/common/file_kind.ts";
 export {
   type GgufSource,
+  type HttpRangeOptions,
   httpRangeReader,
   type RangeReader,
   readGguf,

@@ -10,7 +10,7 @@
  */
 
 /** The code of {@link NotRegularFileError}. */
-export const NOT_REGULAR_FILE = "NOT_REGULAR_FILE";
+export const NOT_REGULAR_FILE = "NOT_REGULAR_FILE" as const;
 
 /**
  * A path is a directory, FIFO, socket or device where a regular file (or nothing) was expected.
@@ -27,7 +27,7 @@ export class NotRegularFileError extends Error {
   /** Always "NotRegularFileError". */
   override name = "NotRegularFileError";
   /** Always `NOT_REGULAR_FILE`. */
-  readonly code = NOT_REGULAR_FILE;
+  readonly code: "NOT_REGULAR_FILE" = NOT_REGULAR_FILE;
   /** The path that was refused. */
   readonly path: string;
   /** The human explanation, without the path. */

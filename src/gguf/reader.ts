@@ -8,6 +8,13 @@
  */
 
 import { NotRegularFileError, requireRegularFile } from "../common/file_kind.ts";
+import {
+  type BoundedResponse,
+  HttpError,
+  type HttpRequestOptions,
+  parseContentRange,
+  requestBounded,
+} from "../common/http.ts";
 import { ByteCursor, type FillFunction, NeedMoreBytes } from "./cursor.ts";
 import { GgufError } from "./errors.ts";
 import { layoutTensors } from "./layout.ts";
@@ -26,6 +33,8 @@ export interface RangeReader {
   readonly description?: string;
   /** Reads `length` bytes at `offset` (fewer only at the end of the file). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases what the reader holds open (a streaming response); called when parsing ends. */
+  close?(): Promise<void>;
 }
 
 /** Anything {@link readGguf} can read from. */
@@ -35,6 +44,8 @@ export type GgufSource = string | URL | Uint8Array | ReadableStream<Uint8Array> 
 export interface ReadGgufOptions {
   /** Split part index recorded in the tensor infos (set by the split loader). */
   part?: number;
+  /** Headers and timeouts for an http(s) URL (see {@link httpRangeReader}). */
+  http?: HttpRangeOptions;
 }
 
 /** First read of a local file or a remote range: most headers are smaller than this. */
@@ -63,7 +74,7 @@ export async function readGguf(
   if (typeof source === "string" || source instanceof URL) {
     const text = String(source);
     if (/^https?:\/\//i.test(text)) {
-      const reader = await httpRangeReader(text);
+      const reader = await httpRangeReader(text, options.http);
       return await readRanges(reader, options);
     }
     const path = source instanceof URL ? decodeURIComponent(source.pathname) : source;
@@ -189,7 +200,10 @@ function finish(
  * work stays within twice a single parse).
  */
 async function parseIncrementally(
-  more: (buffered: Uint8Array, end: number) => Promise<{ chunk: Uint8Array; done: boolean }>,
+  more: (
+    buffered: Uint8Array,
+    end: number,
+  ) => Promise<{ chunk: Uint8Array; done: boolean; size?: number }>,
   knownSize: number | undefined,
   source: string,
   options: ReadGgufOptions,
@@ -199,10 +213,11 @@ async function parseIncrementally(
   let want = INITIAL_READ;
   for (;;) {
     if (buffered.length < want && (size === undefined || buffered.length < size)) {
-      const { chunk, done } = await more(
+      const { chunk, done, size: learned } = await more(
         buffered,
         size === undefined ? want : Math.min(want, size),
       );
+      size ??= learned; // e.g. from the first Content-Range of a server without HEAD
       if (chunk.length > 0) buffered = concat(buffered, chunk);
       if (done || chunk.length === 0) size = buffered.length;
     }
@@ -233,11 +248,23 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 async function readRanges(reader: RangeReader, options: ReadGgufOptions): Promise<GgufFile> {
   const source = reader.description ?? "range reader";
+  try {
+    return await parseRanges(reader, source, options);
+  } finally {
+    await reader.close?.();
+  }
+}
+
+async function parseRanges(
+  reader: RangeReader,
+  source: string,
+  options: ReadGgufOptions,
+): Promise<GgufFile> {
   return await parseIncrementally(
     async (buffered, end) => {
       const chunk = await reader.read(buffered.length, end - buffered.length);
       const known = reader.size !== undefined && buffered.length + chunk.length >= reader.size;
-      return { chunk, done: chunk.length === 0 || known };
+      return { chunk, done: chunk.length === 0 || known, size: reader.size };
     },
     reader.size,
     source,
@@ -284,10 +311,24 @@ async function readStream(
   }
 }
 
+/** Options of {@link httpRangeReader} (and `readGguf(url, { http })`). */
+export interface HttpRangeOptions extends HttpRequestOptions {
+  /** Extra request headers on every request (e.g. `authorization`). */
+  headers?: HeadersInit;
+}
+
 /**
  * A {@link RangeReader} over HTTP(S) range requests (`Range: bytes=a-b`), for inspecting a remote
- * model without downloading it. The size comes from `Content-Range` (or `Content-Length` of a
- * HEAD request).
+ * model without downloading it. The size comes from `Content-Length` of a HEAD request or from
+ * `Content-Range`.
+ *
+ * Every answer is checked against the request: a 206 must carry a `Content-Range` whose start and
+ * end are the ones asked (the end may stop short only at the end of the file), and its body is
+ * cut at that length (a longer or endless body is cancelled). A server without HEAD (405, 501)
+ * is fine; one that ignores ranges (200 to a range request, like `python3 -m http.server`) is
+ * read as one stream from the start, only as far as asked, and cancelled on `close()`. Requests
+ * time out without a response or without body bytes for `idleTimeoutMs` (default 30 s). Failures
+ * are {@link HttpError}s naming the URL (`URL: HTTP 404 (HTTP_STATUS)`).
  *
  * @example
  * ```ts ignore
@@ -297,37 +338,101 @@ async function readStream(
  */
 export async function httpRangeReader(
   url: string,
-  init: { headers?: HeadersInit; fetch?: typeof fetch } = {},
+  init: HttpRangeOptions = {},
 ): Promise<RangeReader> {
-  const doFetch = init.fetch ?? fetch;
   let size: number | undefined;
-  const head = await doFetch(url, { method: "HEAD", headers: init.headers });
-  await head.body?.cancel();
-  if (!head.ok) throw new GgufError("IO", 0, `HTTP ${head.status} for ${url}`, { path: url });
-  const length = Number(head.headers.get("content-length"));
-  if (Number.isSafeInteger(length) && length >= 0) size = length;
+  const status = (r: BoundedResponse) =>
+    new HttpError("HTTP_STATUS", url, `HTTP ${r.response.status}`, r.response.status);
+  const protocol = (reason: string) => new HttpError("HTTP_PROTOCOL", url, reason);
+  const head = await requestBounded(url, { method: "HEAD", headers: init.headers }, init);
+  await head.close();
+  if (head.response.ok) {
+    const length = Number(head.response.headers.get("content-length") ?? NaN);
+    if (Number.isSafeInteger(length) && length >= 0) size = length;
+  } else if (head.response.status !== 405 && head.response.status !== 501) {
+    throw status(head);
+  }
+  // Set once the server answered a range request with 200: the file is then read as one stream.
+  let stream: { body: BoundedResponse; position: number } | null = null;
+  let ignoresRanges = false;
+
+  const fromStream = async (offset: number, length: number): Promise<Uint8Array> => {
+    if (stream === null || stream.position > offset) {
+      await stream?.body.close();
+      stream = null;
+      const r = await requestBounded(url, { headers: init.headers }, init);
+      if (r.response.status !== 200) {
+        await r.close();
+        throw status(r);
+      }
+      stream = { body: r, position: 0 };
+    }
+    const s = stream;
+    while (s.position < offset) {
+      const skipped = await s.body.read(Math.min(offset - s.position, 1 << 20));
+      if (skipped.length === 0) return skipped;
+      s.position += skipped.length;
+    }
+    const bytes = await s.body.read(length);
+    s.position += bytes.length;
+    return bytes;
+  };
+
+  const ranged = async (offset: number, length: number): Promise<Uint8Array> => {
+    const end = offset + length - 1;
+    const headers = new Headers(init.headers);
+    headers.set("range", `bytes=${offset}-${end}`);
+    const r = await requestBounded(url, { headers }, init);
+    const code = r.response.status;
+    if (code === 200) {
+      // The server ignores ranges: this body is the file from byte 0.
+      ignoresRanges = true;
+      const total = Number(r.response.headers.get("content-length") ?? NaN);
+      if (size === undefined && Number.isSafeInteger(total) && total >= 0) size = total;
+      stream = { body: r, position: 0 };
+      return await fromStream(offset, length);
+    }
+    try {
+      if (code === 416) return new Uint8Array(0); // at or past the end of the file
+      if (code !== 206) throw status(r);
+      const raw = r.response.headers.get("content-range");
+      const got = parseContentRange(raw);
+      if (got === null || got.start === undefined || got.end === undefined) {
+        throw protocol(`206 with an invalid Content-Range ${JSON.stringify(raw)}`);
+      }
+      if (got.total !== undefined) {
+        if (size !== undefined && got.total !== size) {
+          throw protocol(`Content-Range says ${got.total} bytes in all, the server said ${size}`);
+        }
+        size = got.total;
+      }
+      const shortAtEnd = got.end < end && size !== undefined && got.end === size - 1;
+      if (got.start !== offset || (got.end !== end && !shortAtEnd)) {
+        throw protocol(`asked for bytes ${offset}-${end}, got Content-Range ${raw}`);
+      }
+      const want = got.end - got.start + 1;
+      const bytes = await r.read(want); // never more than asked, however long the body is
+      if (bytes.length < want) {
+        throw protocol(`the body of bytes ${offset}-${got.end} ended after ${bytes.length} bytes`);
+      }
+      return bytes;
+    } finally {
+      await r.close();
+    }
+  };
+
   return {
-    size,
+    get size() {
+      return size;
+    },
     description: url,
     async read(offset, len) {
       if (len <= 0) return new Uint8Array(0);
-      const headers = new Headers(init.headers);
-      headers.set("range", `bytes=${offset}-${offset + len - 1}`);
-      const res = await doFetch(url, { headers });
-      if (res.status === 416) {
-        await res.body?.cancel();
-        return new Uint8Array(0);
-      }
-      if (res.status !== 206) {
-        await res.body?.cancel();
-        throw new GgufError(
-          "IO",
-          offset,
-          `HTTP ${res.status} for a range request to ${url}; the server must support byte ranges`,
-          { path: url },
-        );
-      }
-      return new Uint8Array(await res.arrayBuffer());
+      return ignoresRanges ? await fromStream(offset, len) : await ranged(offset, len);
+    },
+    async close() {
+      await stream?.body.close();
+      stream = null;
     },
   };
 }

@@ -11,7 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { GgufError } from "./errors.ts";
 import { MAX_SPLIT_PARTS } from "./limits.ts";
 import type { GgufFile, GgufModel } from "./model.ts";
-import { type GgufSource, readGguf, readGgufFileSync } from "./reader.ts";
+import { type GgufSource, readGguf, readGgufFileSync, type ReadGgufOptions } from "./reader.ts";
 
 const SPLIT_NAME = /^(.*)-(\d{5})-of-(\d{5})\.gguf$/;
 
@@ -55,9 +55,12 @@ function splitNumber(file: GgufFile, key: string): number | undefined {
  * console.log(model.parts.length, model.tensors.length);
  * ```
  */
-export async function openGgufModel(source: GgufSource): Promise<GgufModel> {
+export async function openGgufModel(
+  source: GgufSource,
+  options: Pick<ReadGgufOptions, "http"> = {},
+): Promise<GgufModel> {
   if (typeof source !== "string" || /^https?:\/\//i.test(source)) {
-    return modelOf([await readGguf(source)]);
+    return modelOf([await readGguf(source, options)]);
   }
   const first = readGgufFileSync(source);
   const count = splitNumber(first, "split.count");
