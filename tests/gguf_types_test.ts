@@ -49,8 +49,10 @@ Deno.test("BitNet dialect: ids 36–39 are I2_S, I8_S, TL1, TL2 with the fork's 
   // TL2 (fork ggml_nbytes): K = 2560, M = 2560 → (2304·2560/3·5/8) + (256·2560/2·4/8) = 1,392,640
   // → pad32 → + 32.
   assert.equal(tensorByteSize(ggmlType(39, "bitnet")!, [2560, 2560]), 1_392_640 + 32);
-  assert.ok(!ggmlType(38, "bitnet")!.dequantizable);
-  assert.match(ggmlType(38, "bitnet")!.refusal!, /kernel_config/);
+  // TL1/TL2 decode given a tile configuration (src/quant/tl_config.ts), so the registry has no
+  // blanket refusal for them any more.
+  assert.ok(ggmlType(38, "bitnet")!.dequantizable);
+  assert.equal(ggmlType(39, "bitnet")!.refusal, undefined);
   assert.equal(ggmlType(39, "ggml")!.name, "MXFP4");
   assert.equal(ggmlType(36, "ggml")!.blockSize, 0);
 });

@@ -124,7 +124,7 @@ Deno.test("error cases", async (t) => {
     );
     assert.throws(() => dequantizeToNew("F32", new Uint8Array(0), -1), RangeError);
   });
-  await t.step("TL1, TL2 and I8_S are refused with the registry's reason", () => {
+  await t.step("TL1/TL2 without dims, and I8_S, are refused with a reason", () => {
     for (const name of ["TL1", "TL2"]) {
       const type = ggmlTypeByName(name)!;
       assert.throws(() => dequantizeTs(type, new Uint8Array(64), new Float32Array(128)), {

@@ -10,6 +10,7 @@ import { openGguf } from "../load/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { formatBytes, UsageError } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
   COMMON_FLAGS,
   maxThreads,
@@ -32,6 +33,7 @@ Options:
   --backend B          native, ts or auto (default auto: native when available)
   -m, --model FILE     the model (instead of the positional FILE)
   -t, --threads N      native worker threads (default: all cores)
+  --tl-config FILE     bitnet.cpp kernel_config.ini for TL1/TL2 tensors (else the official presets)
   --json               print {tensor, type, shape, out, bytes, ms} as JSON
   -h, --help           show this help
 
@@ -68,6 +70,7 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
     tensor: { type: "string" },
     out: { type: "string" },
     backend: { type: "string" },
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -93,7 +96,14 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
   }
   const values32 = new Float32Array(t.elementCount);
   const started = performance.now();
-  dequantize(t.type, model.tensorData(t.name), values32, { backend, threads });
+  const tlConfig = await tlConfigOption(values["tl-config"]);
+  dequantize(t.type, model.tensorData(t.name), values32, {
+    backend,
+    threads,
+    dims: t.dims,
+    tlConfig,
+    name: t.name,
+  });
   const ms = performance.now() - started;
   const bytes = new Uint8Array(values32.buffer);
   await writeBytesAtomically(values.out, bytes);

@@ -10,7 +10,10 @@ import { openGgufModel } from "../gguf/split.ts";
 import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.ts";
 import { valueTypeName } from "../gguf/value_types.ts";
 import { bold, cyan, dim, formatBytes, formatCount, table, yellow } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
+import { findTlConfig, resolveTlConfig, type TlConfigFile } from "../quant/tl_config.ts";
+import { describeTlTensor, isTlType } from "../quant/tl_tensor.ts";
 
 /** Help text of `bitload inspect`. */
 export const INSPECT_HELP = `Usage: bitload inspect FILE [--json] [--tensors] [--kv KEY]
@@ -21,10 +24,15 @@ FILE may be any part of a split model, or an http(s):// URL (read with range req
 
 Options:
   -m, --model FILE  the model (instead of the positional FILE)
+  --tl-config F kernel_config.ini for TL1/TL2 tensors (else the official presets)
   --json        print {version, alignment, dataOffset, metadata, tensors} as JSON
   --tensors     also list every tensor (name, type, shape, offset, bytes)
   --kv KEY      print the value of one metadata key (repeatable)
   -h, --help    show this help
+
+TL1/TL2 tensors (bitnet.cpp's lookup-table formats) are tiled by a (BM, BK, bm) configuration per
+weight shape that the file does not carry: inspect shows, for each, the configuration that applies
+and where it came from (--tl-config FILE, else the official presets), or that none is known.
 
 Permissions: --allow-read (and --allow-net for URLs).
 Exit codes: 0 ok, 1 the file is not a valid GGUF (one line on stderr), 2 usage error.`;
@@ -35,6 +43,7 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
     ...pick("model"),
     tensors: { type: "boolean" },
     kv: { type: "string", multiple: true },
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -47,14 +56,68 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
   if (values.kv) {
     return printKeys(model, values.kv, values.json === true, out, file);
   }
+  const tlConfig = await tlConfigOption(values["tl-config"]);
   if (values.json) {
-    out(JSON.stringify(inspectJson(model)));
+    const json = inspectJson(model);
+    out(JSON.stringify({
+      ...json,
+      tensors: json.tensors.map((t, i) => {
+        const info = model.tensors[i];
+        return isTlType(info.type.name)
+          ? { ...t, tlConfig: tlConfigJson(info.type.name, info.dims, tlConfig) }
+          : t;
+      }),
+    }));
     return 0;
   }
   out(renderSummary(file, summarizeModel(model)));
+  const tl = renderTlConfigs(model, tlConfig);
+  if (tl) out("\n" + tl);
   out("\n" + renderMetadata(model));
-  if (values.tensors) out("\n" + renderTensors(model));
+  if (values.tensors) out("\n" + renderTensors(model, tlConfig));
   return 0;
+}
+
+/** The `tlConfig` of a TL tensor in `inspect --json`. */
+function tlConfigJson(
+  type: "TL1" | "TL2",
+  dims: readonly number[],
+  tlConfig: TlConfigFile | undefined,
+): Record<string, unknown> {
+  const choice = findTlConfig(type, dims, { tlConfig });
+  if (!choice) return { source: null, error: "no configuration known for this shape" };
+  let error: string | undefined;
+  try {
+    resolveTlConfig(type, dims, { tlConfig });
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const { BM, BK, bm } = choice.config;
+  return { BM, BK, bm, source: choice.source, origin: choice.origin, ...(error ? { error } : {}) };
+}
+
+/** One line per TL shape: the configuration that applies and where it came from. */
+function renderTlConfigs(model: GgufModel, tlConfig: TlConfigFile | undefined): string {
+  const shapes = new Map<string, { type: "TL1" | "TL2"; dims: readonly number[]; count: number }>();
+  for (const t of model.tensors) {
+    if (!isTlType(t.type.name)) continue;
+    const key = `${t.type.name} ${t.dims.join("x")}`;
+    const seen = shapes.get(key);
+    if (seen) seen.count++;
+    else shapes.set(key, { type: t.type.name, dims: t.dims, count: 1 });
+  }
+  if (shapes.size === 0) return "";
+  const rows = [["type", "M x K", "tensors", "tile configuration"]];
+  for (const s of shapes.values()) {
+    rows.push([
+      s.type,
+      `${s.dims.slice(1).reduce((a, b) => a * b, 1)} x ${s.dims[0]}`,
+      String(s.count),
+      describeTlTensor(s.type, s.dims, { tlConfig }),
+    ]);
+  }
+  return bold("  TL tile configurations") + "\n" +
+    table(rows).split("\n").map((l) => "  " + l).join("\n");
 }
 
 function printKeys(
@@ -149,8 +212,9 @@ export function renderSummary(file: string, s: ModelSummary): string {
 }
 
 /** The `--tensors` table. */
-export function renderTensors(model: GgufModel): string {
-  const rows = [["name", "type", "shape", "offset", "bytes"]];
+export function renderTensors(model: GgufModel, tlConfig?: TlConfigFile): string {
+  const hasTl = model.tensors.some((t) => isTlType(t.type.name));
+  const rows = [["name", "type", "shape", "offset", "bytes", ...(hasTl ? ["tl config"] : [])]];
   for (const t of model.tensors) {
     rows.push([
       model.parts.length > 1 ? `${t.name} [part ${t.part + 1}]` : t.name,
@@ -158,6 +222,9 @@ export function renderTensors(model: GgufModel): string {
       `[${t.dims.join(", ")}]`,
       String(t.offset),
       String(t.byteSize),
+      ...(hasTl
+        ? [isTlType(t.type.name) ? describeTlTensor(t.type.name, t.dims, { tlConfig }) : ""]
+        : []),
     ]);
   }
   return table(rows);

@@ -22,6 +22,7 @@ import {
   UsageError,
   yellow,
 } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import { progressBar } from "./progress.ts";
 import {
   COMMON_FLAGS,
@@ -54,6 +55,8 @@ Options:
                      weights on the CPU with the memory the load measured
   --profile          print the time, bytes and throughput of each span (parse, map, batches,
                      dequant) and alert on spans below half the measured memory bandwidth
+  --tl-config FILE   bitnet.cpp kernel_config.ini for dequantizing TL1/TL2 tensors (else the
+                     official presets)
   --json             print the report as JSON
   -h, --help         show this help
 
@@ -143,6 +146,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       dequant: { type: "string" },
       budget: { type: "string" },
     } as const,
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -200,6 +204,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       progressive: batchLayers !== undefined ? true : undefined,
       dequant,
       memoryBudgetBytes: budget,
+      tlConfig: await tlConfigOption(values["tl-config"]),
       signal: controller.signal,
       monitor,
       onProgress(e: LoadProgress) {

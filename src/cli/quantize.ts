@@ -10,8 +10,9 @@ import { openGguf } from "../load/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
 
-const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "F32"];
+const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "TL1", "TL2", "F32"];
 import { formatBytes, table, UsageError } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import { COMMON_FLAGS, maxThreads, parseCommand, pick, threadsOption } from "./options.ts";
 
 /** Help text of `bitload quantize`. */
@@ -20,14 +21,18 @@ export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TY
 Converts every weight matrix (2-D tensors whose rows are whole blocks) to TYPE; 1-D tensors
 (norms, biases) are copied. Q8_0, Q4_0, TQ2_0, F16 and BF16 are bit for bit ggml's reference
 quantizers; I2_S follows microsoft/BitNet (scale = max|x|, sign codes) and needs a BitNet
-architecture. For TQ2_0 and I2_S, token_embd/output become F16 (they are not ternary). OUT is
-written through a temporary file and a rename.
+architecture. TL1/TL2 are bitnet.cpp's lookup-table layouts of the same ternary values and scale
+(byte for byte its converter's), tiled per weight shape by the kernel_config.ini given with
+--tl-config, else by the official presets (bitnet_b1_58-large, bitnet_b1_58-3B, Llama3-8B-1.58);
+a shape with neither is refused. For TQ2_0, I2_S, TL1 and TL2, token_embd/output become F16 (they
+are not ternary). OUT is written through a temporary file and a rename.
 
 Options:
-  --type TYPE     ${QUANTIZE_TYPES.join(", ")}, or F32 (dequantize the matrices)
+  --type TYPE     ${QUANTIZE_TYPES.join(", ")}, TL1, TL2, or F32 (dequantize the matrices)
   -m, --model IN  the input model (then only OUT.gguf is positional)
   -t, --threads N threads for dequantizing the source (default: all cores)
   --quiet         print only the summary line
+  --tl-config F   bitnet.cpp kernel_config.ini for TL1/TL2 targets (else the official presets)
   --json          print {in, out, type, converted, bytesIn, bytesOut, tensors} as JSON
   -h, --help      show this help`;
 
@@ -45,6 +50,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
     ...pick("model", "threads"),
     type: { type: "string" },
     quiet: { type: "boolean" },
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   const positionals = values.model !== undefined ? [values.model, ...given] : given;
@@ -66,7 +72,10 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
   let report;
   try {
     using model = await openGguf(inPath, { mmap: true });
-    report = await quantizeModel(model, outPath, type, { threads });
+    report = await quantizeModel(model, outPath, type, {
+      threads,
+      tlConfig: await tlConfigOption(values["tl-config"]),
+    });
   } catch (error) {
     if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
     throw error;

@@ -9,6 +9,7 @@
 import { generate, type GenerateResult } from "../infer/generate.ts";
 import { type InferenceModel, loadModel } from "../infer/model.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
   COMMON_FLAGS,
   integerOption,
@@ -48,6 +49,8 @@ Options (llama.cpp's names):
   --dequant M        types without an integer kernel (K-quants, IQ…): rows (default: dequantize
                      row by row in each product, memory = file size) or load (f32 copy at load)
   --no-eos           keep generating after the end-of-sequence token
+  --tl-config FILE   bitnet.cpp kernel_config.ini for TL1/TL2 weights (else the official presets);
+                     TL weights are transcoded to I2_S at load (same values and scale)
   --json             print one JSON object (token ids, text, timings) instead of streaming
   -h, --help         show this help
 
@@ -101,6 +104,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     dequant: { type: "string" },
     "kv-type": { type: "string" },
     "no-eos": { type: "boolean" },
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -145,6 +149,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     kvType,
     lmHead,
     dequantize: dequant,
+    tlConfig: await tlConfigOption(values["tl-config"]),
   });
   const loadMs = performance.now() - tLoad;
   let codec: TextCodec | null = null;
@@ -206,6 +211,15 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       text: codec ? text : null,
       stop: result.stop,
       loadMs: round(loadMs),
+      ...(model.tlTranscode.tensors > 0
+        ? {
+          tlTranscode: {
+            tensors: model.tlTranscode.tensors,
+            ms: round(model.tlTranscode.ms),
+            bytes: model.tlTranscode.bytes,
+          },
+        }
+        : {}),
       promptMs: round(result.promptMs),
       timeToFirstTokenMs: round(result.timeToFirstTokenMs),
       promptTokensPerSecond: round(result.promptTokensPerSecond),
@@ -216,7 +230,13 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     out(
       `${c.arch}, ${c.nLayer} layers, kernels ${model.kernelInfo} (${
         Object.entries(model.projectionKernels()).map(([type, k]) => `${type}: ${k}`).join(", ")
-      }); load ${loadMs.toFixed(0)} ms`,
+      }); load ${loadMs.toFixed(0)} ms${
+        model.tlTranscode.tensors > 0
+          ? ` (TL→I2_S transcode of ${model.tlTranscode.tensors} tensors: ${
+            model.tlTranscode.ms.toFixed(0)
+          } ms, ${formatBytes(model.tlTranscode.bytes)})`
+          : ""
+      }`,
     );
     out(
       `prompt: ${result.promptTokens} tokens, ${

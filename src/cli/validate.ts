@@ -11,6 +11,7 @@ import { renderValidationReport, reportToJson } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
 import { determinismSettings } from "../validate/determinism.ts";
 import { UsageError } from "./output.ts";
+import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
   COMMON_FLAGS,
   integerOption,
@@ -42,6 +43,7 @@ Options:
                         seed (BITNET_SEED, default 42 under BITNET_DETERMINISTIC=1)
   -m, --model FILE      the model (instead of the positional FILE)
   -t, --threads N       native worker threads (default: all cores)
+  --tl-config FILE      bitnet.cpp kernel_config.ini for TL1/TL2 tensors (else the official presets)
   --json                print the JSON report {ok, checks, tensors}
   -h, --help            show this help
 
@@ -63,6 +65,7 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     accuracy: { type: "string" },
     determinism: { type: "boolean" },
     sample: { type: "string" },
+    ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -81,6 +84,7 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     throw new UsageError((error as Error).message);
   }
   const report = await validateModel(file, {
+    tlConfig: await tlConfigOption(values["tl-config"]),
     reference: values.reference as "ggml" | undefined,
     checkTensors: values["check-tensors"] ?? false,
     accuracy: values.accuracy,

@@ -122,18 +122,11 @@ const GGML_36_39: readonly GgmlTypeInfo[] = [
 const BITNET_36_39: readonly GgmlTypeInfo[] = [
   t(36, "I2_S", 1, 1, true, "bitnet"),
   { ...t(37, "I8_S", 1, 1, false, "bitnet"), dequantizable: false, refusal: undefined },
-  {
-    ...t(38, "TL1", 1, 1, true, "bitnet"),
-    dequantizable: false,
-    refusal:
-      "TL1 tiles depend on the (BM, BK, bm) kernel configuration of bitnet.cpp's kernel_config.ini, which the GGUF file does not carry",
-  },
-  {
-    ...t(39, "TL2", 1, 1, true, "bitnet"),
-    dequantizable: false,
-    refusal:
-      "TL2 tiles depend on the (BM, BK, bm) kernel configuration of bitnet.cpp's kernel_config.ini, which the GGUF file does not carry",
-  },
+  // TL1/TL2 decode only with a tile configuration per weight shape, which the file does not
+  // carry: the caller's kernel_config.ini or the official presets (src/quant/tl_config.ts).
+  // Without one, decoding refuses there, naming the shape and what to pass.
+  t(38, "TL1", 1, 1, true, "bitnet"),
+  t(39, "TL2", 1, 1, true, "bitnet"),
 ];
 
 const BY_ID_GGML: readonly GgmlTypeInfo[] = buildTable(GGML_36_39);

@@ -34,6 +34,9 @@ import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
+import type { TlConfigFile } from "../quant/tl_config.ts";
+import { isTlType, transcodeTlTensor } from "../quant/tl_tensor.ts";
+import { ggmlType } from "../gguf/types.ts";
 import { readEnv } from "../../ffi/env.ts";
 import { nativeKernels } from "../../ffi/native.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
@@ -81,6 +84,22 @@ export interface LoadModelOptions {
    * (4–8× the memory, faster products). Both give the same bits.
    */
   dequantize?: "rows" | "load";
+  /**
+   * bitnet.cpp `kernel_config.ini` for TL1/TL2 weights, searched before the built-in presets of
+   * the official models. TL weights are transcoded to I2_S at load (same ternary values and scale),
+   * so the I2_S integer kernels run them.
+   */
+  tlConfig?: TlConfigFile;
+}
+
+/** What transcoding TL1/TL2 weights to I2_S at load cost (all zero for other files). */
+export interface TlTranscodeReport {
+  /** TL tensors transcoded. */
+  tensors: number;
+  /** Milliseconds spent transcoding. */
+  ms: number;
+  /** Bytes of I2_S weights allocated for them (anonymous memory; the TL bytes stay mapped). */
+  bytes: number;
 }
 
 /** One sequence's KV cache: a K and a V array per layer. */
@@ -127,7 +146,7 @@ function f32Of(model: GgufModelWithData, info: GgufTensorInfo): Float32Array {
     return new Float32Array(data.buffer, data.byteOffset, info.elementCount);
   }
   const out = new Float32Array(info.elementCount);
-  dequantize(info.type, data, out);
+  dequantize(info.type, data, out, { dims: info.dims });
   return out;
 }
 
@@ -149,6 +168,8 @@ export class InferenceModel implements Disposable {
   readonly maxBatch: number;
   /** Tokens in the KV cache. */
   position = 0;
+  /** What transcoding TL1/TL2 weights to I2_S at load cost. */
+  readonly tlTranscode: TlTranscodeReport = { tensors: 0, ms: 0, bytes: 0 };
 
   readonly #file: GgufModelWithData;
   readonly #native: InferNative | null;
@@ -229,12 +250,26 @@ export class InferenceModel implements Disposable {
     const useRows = native !== null && dequantMode === "rows";
     const linear = (name: string): Linear => {
       const t = get(name);
+      let type = t.type;
+      let data = file.tensorData(name);
+      if (isTlType(type.name)) {
+        // TL1/TL2 → I2_S at load: same ternary values and scale, so the I2_S kernels serve.
+        const done = transcodeTlTensor(type.name, data, t.dims, {
+          tlConfig: options.tlConfig,
+          name,
+        });
+        type = ggmlType(36, "bitnet")!;
+        data = done.data;
+        this.tlTranscode.tensors++;
+        this.tlTranscode.ms += done.ms;
+        this.tlTranscode.bytes += done.data.byteLength;
+      }
       return makeLinear(
         name,
-        t.type,
+        type,
         t.dims[1] ?? 1,
         t.dims[0],
-        file.tensorData(name),
+        data,
         scaleOf(name),
         this.backend,
         useRows ? rowDequantFn : undefined,

@@ -10,6 +10,7 @@
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { openGgufModel } from "../gguf/split.ts";
 import { dequantize, dequantizeToNew } from "../quant/dequantize.ts";
+import type { TlConfigFile } from "../quant/tl_config.ts";
 import { evaluateMemory, type MemoryReport } from "./memory_report.ts";
 import {
   type FileBytes,
@@ -60,6 +61,8 @@ export interface LoadOptions {
   monitor?: PerfMonitor;
   /** Memory budget in bytes instead of MemAvailable / the cgroup limit (for tests and tight machines). */
   memoryBudgetBytes?: number;
+  /** bitnet.cpp `kernel_config.ini` for dequantizing TL1/TL2 tensors (before the built-in presets). */
+  tlConfig?: TlConfigFile;
 }
 
 /** One progress event. */
@@ -316,7 +319,7 @@ export class ProgressiveLoader {
             } else {
               const endDequant = monitor?.start("dequant", t.elementCount * 4);
               const src = file.view(t.fileOffset, t.byteSize);
-              const out = dequantizeTensor(t, src, o.dequant, o.dequantInto?.(t));
+              const out = dequantizeTensor(t, src, o.dequant, o.dequantInto?.(t), o.tlConfig);
               dequantized.set(name, out);
               endDequant?.();
             }
@@ -434,6 +437,7 @@ function dequantizeTensor(
   src: Uint8Array,
   kind: "f32" | "f16",
   target: Float32Array | Float16Array | undefined,
+  tlConfig?: TlConfigFile,
 ): Float32Array | Float16Array {
   const wanted = kind === "f16" ? Float16Array : Float32Array;
   if (target !== undefined && (!(target instanceof wanted) || target.length !== t.elementCount)) {
@@ -442,10 +446,14 @@ function dequantizeTensor(
     );
   }
   if (target instanceof Float32Array) {
-    dequantize(t.type, src, target);
+    dequantize(t.type, src, target, { dims: t.dims, tlConfig, name: t.name });
     return target;
   }
-  const values = dequantizeToNew(t.type, src, t.elementCount);
+  const values = dequantizeToNew(t.type, src, t.elementCount, {
+    dims: t.dims,
+    tlConfig,
+    name: t.name,
+  });
   if (kind === "f32") return values;
   if (target === undefined) return Float16Array.from(values);
   target.set(values);

@@ -9,6 +9,8 @@
 import { type NativeKernels, nativeKernels } from "../../ffi/native.ts";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../gguf/types.ts";
 import { assertDequantizeArgs, dequantizeTs } from "./dequantize_ts.ts";
+import { dequantizeTlTensor } from "./tl_tensor.ts";
+import type { TlConfigFile } from "./tl_config.ts";
 
 export type { GgmlTypeInfo } from "../gguf/types.ts";
 
@@ -26,6 +28,18 @@ export interface DequantizeOptions {
   backend?: DequantizeBackend;
   /** Worker threads for the native kernels (ignored by the single-threaded TypeScript path). */
   threads?: number;
+  /**
+   * The tensor's ggml dims. Required for TL1/TL2, whose byte layout is tiled by the weight shape
+   * `(M, K) = (dims[1], dims[0])`; ignored by every other type.
+   */
+  dims?: readonly number[];
+  /**
+   * A parsed bitnet.cpp `kernel_config.ini` (`parseKernelConfigIni` of `tl_config.ts`) for TL1/TL2, searched
+   * before the built-in presets of the official models.
+   */
+  tlConfig?: TlConfigFile;
+  /** The tensor's name, for messages (TL1/TL2 refusals name it). */
+  name?: string;
 }
 
 /**
@@ -107,6 +121,10 @@ export function dequantize(
   const backend = options.backend ?? "auto";
   if (backend !== "ts" && backend !== "auto" && backend !== "native") {
     throw new RangeError(`Unknown dequantize backend "${backend}": use "native", "ts" or "auto"`);
+  }
+  if ((info.name === "TL1" || info.name === "TL2") && options.dims) {
+    dequantizeTlTensor(info.name, src, out, options.dims, options);
+    return;
   }
   if (backend !== "ts") {
     const native = nativeDequantizer();

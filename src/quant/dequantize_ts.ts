@@ -167,6 +167,9 @@ export function assertDequantizeArgs(type: GgmlTypeInfo, src: Uint8Array, n: num
     const why = type.refusal ??
       (type.name === "I8_S"
         ? "it is BitNet's activation type, which never holds stored weights"
+        : type.name === "TL1" || type.name === "TL2"
+        ? "its tiles depend on the tensor's shape and on bitnet.cpp's kernel_config.ini, " +
+          "so it decodes only through dequantize() with options.dims (and options.tlConfig)"
         : "bitload has no decoder for it");
     throw new Error(`Cannot dequantize type "${type.name}" (id ${type.id}): ${why}`);
   }

@@ -7,7 +7,11 @@
  * microsoft/BitNet's published I2_S file: they are not ternary, and a sign code would destroy them
  * (llama.cpp's `llama-quantize` gives them Q4_K for TQ2_0, `src/llama-quant.cpp`, which bitload
  * cannot write yet). I2_S is accepted only for BitNet architectures (the id 36 means I2_S only in
- * their dialect). Big-endian sources are converted to a little-endian file.
+ * their dialect). TL1/TL2 (bitnet.cpp's lookup-table layouts of the same ternary values and scale,
+ * ids 38/39 of the BitNet dialect) likewise, and each matrix needs a tile configuration for its
+ * shape: the `tlConfig` option's `kernel_config.ini`, else the official presets
+ * (`tl_config.ts`); a shape with neither is refused, naming it. Big-endian sources are converted
+ * to a little-endian file.
  * `general.file_type` is set to the matching `llama_ftype`; the file is written atomically.
  *
  * @module
@@ -19,6 +23,8 @@ import { BITNET_ARCHITECTURES, ggmlTypeByName, tensorByteSize } from "../gguf/ty
 import { dequantize } from "./dequantize.ts";
 import { byteSwapTensor, canByteSwap } from "./endian.ts";
 import { quantize, QUANTIZE_BLOCK_SIZE, type QuantizeType } from "./quantize.ts";
+import { resolveTlConfig, type TlConfigFile } from "./tl_config.ts";
+import { quantizeTl, tlShape } from "./tl.ts";
 
 /** `general.file_type` written for each target (`llama_ftype`; I2_S is the BitNet fork's 40). */
 export const FILE_TYPE_FOR: Readonly<Record<ModelTargetType, number>> = {
@@ -29,10 +35,12 @@ export const FILE_TYPE_FOR: Readonly<Record<ModelTargetType, number>> = {
   Q4_0: 2,
   TQ2_0: 37,
   I2_S: 40,
+  TL1: 38,
+  TL2: 39,
 };
 
 /** A target of {@link quantizeModel}: a quantizer type, or F32 (dequantize the matrices). */
-export type ModelTargetType = QuantizeType | "F32";
+export type ModelTargetType = QuantizeType | "F32" | "TL1" | "TL2";
 
 /** What happened to one tensor. */
 export interface QuantizedTensor {
@@ -64,6 +72,8 @@ export interface QuantizeModelOptions {
   threads?: number;
   /** Called after each tensor is written. */
   onProgress?: (done: number, total: number) => void;
+  /** bitnet.cpp `kernel_config.ini` for TL1/TL2 targets (searched before the official presets). */
+  tlConfig?: TlConfigFile;
 }
 
 /** Whether a tensor is a weight matrix that `type` applies to. */
@@ -74,10 +84,11 @@ function targetFor(
 ): ModelTargetType | null {
   const ne0 = dims[0] ?? 1;
   if (dims.filter((d) => d > 1).length < 2) return null;
-  const ternary = type === "I2_S" || type === "TQ2_0";
+  const ternary = type === "I2_S" || type === "TQ2_0" || type === "TL1" || type === "TL2";
   if (ternary && (name === "token_embd.weight" || name === "output.weight")) return "F16";
   const n = dims.reduce((a, b) => a * b, 1);
   if (type === "I2_S") return n % 128 === 0 ? type : null;
+  if (type === "TL1" || type === "TL2") return type;
   return type === "F32" || ne0 % QUANTIZE_BLOCK_SIZE[type] === 0 ? type : null;
 }
 
@@ -102,9 +113,12 @@ export async function quantizeModel(
   options: QuantizeModelOptions = {},
 ): Promise<QuantizedTensor[]> {
   const arch = model.metadata.get("general.architecture")?.value;
-  if (type === "I2_S" && !BITNET_ARCHITECTURES.includes(String(arch))) {
+  if (
+    (type === "I2_S" || type === "TL1" || type === "TL2") &&
+    !BITNET_ARCHITECTURES.includes(String(arch))
+  ) {
     throw new RangeError(
-      `Cannot write I2_S for architecture "${arch}": type id 36 means I2_S only in BitNet files (${
+      `Cannot write ${type} for architecture "${arch}": type ids 36–39 mean I2_S…TL2 only in BitNet files (${
         BITNET_ARCHITECTURES.join(", ")
       })`,
     );
@@ -129,6 +143,10 @@ export async function quantizeModel(
     let target = t.type.dequantizable ? targetFor(t.name, t.dims, type) : null;
     if (target === t.type.name) target = null; // already the target type: copied as is
     const outType = target === null ? t.type : ggmlTypeByName(target)!;
+    // TL targets: the tile configuration of this shape, or a refusal naming it, before writing.
+    const tl = target === "TL1" || target === "TL2"
+      ? resolveTlConfig(target, t.dims, { tlConfig: options.tlConfig }, t.name).config
+      : null;
     report.push({
       name: t.name,
       from: t.type.name,
@@ -148,7 +166,16 @@ export async function quantizeModel(
         } else if (target === null) return src.slice();
         if (target === null) return src;
         const values = new Float32Array(t.elementCount);
-        dequantize(t.type, src, values, { threads: options.threads ?? 1 });
+        dequantize(t.type, src, values, {
+          threads: options.threads ?? 1,
+          dims: t.dims,
+          tlConfig: options.tlConfig,
+          name: t.name,
+        });
+        if (tl !== null && (target === "TL1" || target === "TL2")) {
+          const { M, K } = tlShape(t.dims);
+          return quantizeTl(target, values, M, K, tl);
+        }
         return quantize(target, values);
       },
     };

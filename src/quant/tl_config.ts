@@ -378,3 +378,18 @@ export function resolveTlConfig(
   }
   return choice;
 }
+
+/**
+ * Reads and parses a `kernel_config.ini` file (`--tl-config FILE`).
+ *
+ * @throws {TlConfigError} `TL_BAD_INI` for unreadable content; Deno's errors for a missing file.
+ *
+ * @example
+ * ```ts ignore
+ * import { readKernelConfigIni } from "./tl_config.ts";
+ * const tlConfig = await readKernelConfigIni("BitNet/include/kernel_config.ini");
+ * ```
+ */
+export async function readKernelConfigIni(path: string): Promise<TlConfigFile> {
+  return parseKernelConfigIni(await Deno.readTextFile(path), path);
+}

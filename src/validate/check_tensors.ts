@@ -10,7 +10,10 @@
  *   (`d = amax/127` in Q8_0, `d = amax` in TQ1_0/TQ2_0: `quantize_row_*_ref`) must not be
  *   negative — ggml itself does not check this, so it is reported separately;
  * - I2_S: no 2-bit code 3 (no writer produces it; decoders disagree on its value, §3.2 of
- *   gguf-and-quant-formats.md), and a finite, non-negative tensor scale (`max|x|`).
+ *   gguf-and-quant-formats.md), and a finite, non-negative tensor scale (`max|x|`);
+ * - TL1: no 4-bit pair index above 8 (`3·w0 + w1 + 4`), and the tensor scale at `M·K/4` as for
+ *   I2_S; TL2: the tensor scale at `pad32` of the fork's size formula (`src/quant/tl_config.ts`;
+ *   its index nibbles depend on the tile configuration, which `dequant` checks).
  *
  * Each tensor reports the number of bad blocks and the index of the first (for plain float
  * tensors a "block" is one element). The checks read the block fields directly as integers
@@ -23,6 +26,7 @@
 
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import type { TensorResult } from "./report.ts";
+import { tl2PaddedBytes } from "../quant/tl_config.ts";
 
 /** Where a block type keeps its scales. */
 export interface ScaleLayout {
@@ -105,6 +109,7 @@ export function scanTensorData(
   typeName: string,
   data: Uint8Array,
   elements: number,
+  dims: readonly number[] = [elements],
 ): TensorDataFinding {
   let bad = 0;
   let first = -1;
@@ -151,9 +156,24 @@ export function scanTensorData(
       }
       return { badBlocks: bad, firstBadBlock: first, problem, checked: true };
     }
+    case "TL2":
     case "I2_S":
     case "TL1": {
-      const codeBytes = elements >> 2;
+      const K = dims[0] ?? 1;
+      const codeBytes = typeName === "TL2"
+        ? (K >= 256 ? tl2PaddedBytes(elements / K, K) : 0)
+        : elements >> 2;
+      if (typeName === "TL1") {
+        // Two pair indices per byte, each 3·w0 + w1 + 4 ∈ 0..8; count 32-byte blocks.
+        for (let blk = 0; blk < codeBytes; blk += 32) {
+          for (let i = blk; i < blk + 32 && i < codeBytes; i++) {
+            if ((data[i] >> 4) > 8 || (data[i] & 15) > 8) {
+              flag(blk >> 5, "TL1 pair index above 8");
+              break;
+            }
+          }
+        }
+      }
       const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
       if (typeName === "I2_S") {
         // A byte holds a code 3 when some pair has both bits set: b & (b >> 1) & 0x55.
@@ -255,7 +275,7 @@ function countBadI2sBlocks(data: Uint8Array, codeBytes: number): number {
  * ```
  */
 export function checkTensorData(tensor: GgufTensorInfo, data: Uint8Array): TensorResult {
-  const f = scanTensorData(tensor.type.name, data, tensor.elementCount);
+  const f = scanTensorData(tensor.type.name, data, tensor.elementCount, tensor.dims);
   const status = !f.checked ? "skip" : f.badBlocks > 0 ? "fail" : "pass";
   return {
     check: "tensors",

@@ -129,7 +129,7 @@ export function checkDeterminism(
   plan.push({ backend: "ts", threads: 1 });
   for (const step of plan) {
     const target = count === 0 ? first : out;
-    dequantize(tensor.type, data, target, step);
+    dequantize(tensor.type, data, target, { ...step, dims: tensor.dims });
     count++;
     let differs = false;
     for (let i = 0; i < n; i++) {

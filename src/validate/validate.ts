@@ -10,6 +10,7 @@
 import { GgufError } from "../gguf/errors.ts";
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import { dequantize } from "../quant/dequantize.ts";
+import type { TlConfigFile } from "../quant/tl_config.ts";
 import { byteSwapTensor, canByteSwap } from "../quant/endian.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { ACCURACY_DEFAULTS, accuracyRow, type AccuracyThresholds } from "./accuracy.ts";
@@ -57,6 +58,8 @@ export interface ValidateOptions {
   thresholds?: AccuracyThresholds;
   /** An already opened reference (tests); otherwise it is opened and closed here. */
   referenceLibrary?: GgmlReferenceLibrary;
+  /** bitnet.cpp `kernel_config.ini` for TL1/TL2 tensors (before the built-in presets). */
+  tlConfig?: TlConfigFile;
 }
 
 function summarize(rows: TensorResult[], what: string): string {
@@ -108,11 +111,12 @@ function floatValues(
   model: GgufModelWithData,
   t: GgufTensorInfo,
   threads: number,
+  tlConfig?: TlConfigFile,
 ): Float32Array | string {
   const data = tensorBytes(model, t);
   if (typeof data === "string") return data;
   const out = new Float32Array(t.elementCount);
-  dequantize(t.type, data, out, { threads });
+  dequantize(t.type, data, out, { threads, dims: t.dims, tlConfig, name: t.name });
   return out;
 }
 
@@ -253,7 +257,7 @@ export async function validateModel(
         else if (!t.type.dequantizable) skip(`${t.type.name} cannot be dequantized`);
         else {
           const x = floatValues(original, o, threads);
-          const y = floatValues(model, t, threads);
+          const y = floatValues(model, t, threads, options.tlConfig);
           if (typeof x === "string") skip(`original: ${x}`);
           else if (typeof y === "string") skip(y);
           else {

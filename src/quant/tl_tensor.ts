@@ -1,0 +1,127 @@
+/**
+ * TL1/TL2 tensors as the rest of bitload meets them: a type, ggml dims, the file's bytes and the
+ * caller's TL options. Resolves the tile configuration (`tl_config.ts`), checks the byte length
+ * against the fork's `ggml_nbytes`, and decodes to f32 or transcodes to I2_S with the layouts of
+ * `tl.ts`.
+ *
+ * @module
+ */
+
+import { dequantizeTl, tlShape, tlTensorBytes, tlToI2S } from "./tl.ts";
+import {
+  findTlConfig,
+  resolveTlConfig,
+  type TlConfigChoice,
+  type TlConfigOptions,
+  type TlType,
+} from "./tl_config.ts";
+
+/** Whether a type name is TL1 or TL2. */
+export function isTlType(name: string): name is TlType {
+  return name === "TL1" || name === "TL2";
+}
+
+function checkBytes(type: TlType, src: Uint8Array, dims: readonly number[], name: string) {
+  const { M, K } = tlShape(dims);
+  const expected = tlTensorBytes(type, M, K);
+  if (src.byteLength !== expected) {
+    throw new RangeError(
+      `Expected ${expected} bytes of ${type} data for ${name} [${dims}] but got ${src.byteLength}`,
+    );
+  }
+  return { M, K };
+}
+
+/**
+ * Dequantizes a whole TL1/TL2 tensor of ggml dims `dims` into `out`.
+ *
+ * @throws {TlConfigError} When no configuration is known for the shape, or it breaks the rule.
+ * @throws {RangeError} For a wrong length or a code the converter never writes.
+ *
+ * @example
+ * ```ts
+ * import { encodeTl } from "./tl.ts";
+ * import { dequantizeTlTensor } from "./tl_tensor.ts";
+ * const cfg = { m: 1536, k: 1536, BM: 128, BK: 64, bm: 64 }; // bitnet_b1_58-large's preset
+ * const tl = encodeTl("TL1", new Int8Array(1536 * 1536).fill(1), 1536, 1536, cfg, 0.5);
+ * const out = new Float32Array(1536 * 1536);
+ * dequantizeTlTensor("TL1", tl, out, [1536, 1536]); // out[0] === 0.5
+ * ```
+ */
+export function dequantizeTlTensor(
+  type: TlType,
+  src: Uint8Array,
+  out: Float32Array,
+  dims: readonly number[],
+  options: TlConfigOptions & { name?: string } = {},
+): void {
+  const name = options.name ?? "tensor";
+  const { config } = resolveTlConfig(type, dims, options, name);
+  const { M, K } = checkBytes(type, src, dims, name);
+  dequantizeTl(type, src, M, K, config, out);
+}
+
+/** What a transcode did, for the load report. */
+export interface TlTranscode {
+  /** The I2_S bytes (`n/4 + 32`). */
+  data: Uint8Array;
+  /** The configuration used and where it came from. */
+  choice: TlConfigChoice;
+  /** Milliseconds it took. */
+  ms: number;
+}
+
+/**
+ * Transcodes a whole TL1/TL2 tensor to I2_S: same ternary values, same f32 scale.
+ *
+ * @throws {TlConfigError} When no configuration is known for the shape, or it breaks the rule.
+ *
+ * @example
+ * ```ts
+ * import { encodeTl } from "./tl.ts";
+ * import { transcodeTlTensor } from "./tl_tensor.ts";
+ * const cfg = { m: 1536, k: 1536, BM: 128, BK: 64, bm: 64 };
+ * const tl = encodeTl("TL1", new Int8Array(1536 * 1536), 1536, 1536, cfg, 1);
+ * transcodeTlTensor("TL1", tl, [1536, 1536]).data.length; // 589856
+ * ```
+ */
+export function transcodeTlTensor(
+  type: TlType,
+  src: Uint8Array,
+  dims: readonly number[],
+  options: TlConfigOptions & { name?: string } = {},
+): TlTranscode {
+  const start = performance.now();
+  const name = options.name ?? "tensor";
+  const choice = resolveTlConfig(type, dims, options, name);
+  const { M, K } = checkBytes(type, src, dims, name);
+  const data = tlToI2S(type, src, M, K, choice.config);
+  return { data, choice, ms: performance.now() - start };
+}
+
+/**
+ * Which configuration applies to a TL tensor, where it came from, and whether it is usable — for
+ * `inspect`. Never throws for a missing or bad configuration; it says so instead.
+ *
+ * @example
+ * ```ts
+ * import { describeTlTensor } from "./tl_tensor.ts";
+ * describeTlTensor("TL2", [8640, 3200]); // "BM=160 BK=96 bm=32 (preset bitnet_b1_58-3B kernel_config_tl2.ini [Kernels_0])"
+ * ```
+ */
+export function describeTlTensor(
+  type: TlType,
+  dims: readonly number[],
+  options: TlConfigOptions = {},
+): string {
+  const choice = findTlConfig(type, dims, options);
+  if (!choice) return "none known: pass --tl-config kernel_config.ini";
+  const { BM, BK, bm } = choice.config;
+  const text = `BM=${BM} BK=${BK} bm=${bm} (${choice.origin})`;
+  try {
+    resolveTlConfig(type, dims, options);
+    return text;
+  } catch (error) {
+    return `${text} unusable: ${(error as Error).message.replace(/^.*cannot describe it: /, "")}`;
+  }
+}
