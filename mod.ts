@@ -84,6 +84,23 @@ export {
   dequantizeToNew,
   resolveGgmlType,
 } from "./src/quant/dequantize.ts";
+export {
+  checkTlConfig,
+  findTlConfig,
+  parseKernelConfigIni,
+  readKernelConfigIni,
+  resolveTlConfig,
+  type TlConfigChoice,
+  TlConfigError,
+  type TlConfigFile,
+  type TlConfigOptions,
+  type TlPreset,
+  tlPresets,
+  type TlTileConfig,
+  type TlType,
+} from "./src/quant/tl_config.ts";
+export { decodeTl, encodeTl, quantizeTl, tlToI2S } from "./src/quant/tl.ts";
+export { dequantizeTlTensor, type TlTranscode, transcodeTlTensor } from "./src/quant/tl_tensor.ts";
 export { byteSwapTensor, canByteSwap } from "./src/quant/endian.ts";
 export { type KernelInfo, kernelInfo, type SimdLevel } from "./ffi/native.ts";
 export * from "./src/plan/mod.ts";
@@ -270,6 +287,7 @@ export {
   type SamplingOptions,
   type SlotTokens,
   SUPPORTED_ARCHITECTURES,
+  type TlTranscodeReport,
 } from "./src/infer/mod.ts";
 export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";
 export {

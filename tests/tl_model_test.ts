@@ -12,6 +12,7 @@ import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";
 import { loadModel } from "../src/infer/model.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
+import { openGguf } from "../src/load/open.ts";
 import { parseKernelConfigIni } from "../src/quant/tl_config.ts";
 import { runCli } from "./support/cli.ts";
 
@@ -53,7 +54,10 @@ const TL1_INI = INI.replaceAll("bk = 96", "bk = 64").replaceAll("bk = 192", "bk 
 const ini = join(dir, "kernel_config.ini");
 await Deno.writeTextFile(ini, INI);
 const tl2 = join(dir, "tl2.gguf");
-await quantizeModel(i2s, tl2, "TL2", { tlConfig: parseKernelConfigIni(INI, ini) });
+{
+  using source = await openGguf(i2s, { mmap: true });
+  await quantizeModel(source, tl2, "TL2", { tlConfig: parseKernelConfigIni(INI, ini) });
+}
 
 Deno.test("a TL2 model runs to the same tokens and logits as the I2_S model with the same weights", async () => {
   const tokens = [1, 17, 42, 99, 5];

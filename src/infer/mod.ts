@@ -28,6 +28,7 @@ export {
   type LoadModelOptions,
   rmsNorm,
   type SlotTokens,
+  type TlTranscodeReport,
 } from "./model.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
 export { generate, type GenerateOptions, type GenerateResult } from "./generate.ts";

@@ -48,13 +48,29 @@ import {
 /** σ of the TL2 rows: the 8-byte groups 1 and 2 of each 32-byte row are swapped. */
 const SIGMA = [0, 2, 1, 3] as const;
 
-/** The `(M, K)` of ggml dims `[K, M, …]` (higher dims fold into M). */
+/**
+ * The `(M, K)` of ggml dims `[K, M, …]` (higher dims fold into M).
+ *
+ * @example
+ * ```ts
+ * import { tlShape } from "./tl.ts";
+ * tlShape([8640, 3200]); // { M: 3200, K: 8640 }
+ * ```
+ */
 export function tlShape(dims: readonly number[]): { M: number; K: number } {
   const K = dims[0] ?? 1;
   return { M: dims.slice(1).reduce((a, b) => a * b, 1), K };
 }
 
-/** The byte length of a whole TL tensor (the fork's `ggml_nbytes`): the scale offset plus 32. */
+/**
+ * The byte length of a whole TL tensor (the fork's `ggml_nbytes`): the scale offset plus 32.
+ *
+ * @example
+ * ```ts
+ * import { tlTensorBytes } from "./tl.ts";
+ * tlTensorBytes("TL1", 256, 256); // 16416
+ * ```
+ */
 export function tlTensorBytes(type: TlType, M: number, K: number): number {
   return tlScaleOffset(type, M, K) + 32;
 }

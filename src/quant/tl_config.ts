@@ -64,6 +64,8 @@ export class TlConfigError extends Error {
   /** `TL_CONFIG_MISSING` (no configuration for the shape), `TL_CONFIG_INVALID` (one that breaks the rule), `TL_BAD_INI` (unreadable ini). */
   readonly code: "TL_CONFIG_MISSING" | "TL_CONFIG_INVALID" | "TL_BAD_INI";
   /**
+   * Makes the error with its code and a one-line message.
+   *
    * @example
    * ```ts
    * import { TlConfigError } from "./tl_config.ts";
@@ -258,7 +260,15 @@ function tl2FormulaBytes(M: number, K: number): number {
   return three + two;
 }
 
-/** The TL2 bytes before the scale slot: the fork's formula rounded up to 32. */
+/**
+ * The TL2 bytes before the scale slot: the fork's formula rounded up to 32.
+ *
+ * @example
+ * ```ts
+ * import { tl2PaddedBytes } from "./tl_config.ts";
+ * tl2PaddedBytes(2560, 2560); // 1392640
+ * ```
+ */
 export function tl2PaddedBytes(M: number, K: number): number {
   return Math.ceil(tl2FormulaBytes(M, K) / 32) * 32;
 }

@@ -16,7 +16,15 @@ import {
   type TlType,
 } from "./tl_config.ts";
 
-/** Whether a type name is TL1 or TL2. */
+/**
+ * Whether a type name is TL1 or TL2.
+ *
+ * @example
+ * ```ts
+ * import { isTlType } from "./tl_tensor.ts";
+ * isTlType("TL2"); // true
+ * ```
+ */
 export function isTlType(name: string): name is TlType {
   return name === "TL1" || name === "TL2";
 }
