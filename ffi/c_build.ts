@@ -4,8 +4,8 @@
  * a changed file or compiler means a new build and never a stale one. The build writes a
  * temporary file and renames it into place, so processes racing to build all end up with a
  * complete library; a small pointer file records the last build of the same sources for processes
- * that may not run the compiler (no `--allow-run`). Used for the dequant kernels
- * (`ffi/library.ts`) and the inference kernels (`ffi/infer_native.ts`).
+ * that may not run the compiler (no `--allow-run`). Used for the one kernel library
+ * (`ffi/library.ts`: dequantizers and inference kernels).
  *
  * @module
  */

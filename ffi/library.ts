@@ -1,5 +1,6 @@
 /**
- * Finds, builds and opens the native kernel library.
+ * Finds, builds and opens the native kernel library: the dequantizers and the inference kernels
+ * of `kernels/`, one `.so` with the ABI of `kernels/bitload.h`.
  *
  * Discovery order:
  * 1. `BITLOAD_NATIVE=0` disables native code altogether;
@@ -53,21 +54,44 @@ export interface BuildOptions {
   force?: boolean;
 }
 
-/** The kernel sources, compiled in this order by one `cc` command. */
+/**
+ * The C sources of the one kernel library, relative to `kernels/`, compiled in this order by one
+ * `cc` command. Adding a source file to the library is one line here (see `kernels/README.md`).
+ */
 export const KERNEL_SOURCES = [
   "dispatch.c",
-  "threads.c",
+  "pool.c",
   "dequant_ref.c",
   "dequant_avx2.c",
   "dequant_avx512.c",
   "dequant_neon.c",
+  "infer/activations.c",
+  "infer/ternary.c",
+  "infer/q8_0.c",
+  "infer/q8_1.c",
+  "infer/kquants.c",
+  "infer/dense.c",
+  "infer/ffn.c",
+  "infer/norm.c",
+  "infer/attention.c",
 ] as const;
 
-/** Headers that take part in the cache key. */
-const KERNEL_HEADERS = ["bitload.h", "internal.h", "iq_tables.h", "dequant_x86_body.h"] as const;
+/** Headers that take part in the cache key (relative to `kernels/`). */
+export const KERNEL_HEADERS = [
+  "bitload.h",
+  "internal.h",
+  "iq_tables.h",
+  "dequant_x86_body.h",
+  "infer/internal.h",
+] as const;
 
-/** Compiler flags of the dequant kernels: the flags shared by every bitload C library. */
-export const KERNEL_CFLAGS = C_LIBRARY_CFLAGS;
+/**
+ * Compiler flags of the kernel library: the flags shared by every bitload C library, plus
+ * `-Wl,-z,nodelete`, which keeps the library mapped after `dlclose`: the pool's worker threads
+ * outlive any one `Deno.dlopen` handle (a test worker that closes its handle while another
+ * isolate's threads still run in the library would otherwise unmap code under them).
+ */
+export const KERNEL_CFLAGS = [...C_LIBRARY_CFLAGS, "-Wl,-z,nodelete"] as const;
 
 /** How the kernel library is built (see `ffi/c_build.ts` for the cache). */
 export const KERNEL_LIBRARY: CLibrarySpec = {

@@ -21,15 +21,13 @@ export interface NativeKernels {
   dequantize(typeId: number, src: Uint8Array, out: Float32Array, threads?: number): void;
   /** The SIMD level in use. */
   simdLevel(): SimdLevel;
-  /** Selects a SIMD level (process-wide); `"best"` restores the fastest one. */
+  /**
+   * Selects a SIMD level for the calling thread (every kernel of the library: dequantizers and
+   * inference); `"best"` restores the fastest one.
+   */
   setSimd(level: SimdLevel | "best"): void;
   /** Path of the opened library. */
   libraryPath: string;
-  /**
-   * Address of the C function `bl_dequantize_f32` (see `kernels/bitload.h`), for native code that
-   * dequantizes rows on its own threads (the inference kernels' per-row products).
-   */
-  dequantizeFunction: Deno.PointerValue;
 }
 
 /** What backend the kernels use, for reports and `bitload bench`. */
@@ -49,6 +47,7 @@ export interface KernelInfo {
 interface Loaded {
   kernels: NativeKernels | null;
   symbols: BitloadSymbols | null;
+  path?: string;
   reason?: string;
 }
 
@@ -66,6 +65,8 @@ function statusMessage(status: number): string {
       return "the SIMD level is not supported by this CPU (or capped by BITLOAD_SIMD)";
     case BitloadStatus.THREADS:
       return "a worker thread could not be started";
+    case BitloadStatus.NO_MEMORY:
+      return "the kernel could not allocate its scratch memory";
     default:
       return `unexpected status ${status}`;
   }
@@ -95,7 +96,6 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
 
   return {
     libraryPath,
-    dequantizeFunction: symbols.bl_dequantize_f32_address(),
     dequantize(typeId, src, out, threads = 1) {
       if (!Number.isInteger(typeId)) {
         throw new TypeError(`Type id must be an integer: got ${typeId}`);
@@ -143,6 +143,7 @@ function load(): Loaded {
     loaded = {
       kernels: makeKernels(result.library.symbols, result.path),
       symbols: result.library.symbols,
+      path: result.path,
     };
   } else {
     loaded = { kernels: null, symbols: null, reason: result.reason };
@@ -170,6 +171,23 @@ function load(): Loaded {
  */
 export function nativeKernels(): NativeKernels | null {
   return load().kernels;
+}
+
+/**
+ * The opened kernel library (dequantizers and inference kernels: one library), loaded and built
+ * if needed on first call, or `null` with the reason when it is unavailable. For the wrappers in
+ * `ffi/`; nothing outside `ffi/` touches the raw symbols.
+ *
+ * @example
+ * ```ts
+ * import { nativeLibrary } from "./native.ts";
+ * const lib = nativeLibrary();
+ * console.log("symbols" in lib ? lib.path : lib.reason);
+ * ```
+ */
+export function nativeLibrary(): { symbols: BitloadSymbols; path: string } | { reason: string } {
+  const { symbols, path, reason } = load();
+  return symbols !== null ? { symbols, path: path! } : { reason: reason ?? "" };
 }
 
 /**

@@ -1,5 +1,7 @@
 /*
- * bitload native kernels: the C ABI.
+ * bitload native kernels: the C ABI, the one source of truth for every exported function of the
+ * library (dequantizers, inference kernels, thread pool, SIMD levels). ffi/symbols.ts mirrors it and
+ * tests/native_abi_test.ts checks that every parameter and result type agrees.
  *
  * Type ids are ggml's (`enum ggml_type` of ggml-org/llama.cpp v0.5.0, ggml/include/ggml.h), with one
  * exception: id 36 means BitNet I2_S as in the microsoft/BitNet fork. Upstream 36 is the dead
@@ -33,7 +35,7 @@ extern "C" {
 #endif
 
 /** Bumped whenever an exported signature or a status code changes meaning. */
-#define BL_ABI_VERSION 2
+#define BL_ABI_VERSION 6
 
 /* Status codes returned by the entry points (0 is success). */
 #define BL_OK 0
@@ -41,9 +43,15 @@ extern "C" {
 #define BL_ERR_BAD_LENGTH (-2)   /* n negative or not a multiple of the block size */
 #define BL_ERR_NULL (-3)         /* a NULL buffer with n > 0 */
 #define BL_ERR_BAD_LEVEL (-4)    /* SIMD level unknown or not supported by this CPU */
-#define BL_ERR_THREADS (-5)      /* a worker thread could not be started */
+#define BL_ERR_THREADS (-5)      /* a worker thread could not be started (no longer returned) */
+#define BL_ERR_NO_MEMORY (-6)    /* scratch memory could not be allocated */
 
-/* SIMD levels. */
+/*
+ * SIMD levels, one enum for every kernel: avx2 = AVX2 + FMA + F16C; avx512 = that plus AVX-512
+ * F/BW/VL/VNNI. The level is per calling thread (pool workers use the level of the thread that gave
+ * them the job). BITLOAD_SIMD=scalar|avx2|avx512|neon in the environment caps it (BITLOAD_KERNEL is
+ * a deprecated alias, read when BITLOAD_SIMD is unset).
+ */
 #define BL_SIMD_SCALAR 0
 #define BL_SIMD_AVX2 1
 #define BL_SIMD_AVX512 2
@@ -93,7 +101,7 @@ enum bl_type {
 /** Returns BL_ABI_VERSION of the compiled library. */
 BL_API int bl_abi_version(void);
 
-/** The SIMD level now in use (BL_SIMD_*). */
+/** The SIMD level the calling thread now uses (BL_SIMD_*). */
 BL_API int bl_simd_level(void);
 
 /** The best level this CPU supports, after the BITLOAD_SIMD cap from the environment. */
@@ -103,7 +111,7 @@ BL_API int bl_simd_best(void);
 BL_API const char *bl_simd_name(int level);
 
 /**
- * Selects a SIMD level for all later calls (process-wide; tests use it to run every path).
+ * Selects a SIMD level for later calls from the calling thread (tests use it to run every path).
  * level -1 restores the best level. Returns the level now in use, or BL_ERR_BAD_LEVEL when the CPU (or
  * the BITLOAD_SIMD cap) does not allow it.
  */
@@ -124,18 +132,142 @@ BL_API int64_t bl_source_bytes(int type, int64_t n);
 /**
  * Dequantizes n elements of `type` from `src` into `dst` (n floats). n must be a multiple of the block
  * size. `threads` <= 1 runs on the calling thread; more split the tensor by whole blocks (the results
- * are identical for any thread count). Returns 0 or a negative status.
+ * are identical for any thread count; more than one thread runs on the library's pool). Returns 0 or a
+ * negative status.
  */
 BL_API int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, int threads);
 
-/** The signature of bl_dequantize_f32, for native code handed its address. */
-typedef int (*bl_dequantize_f32_fn)(int type, const void *src, float *dst, int64_t n, int threads);
+/* ------------------------------------------------------------------------------------------ */
+/* Thread pool and levels of the inference kernels                                             */
 
 /**
- * The address of bl_dequantize_f32, so that other native libraries (the inference kernels) can
- * dequantize rows on their own threads without linking against this one.
+ * Sets the threads of the inference kernels (1..64, the caller included); returns the count in use.
+ * Process-wide. Results do not depend on it.
  */
-BL_API bl_dequantize_f32_fn bl_dequantize_f32_address(void);
+BL_API int bl_set_threads(int n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Inference kernels (kernels/infer/). Counts are int64_t; y[t * rows + r] = W[r, :] . x_t.      */
+/* The products that return int32_t give 0, BL_ERR_NO_MEMORY, or a dequantizer status.          */
+
+/**
+ * Quantizes `n` floats (n a multiple of 32) to int8 with one absmax scale, writes the sum of each
+ * 32-group of codes to `gsum[n/32]` and returns the scale 127 / max(max|x|, 1e-5) (codes are
+ * x * scale; integer sums are divided by it), bitnet.cpp's arithmetic.
+ */
+BL_API float bl_quantize_act(const float *x, int64_t n, int8_t *q, int32_t *gsum);
+
+/** Quantizes `rows` rows of `width` (see bl_quantize_act); scales go to `factor[rows]`. */
+BL_API void bl_quantize_rows(const float *x, int64_t rows, int64_t width, int8_t *q, int32_t *gsum,
+                             float *factor);
+
+/** I2_S weights (cols % 128 == 0) times int8 activations; `wscale` is the tensor's f32 scale. */
+BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale, const int8_t *q,
+                             const int32_t *gsum, const float *factor, int64_t ntok, float *y);
+
+/** TQ2_0 weights (cols % 256 == 0) times int8 activations. */
+BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+                             const int32_t *gsum, const float *factor, int64_t ntok, float *y);
+
+/** TQ1_0 weights (cols % 256 == 0) times int8 activations. */
+BL_API int32_t bl_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+                             const int32_t *gsum, const float *factor, int64_t ntok, float *y);
+
+/** F16 weights times f32 activations. */
+BL_API void bl_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
+                          float *y);
+
+/** F32 weights times f32 activations. */
+BL_API void bl_matmul_f32(const float *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
+                          float *y);
+
+/** Requantizes f32 (type 0) or f16 (type 1) rows to int8 with one absmax scale per row. */
+BL_API void bl_quantize_weight_i8(const void *src, int32_t type, int64_t rows, int64_t cols, int8_t *dst,
+                                  float *scale, int32_t *wsum);
+
+/** int8 weights (from bl_quantize_weight_i8) times int8 activations. */
+BL_API void bl_matmul_i8(const int8_t *w, const float *wscale, const int32_t *wsum, int64_t rows,
+                         int64_t cols, const int8_t *q, const float *factor, int64_t ntok, float *y);
+
+/**
+ * Weights of any dequantizable `type` (`row_bytes` per row of `cols` values) times f32 activations:
+ * rows are dequantized by bl_dequantize_f32's kernels into per-thread scratch, then multiplied like
+ * F32 rows.
+ */
+BL_API int32_t bl_matmul_dequant(int32_t type, const uint8_t *w, int64_t rows, int64_t cols,
+                                 int64_t row_bytes, const float *x, int64_t ntok, float *y);
+
+/** Quantizes `rows` rows of `width` (width % 32 == 0) to Q8_0 blocks, like ggml's x86 quantize_row_q8_0. */
+BL_API void bl_quantize_rows_q8_0(const float *x, int64_t rows, int64_t width, uint8_t *out);
+
+/** Quantizes `rows` rows of `width` (width % 32 == 0) to Q8_1 blocks, like ggml's x86 quantize_row_q8_1. */
+BL_API void bl_quantize_rows_q8_1(const float *x, int64_t rows, int64_t width, uint8_t *out);
+
+/** Quantizes `rows` rows of `width` (width % 256 == 0) to Q8_K blocks, like ggml's quantize_row_q8_K. */
+BL_API void bl_quantize_rows_q8_k(const float *x, int64_t rows, int64_t width, uint8_t *out);
+
+/* Q8_0 / Q4_0 / Q5_0 / IQ4_NL weights (cols % 32 == 0) times Q8_0 activations (infer/q8_0.c). */
+BL_API int32_t bl_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                              float *y);
+BL_API int32_t bl_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                              float *y);
+BL_API int32_t bl_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                              float *y);
+BL_API int32_t bl_matmul_iq4_nl(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+                                int64_t ntok, float *y);
+
+/* Q4_1 / Q5_1 weights (cols % 32 == 0) times Q8_1 activations (infer/q8_1.c). */
+BL_API void bl_matmul_q4_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+BL_API void bl_matmul_q5_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+
+/* IQ4_XS and Q2_K..Q6_K weights (cols % 256 == 0) times Q8_K activations (infer/kquants.c). */
+BL_API void bl_matmul_iq4_xs(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                             float *y);
+BL_API void bl_matmul_q2_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+BL_API void bl_matmul_q3_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+BL_API void bl_matmul_q4_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+BL_API void bl_matmul_q5_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+BL_API void bl_matmul_q6_k(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x, int64_t ntok,
+                           float *y);
+
+/** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for `rows` rows of `width` (out may alias x). */
+BL_API void bl_rms_norm(const float *x, const float *w, int64_t rows, int64_t width, double eps, float *out);
+
+/**
+ * Rotates `ntok` rows of `heads` heads of `head_dim` in place: pairs (i, i + half) when `neox`, else
+ * (2i, 2i + 1), with token t's tables cos[t * half + i], sin[t * half + i].
+ */
+BL_API void bl_rope(float *v, int64_t ntok, int32_t heads, int32_t head_dim, int32_t half, const float *cos_t,
+                    const float *sin_t, int32_t neox);
+
+/** x[i] += o[i] for i < n. */
+BL_API void bl_add(float *x, const float *o, int64_t n);
+
+/** `kind` 0: g = silu(g) * u (SwiGLU); 1: g = relu(g)^2 * u. */
+BL_API void bl_ffn_act(float *g, const float *u, int64_t n, int32_t kind);
+
+/**
+ * Causal attention for `ntok` query tokens at positions pos0..pos0+ntok-1 (their K/V already in the
+ * cache); `scratch` holds ntok * n_head * (pos0 + ntok) floats.
+ */
+BL_API void bl_attention_batch(const float *q, const float *k, const float *v, int32_t n_head, int32_t n_kv,
+                               int32_t head_dim, int32_t pos0, int32_t ntok, float scale, float *out,
+                               float *scratch);
+
+/** bl_attention_batch over an f16 KV cache (`k`, `v` hold f16 bits). */
+BL_API void bl_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v, int32_t n_head,
+                                   int32_t n_kv, int32_t head_dim, int32_t pos0, int32_t ntok, float scale,
+                                   float *out, float *scratch);
+
+/** Single-query attention; `scratch` holds n_head * npos floats. */
+BL_API void bl_attention(const float *q, const float *k, const float *v, int32_t n_head, int32_t n_kv,
+                         int32_t head_dim, int32_t npos, float scale, float *out, float *scratch);
 
 #ifdef __cplusplus
 }

@@ -148,11 +148,34 @@ BL_HIDDEN void bl_fill_neon_kernels(bl_kernel_fn table[BL_TYPE_COUNT]);
 /* Elements and bytes per block; 0 when the type is unknown. */
 BL_HIDDEN int bl_geometry(int type, int64_t *block_elements, int64_t *block_bytes);
 
-/* The kernel table of the active level (filled once). */
-BL_HIDDEN const bl_kernel_fn *bl_active_kernels(void);
+/* The SIMD level of the calling thread (BL_SIMD_*; detected and capped by BITLOAD_SIMD on first use). */
+BL_HIDDEN int bl_thread_level(void);
 
-/* Runs `kernel` over `nblocks` blocks on up to `threads` threads; 0 or BL_ERR_THREADS. */
-BL_HIDDEN int bl_run_threaded(bl_kernel_fn kernel, const uint8_t *src, float *dst, int64_t nblocks,
-                              int64_t block_bytes, int64_t block_elements, float tensor_scale, int threads);
+/* The kernel table of `level` (filled once). */
+BL_HIDDEN const bl_kernel_fn *bl_kernels_at(int level);
+
+/*
+ * Dequantizes n elements on the calling thread with the kernels of `level`: what the row-dequantizing
+ * product (infer/dense.c) calls from its pool tasks. Same checks and statuses as bl_dequantize_f32.
+ */
+BL_HIDDEN int bl_dequantize_at(int level, int type, const void *src, float *dst, int64_t n);
+
+/* The thread pool (pool.c)                                                                        */
+
+/* A unit of parallel work: items [begin, end) of the job described by ctx. */
+typedef void (*bl_task_fn)(void *ctx, int64_t begin, int64_t end);
+
+/* Runs fn over [0, total) in chunks of whole `align` units on the pool (the caller included), with as
+ * many threads as bl_set_threads set. Returns when every chunk is done. Never call it from a task. */
+BL_HIDDEN void bl_parallel_for(bl_task_fn fn, void *ctx, int64_t total, int64_t align);
+
+/* The same with up to `threads` threads (the pool grows to that many, without changing the count
+ * bl_set_threads set): the dequantizers' `threads` argument. */
+BL_HIDDEN void bl_parallel_for_n(bl_task_fn fn, void *ctx, int64_t total, int64_t align, int threads);
+
+/* Scratch memory of the calling thread, at least `bytes` long and 64-byte aligned; grows (and keeps)
+ * its buffer, so steady-state calls allocate nothing. Slots 0 and 1 are independent. NULL when memory
+ * runs out. */
+BL_HIDDEN void *bl_scratch(int slot, size_t bytes);
 
 #endif /* BITLOAD_INTERNAL_H */

@@ -70,7 +70,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * q8kBytes);
-          s.bli_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
+          s.bl_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -96,12 +96,12 @@ Deno.test(
               (wr, xr) => oracle.vecDotK(type, cols, wr, xr),
             );
             const matmul = {
-              Q2_K: s.bli_matmul_q2_k,
-              Q3_K: s.bli_matmul_q3_k,
-              Q4_K: s.bli_matmul_q4_k,
-              Q5_K: s.bli_matmul_q5_k,
-              Q6_K: s.bli_matmul_q6_k,
-              IQ4_XS: s.bli_matmul_iq4_xs,
+              Q2_K: s.bl_matmul_q2_k,
+              Q3_K: s.bl_matmul_q3_k,
+              Q4_K: s.bl_matmul_q4_k,
+              Q5_K: s.bl_matmul_q5_k,
+              Q6_K: s.bl_matmul_q6_k,
+              IQ4_XS: s.bl_matmul_iq4_xs,
             }[type];
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);

@@ -80,7 +80,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * rowBytes);
-          s.bli_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
+          s.bl_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -103,7 +103,7 @@ Deno.test(
           );
           forLevelsAndThreads(nat, (level, threads) => {
             const y = new Float32Array(ntok * rows);
-            assert.equal(s.bli_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
+            assert.equal(s.bl_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
             assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
           });
         }
@@ -138,9 +138,9 @@ Deno.test(
                 (wr, xr) => oracle.vecDotOnQ8_0(type, width, wr, xr),
               );
               const matmul = {
-                Q4_0: s.bli_matmul_q4_0,
-                Q5_0: s.bli_matmul_q5_0,
-                IQ4_NL: s.bli_matmul_iq4_nl,
+                Q4_0: s.bl_matmul_q4_0,
+                Q5_0: s.bl_matmul_q5_0,
+                IQ4_NL: s.bl_matmul_iq4_nl,
               }[type];
               forLevelsAndThreads(nat, (level, threads) => {
                 const y = new Float32Array(ntok * rows);
@@ -159,7 +159,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * (cols / 32) * 36);
-          s.bli_quantize_rows_q8_1(x, BigInt(ntok), BigInt(cols), got);
+          s.bl_quantize_rows_q8_1(x, BigInt(ntok), BigInt(cols), got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -185,7 +185,7 @@ Deno.test(
               xrb,
               (wr, xr) => oracle.vecDotOnQ8_1(type, cols, wr, xr),
             );
-            const matmul = type === "Q4_1" ? s.bli_matmul_q4_1 : s.bli_matmul_q5_1;
+            const matmul = type === "Q4_1" ? s.bl_matmul_q4_1 : s.bl_matmul_q5_1;
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);
               matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);

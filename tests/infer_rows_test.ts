@@ -57,7 +57,7 @@ Deno.test(
         data,
         1,
         "native",
-        () => dequant!.dequantizeFunction,
+        true,
       );
       const atLoad = makeLinear("w", type, rows, cols, data, 1, "native");
       assert.equal(viaRows.kernel, "rows");

@@ -156,6 +156,18 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "BITLOAD_KERNEL, the deprecated alias of BITLOAD_SIMD, caps the level too",
+  ignore: Deno.build.arch !== "x86_64",
+  async fn() {
+    const child = await runChild(["-A"], { BITLOAD_KERNEL: "scalar" });
+    assert.equal(child.code, 0, child.stderr);
+    const result = JSON.parse(child.stdout);
+    assert.equal(result.info.simd, "scalar");
+    assert.deepEqual(result.levels, ["scalar"]);
+  },
+});
+
 Deno.test("scripts/build_native.ts prints where the library went", async () => {
   const cacheDir = await Deno.makeTempDir();
   try {

@@ -16,8 +16,8 @@ static inline float act_scale(float amax) {
 }
 
 
-#if BLI_X86
-BLI_AVX2 static float quantize_act_avx2(const float *x, int64_t n,
+#if BL_X86
+BL_AVX2 static float quantize_act_avx2(const float *x, int64_t n,
                                                                         int8_t *q, int32_t *gsum) {
   const __m256 signmask = _mm256_set1_ps(-0.0f);
   __m256 m = _mm256_setzero_ps();
@@ -54,9 +54,9 @@ BLI_AVX2 static float quantize_act_avx2(const float *x, int64_t n,
  * 32-group of codes to `gsum[n/32]` and returns the scale 127 / max(max|x|, 1e-5) (codes are
  * x * scale; integer sums are divided by it to get floats back), bitnet.cpp's arithmetic.
  */
-API float bli_quantize_act(const float *x, int64_t n, int8_t *q, int32_t *gsum) {
-#if BLI_X86
-  if (bli_level() >= LEVEL_AVX2) return quantize_act_avx2(x, n, q, gsum);
+BL_API float bl_quantize_act(const float *x, int64_t n, int8_t *q, int32_t *gsum) {
+#if BL_X86
+  if (bl_level() >= BL_SIMD_AVX2) return quantize_act_avx2(x, n, q, gsum);
 #endif
   float amax = 0.0f;
   for (int64_t i = 0; i < n; i++) {
@@ -79,9 +79,9 @@ API float bli_quantize_act(const float *x, int64_t n, int8_t *q, int32_t *gsum) 
   return s;
 }
 
-/** Quantizes `rows` rows of `width` (see bli_quantize_act); scales go to `factor[rows]`. */
-API void bli_quantize_rows(const float *x, int64_t rows, int64_t width, int8_t *q, int32_t *gsum,
+/** Quantizes `rows` rows of `width` (see bl_quantize_act); scales go to `factor[rows]`. */
+BL_API void bl_quantize_rows(const float *x, int64_t rows, int64_t width, int8_t *q, int32_t *gsum,
                            float *factor) {
   for (int64_t r = 0; r < rows; r++)
-    factor[r] = bli_quantize_act(x + r * width, width, q + r * width, gsum + r * (width / 32));
+    factor[r] = bl_quantize_act(x + r * width, width, q + r * width, gsum + r * (width / 32));
 }

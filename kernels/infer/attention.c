@@ -18,8 +18,8 @@ typedef struct {
   int kv_f16;
 } attn_ctx;
 
-#if BLI_X86
-BLI_AVX2 static void axpy_avx2(float *o, const float *v, float w,
+#if BL_X86
+BL_AVX2 static void axpy_avx2(float *o, const float *v, float w,
                                                                int n) {
   __m256 wv = _mm256_set1_ps(w);
   int i = 0;
@@ -28,7 +28,7 @@ BLI_AVX2 static void axpy_avx2(float *o, const float *v, float w,
   for (; i < n; i++) o[i] += w * v[i];
 }
 
-BLI_AVX2 static void axpy_f16_avx2(float *o, const uint16_t *v,
+BL_AVX2 static void axpy_f16_avx2(float *o, const uint16_t *v,
                                                                    float w, int n) {
   __m256 wv = _mm256_set1_ps(w);
   int i = 0;
@@ -36,7 +36,7 @@ BLI_AVX2 static void axpy_f16_avx2(float *o, const uint16_t *v,
     __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
     _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, vv, _mm256_loadu_ps(o + i)));
   }
-  for (; i < n; i++) o[i] += w * f16_to_f32(v[i]);
+  for (; i < n; i++) o[i] += w * bl_fp16_to_fp32(v[i]);
 }
 #endif
 
@@ -44,28 +44,28 @@ BLI_AVX2 static void axpy_f16_avx2(float *o, const uint16_t *v,
 static float attn_dot(const attn_ctx *c, const float *qh, int64_t at) {
   if (c->kv_f16) {
     const uint16_t *kt = (const uint16_t *)c->k + at;
-    return bli_dot_f16(c->lvl, kt, qh, c->head_dim);
+    return bl_dot_f16(c->lvl, kt, qh, c->head_dim);
   }
   const float *kt = (const float *)c->k + at;
-  return bli_dot_f32(c->lvl, qh, kt, c->head_dim);
+  return bl_dot_f32(c->lvl, qh, kt, c->head_dim);
 }
 
 /* o += w · v for one cached value (f32 or f16 bits). */
 static void attn_axpy(const attn_ctx *c, float *o, int64_t at, float w) {
   if (c->kv_f16) {
     const uint16_t *vt = (const uint16_t *)c->v + at;
-#if BLI_X86
-    if (c->lvl >= LEVEL_AVX2) {
+#if BL_X86
+    if (c->lvl >= BL_SIMD_AVX2) {
       axpy_f16_avx2(o, vt, w, c->head_dim);
       return;
     }
 #endif
-    for (int d = 0; d < c->head_dim; d++) o[d] += w * f16_to_f32(vt[d]);
+    for (int d = 0; d < c->head_dim; d++) o[d] += w * bl_fp16_to_fp32(vt[d]);
     return;
   }
   const float *vt = (const float *)c->v + at;
-#if BLI_X86
-  if (c->lvl >= LEVEL_AVX2) {
+#if BL_X86
+  if (c->lvl >= BL_SIMD_AVX2) {
     axpy_avx2(o, vt, w, c->head_dim);
     return;
   }
@@ -130,25 +130,25 @@ static void task_attn_batch(void *p, int64_t b, int64_t e) {
  * Causal attention for `ntok` query tokens at positions pos0..pos0+ntok-1 (their K/V already in
  * the cache); `scratch` holds ntok * n_head * (pos0 + ntok) floats. Parallel over (token, head).
  */
-API void bli_attention_batch(const float *q, const float *k, const float *v, int32_t n_head,
+BL_API void bl_attention_batch(const float *q, const float *k, const float *v, int32_t n_head,
                              int32_t n_kv, int32_t head_dim, int32_t pos0, int32_t ntok,
                              float scale, float *out, float *scratch) {
-  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bli_level(), 0};
-  bli_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
+  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bl_level(), 0};
+  bl_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
 }
 
-/** {@link bli_attention_batch} over an f16 KV cache (`k`, `v` hold f16 bits). */
-API void bli_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v,
+/** {@link bl_attention_batch} over an f16 KV cache (`k`, `v` hold f16 bits). */
+BL_API void bl_attention_batch_f16(const float *q, const uint16_t *k, const uint16_t *v,
                                  int32_t n_head, int32_t n_kv, int32_t head_dim, int32_t pos0,
                                  int32_t ntok, float scale, float *out, float *scratch) {
-  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bli_level(), 1};
-  bli_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
+  attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bl_level(), 1};
+  bl_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
 }
 
 /** Single-query attention; `scratch` holds n_head * npos floats. */
-API void bli_attention(const float *q, const float *k, const float *v, int32_t n_head,
+BL_API void bl_attention(const float *q, const float *k, const float *v, int32_t n_head,
                        int32_t n_kv, int32_t head_dim, int32_t npos, float scale, float *out,
                        float *scratch) {
-  attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bli_level(), 0};
-  bli_parallel_for(task_attn, &c, n_head, 1);
+  attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bl_level(), 0};
+  bl_parallel_for(task_attn, &c, n_head, 1);
 }

@@ -5,8 +5,8 @@
 #include "internal.h"
 
 
-#if BLI_X86
-BLI_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) {
+#if BL_X86
+BL_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -16,12 +16,12 @@ BLI_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n)
     a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
   }
   float s = hsum_f32_avx2(_mm256_add_ps(a0, a1));
-  for (; i < n; i++) s += f16_to_f32(w[i]) * x[i];
+  for (; i < n; i++) s += bl_fp16_to_fp32(w[i]) * x[i];
   return s;
 }
 
 /* 16 halves per conversion: on the f16 LM head (memory-bound) about 8 % faster than AVX2. */
-BLI_AVX512 static float dot_f16_avx512(const uint16_t *w, const float *x, int64_t n) {
+BL_AVX512 static float dot_f16_avx512(const uint16_t *w, const float *x, int64_t n) {
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -36,7 +36,7 @@ BLI_AVX512 static float dot_f16_avx512(const uint16_t *w, const float *x, int64_
   return s;
 }
 
-BLI_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) {
+BL_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -51,7 +51,7 @@ BLI_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) {
 
 static float dot_f16_scalar(const uint16_t *w, const float *x, int64_t n) {
   float s = 0.0f;
-  for (int64_t i = 0; i < n; i++) s += f16_to_f32(w[i]) * x[i];
+  for (int64_t i = 0; i < n; i++) s += bl_fp16_to_fp32(w[i]) * x[i];
   return s;
 }
 
@@ -61,18 +61,18 @@ static float dot_f32_scalar(const float *w, const float *x, int64_t n) {
   return s;
 }
 
-float bli_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n) {
-#if BLI_X86
-  if (lvl == LEVEL_AVX512) return dot_f16_avx512(w, x, n);
-  if (lvl >= LEVEL_AVX2) return dot_f16_avx2(w, x, n);
+float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n) {
+#if BL_X86
+  if (lvl == BL_SIMD_AVX512) return dot_f16_avx512(w, x, n);
+  if (lvl >= BL_SIMD_AVX2) return dot_f16_avx2(w, x, n);
 #endif
   (void)lvl;
   return dot_f16_scalar(w, x, n);
 }
 
-float bli_dot_f32(int lvl, const float *w, const float *x, int64_t n) {
-#if BLI_X86
-  if (lvl >= LEVEL_AVX2) return dot_f32_avx2(w, x, n);
+float bl_dot_f32(int lvl, const float *w, const float *x, int64_t n) {
+#if BL_X86
+  if (lvl >= BL_SIMD_AVX2) return dot_f32_avx2(w, x, n);
 #endif
   (void)lvl;
   return dot_f32_scalar(w, x, n);
@@ -94,7 +94,7 @@ static void task_f16(void *p, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; r++) {
     const uint16_t *w = (const uint16_t *)c->w + r * c->cols;
     for (int64_t t = 0; t < c->ntok; t++)
-      c->y[t * c->rows + r] = bli_dot_f16(c->lvl, w, c->x + t * c->cols, c->cols);
+      c->y[t * c->rows + r] = bl_dot_f16(c->lvl, w, c->x + t * c->cols, c->cols);
   }
 }
 
@@ -103,22 +103,22 @@ static void task_f32(void *p, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; r++) {
     const float *w = (const float *)c->w + r * c->cols;
     for (int64_t t = 0; t < c->ntok; t++)
-      c->y[t * c->rows + r] = bli_dot_f32(c->lvl, w, c->x + t * c->cols, c->cols);
+      c->y[t * c->rows + r] = bl_dot_f32(c->lvl, w, c->x + t * c->cols, c->cols);
   }
 }
 
 /** F16 weights times f32 activations. */
-API void bli_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
+BL_API void bl_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
                         int64_t ntok, float *y) {
-  dense_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_f16, &c, rows, 8);
+  dense_ctx c = {w, rows, cols, ntok, x, y, bl_level()};
+  bl_parallel_for(task_f16, &c, rows, 8);
 }
 
 /** F32 weights times f32 activations. */
-API void bli_matmul_f32(const float *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
+BL_API void bl_matmul_f32(const float *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
                         float *y) {
-  dense_ctx c = {w, rows, cols, ntok, x, y, bli_level()};
-  bli_parallel_for(task_f32, &c, rows, 8);
+  dense_ctx c = {w, rows, cols, ntok, x, y, bl_level()};
+  bl_parallel_for(task_f32, &c, rows, 8);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -138,7 +138,7 @@ static void task_quantize_weight(void *p, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; r++) {
     float amax = 0.0f;
     for (int64_t i = 0; i < c->cols; i++) {
-      float v = c->type == 1 ? f16_to_f32(((const uint16_t *)c->src)[r * c->cols + i])
+      float v = c->type == 1 ? bl_fp16_to_fp32(((const uint16_t *)c->src)[r * c->cols + i])
                              : ((const float *)c->src)[r * c->cols + i];
       if (fabsf(v) > amax) amax = fabsf(v);
     }
@@ -146,7 +146,7 @@ static void task_quantize_weight(void *p, int64_t b, int64_t e) {
     float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int32_t sum = 0;
     for (int64_t i = 0; i < c->cols; i++) {
-      float v = c->type == 1 ? f16_to_f32(((const uint16_t *)c->src)[r * c->cols + i])
+      float v = c->type == 1 ? bl_fp16_to_fp32(((const uint16_t *)c->src)[r * c->cols + i])
                              : ((const float *)c->src)[r * c->cols + i];
       int8_t q = (int8_t)nearbyintf(v * inv);
       c->dst[r * c->cols + i] = q;
@@ -158,10 +158,10 @@ static void task_quantize_weight(void *p, int64_t b, int64_t e) {
 }
 
 /** Requantizes f32 (type 0) or f16 (type 1) rows to int8 with one absmax scale per row. */
-API void bli_quantize_weight_i8(const void *src, int32_t type, int64_t rows, int64_t cols,
+BL_API void bl_quantize_weight_i8(const void *src, int32_t type, int64_t rows, int64_t cols,
                                 int8_t *dst, float *scale, int32_t *wsum) {
   qw_ctx c = {src, type, cols, dst, scale, wsum};
-  bli_parallel_for(task_quantize_weight, &c, rows, 64);
+  bl_parallel_for(task_quantize_weight, &c, rows, 64);
 }
 
 static int32_t dot_i8_scalar(const int8_t *w, const int8_t *q, int64_t n) {
@@ -170,8 +170,8 @@ static int32_t dot_i8_scalar(const int8_t *w, const int8_t *q, int64_t n) {
   return s;
 }
 
-#if BLI_X86
-BLI_AVX2 static int32_t dot_i8_avx2(const int8_t *w,
+#if BL_X86
+BL_AVX2 static int32_t dot_i8_avx2(const int8_t *w,
                                                                     const int8_t *q, int64_t n) {
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc = _mm256_setzero_si256();
@@ -188,7 +188,7 @@ BLI_AVX2 static int32_t dot_i8_avx2(const int8_t *w,
   return s;
 }
 
-BLI_AVX512 static int32_t dot_i8_avx512(
+BL_AVX512 static int32_t dot_i8_avx512(
     const int8_t *w, const int8_t *q, int64_t n, int32_t wsum) {
   /* n % 64 == 0. (q ^ 0x80) = q + 128 as u8: sum(w * q) = dpbusd(q + 128, w) - 128 * sum(w) */
   const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -219,10 +219,10 @@ static void task_i8(void *p, int64_t b, int64_t e) {
     for (int64_t t = 0; t < c->ntok; t++) {
       const int8_t *q = c->q + t * c->cols;
       int32_t s;
-#if BLI_X86
-      if (c->lvl == LEVEL_AVX512 && c->cols % 64 == 0) {
+#if BL_X86
+      if (c->lvl == BL_SIMD_AVX512 && c->cols % 64 == 0) {
         s = dot_i8_avx512(w, q, c->cols, c->wsum[r]);
-      } else if (c->lvl >= LEVEL_AVX2) {
+      } else if (c->lvl >= BL_SIMD_AVX2) {
         s = dot_i8_avx2(w, q, c->cols);
       } else {
         s = dot_i8_scalar(w, q, c->cols);
@@ -235,48 +235,46 @@ static void task_i8(void *p, int64_t b, int64_t e) {
   }
 }
 
-/** int8 weights (from bli_quantize_weight_i8) times int8 activations. */
-API void bli_matmul_i8(const int8_t *w, const float *wscale, const int32_t *wsum, int64_t rows,
+/** int8 weights (from bl_quantize_weight_i8) times int8 activations. */
+BL_API void bl_matmul_i8(const int8_t *w, const float *wscale, const int32_t *wsum, int64_t rows,
                        int64_t cols, const int8_t *q, const float *factor, int64_t ntok, float *y) {
-  i8_ctx c = {w, wscale, wsum, rows, cols, ntok, q, factor, y, bli_level()};
-  bli_parallel_for(task_i8, &c, rows, 16);
+  i8_ctx c = {w, wscale, wsum, rows, cols, ntok, q, factor, y, bl_level()};
+  bl_parallel_for(task_i8, &c, rows, 16);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Any dequantizable type, row by row: each weight row is dequantized into a per-thread f32     */
-/* buffer by the dequant library's own bit-exact kernels (bl_dequantize_f32, whose address the  */
-/* caller passes), then multiplied like an F32 row. Memory stays the size of the file.          */
-
-typedef int (*dequant_fn)(int type, const void *src, float *dst, int64_t n, int threads);
+/* buffer by the library's own bit-exact dequantizers (bl_dequantize_at, at the caller's level), */
+/* then multiplied like an F32 row. Memory stays the size of the file.                          */
 
 typedef struct {
-  dequant_fn fn;
   int32_t type;
   const uint8_t *w;
   int64_t rows, cols, row_bytes, ntok;
   const float *x;
   float *y;
-  int lvl;
+  int lvl;     /* the dot products' level (bl_level) */
+  int deq_lvl; /* the dequantizers' level: the caller's, NEON included */
   _Atomic int32_t status;
 } deq_ctx;
 
-/* Rows dequantized per call: up to 16 KiB of floats (they stay in L1), so that the call
- * overhead of bl_dequantize_f32 is paid once per group, not per row (small models). */
+/* Rows dequantized per call: up to 16 KiB of floats (they stay in L1), so that the per-call
+ * checks of the dequantizer are paid once per group, not per row (small models). */
 #define DEQUANT_GROUP_FLOATS 4096
 
 static void task_dequant(void *p, int64_t b, int64_t e) {
   deq_ctx *c = (deq_ctx *)p;
   int64_t group = DEQUANT_GROUP_FLOATS / c->cols;
   if (group < 1) group = 1;
-  float *rows = (float *)bli_scratch(1, (size_t)(group * c->cols) * sizeof(float));
+  float *rows = (float *)bl_scratch(1, (size_t)(group * c->cols) * sizeof(float));
   if (!rows) {
-    c->status = -1;
+    c->status = BL_ERR_NO_MEMORY;
     return;
   }
   for (int64_t r0 = b; r0 < e; r0 += group) {
     int64_t n = e - r0 < group ? e - r0 : group;
     /* rows are contiguous in the tensor: one call dequantizes the group */
-    int st = c->fn(c->type, c->w + r0 * c->row_bytes, rows, n * c->cols, 1);
+    int st = bl_dequantize_at(c->deq_lvl, c->type, c->w + r0 * c->row_bytes, rows, n * c->cols);
     if (st != 0) {
       c->status = st;
       return;
@@ -284,20 +282,14 @@ static void task_dequant(void *p, int64_t b, int64_t e) {
     for (int64_t i = 0; i < n; i++) {
       for (int64_t t = 0; t < c->ntok; t++)
         c->y[t * c->rows + r0 + i] =
-            bli_dot_f32(c->lvl, rows + i * c->cols, c->x + t * c->cols, c->cols);
+            bl_dot_f32(c->lvl, rows + i * c->cols, c->x + t * c->cols, c->cols);
     }
   }
 }
 
-/**
- * Weights of bitload type id `type` (`row_bytes` per row of `cols` values) times f32 activations,
- * dequantizing one row at a time with `fn` (bl_dequantize_f32). Returns 0, -1 when scratch memory
- * cannot be allocated, or the dequantizer's negative status.
- */
-API int32_t bli_matmul_dequant(const void *fn, int32_t type, const uint8_t *w, int64_t rows,
-                               int64_t cols, int64_t row_bytes, const float *x, int64_t ntok,
-                               float *y) {
-  deq_ctx c = {(dequant_fn)fn, type, w, rows, cols, row_bytes, ntok, x, y, bli_level(), 0};
-  bli_parallel_for(task_dequant, &c, rows, 8);
+BL_API int32_t bl_matmul_dequant(int32_t type, const uint8_t *w, int64_t rows, int64_t cols,
+                                 int64_t row_bytes, const float *x, int64_t ntok, float *y) {
+  deq_ctx c = {type, w, rows, cols, row_bytes, ntok, x, y, bl_level(), bl_thread_level(), 0};
+  bl_parallel_for(task_dequant, &c, rows, 8);
   return c.status;
 }

@@ -6,9 +6,9 @@
 /* ------------------------------------------------------------------------------------------ */
 /* FFN activations: g = act(g) * u                                                             */
 
-#if BLI_X86
+#if BL_X86
 /* Cephes-style expf: |relative error| < 2e-7 on [-87, 88] */
-BLI_AVX2 static inline __m256 exp_avx2(__m256 x) {
+BL_AVX2 static inline __m256 exp_avx2(__m256 x) {
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
   __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
                                               _mm256_set1_ps(0.5f)));
@@ -26,7 +26,7 @@ BLI_AVX2 static inline __m256 exp_avx2(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-BLI_AVX2 static int64_t swiglu_avx2(float *g, const float *u,
+BL_AVX2 static int64_t swiglu_avx2(float *g, const float *u,
                                                                     int64_t n) {
   int64_t i = 0;
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -41,7 +41,7 @@ BLI_AVX2 static int64_t swiglu_avx2(float *g, const float *u,
 #endif
 
 /** `kind` 0: g = silu(g) * u (SwiGLU); 1: g = relu(g)^2 * u. */
-API void bli_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
+BL_API void bl_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
   int64_t i = 0;
   if (kind == 1) {
     for (; i < n; i++) {
@@ -50,8 +50,8 @@ API void bli_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
     }
     return;
   }
-#if BLI_X86
-  if (bli_level() >= LEVEL_AVX2) i = swiglu_avx2(g, u, n);
+#if BL_X86
+  if (bl_level() >= BL_SIMD_AVX2) i = swiglu_avx2(g, u, n);
 #endif
   for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

@@ -1,71 +1,34 @@
 /*
- * Shared internals of the inference kernels (kernels/infer/): platform macros, the f16
- * conversion, the ISA level, the thread pool, per-thread scratch memory and the horizontal sums
- * every SIMD kernel uses. Nothing here is exported from the library (-fvisibility=hidden).
+ * Shared internals of the inference kernels (kernels/infer/): target macros, the calling thread's
+ * x86 level and the horizontal sums and block quantizers every SIMD kernel uses. The f16
+ * conversion, the thread pool and scratch memory are the library's own (../internal.h). Nothing
+ * here is exported (-fvisibility=hidden).
  */
-#ifndef BLI_INTERNAL_H
-#define BLI_INTERNAL_H
+#ifndef BL_INFER_INTERNAL_H
+#define BL_INFER_INTERNAL_H
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../internal.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define BLI_X86 1
+#define BL_X86 1
 #else
-#define BLI_X86 0
+#define BL_X86 0
 #endif
 
-/* Exported symbols; everything else stays hidden. */
-#define API __attribute__((visibility("default")))
-/* ABI version checked by ffi/infer_native.ts. */
-#define BLI_ABI 5
+#define BL_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define BL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
-#define BLI_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define BLI_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-
-/* ISA levels, in order. */
-enum { LEVEL_SCALAR = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2 };
-
-/* The calling thread's ISA level (detected on first use; see bli_init). */
-int bli_level(void);
-
-/* A unit of parallel work: rows [begin, end) of the job described by ctx. */
-typedef void (*task_fn)(void *ctx, int64_t begin, int64_t end);
-
-/* Runs fn over [0, total) in chunks of whole `align` units on the pool (caller included). */
-void bli_parallel_for(task_fn fn, void *ctx, int64_t total, int64_t align);
-
-/* Scratch memory of the calling thread, at least `bytes` long and 64-byte aligned; grows (and
- * keeps) its buffer, so steady-state calls allocate nothing. Slot 0 and 1 are independent. NULL
- * when memory runs out. */
-void *bli_scratch(int slot, size_t bytes);
-
-/* f16 conversion (scalar)                                                                     */
-
-static inline float f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t man = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else {
-      float f = (float)man * (1.0f / 16777216.0f); /* 2^-24 */
-      memcpy(&bits, &f, 4);
-      bits |= sign;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000 | (man << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  }
-  float out;
-  memcpy(&out, &bits, 4);
-  return out;
+/* The calling thread's level as the inference kernels see it (BL_SIMD_SCALAR, _AVX2 or _AVX512):
+ * they have no NEON bodies, so NEON reads as scalar. */
+static inline int bl_level(void) {
+  const int level = bl_thread_level();
+  return level == BL_SIMD_NEON ? BL_SIMD_SCALAR : level;
 }
 
 /* f32 -> f16 bits, round to nearest even (what F16C's vcvtps2ph with imm 0 does). */
@@ -90,8 +53,8 @@ static inline uint16_t f32_to_f16(float f) {
   return sign | (uint16_t)h;
 }
 
-#if BLI_X86
-BLI_AVX2 static inline int32_t hsum_i32_avx2(__m256i v) {
+#if BL_X86
+BL_AVX2 static inline int32_t hsum_i32_avx2(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
@@ -100,7 +63,7 @@ BLI_AVX2 static inline int32_t hsum_i32_avx2(__m256i v) {
 
 /* ((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7)): the order of ggml's hsum_float_8; scalar twins that
  * must match bit for bit use hsum8_scalar. */
-BLI_AVX2 static inline float hsum_f32_avx2(__m256 v) {
+BL_AVX2 static inline float hsum_f32_avx2(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -114,11 +77,7 @@ static inline float hsum8_scalar(const float *a) {
 }
 
 /* The f16 at p (unaligned, little-endian) as f32. */
-static inline float f16_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return f16_to_f32(h);
-}
+static inline float f16_at(const uint8_t *p) { return bl_fp16_to_fp32(bl_load_half(p)); }
 
 /* The 16 values of IQ4_NL / IQ4_XS codes (ggml-common.h kvalues_iq4nl). */
 static const int8_t KVALUES_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
@@ -140,8 +99,8 @@ static inline float q8_block_scalar(const float *xb, int8_t *c, int32_t *sum) {
   return amax;
 }
 
-#if BLI_X86
-BLI_AVX2 static inline float q8_block_avx2(const float *xb, int8_t *c, int32_t *sum) {
+#if BL_X86
+BL_AVX2 static inline float q8_block_avx2(const float *xb, int8_t *c, int32_t *sum) {
   const __m256 signmask = _mm256_set1_ps(-0.0f);
   __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
   __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
@@ -166,14 +125,14 @@ BLI_AVX2 static inline float q8_block_avx2(const float *xb, int8_t *c, int32_t *
 }
 
 /* The f16 at p as f32 through F16C. */
-BLI_AVX2 static inline float f16c_at(const uint8_t *p) {
+BL_AVX2 static inline float f16c_at(const uint8_t *p) {
   uint16_t h;
   memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
 
 /* 0xFF in byte i where bit i of `bits` is set (ggml's bytes_from_bits_32). */
-BLI_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
+BL_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
   __m256i spread = _mm256_shuffle_epi8(
       _mm256_set1_epi32(bits),
       _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
@@ -183,7 +142,7 @@ BLI_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
 #endif
 
 /* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
-float bli_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
-float bli_dot_f32(int lvl, const float *w, const float *x, int64_t n);
+BL_HIDDEN float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
+BL_HIDDEN float bl_dot_f32(int lvl, const float *w, const float *x, int64_t n);
 
 #endif

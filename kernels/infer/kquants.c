@@ -84,7 +84,7 @@ static void quantize_q8_k_row(const float *x, int64_t n, uint8_t *out) {
  * Quantizes `rows` rows of `width` floats (width % 256 == 0) to Q8_K blocks, `width / 256 * 292`
  * bytes per row, with the bytes of ggml's quantize_row_q8_K.
  */
-API void bli_quantize_rows_q8_k(const float *x, int64_t rows, int64_t width, uint8_t *out) {
+BL_API void bl_quantize_rows_q8_k(const float *x, int64_t rows, int64_t width, uint8_t *out) {
   int64_t row_bytes = width / QK_K * Q8_K_BYTES;
   for (int64_t r = 0; r < rows; r++) quantize_q8_k_row(x + r * width, width, out + r * row_bytes);
 }
@@ -181,10 +181,10 @@ static float dot_q5_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_k45_scalar(w, x, nblk, 1);
 }
 
-#if BLI_X86
+#if BL_X86
 /* q4_k_scales in registers, four codes per 32-bit word, no byte stores (a store-forwarding stall
  * made the first version 3.6x slower): 16 x i16 = scales 0..7, mins 0..7. */
-BLI_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
+BL_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
   uint32_t a0, a1, a2;
   memcpy(&a0, sc12, 4);
   memcpy(&a1, sc12 + 4, 4);
@@ -198,7 +198,7 @@ BLI_AVX2 static inline __m256i q4_k_scales_avx2(const uint8_t *sc12) {
 
 /* k4_head_of for the AVX2 kernels: d, dmin, the 8 scales as i16 in both 128-bit halves, and
  * the mins' 4 int32 lanes (returned). */
-BLI_AVX2 static inline __m128i k4_head_avx2(const uint8_t *wb, const uint8_t *xb, float *d,
+BL_AVX2 static inline __m128i k4_head_avx2(const uint8_t *wb, const uint8_t *xb, float *d,
                                            float *dmin, __m256i *scales) {
   const float dy = q8k_d(xb);
   *d = dy * f16c_at(wb);
@@ -210,7 +210,7 @@ BLI_AVX2 static inline __m128i k4_head_avx2(const uint8_t *wb, const uint8_t *xb
   return _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs);
 }
 
-BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BL_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   __m128 accm = _mm_setzero_ps();
@@ -250,8 +250,8 @@ BLI_AVX2 static float dot_q4_k_avx2(const uint8_t *w, const uint8_t *x, int64_t 
 /* plus bit 2j of qh[l] as its 5th bit; element 64j + 32 + l the high nibble plus bit 2j + 1.   */
 /* Scales and mins as in Q4_K.                                                                  */
 
-#if BLI_X86
-BLI_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+#if BL_X86
+BL_AVX2 static float dot_q5_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
   float summs = 0.0f;
@@ -352,10 +352,10 @@ static float dot_q3_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_k23_scalar(w, x, nblk, 1);
 }
 
-#if BLI_X86
+#if BL_X86
 /* i16 scales 2i (lanes 0..3) and 2i + 1 (lanes 4..7) of a 16 x i16 vector holding 8 scales in
  * both halves. */
-BLI_AVX2 static inline __m256i scale_pair(__m256i scales8x2, int i) {
+BL_AVX2 static inline __m256i scale_pair(__m256i scales8x2, int i) {
   return _mm256_shuffle_epi8(
       scales8x2, _mm256_set_epi16((short)(((4 * i + 3) << 8) | (4 * i + 2)),
                                   (short)(((4 * i + 3) << 8) | (4 * i + 2)),
@@ -375,7 +375,7 @@ BLI_AVX2 static inline __m256i scale_pair(__m256i scales8x2, int i) {
                                   (short)(((4 * i + 1) << 8) | 4 * i)));
 }
 
-BLI_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const uint8_t *w,
+BL_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const uint8_t *w,
                                                                          const uint8_t *x,
                                                                          int64_t nblk, int three) {
   const __m256i m3 = _mm256_set1_epi8(3);
@@ -431,11 +431,11 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_k23_avx2(const u
   return hsum_f32_avx2(acc);
 }
 
-BLI_AVX2 static float dot_q2_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BL_AVX2 static float dot_q2_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_k23_avx2(w, x, nblk, 0);
 }
 
-BLI_AVX2 static float dot_q3_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BL_AVX2 static float dot_q3_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_k23_avx2(w, x, nblk, 1);
 }
 #endif
@@ -484,8 +484,8 @@ static float dot_q6_k_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return hsum8_scalar(acc);
 }
 
-#if BLI_X86
-BLI_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+#if BL_X86
+BL_AVX2 static float dot_q6_k_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < nblk; b++) {
@@ -552,8 +552,8 @@ static float dot_iq4_xs_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
   return hsum8_scalar(acc);
 }
 
-#if BLI_X86
-BLI_AVX2 static float dot_iq4_xs_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+#if BL_X86
+BL_AVX2 static float dot_iq4_xs_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   const __m128i values = _mm_loadu_si128((const __m128i *)KVALUES_IQ4NL);
   const __m128i m4 = _mm_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
@@ -589,7 +589,7 @@ typedef float (*kdot_fn)(const uint8_t *w, const uint8_t *x, int64_t nblk);
 
 static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn simd, kdot_fn scalar) {
   int64_t nblk = c->cols / QK_K;
-  kdot_fn dot = c->lvl >= LEVEL_AVX2 && simd ? simd : scalar;
+  kdot_fn dot = c->lvl >= BL_SIMD_AVX2 && simd ? simd : scalar;
   for (int64_t r = b; r < e; r++) {
     const uint8_t *w = c->w + r * nblk * wbytes;
     for (int64_t t = 0; t < c->ntok; t++)
@@ -597,22 +597,22 @@ static void task_kq(kq_ctx *c, int64_t b, int64_t e, int64_t wbytes, kdot_fn sim
   }
 }
 
-#if BLI_X86
+#if BL_X86
 #define SIMD_OR_NULL(fn) fn
 #else
 #define SIMD_OR_NULL(fn) NULL
 #endif
 
-/* The entry points bli_matmul_<fmt>: `fmt` weights (cols % 256 == 0) times Q8_K activations
- * from bli_quantize_rows_q8_k, y[t * rows + r] = W[r, :] . x_t, with their row tasks. */
+/* The entry points bl_matmul_<fmt>: `fmt` weights (cols % 256 == 0) times Q8_K activations
+ * from bl_quantize_rows_q8_k, y[t * rows + r] = W[r, :] . x_t, with their row tasks. */
 #define KQ_MATMUL(fmt, BYTES)                                                                  \
   static void task_##fmt(void *p, int64_t b, int64_t e) {                                      \
     task_kq((kq_ctx *)p, b, e, BYTES, SIMD_OR_NULL(dot_##fmt##_avx2), dot_##fmt##_scalar);     \
   }                                                                                            \
-  API void bli_matmul_##fmt(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,    \
+  BL_API void bl_matmul_##fmt(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,    \
                             int64_t ntok, float *y) {                                          \
-    kq_ctx c = {w, rows, cols, ntok, x, y, bli_level()};                                       \
-    bli_parallel_for(task_##fmt, &c, rows, 8);                                                 \
+    kq_ctx c = {w, rows, cols, ntok, x, y, bl_level()};                                       \
+    bl_parallel_for(task_##fmt, &c, rows, 8);                                                 \
   }
 
 KQ_MATMUL(iq4_xs, IQ4_XS_BYTES)

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for `rows` rows of `width` (out may alias x). */
-API void bli_rms_norm(const float *x, const float *w, int64_t rows, int64_t width, double eps,
+BL_API void bl_rms_norm(const float *x, const float *w, int64_t rows, int64_t width, double eps,
                       float *out) {
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * width;
@@ -24,7 +24,7 @@ API void bli_rms_norm(const float *x, const float *w, int64_t rows, int64_t widt
  * (GPT-NeoX style, bitnet), else (2i, 2i + 1) (llama), for i < half = n_rot / 2, with token t's
  * tables cos[t * half + i], sin[t * half + i].
  */
-API void bli_rope(float *v, int64_t ntok, int32_t heads, int32_t head_dim, int32_t half,
+BL_API void bl_rope(float *v, int64_t ntok, int32_t heads, int32_t head_dim, int32_t half,
                   const float *cos_t, const float *sin_t, int32_t neox) {
   for (int64_t t = 0; t < ntok; t++) {
     const float *c = cos_t + t * half, *s = sin_t + t * half;
@@ -41,6 +41,6 @@ API void bli_rope(float *v, int64_t ntok, int32_t heads, int32_t head_dim, int32
 }
 
 /** x[i] += o[i] for i < n. */
-API void bli_add(float *x, const float *o, int64_t n) {
+BL_API void bl_add(float *x, const float *o, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] += o[i];
 }

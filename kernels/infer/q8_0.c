@@ -27,8 +27,8 @@ static void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out, int lvl) 
     uint8_t *ob = out + b * Q8_0_BYTES;
     int32_t sum;
     float amax;
-#if BLI_X86
-    if (lvl >= LEVEL_AVX2) amax = q8_block_avx2(x + b * Q8_0_BLOCK, (int8_t *)ob + 2, &sum);
+#if BL_X86
+    if (lvl >= BL_SIMD_AVX2) amax = q8_block_avx2(x + b * Q8_0_BLOCK, (int8_t *)ob + 2, &sum);
     else
 #endif
       amax = q8_block_scalar(x + b * Q8_0_BLOCK, (int8_t *)ob + 2, &sum);
@@ -42,9 +42,9 @@ static void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out, int lvl) 
  * Quantizes `rows` rows of `width` floats (width % 32 == 0) to Q8_0 blocks, `width / 32 * 34`
  * bytes per row, with the bytes of ggml's x86 quantize_row_q8_0.
  */
-API void bli_quantize_rows_q8_0(const float *x, int64_t rows, int64_t width, uint8_t *out) {
+BL_API void bl_quantize_rows_q8_0(const float *x, int64_t rows, int64_t width, uint8_t *out) {
   int64_t row_bytes = width / Q8_0_BLOCK * Q8_0_BYTES;
-  int lvl = bli_level();
+  int lvl = bl_level();
   for (int64_t r = 0; r < rows; r++) quantize_q8_0_row(x + r * width, width, out + r * row_bytes, lvl);
 }
 
@@ -105,9 +105,9 @@ static float dot_w_q8_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, i
   return hsum8_scalar(acc);
 }
 
-#if BLI_X86
+#if BL_X86
 /* The 32 codes of a weight block as one vector (Q4_0: ggml's bytes_from_nibbles_32 minus 8). */
-BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
+BL_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
   if (fmt == W_Q8_0) return _mm256_loadu_si256((const __m256i *)(wb + 2));
   __m128i nib = _mm_loadu_si128((const __m128i *)(wb + (fmt == W_Q4_0 ? 2 : 6)));
   __m256i lo = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(nib, 4), nib),
@@ -122,7 +122,7 @@ BLI_AVX2 static inline __m256i w_codes_avx2(const uint8_t *wb, int fmt) {
 
 /* One row at a time: interleaving two weight rows (two streams 34·cols/32 bytes apart) measured
  * 3× slower on an AMD EPYC (Zen 4) than this single stream. Inlined with a constant `fmt`. */
-BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
+BL_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
     const uint8_t *w, const uint8_t *x, const float *xd, int64_t nblk,
     int fmt) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -139,7 +139,7 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_w_q8_avx2_n(
   return hsum_f32_avx2(acc);
 }
 
-BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
+BL_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
     const uint8_t *w, const uint8_t *x, const float *xd, int64_t nblk,
     int fmt) {
   __m256 acc = _mm256_setzero_ps();
@@ -154,27 +154,27 @@ BLI_AVX512 static inline __attribute__((always_inline)) float dot_w_q8_vnni_n(
   return hsum_f32_avx2(acc);
 }
 
-BLI_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX2 static float dot_q8_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q8_0);
 }
-BLI_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX2 static float dot_q4_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q4_0);
 }
-BLI_AVX2 static float dot_q5_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX2 static float dot_q5_0_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_avx2_n(w, x, xd, nblk, W_Q5_0);
 }
-BLI_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX512 static float dot_q8_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q8_0);
 }
-BLI_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX512 static float dot_q4_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q4_0);
 }
-BLI_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
+BL_AVX512 static float dot_q5_0_vnni(const uint8_t *w, const uint8_t *x, const float *xd,
                                    int64_t nblk) {
   return dot_w_q8_vnni_n(w, x, xd, nblk, W_Q5_0);
 }
@@ -218,8 +218,8 @@ static float dot_iq4_nl_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk)
   return sumf;
 }
 
-#if BLI_X86
-BLI_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
+#if BL_X86
+BL_AVX2 static float dot_iq4_nl_avx2(const uint8_t *w, const uint8_t *x, const float *xd,
                                       int64_t nblk) {
   const __m128i values = _mm_loadu_si128((const __m128i *)KVALUES_IQ4NL);
   const __m128i m4 = _mm_set1_epi8(0xF);
@@ -271,20 +271,20 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
       const float *xd = c->xd + t * nblk;
       float s;
       if (fmt == W_IQ4_NL) {
-#if BLI_X86
-        c->y[t * c->rows + r] = c->lvl >= LEVEL_AVX2 ? dot_iq4_nl_avx2(w, x, xd, nblk)
+#if BL_X86
+        c->y[t * c->rows + r] = c->lvl >= BL_SIMD_AVX2 ? dot_iq4_nl_avx2(w, x, xd, nblk)
                                                      : dot_iq4_nl_scalar(w, x, nblk);
 #else
         c->y[t * c->rows + r] = dot_iq4_nl_scalar(w, x, nblk);
 #endif
         continue;
       }
-#if BLI_X86
-      if (c->lvl == LEVEL_AVX512)
+#if BL_X86
+      if (c->lvl == BL_SIMD_AVX512)
         s = fmt == W_Q8_0   ? dot_q8_0_vnni(w, x, xd, nblk)
             : fmt == W_Q4_0 ? dot_q4_0_vnni(w, x, xd, nblk)
                             : dot_q5_0_vnni(w, x, xd, nblk);
-      else if (c->lvl == LEVEL_AVX2)
+      else if (c->lvl == BL_SIMD_AVX2)
         s = fmt == W_Q8_0   ? dot_q8_0_avx2(w, x, xd, nblk)
             : fmt == W_Q4_0 ? dot_q4_0_avx2(w, x, xd, nblk)
                             : dot_q5_0_avx2(w, x, xd, nblk);
@@ -298,18 +298,18 @@ static void task_w_q8(q8_ctx *c, int64_t b, int64_t e, int fmt) {
 
 /* The activation block scales as f32, in the calling thread's scratch; NULL when out of memory. */
 static const float *activation_scales(const uint8_t *x, int64_t n) {
-  float *xd = (float *)bli_scratch(0, (size_t)n * sizeof(float));
+  float *xd = (float *)bl_scratch(0, (size_t)n * sizeof(float));
   if (!xd) return NULL;
   for (int64_t b = 0; b < n; b++) xd[b] = f16_at(x + b * Q8_0_BYTES);
   return xd;
 }
 
-/* Runs `task` over the rows; returns -1 when the scale buffer cannot be allocated. */
+/* Runs `task` over the rows; returns BL_ERR_NO_MEMORY when the scale buffer cannot be allocated. */
 #define RUN_W_Q8(task)                                                                         \
   const float *xd = activation_scales(x, ntok * (cols / Q8_0_BLOCK));                         \
-  if (!xd) return -1;                                                                          \
-  q8_ctx c = {w, rows, cols, ntok, x, xd, y, bli_level()};                                     \
-  bli_parallel_for(task, &c, rows, 8);                                                         \
+  if (!xd) return BL_ERR_NO_MEMORY;                                                           \
+  q8_ctx c = {w, rows, cols, ntok, x, xd, y, bl_level()};                                     \
+  bl_parallel_for(task, &c, rows, 8);                                                         \
   return 0
 
 static void task_q8_0(void *p, int64_t b, int64_t e) { task_w_q8((q8_ctx *)p, b, e, W_Q8_0); }
@@ -319,26 +319,26 @@ static void task_iq4_nl(void *p, int64_t b, int64_t e) {
   task_w_q8((q8_ctx *)p, b, e, W_IQ4_NL);
 }
 
-/** IQ4_NL weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API int32_t bli_matmul_iq4_nl(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** IQ4_NL weights (cols % 32 == 0) times Q8_0 activations from bl_quantize_rows_q8_0. */
+BL_API int32_t bl_matmul_iq4_nl(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                               int64_t ntok, float *y) {
   RUN_W_Q8(task_iq4_nl);
 }
 
-/** Q5_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API int32_t bli_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** Q5_0 weights (cols % 32 == 0) times Q8_0 activations from bl_quantize_rows_q8_0. */
+BL_API int32_t bl_matmul_q5_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
   RUN_W_Q8(task_q5_0);
 }
 
-/** Q4_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API int32_t bli_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** Q4_0 weights (cols % 32 == 0) times Q8_0 activations from bl_quantize_rows_q8_0. */
+BL_API int32_t bl_matmul_q4_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
   RUN_W_Q8(task_q4_0);
 }
 
-/** Q8_0 weights (cols % 32 == 0) times Q8_0 activations from bli_quantize_rows_q8_0. */
-API int32_t bli_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** Q8_0 weights (cols % 32 == 0) times Q8_0 activations from bl_quantize_rows_q8_0. */
+BL_API int32_t bl_matmul_q8_0(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
   RUN_W_Q8(task_q8_0);
 }

@@ -25,8 +25,8 @@ static void quantize_q8_1_row(const float *x, int64_t n, uint8_t *out, int lvl) 
     uint8_t *ob = out + b * Q8_1_BYTES;
     int32_t sum;
     float amax;
-#if BLI_X86
-    if (lvl >= LEVEL_AVX2) amax = q8_block_avx2(x + b * 32, (int8_t *)ob + 4, &sum);
+#if BL_X86
+    if (lvl >= BL_SIMD_AVX2) amax = q8_block_avx2(x + b * 32, (int8_t *)ob + 4, &sum);
     else
 #endif
       amax = q8_block_scalar(x + b * 32, (int8_t *)ob + 4, &sum);
@@ -42,9 +42,9 @@ static void quantize_q8_1_row(const float *x, int64_t n, uint8_t *out, int lvl) 
  * Quantizes `rows` rows of `width` floats (width % 32 == 0) to Q8_1 blocks, `width / 32 * 36`
  * bytes per row, with the bytes of ggml's x86 quantize_row_q8_1.
  */
-API void bli_quantize_rows_q8_1(const float *x, int64_t rows, int64_t width, uint8_t *out) {
+BL_API void bl_quantize_rows_q8_1(const float *x, int64_t rows, int64_t width, uint8_t *out) {
   int64_t row_bytes = width / 32 * Q8_1_BYTES;
-  int lvl = bli_level();
+  int lvl = bl_level();
   for (int64_t r = 0; r < rows; r++) quantize_q8_1_row(x + r * width, width, out + r * row_bytes, lvl);
 }
 
@@ -77,8 +77,8 @@ static float dot_q451_scalar(const uint8_t *w, const uint8_t *x, int64_t nblk, i
   return hsum8_scalar(acc) + summs;
 }
 
-#if BLI_X86
-BLI_AVX2 static inline __attribute__((always_inline)) float dot_q451_avx2(const uint8_t *w,
+#if BL_X86
+BL_AVX2 static inline __attribute__((always_inline)) float dot_q451_avx2(const uint8_t *w,
                                                                           const uint8_t *x,
                                                                           int64_t nblk, int five) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -103,10 +103,10 @@ BLI_AVX2 static inline __attribute__((always_inline)) float dot_q451_avx2(const 
   return hsum_f32_avx2(acc) + summs;
 }
 
-BLI_AVX2 static float dot_q4_1_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BL_AVX2 static float dot_q4_1_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_q451_avx2(w, x, nblk, 0);
 }
-BLI_AVX2 static float dot_q5_1_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
+BL_AVX2 static float dot_q5_1_avx2(const uint8_t *w, const uint8_t *x, int64_t nblk) {
   return dot_q451_avx2(w, x, nblk, 1);
 }
 #endif
@@ -127,8 +127,8 @@ static void task_q451(void *p, int64_t b, int64_t e) {
     const uint8_t *w = c->w + r * nblk * wbytes;
     for (int64_t t = 0; t < c->ntok; t++) {
       const uint8_t *x = c->x + t * nblk * Q8_1_BYTES;
-#if BLI_X86
-      if (c->lvl >= LEVEL_AVX2) {
+#if BL_X86
+      if (c->lvl >= BL_SIMD_AVX2) {
         c->y[t * c->rows + r] = c->five ? dot_q5_1_avx2(w, x, nblk) : dot_q4_1_avx2(w, x, nblk);
         continue;
       }
@@ -138,16 +138,16 @@ static void task_q451(void *p, int64_t b, int64_t e) {
   }
 }
 
-/** Q4_1 weights (cols % 32 == 0) times Q8_1 activations from bli_quantize_rows_q8_1. */
-API void bli_matmul_q4_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** Q4_1 weights (cols % 32 == 0) times Q8_1 activations from bl_quantize_rows_q8_1. */
+BL_API void bl_matmul_q4_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
-  q81_ctx c = {w, rows, cols, ntok, x, y, bli_level(), 0};
-  bli_parallel_for(task_q451, &c, rows, 8);
+  q81_ctx c = {w, rows, cols, ntok, x, y, bl_level(), 0};
+  bl_parallel_for(task_q451, &c, rows, 8);
 }
 
-/** Q5_1 weights (cols % 32 == 0) times Q8_1 activations from bli_quantize_rows_q8_1. */
-API void bli_matmul_q5_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
+/** Q5_1 weights (cols % 32 == 0) times Q8_1 activations from bl_quantize_rows_q8_1. */
+BL_API void bl_matmul_q5_1(const uint8_t *w, int64_t rows, int64_t cols, const uint8_t *x,
                          int64_t ntok, float *y) {
-  q81_ctx c = {w, rows, cols, ntok, x, y, bli_level(), 1};
-  bli_parallel_for(task_q451, &c, rows, 8);
+  q81_ctx c = {w, rows, cols, ntok, x, y, bl_level(), 1};
+  bl_parallel_for(task_q451, &c, rows, 8);
 }

@@ -51,7 +51,7 @@ typedef struct {
 static int prepare(tern_ctx *c, int need_bsum) {
   if (need_bsum) {
     int64_t nb = c->cols / 256;
-    int32_t *bsum = (int32_t *)bli_scratch(0, (size_t)(c->ntok * nb) * sizeof(int32_t));
+    int32_t *bsum = (int32_t *)bl_scratch(0, (size_t)(c->ntok * nb) * sizeof(int32_t));
     if (!bsum) return -1;
     for (int64_t t = 0; t < c->ntok; t++)
       block_sums(c->gsum + t * (c->cols / 32), c->cols, bsum + t * nb);
@@ -78,8 +78,8 @@ static int32_t dot_i2s_scalar(const uint8_t *w, const int8_t *q, int64_t cols) {
   return acc;
 }
 
-#if BLI_X86
-BLI_AVX2 static int32_t dot_i2s_avx2(const uint8_t *w,
+#if BL_X86
+BL_AVX2 static int32_t dot_i2s_avx2(const uint8_t *w,
                                                                      const int8_t *q,
                                                                      int64_t cols) {
   const __m256i mask = _mm256_set1_epi8(3);
@@ -105,7 +105,7 @@ BLI_AVX2 static int32_t dot_i2s_avx2(const uint8_t *w,
 
 /* AVX-512 level: 256-bit VNNI; the codes of a block are decoded once for up to 4 tokens (always
  * inlined with a constant `nt`, see dot_i2s_vnni). */
-BLI_AVX512 static inline __attribute__((always_inline)) void dot_i2s_vnni_n(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
+BL_AVX512 static inline __attribute__((always_inline)) void dot_i2s_vnni_n(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
                                     int32_t *out) {
   const __m256i mask = _mm256_set1_epi8(3);
   __m256i acc[4];
@@ -129,7 +129,7 @@ BLI_AVX512 static inline __attribute__((always_inline)) void dot_i2s_vnni_n(cons
   for (int t = 0; t < nt; t++) out[t] = hsum_i32_avx2(acc[t]);
 }
 
-BLI_AVX512 static void dot_i2s_vnni(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
+BL_AVX512 static void dot_i2s_vnni(const uint8_t *w, const int8_t *q, int64_t cols, int nt,
                                     int32_t *out) {
   switch (nt) {
     case 1: dot_i2s_vnni_n(w, q, cols, 1, out); break;
@@ -155,15 +155,15 @@ static void task_i2s(void *p, int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) {
       const uint8_t *w = c->w + r * row_bytes;
       const int8_t *q = c->q + t0 * c->cols;
-#if BLI_X86
-      if (c->lvl == LEVEL_AVX512) {
+#if BL_X86
+      if (c->lvl == BL_SIMD_AVX512) {
         dot_i2s_vnni(w, q, c->cols, nt, s);
       } else
 #endif
       {
         for (int t = 0; t < nt; t++) {
-#if BLI_X86
-          if (c->lvl >= LEVEL_AVX2) s[t] = dot_i2s_avx2(w, q + t * c->cols, c->cols);
+#if BL_X86
+          if (c->lvl >= BL_SIMD_AVX2) s[t] = dot_i2s_avx2(w, q + t * c->cols, c->cols);
           else
 #endif
             s[t] = dot_i2s_scalar(w, q + t * c->cols, c->cols);
@@ -236,29 +236,29 @@ static float dot_codes_scalar(const uint8_t *w, const int8_t *q, const int32_t *
   return hsum8_scalar(acc);
 }
 
-#if BLI_X86
-BLI_AVX2 static inline __m256 block_scale8(const uint8_t *b, int fmt) {
+#if BL_X86
+BL_AVX2 static inline __m256 block_scale8(const uint8_t *b, int fmt) {
   int16_t dh;
   memcpy(&dh, b + (fmt == FMT_TQ2 ? 64 : 52), 2);
   return _mm256_cvtph_ps(_mm_set1_epi16(dh));
 }
 
 /* (3x) >> 8 for unsigned bytes x: 1 from 86, 2 from 171 (signed compares after a 0x80 flip). */
-BLI_AVX2 static inline __m256i trits_avx2(__m256i x) {
+BL_AVX2 static inline __m256i trits_avx2(__m256i x) {
   __m256i s = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
   __m256i ge86 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8((char)(85 ^ 0x80)));
   __m256i ge171 = _mm256_cmpgt_epi8(s, _mm256_set1_epi8((char)(170 ^ 0x80)));
   return _mm256_sub_epi8(_mm256_sub_epi8(_mm256_setzero_si256(), ge86), ge171);
 }
 
-BLI_AVX2 static inline __m256i times3_avx2(__m256i x) {
+BL_AVX2 static inline __m256i times3_avx2(__m256i x) {
   return _mm256_add_epi8(x, _mm256_add_epi8(x, x));
 }
 
-BLI_AVX2 static inline __m128i times3_sse(__m128i x) { return _mm_add_epi8(x, _mm_add_epi8(x, x)); }
+BL_AVX2 static inline __m128i times3_sse(__m128i x) { return _mm_add_epi8(x, _mm_add_epi8(x, x)); }
 
 /* The eight code vectors of a block (see the section comment). */
-BLI_AVX2 static inline __attribute__((always_inline)) void decode_codes_avx2(const uint8_t *b,
+BL_AVX2 static inline __attribute__((always_inline)) void decode_codes_avx2(const uint8_t *b,
                                                                              int fmt,
                                                                              __m256i c[8]) {
   if (fmt == FMT_TQ2) {
@@ -292,7 +292,7 @@ BLI_AVX2 static inline __attribute__((always_inline)) void decode_codes_avx2(con
 
 /* Up to 4 tokens per decoded block (q rows nblk * 256 apart, block sums nblk apart); always
  * inlined with constant `nt` and `fmt` (dot_codes_avx2) so that everything stays in registers. */
-BLI_AVX2 static inline __attribute__((always_inline)) void dot_codes_avx2_n(
+BL_AVX2 static inline __attribute__((always_inline)) void dot_codes_avx2_n(
     const uint8_t *w, const int8_t *q, const int32_t *bsum, int64_t nblk, int nt, int fmt,
     float *out) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -329,7 +329,7 @@ BLI_AVX2 static inline __attribute__((always_inline)) void dot_codes_avx2_n(
 
 /* AVX-512 level: the same with 256-bit VNNI (vpdpbusd on ymm, AVX512VL) in place of maddubs +
  * adds + madd; two short chains per block keep the dependency latency off the loop. */
-BLI_AVX512 static inline __attribute__((always_inline)) void dot_codes_vnni_n(
+BL_AVX512 static inline __attribute__((always_inline)) void dot_codes_vnni_n(
     const uint8_t *w, const int8_t *q, const int32_t *bsum, int64_t nblk, int nt, int fmt,
     float *out) {
   __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
@@ -365,19 +365,19 @@ BLI_AVX512 static inline __attribute__((always_inline)) void dot_codes_vnni_n(
     default: fn(w, q, bsum, nblk, 4, fmt, out); break;                                         \
   }
 
-BLI_AVX2 static void dot_tq2_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+BL_AVX2 static void dot_tq2_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                   int64_t nblk, int nt, float *out) {
   DISPATCH_NT(dot_codes_avx2_n, FMT_TQ2)
 }
-BLI_AVX2 static void dot_tq1_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+BL_AVX2 static void dot_tq1_avx2(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                   int64_t nblk, int nt, float *out) {
   DISPATCH_NT(dot_codes_avx2_n, FMT_TQ1)
 }
-BLI_AVX512 static void dot_tq2_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+BL_AVX512 static void dot_tq2_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                     int64_t nblk, int nt, float *out) {
   DISPATCH_NT(dot_codes_vnni_n, FMT_TQ2)
 }
-BLI_AVX512 static void dot_tq1_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
+BL_AVX512 static void dot_tq1_vnni(const uint8_t *w, const int8_t *q, const int32_t *bsum,
                                     int64_t nblk, int nt, float *out) {
   DISPATCH_NT(dot_codes_vnni_n, FMT_TQ1)
 }
@@ -395,11 +395,11 @@ static void task_codes(tern_ctx *c, int64_t b, int64_t e, int fmt) {
     const int8_t *q = c->q + t0 * c->cols;
     for (int64_t r = b; r < e; r++) {
       const uint8_t *w = c->w + r * row_bytes;
-#if BLI_X86
-      if (c->lvl == LEVEL_AVX512) {
+#if BL_X86
+      if (c->lvl == BL_SIMD_AVX512) {
         if (fmt == FMT_TQ2) dot_tq2_vnni(w, q, bsum, nblk, nt, s);
         else dot_tq1_vnni(w, q, bsum, nblk, nt, s);
-      } else if (c->lvl == LEVEL_AVX2) {
+      } else if (c->lvl == BL_SIMD_AVX2) {
         if (fmt == FMT_TQ2) dot_tq2_avx2(w, q, bsum, nblk, nt, s);
         else dot_tq1_avx2(w, q, bsum, nblk, nt, s);
       } else
@@ -421,29 +421,29 @@ static void task_tq1(void *p, int64_t b, int64_t e) { task_codes((tern_ctx *)p, 
 /* memory cannot be allocated (y is then left unchanged).                                       */
 
 /** I2_S product (cols % 128 == 0); `wscale` is the tensor's f32 scale. */
-API int32_t bli_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale,
+BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale,
                            const int8_t *q, const int32_t *gsum, const float *factor,
                            int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, wscale, y, bli_level()};
-  if (prepare(&c, 0) != 0) return -1;
-  bli_parallel_for(task_i2s, &c, rows, 8);
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, wscale, y, bl_level()};
+  if (prepare(&c, 0) != 0) return BL_ERR_NO_MEMORY;
+  bl_parallel_for(task_i2s, &c, rows, 8);
   return 0;
 }
 
 /** TQ2_0 product (cols % 256 == 0). */
-API int32_t bli_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bli_level()};
-  if (prepare(&c, 1) != 0) return -1;
-  bli_parallel_for(task_tq2, &c, rows, 8);
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level()};
+  if (prepare(&c, 1) != 0) return BL_ERR_NO_MEMORY;
+  bl_parallel_for(task_tq2, &c, rows, 8);
   return 0;
 }
 
 /** TQ1_0 product (cols % 256 == 0). */
-API int32_t bli_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
+BL_API int32_t bl_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bli_level()};
-  if (prepare(&c, 1) != 0) return -1;
-  bli_parallel_for(task_tq1, &c, rows, 8);
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level()};
+  if (prepare(&c, 1) != 0) return BL_ERR_NO_MEMORY;
+  bl_parallel_for(task_tq1, &c, rows, 8);
   return 0;
 }

@@ -4,7 +4,7 @@
  * not available, e.g. the NEON kernels under qemu-aarch64:
  *
  *   aarch64-linux-gnu-gcc -O2 -ffp-contract=off -pthread -Ikernels -o selftest \
- *       kernels/test/simd_selftest.c kernels/[a-z]*.c -lm
+ *       kernels/test/simd_selftest.c kernels/[a-z]*.c kernels/infer/*.c -lm
  *   qemu-aarch64 -L /usr/aarch64-linux-gnu ./selftest
  *
  * Exit status 0 when all match. The deno tests compare against ggml itself; this only checks SIMD

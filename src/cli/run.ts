@@ -54,7 +54,7 @@ Options (llama.cpp's names):
   --json             print one JSON object (token ids, text, timings) instead of streaming
   -h, --help         show this help
 
-Kernel level: BITLOAD_KERNEL=scalar|avx2|avx512-vnni caps the SIMD level.
+Kernel level: BITLOAD_SIMD=scalar|avx2|avx512 caps the SIMD level.
 Permissions: --allow-read, --allow-ffi, --allow-env, --allow-run (first build of the kernels).`;
 
 /** Peak resident set size in bytes (VmHWM), or the current RSS where /proc is unavailable. */

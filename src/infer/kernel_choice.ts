@@ -82,7 +82,7 @@ export function cachedKernelChoice(key: string): KernelChoice | undefined {
  * @example
  * ```ts ignore
  * import { saveKernelChoice } from "./kernel_choice.ts";
- * saveKernelChoice("…", { level: "avx512-vnni", threads: 2, msPerToken: 31.2 });
+ * saveKernelChoice("…", { level: "avx512", threads: 2, msPerToken: 31.2 });
  * ```
  */
 export function saveKernelChoice(key: string, choice: KernelChoice): void {

@@ -14,6 +14,7 @@
  */
 
 import type { InferNative } from "../../ffi/infer_native.ts";
+import { BitloadStatus } from "../../ffi/symbols.ts";
 import type { GgmlTypeInfo } from "../gguf/types.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
 
@@ -58,8 +59,6 @@ export interface Linear {
     | "f32"
     | "rows"
     | "i8";
-  /** Address of `bl_dequantize_f32` (kernel `"rows"`). */
-  rowDequant?: Deno.PointerValue;
   /** Requantized int8 weights with per-row scales and code sums (kernel `"i8"`). */
   i8?: { w: Int8Array; scale: Float32Array; sum: Int32Array };
   /** I2_S per-tensor scale. */
@@ -91,9 +90,8 @@ const NATIVE_KERNELS: Readonly<Record<string, readonly [Linear["kernel"], number
 
 /**
  * Makes a {@link Linear} for `backend`; dequantizes when the backend needs f32 weights. With
- * `rowDequant` (returning the address of `bl_dequantize_f32`, see `ffi/native.ts`; called only for
- * a type without a native product of its own), native projections of such types dequantize row by
- * row instead of holding an f32 copy.
+ * `rowDequant` (native backend), projections of a type without a native product of its own
+ * dequantize row by row inside the product (`bl_matmul_dequant`) instead of holding an f32 copy.
  *
  * @example
  * ```ts
@@ -112,7 +110,7 @@ export function makeLinear(
   data: Uint8Array,
   outScale: number,
   backend: LinearBackend,
-  rowDequant?: () => Deno.PointerValue | undefined,
+  rowDequant = false,
 ): Linear {
   const n = rows * cols;
   const own = NATIVE_KERNELS[type.name];
@@ -123,9 +121,8 @@ export function makeLinear(
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
     lin.f32 = dequantizeToNew(type, data, n);
-  } else if (kernel === "f32" && type.name !== "F32" && type.name !== "I2_S" && rowDequant?.()) {
+  } else if (kernel === "f32" && type.name !== "F32" && type.name !== "I2_S" && rowDequant) {
     lin.kernel = "rows";
-    lin.rowDequant = rowDequant();
   } else if (kernel === "f32") {
     lin.f32 = type.name === "F32" && data.byteOffset % 4 === 0
       ? new Float32Array(data.buffer, data.byteOffset, n)
@@ -151,7 +148,7 @@ export function requantizeI8(native: InferNative, lin: Linear): void {
   const scale = new Float32Array(lin.rows);
   const sum = new Int32Array(lin.rows);
   const src = lin.kernel === "f16" ? lin.data : lin.f32!;
-  native.symbols.bli_quantize_weight_i8(
+  native.symbols.bl_quantize_weight_i8(
     src,
     lin.kernel === "f16" ? 1 : 0,
     BigInt(lin.rows),
@@ -248,7 +245,7 @@ export function quantizeActs(
   width: number,
   acts: QuantizedActs,
 ): void {
-  native.symbols.bli_quantize_rows(x, BigInt(rows), BigInt(width), acts.q, acts.gsum, acts.factor);
+  native.symbols.bl_quantize_rows(x, BigInt(rows), BigInt(width), acts.q, acts.gsum, acts.factor);
   acts.rows = rows;
 }
 
@@ -282,7 +279,7 @@ export function linearRef(lin: Linear, x: Float32Array, ntok: number, y: Float32
 /** The kernels on per-row int8 activations (`acts.q`). */
 const INT8_KERNELS: ReadonlySet<Linear["kernel"]> = new Set(["i2s", "tq2", "tq1", "i8"]);
 
-/** Which activation blocks each block-quantized kernel (`bli_matmul_<kernel>`) multiplies. */
+/** Which activation blocks each block-quantized kernel (`bl_matmul_<kernel>`) multiplies. */
 const ACTIVATION_BLOCKS = {
   q8_0: "q8",
   q4_0: "q8",
@@ -313,10 +310,10 @@ function activationBlocks(
   if (acts[rowsKey] !== ntok) {
     const s = native.symbols;
     const quantize = kind === "q8"
-      ? s.bli_quantize_rows_q8_0
+      ? s.bl_quantize_rows_q8_0
       : kind === "q81"
-      ? s.bli_quantize_rows_q8_1
-      : s.bli_quantize_rows_q8_k;
+      ? s.bl_quantize_rows_q8_1
+      : s.bl_quantize_rows_q8_k;
     quantize(x, BigInt(ntok), BigInt(width), acts[kind]);
     acts[rowsKey] = ntok;
   }
@@ -350,7 +347,7 @@ export function linearNative(
     : undefined;
   if (blocks) {
     const xq = activationBlocks(native, x, ntok, lin.cols, acts, blocks);
-    const result: number | void = s[`bli_matmul_${lin.kernel as BlockKernel}`](
+    const result: number | void = s[`bl_matmul_${lin.kernel as BlockKernel}`](
       lin.data,
       rows,
       cols,
@@ -365,7 +362,7 @@ export function linearNative(
     }
     switch (lin.kernel) {
       case "i2s":
-        status = s.bli_matmul_i2s(
+        status = s.bl_matmul_i2s(
           lin.data,
           rows,
           cols,
@@ -378,17 +375,16 @@ export function linearNative(
         );
         break;
       case "tq2":
-        status = s.bli_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+        status = s.bl_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
         break;
       case "tq1":
-        status = s.bli_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+        status = s.bl_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
         break;
       case "f16":
-        s.bli_matmul_f16(lin.data, rows, cols, x, nt, y);
+        s.bl_matmul_f16(lin.data, rows, cols, x, nt, y);
         break;
       case "rows":
-        status = s.bli_matmul_dequant(
-          lin.rowDequant!,
+        status = s.bl_matmul_dequant(
           lin.type.id,
           lin.data,
           rows,
@@ -401,16 +397,16 @@ export function linearNative(
         break;
       case "i8": {
         const q = lin.i8!;
-        s.bli_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
+        s.bl_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
         break;
       }
       default:
-        s.bli_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+        s.bl_matmul_f32(lin.f32!, rows, cols, x, nt, y);
     }
   }
   if (status !== 0) {
     throw new RangeError(
-      status === -1
+      status === BitloadStatus.NO_MEMORY
         ? `${lin.name}: the native kernel could not allocate its scratch memory`
         : `${lin.name}: the dequantizer refused the weights (status ${status})`,
     );

@@ -24,12 +24,7 @@
  * @module
  */
 
-import {
-  INFER_LEVELS,
-  type InferNative,
-  inferNative,
-  inferNativeReason,
-} from "../../ffi/infer_native.ts";
+import { type InferNative, inferNative, inferNativeReason } from "../../ffi/infer_native.ts";
 import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_choice.ts";
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
@@ -38,7 +33,6 @@ import type { TlConfigFile } from "../quant/tl_config.ts";
 import { isTlType, transcodeTlTensor } from "../quant/tl_tensor.ts";
 import { ggmlType } from "../gguf/types.ts";
 import { readEnv } from "../../ffi/env.ts";
-import { nativeKernels } from "../../ffi/native.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
 import {
   allocQuantizedActs,
@@ -156,7 +150,7 @@ export class InferenceModel implements Disposable {
   readonly config: ModelConfig;
   /** Kernels in use. */
   readonly backend: LinearBackend;
-  /** Native kernel description, e.g. `"avx512-vnni × 2 threads"`, or why native is not used. */
+  /** Native kernel description, e.g. `"avx512 × 2 threads"`, or why native is not used. */
   kernelInfo: string;
   /** Threads the native kernels use (1 for the reference). */
   threads = 1;
@@ -241,12 +235,6 @@ export class InferenceModel implements Disposable {
     if (dequantMode !== "rows" && dequantMode !== "load") {
       throw new RangeError(`dequantize must be "rows" or "load", got "${dequantMode}"`);
     }
-    // the dequant library is opened only when a projection needs it (makeLinear asks)
-    let rowDequant: Deno.PointerValue | undefined | null = null;
-    const rowDequantFn = (): Deno.PointerValue | undefined => {
-      if (rowDequant === null) rowDequant = nativeKernels()?.dequantizeFunction ?? undefined;
-      return rowDequant;
-    };
     const useRows = native !== null && dequantMode === "rows";
     const linear = (name: string): Linear => {
       const t = get(name);
@@ -272,7 +260,7 @@ export class InferenceModel implements Disposable {
         data,
         scaleOf(name),
         this.backend,
-        useRows ? rowDequantFn : undefined,
+        useRows,
       );
     };
     const kvDim = c.nHeadKv * c.headDim;
@@ -353,7 +341,7 @@ export class InferenceModel implements Disposable {
       const model = new InferenceModel(file, options);
       const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
       const threadsFixed = options.threads !== undefined || fromEnv > 0;
-      const levelFixed = !!readEnv("BITLOAD_KERNEL");
+      const levelFixed = !!(readEnv("BITLOAD_SIMD") || readEnv("BITLOAD_KERNEL"));
       if (!threadsFixed || !levelFixed) {
         model.tuneKernels({ levels: !levelFixed, threads: !threadsFixed });
       }
@@ -369,13 +357,13 @@ export class InferenceModel implements Disposable {
    * for every available SIMD level (scalar, AVX2, AVX-512 VNNI) and thread count (1 and all
    * hardware threads), keeps the fastest, and resets the KV cache. When both are tuned, the choice
    * is cached per machine and model shape (`kernel-choices.json` in the cache directory) and
-   * reused by later loads without timing. `BITLOAD_KERNEL` fixes the level, `BITLOAD_THREADS` or
+   * reused by later loads without timing. `BITLOAD_SIMD` fixes the level, `BITLOAD_THREADS` or
    * the `threads` option the thread count. The choice shows in {@link InferenceModel.kernelInfo}.
    *
    * @example
    * ```ts ignore
    * model.tuneKernels();
-   * console.log(model.kernelInfo); // e.g. "avx512-vnni × 2 threads (tuned: 31.2 ms/token)"
+   * console.log(model.kernelInfo); // e.g. "avx512 × 2 threads (tuned: 31.2 ms/token)"
    * ```
    */
   tuneKernels(options: { levels?: boolean; threads?: boolean; useCache?: boolean } = {}): void {
@@ -390,17 +378,15 @@ export class InferenceModel implements Disposable {
       `${native.level} × ${this.threads} thread${this.threads === 1 ? "" : "s"} (${how})`;
     if (cacheable) {
       const cached = cachedKernelChoice(key);
-      if (cached && (INFER_LEVELS as readonly string[]).includes(cached.level)) {
+      if (cached && native.levels.includes(cached.level)) {
         native.setLevel(cached.level);
         this.threads = native.setThreads(cached.threads);
         this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`);
         return;
       }
     }
-    // A fixed level (BITLOAD_KERNEL) is the one set when the library was opened: keep it.
-    const levels = tuneLevels
-      ? INFER_LEVELS.slice(0, INFER_LEVELS.indexOf(native.setLevel("best")) + 1)
-      : [native.level];
+    // A fixed level (BITLOAD_SIMD caps the best one) is the one the library starts at: keep it.
+    const levels = tuneLevels ? native.levels : [native.level];
     const hw = navigator.hardwareConcurrency ?? 1;
     const threadCounts = tuneThreads ? [...new Set([1, hw])] : [this.threads];
     let choice = { level: levels[levels.length - 1], threads: threadCounts[0], ms: Infinity };
@@ -657,10 +643,10 @@ export class InferenceModel implements Disposable {
       out: Float32Array,
     ) =>
       nat
-        ? nat.bli_rms_norm(v, w, BigInt(rows), BigInt(width), c.eps, out)
+        ? nat.bl_rms_norm(v, w, BigInt(rows), BigInt(width), c.eps, out)
         : rmsNorm(v, w, rows, width, c.eps, out);
     const addInto = (a: Float32Array, b: Float32Array, len: number) => {
-      if (nat) nat.bli_add(a, b, BigInt(len));
+      if (nat) nat.bl_add(a, b, BigInt(len));
       else for (let i = 0; i < len; i++) a[i] += b[i];
     };
     const half = c.nRot / 2;
@@ -674,8 +660,8 @@ export class InferenceModel implements Disposable {
       this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
       this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
       if (nat) {
-        nat.bli_rope(q, BigInt(n), c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
-        nat.bli_rope(k, BigInt(n), c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
+        nat.bl_rope(q, BigInt(n), c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
+        nat.bl_rope(k, BigInt(n), c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
       } else {
         for (let t = 0; t < n; t++) {
           this.#rope(q.subarray(t * qDim, (t + 1) * qDim), c.nHead, t);
@@ -692,8 +678,8 @@ export class InferenceModel implements Disposable {
         const as = att.subarray(r0 * qDim, r1 * qDim);
         if (this.#native) {
           const attention = kc instanceof Float16Array
-            ? this.#native.symbols.bli_attention_batch_f16
-            : this.#native.symbols.bli_attention_batch;
+            ? this.#native.symbols.bl_attention_batch_f16
+            : this.#native.symbols.bl_attention_batch;
           attention(
             qs,
             kc,
@@ -734,7 +720,7 @@ export class InferenceModel implements Disposable {
       this.#matmul(blk.up, h, n, u, this.#actsEmbd);
       const F = n * c.nFf;
       if (this.#native) {
-        this.#native.symbols.bli_ffn_act(g, u, BigInt(F), c.activation === "relu2" ? 1 : 0);
+        this.#native.symbols.bl_ffn_act(g, u, BigInt(F), c.activation === "relu2" ? 1 : 0);
       } else if (c.activation === "relu2") {
         for (let i = 0; i < F; i++) {
           const a = g[i] > 0 ? g[i] : 0;
@@ -805,7 +791,7 @@ export class InferenceModel implements Disposable {
     }
   }
 
-  /** TypeScript twin of `bli_rope` for token `t`'s row. */
+  /** TypeScript twin of `bl_rope` for token `t`'s row. */
   #rope(vec: Float32Array, heads: number, t: number): void {
     const c = this.config;
     const half = c.nRot / 2;
@@ -838,7 +824,7 @@ export class InferenceModel implements Disposable {
     const c = this.config;
     const scale = 1 / Math.sqrt(c.headDim);
     if (this.#native) {
-      this.#native.symbols.bli_attention(
+      this.#native.symbols.bl_attention(
         qt,
         kCache,
         vCache,

@@ -53,7 +53,7 @@ export async function writeRequantizedLlama(
 }
 
 /** The SIMD levels of the inference kernels, slowest first. */
-export const INFER_TEST_LEVELS: readonly InferLevel[] = ["scalar", "avx2", "avx512-vnni"];
+export const INFER_TEST_LEVELS: readonly InferLevel[] = ["scalar", "avx2", "avx512"];
 
 /**
  * Calls `fn` at every SIMD level (capped to what the CPU has) with 1 and 2 threads, then restores

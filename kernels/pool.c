@@ -1,50 +1,19 @@
 /*
- * ISA level detection and the thread pool shared by every inference kernel.
+ * The library's one thread pool (dequantization and inference) and per-thread scratch memory.
  */
 #include "internal.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
-
-/* ------------------------------------------------------------------------------------------ */
-/* ISA level                                                                                   */
-
-/* Per calling thread: Deno runs parallel test files as workers in one process, and one of them
- * forcing a level must not change another's results. Pool workers get the caller's level
- * through the job context. */
-static __thread int g_level = -1;
-
-static int detect_level(void) {
-#if BLI_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-    return LEVEL_AVX512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return LEVEL_AVX2;
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BL_PAUSE() _mm_pause()
+#else
+#define BL_PAUSE() ((void)0)
 #endif
-  return LEVEL_SCALAR;
-}
-
-/**
- * Sets the ISA level of the calling thread: -1 = best available, else min(requested, available).
- * Returns the level.
- */
-API int bli_init(int force) {
-  int best = detect_level();
-  g_level = (force < 0 || force > best) ? best : force;
-  return g_level;
-}
-
-API int bli_abi_version(void) { return BLI_ABI; }
-
-int bli_level(void) {
-  if (g_level < 0) bli_init(-1);
-  return g_level;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Thread pool                                                                                 */
@@ -54,12 +23,15 @@ int bli_level(void) {
 /* worker that wakes late (or is descheduled by other processes) costs nothing: the caller     */
 /* takes the remaining chunks itself. Each output row is computed by exactly one thread with   */
 /* the same code, so results do not depend on the thread count. Workers spin briefly on the    */
-/* ticket, then nap with backoff.                                                               */
+/* ticket, then nap with backoff. A job names how many threads take part (bl_set_threads' count */
+/* for the inference kernels, the call's `threads` for a dequantization): worker i joins only   */
+/* when i is below it.                                                                          */
 
 
 #define MAX_THREADS 64
 static pthread_t g_workers[MAX_THREADS];
-static int g_nthreads = 1; /* including the caller */
+static int g_nthreads = 1; /* threads that exist, the caller included */
+static int g_default = 1;  /* threads of a bl_parallel_for job (bl_set_threads) */
 /* Serializes jobs (and pool resizes) from different calling threads: the pool runs one job at a
  * time. */
 static pthread_mutex_t g_job_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -71,9 +43,10 @@ static _Atomic int g_quit = 0;
  * (a single shared copy let a late worker pair job g's ticket with job g+1's chunk count, claim a
  * nonexistent chunk and corrupt the completion count). */
 typedef struct {
-  task_fn fn;
+  bl_task_fn fn;
   void *ctx;
   int64_t total, chunk, nchunks;
+  int threads; /* workers with a smaller index take part */
 } job_t;
 static job_t g_jobs[2];
 
@@ -84,7 +57,7 @@ static void run_chunks(uint32_t gen) {
     if ((uint32_t)(t >> 32) != gen) return;
     int64_t i = (int64_t)(t & 0xffffffffu);
     if (i >= job->nchunks) return;
-    task_fn fn = job->fn;
+    bl_task_fn fn = job->fn;
     void *ctx = job->ctx;
     int64_t total = job->total, chunk = job->chunk;
     if (!atomic_compare_exchange_weak_explicit(&g_ticket, &t, t + 1, memory_order_acq_rel,
@@ -97,8 +70,17 @@ static void run_chunks(uint32_t gen) {
   }
 }
 
+/* A worker's start: its index and the generation current when it was created. */
+typedef struct {
+  int index;
+  uint32_t gen;
+} worker_start;
+static worker_start g_starts[MAX_THREADS];
+
 static void *worker_main(void *arg) {
-  uint32_t last = (uint32_t)(uintptr_t)arg;
+  const worker_start *start = (const worker_start *)arg;
+  const int index = start->index;
+  uint32_t last = start->gen;
   long nap_ns = 20000;
   for (;;) {
     uint32_t gen = last;
@@ -108,9 +90,7 @@ static void *worker_main(void *arg) {
     for (int i = 0; i < 4000; i++) {
       gen = (uint32_t)(atomic_load_explicit(&g_ticket, memory_order_acquire) >> 32);
       if (gen != last || atomic_load_explicit(&g_quit, memory_order_relaxed)) break;
-#if BLI_X86
-      _mm_pause();
-#endif
+      BL_PAUSE();
     }
     if (atomic_load(&g_quit)) return NULL;
     if (gen == last) {
@@ -121,7 +101,7 @@ static void *worker_main(void *arg) {
     }
     nap_ns = 20000;
     last = gen;
-    run_chunks(gen);
+    if (index < g_jobs[gen & 1].threads) run_chunks(gen);
   }
 }
 
@@ -132,36 +112,41 @@ static void stop_pool(void) {
   g_nthreads = 1;
 }
 
+/* Starts workers g_nthreads..n-1 (fewer when pthread_create fails). Call with g_job_mu held. */
+static void grow_pool(int n) {
+  uint32_t gen = (uint32_t)(atomic_load(&g_ticket) >> 32);
+  for (int i = g_nthreads; i < n; i++) {
+    g_starts[i] = (worker_start){i, gen};
+    if (pthread_create(&g_workers[i], NULL, worker_main, &g_starts[i]) != 0) break;
+    g_nthreads = i + 1;
+  }
+}
+
 /** Sets the number of threads (1..64, the caller included). Returns the number in use. */
-API int bli_set_threads(int n) {
+BL_API int bl_set_threads(int n) {
   if (n < 1) n = 1;
   if (n > MAX_THREADS) n = MAX_THREADS;
   pthread_mutex_lock(&g_job_mu);
   if (n == g_nthreads) {
+    g_default = n;
     pthread_mutex_unlock(&g_job_mu);
     return n;
   }
   stop_pool();
-  uint32_t gen = (uint32_t)(atomic_load(&g_ticket) >> 32);
-  g_nthreads = n;
-  for (int i = 1; i < n; i++) {
-    if (pthread_create(&g_workers[i], NULL, worker_main, (void *)(uintptr_t)gen) != 0) {
-      g_nthreads = i;
-      break;
-    }
-  }
-  int got = g_nthreads;
+  grow_pool(n);
+  g_default = g_nthreads;
+  int got = g_default;
   pthread_mutex_unlock(&g_job_mu);
   return got;
 }
 
-void bli_parallel_for(task_fn fn, void *ctx, int64_t total, int64_t align) {
-  if (total <= align) {
-    fn(ctx, 0, total);
-    return;
-  }
+/* Runs a job on `threads` threads (the pool grows to that many first), or on bl_set_threads' count
+ * when `threads` is 0. */
+static void run_job(bl_task_fn fn, void *ctx, int64_t total, int64_t align, int threads) {
   pthread_mutex_lock(&g_job_mu);
-  int n = g_nthreads;
+  if (threads == 0) threads = g_default;
+  else if (threads > g_nthreads) grow_pool(threads > MAX_THREADS ? MAX_THREADS : threads);
+  int n = threads < g_nthreads ? threads : g_nthreads;
   if (n <= 1) {
     pthread_mutex_unlock(&g_job_mu);
     fn(ctx, 0, total);
@@ -177,17 +162,32 @@ void bli_parallel_for(task_fn fn, void *ctx, int64_t total, int64_t align) {
   job->total = total;
   job->chunk = per * align;
   job->nchunks = (total + job->chunk - 1) / job->chunk;
+  job->threads = n;
   atomic_store_explicit(&g_done, 0, memory_order_relaxed);
   atomic_store_explicit(&g_ticket, (uint64_t)gen << 32, memory_order_release);
   run_chunks(gen);
   int spins = 0;
   while (atomic_load_explicit(&g_done, memory_order_acquire) < job->nchunks) {
     if (++spins > 1000) sched_yield();
-#if BLI_X86
-    else _mm_pause();
-#endif
+    else BL_PAUSE();
   }
   pthread_mutex_unlock(&g_job_mu);
+}
+
+void bl_parallel_for(bl_task_fn fn, void *ctx, int64_t total, int64_t align) {
+  if (total <= align) {
+    fn(ctx, 0, total);
+    return;
+  }
+  run_job(fn, ctx, total, align, 0);
+}
+
+void bl_parallel_for_n(bl_task_fn fn, void *ctx, int64_t total, int64_t align, int threads) {
+  if (total <= align || threads <= 1) {
+    fn(ctx, 0, total);
+    return;
+  }
+  run_job(fn, ctx, total, align, threads);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -196,7 +196,7 @@ void bli_parallel_for(task_fn fn, void *ctx, int64_t total, int64_t align) {
 static __thread void *g_scratch[2];
 static __thread size_t g_scratch_size[2];
 
-void *bli_scratch(int slot, size_t bytes) {
+void *bl_scratch(int slot, size_t bytes) {
   if (g_scratch_size[slot] >= bytes) return g_scratch[slot];
   size_t size = bytes < 4096 ? 4096 : bytes + bytes / 2;
   void *p = NULL;
