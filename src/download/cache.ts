@@ -7,10 +7,12 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { readEnv } from "../../ffi/env.ts";
-import { join } from "node:path";
+import { join, resolve, sep } from "node:path";
+import { z } from "npm:zod@^4";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
-import { downloadFile, type DownloadOptions } from "./resumable.ts";
+import { downloadFile, type DownloadOptions, sha256File } from "./resumable.ts";
 
 /** One cached file. */
 export interface CacheEntry {
@@ -42,12 +44,27 @@ export function cacheDirectory(kind: string): string {
   return join(base, kind);
 }
 
+/**
+ * The file name for `url`: the sha256 of the whole URL (so two URLs never share a file) and the
+ * URL's last path segment, made safe, for people reading the directory.
+ */
 function fileNameFor(url: string): string {
   const last = new URL(url).pathname.split("/").filter(Boolean).pop() ?? "download";
-  let h = 0x811c9dc5;
-  for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 0x01000193) >>> 0;
-  return `${h.toString(16).padStart(8, "0")}-${last.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+  const hash = createHash("sha256").update(url).digest("hex");
+  return `${hash}-${last.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80)}`;
 }
+
+/** zod schema of `index.json`; an index that does not match is ignored and rewritten. */
+const IndexSchema = z.object({
+  version: z.literal(1),
+  entries: z.array(z.object({
+    url: z.string(),
+    path: z.string(),
+    bytes: z.number().int().nonnegative(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    fetchedAt: z.string(),
+  })),
+});
 
 /**
  * A cache of downloaded files.
@@ -73,10 +90,22 @@ export class DownloadCache {
     if (this.#index) return this.#index;
     let entries: CacheEntry[] = [];
     try {
-      entries = JSON.parse(Deno.readTextFileSync(join(this.dir, "index.json"))).entries ?? [];
-    } catch { /* no index yet */ }
+      const parsed = IndexSchema.safeParse(
+        JSON.parse(Deno.readTextFileSync(join(this.dir, "index.json"))),
+      );
+      // A corrupt index is rebuilt: its entries are dropped and the next save writes a good one.
+      if (parsed.success) entries = parsed.data.entries.filter((e) => this.#inside(e.path));
+    } catch { /* no index yet, or not JSON */ }
     this.#index = new Map(entries.map((e) => [e.url, e]));
     return this.#index;
+  }
+
+  /** Whether `path` is a file directly inside the cache directory (never `../`, never absolute
+   * paths elsewhere: a tampered index must not make the cache hand out arbitrary files). */
+  #inside(path: string): boolean {
+    const dir = resolve(this.dir) + sep;
+    const full = resolve(path);
+    return full.startsWith(dir) && !full.slice(dir.length).includes(sep);
   }
 
   /** The cached entry for `url`, or undefined; drops entries whose file disappeared. */
@@ -86,7 +115,8 @@ export class DownloadCache {
     if (!entry) return undefined;
     if (!this.#verified.has(url)) {
       try {
-        if (Deno.statSync(entry.path).size !== entry.bytes) throw new Error("size changed");
+        const info = Deno.lstatSync(entry.path); // a symlink is not a cached file
+        if (!info.isFile || info.size !== entry.bytes) throw new Error("changed");
         this.#verified.add(url);
       } catch {
         index.delete(url);
@@ -100,7 +130,13 @@ export class DownloadCache {
   /** Returns the cached file for `url`, downloading it (resumably) on a miss. */
   async fetch(url: string, options: DownloadOptions = {}): Promise<CacheEntry> {
     const hit = this.lookup(url);
-    if (hit && (!options.sha256 || hit.sha256 === options.sha256.toLowerCase())) return hit;
+    if (hit && !options.sha256) return hit;
+    if (hit && hit.sha256 === options.sha256!.toLowerCase()) {
+      // The caller knows the bytes: check the file, not just what the index says about it.
+      if (await sha256File(hit.path).catch(() => "") === hit.sha256) return hit;
+      this.#index?.delete(url);
+      this.#verified.delete(url);
+    }
     await Deno.mkdir(this.dir, { recursive: true });
     const dest = join(this.dir, fileNameFor(url));
     const r = await downloadFile(url, dest, options);
