@@ -34,6 +34,7 @@ Commands:
   tokenize       text → token ids with the model's own tokenizer (llama.cpp parity)
   detokenize     token ids → text
   run FILE       generate text: -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]
+  serve FILE     OpenAI-compatible HTTP server with continuous batching (--port, --parallel)
   kernels        which dequantization kernels are in use
   bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
@@ -67,6 +68,7 @@ const COMMANDS: Record<string, readonly [module: string, name: string]> = {
   hash: ["./hash.ts", "runHash"],
   quantize: ["./quantize.ts", "runQuantize"],
   run: ["./run.ts", "runRun"],
+  serve: ["./serve.ts", "runServe"],
   bench: ["./bench.ts", "runBench"],
   synth: ["./synth.ts", "runSynth"],
   demo: ["./demo.ts", "runDemo"],

@@ -67,6 +67,7 @@ const ALIASES: Readonly<Record<string, string>> = {
   "-ts": "--tensor-split",
   "--ctx": "--ctx-size",
   "--batch": "--batch-size",
+  "-np": "--parallel",
 };
 
 /** Whether `token` names an option of `options` (long, `--x=…`, short, or an alias). */
