@@ -291,7 +291,9 @@ export {
 } from "./src/infer/mod.ts";
 export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";
 export {
+  DEFAULT_MAX_DOWNLOAD_BYTES,
   DownloadError,
+  type DownloadErrorCode,
   downloadFile,
   type DownloadOptions,
   type DownloadProgress,
