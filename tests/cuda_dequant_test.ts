@@ -7,7 +7,7 @@
  *   there is no driver or device.
  *
  * The CPU reference is `nativeKernels()` (ffi/native.ts) at its best SIMD level; f16 output is compared
- * with `f32ArrayToF16Bits` of the CPU's f32 output (F16 → f16 is a copy of the source bits).
+ * with `quantizeF16` of the CPU's f32 output (F16 → f16 is a copy of the source bits).
  */
 import assert from "node:assert/strict";
 
@@ -21,7 +21,7 @@ import {
 import { CUDA_TYPES } from "../ffi/cuda_symbols.ts";
 import { nativeKernels } from "../ffi/native.ts";
 import { F16_TO_F32 } from "../src/quant/float.ts";
-import { f32ArrayToF16Bits, f32BitsToF16Bits } from "../src/gpu/f16.ts";
+import { fp32ToFp16Bits, quantizeF16 } from "../src/quant/quantize.ts";
 import { fillRandom, I2S_SPECIAL_SCALE_BITS, randomTensorBytes } from "./support/gpu_fixtures.ts";
 
 const library = openCudaLibrary();
@@ -95,7 +95,7 @@ async function compareAll(
       assert.equal(f32Mismatch, null, `${c.label} f32: ${f32Mismatch}`);
       const expected16 = c.id === CUDA_TYPES.F16
         ? new Uint16Array(c.src.buffer, c.src.byteOffset, c.n)
-        : f32ArrayToF16Bits(ref);
+        : new Uint16Array(quantizeF16(ref).buffer);
       const f16 = run(c.id, c.src, c.n, "f16") as Uint16Array;
       const f16Mismatch = firstMismatch(expected16, f16);
       assert.equal(f16Mismatch, null, `${c.label} f16: ${f16Mismatch}`);
@@ -103,7 +103,12 @@ async function compareAll(
   }
 }
 
-Deno.test("f32BitsToF16Bits rounds to the nearest binary16, ties to even", () => {
+Deno.test("fp32ToFp16Bits rounds to the nearest binary16, ties to even", () => {
+  const scratch = new Uint32Array(1);
+  const f32BitsToF16Bits = (bits: number) => {
+    scratch[0] = bits;
+    return fp32ToFp16Bits(new Float32Array(scratch.buffer)[0]);
+  };
   // Every binary16 number converts back to itself.
   for (let h = 0; h < 0x10000; h++) {
     if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) continue;
@@ -142,7 +147,8 @@ Deno.test("f32BitsToF16Bits rounds to the nearest binary16, ties to even", () =>
   assert.equal(f32BitsToF16Bits(0x477fefff), 0x7bff);
   assert.equal(f32BitsToF16Bits(0x477ff000), 0x7c00);
   assert.equal(f32BitsToF16Bits(0xff800000), 0xfc00);
-  assert.equal(f32BitsToF16Bits(0x7f802000), 0x7e01);
+  assert.equal(f32BitsToF16Bits(0x7f802000), 0x7e00); // ggml: every NaN is sign | 0x7e00
+  assert.equal(f32BitsToF16Bits(0xffc00001), 0xfe00);
 });
 
 Deno.test({

@@ -19,7 +19,7 @@ import {
 } from "../ffi/cuda.ts";
 import { CUDA_TYPES } from "../ffi/cuda_symbols.ts";
 import { nativeKernels } from "../ffi/native.ts";
-import { f32ArrayToF16Bits } from "../src/gpu/f16.ts";
+import { quantizeF16 } from "../src/quant/quantize.ts";
 import { fillRandom, randomTensorBytes } from "./support/gpu_fixtures.ts";
 import { uploadTensorsToCuda } from "../src/gpu/place.ts";
 import { uploadSyntheticModel } from "./support/gpu_upload.ts";
@@ -97,7 +97,7 @@ Deno.test({
             const got = new Uint16Array(f16.buffer.read().buffer);
             const expected = id === CUDA_TYPES.F16
               ? new Uint16Array(src.buffer, 0, n)
-              : f32ArrayToF16Bits(ref);
+              : new Uint16Array(quantizeF16(ref).buffer);
             assert.ok(bitsEqual(expected, got), `${name} f16 differs`);
           } finally {
             f16.buffer.free();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { PlanError } from "../src/plan/errors.ts";
 import { bitnetModelParts, readGguf, serializeGguf } from "../mod.ts";
 import {
   accountWeights,
@@ -151,8 +152,9 @@ Deno.test("kvCacheBytes() equals llama.cpp's formula for other shapes and types"
       () => kvCacheBytes(shape, { ctx: 256, kvType: "q8_0" }),
       /multiple of 32, got 16/,
     );
-    assert.throws(() => kvCacheBytes(shape, { ctx: 0 }), RangeError);
-    assert.throws(() => kvCacheBytes(shape, { ctx: 1.5 }), RangeError);
+    const badOption = (e: unknown) => e instanceof PlanError && e.code === "BAD_OPTION";
+    assert.throws(() => kvCacheBytes(shape, { ctx: 0 }), badOption);
+    assert.throws(() => kvCacheBytes(shape, { ctx: 1.5 }), badOption);
   });
 });
 

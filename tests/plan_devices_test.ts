@@ -7,10 +7,11 @@ import {
   parseDeviceFile,
   parseDeviceSpec,
   parseMemInfo,
-  parseSize,
   readCgroupLimit,
   readNumaNodes,
 } from "../src/plan/devices.ts";
+import { PlanError } from "../src/plan/errors.ts";
+import { parseSize, SizeError } from "../src/common/size.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/cgroup/", import.meta.url));
 const root = (name: string) => FIXTURES + name;
@@ -25,9 +26,19 @@ Deno.test("parseSize() reads binary, decimal and bare units", () => {
   assert.equal(parseSize("8GB"), 8e9);
   assert.equal(parseSize("1TiB"), 1024 ** 4);
   assert.equal(parseSize("4096"), 4096);
-  for (const bad of ["", "GiB", "12 parsecs", "-1GiB", "1e9", "0x10"]) {
-    assert.throws(() => parseSize(bad), SyntaxError, bad);
+  assert.equal(parseSize("1e9"), 1e9);
+  assert.equal(parseSize("512 MiB"), 512 * 1024 ** 2);
+  assert.equal(parseSize("1.5K"), 1536);
+  for (const bad of ["", "GiB", "12 parsecs", "-1GiB", "0x10", "1e", "1.GiB"]) {
+    assert.throws(
+      () => parseSize(bad),
+      (e: unknown) => e instanceof SizeError && e.code === "BAD_SIZE",
+    );
   }
+  assert.throws(
+    () => parseSize("1e400"),
+    (e: unknown) => e instanceof SizeError && e.code === "SIZE_TOO_LARGE",
+  );
 });
 
 Deno.test("parseDeviceSpec() parses cpu, cuda and rpc devices", () => {
@@ -41,12 +52,12 @@ Deno.test("parseDeviceSpec() parses cpu, cuda and rpc devices", () => {
   assert.equal(parseDeviceSpec(" CUDA0:1GiB , ")[0].name, "cuda0");
 });
 
-Deno.test("parseDeviceSpec() names the bad entry in its SyntaxError", () => {
+Deno.test("parseDeviceSpec() names the bad entry in its PlanError", () => {
   const cases: [string, RegExp][] = [
     ["", /expected e\.g\. cpu:32GiB/],
     ["gpu0:8GiB", /unknown device "gpu0"/],
     ["cuda0", /expected NAME:SIZE/],
-    ["cuda0:8 lots", /Invalid memory size "8 lots"/],
+    ["cuda0:8 lots", /Invalid size "8 lots"/],
     ["cuda0:8GiB,cuda0:4GiB", /"cuda0" appears twice/],
     ["cpu:1GiB,cpu:2GiB", /"cpu" appears twice/],
     ["rpc:host:8GiB", /expected rpc:HOST:PORT:SIZE/],
@@ -56,7 +67,7 @@ Deno.test("parseDeviceSpec() names the bad entry in its SyntaxError", () => {
   ];
   for (const [spec, message] of cases) {
     assert.throws(() => parseDeviceSpec(spec), (e: unknown) => {
-      assert.ok(e instanceof SyntaxError, spec);
+      assert.ok(e instanceof PlanError && e.code === "BAD_DEVICE_SPEC", spec);
       assert.match(e.message, message, spec);
       return true;
     });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { dequantizeTs } from "../src/quant/dequantize_ts.ts";
-import { dequantizeI2SCodes, i2sScale } from "../src/quant/ternary.ts";
+import { dequantizeI2SCodes, readI2sScale } from "../src/quant/ternary.ts";
 import { packI2S } from "../src/quant/i2s_pack.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { assertBitsEqual } from "./support/bits.ts";
@@ -49,7 +49,7 @@ Deno.test("I2_S known answers", async (t) => {
       assert.equal(out[64 + p], -s);
       assert.equal(out[96 + p], s);
     }
-    assert.equal(i2sScale(bytes, 128), s);
+    assert.equal(readI2sScale(bytes, 128), s);
   });
 
   await t.step("code 3 decodes to 0 (map2bit), and 0 × a negative scale is −0", () => {
@@ -82,7 +82,7 @@ Deno.test("I2_S known answers", async (t) => {
     const codes = new Uint8Array(256).map((_, i) => i % 3);
     const tensor = packI2SCodes(codes, 2);
     const secondRow = new Float32Array(128);
-    dequantizeI2SCodes(tensor.subarray(32, 64), i2sScale(tensor, 256), secondRow);
+    dequantizeI2SCodes(tensor.subarray(32, 64), readI2sScale(tensor, 256), secondRow);
     assertBitsEqual(secondRow, decode(tensor, 256).subarray(128), "second row");
   });
 });

@@ -6,6 +6,7 @@ import {
   fp32ToFp16Bits,
   i2sScale,
   quantize,
+  quantizeF16,
   quantizeI2S,
 } from "../src/quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
@@ -14,7 +15,7 @@ import { openGgufModel } from "../src/gguf/split.ts";
 import { packI2S } from "../src/quant/i2s_pack.ts";
 import { seededRandom } from "../src/common/random.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
-import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
+import { findGgmlLibrary, ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 
 /** Opens `inPath` (mapped), converts it to `type` and writes `outPath`. */
 async function quantizeFile(inPath: string, outPath: string, type: ModelTargetType) {
@@ -84,6 +85,39 @@ Deno.test("fp16/bf16 conversions round to nearest even and keep NaN quiet", () =
   assert.equal(fp32ToBf16Bits(1), 0x3f80);
   assert.equal(fp32ToBf16Bits(1 + 2 ** -8), 0x3f80); // tie to even
   assert.equal(fp32ToBf16Bits(NaN) & 0x7fc0, 0x7fc0);
+});
+
+Deno.test({
+  name: "fp32ToFp16Bits equals ggml_fp32_to_fp16_row bit for bit, NaN signs and payloads included",
+  ignore: findGgmlLibrary() === null,
+  fn() {
+    const lib = Deno.dlopen(findGgmlLibrary()!, {
+      ggml_fp32_to_fp16_row: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+    });
+    const words = new Uint32Array(1 << 16);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < words.length; i++) {
+      x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      words[i] = x;
+    }
+    // NaNs with payloads and both signs, infinities, the rounding edges.
+    words.set([0x7f800001, 0xff800001, 0x7fc00000, 0xffc00001, 0x7f802000, 0x7fffffff, 0x7f800000]);
+    words.set([0x477fefff, 0x477ff000, 0x33000000, 0x33000001, 0x38800000, 0x387fe000], 8);
+    const theirs = new Uint16Array(words.length);
+    lib.symbols.ggml_fp32_to_fp16_row(words, theirs, BigInt(words.length));
+    lib.close();
+    const values = new Float32Array(words.buffer);
+    const ours = new Uint16Array(quantizeF16(values).buffer);
+    for (let i = 0; i < words.length; i++) {
+      if (ours[i] !== theirs[i]) {
+        assert.fail(
+          `0x${words[i].toString(16)}: ours 0x${ours[i].toString(16)}, ggml 0x${
+            theirs[i].toString(16)
+          }`,
+        );
+      }
+    }
+  },
 });
 
 Deno.test("I2_S follows microsoft/BitNet: scale max|x|, sign codes, |x| < 1e-6 is zero", () => {

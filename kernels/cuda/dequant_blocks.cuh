@@ -129,15 +129,16 @@ BLC_HD float blc_h2f(uint16_t h) {
 }
 
 /*
- * binary32 -> binary16, round to nearest even, in integer arithmetic (the same bits as F16C's
- * vcvtps2ph with rounding mode 0): overflow to Inf, gradual underflow, NaN -> sign | 0x7e00 | top 10
- * payload bits.
+ * binary32 -> binary16, round to nearest even, in integer arithmetic (the same bits as ggml's
+ * ggml_fp32_to_fp16 / GGML_FP32_TO_FP16 in libggml-base, and bitload's one TypeScript converter
+ * fp32ToFp16Bits): overflow to Inf, gradual underflow, every NaN -> sign | 0x7e00 (the payload is
+ * dropped, as ggml's software conversion does; F16C would keep its top 10 bits).
  */
 BLC_HD uint16_t blc_f2h(float f) {
   const uint32_t x = blc_bits(f);
   const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7fffffffu;
-  if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+  if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
   if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 (and Inf) */
   if (ax >= 0x38800000u) {                                   /* a normal binary16 */
     uint32_t h = (ax >> 13) - (112u << 10);

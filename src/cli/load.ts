@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseSize } from "../common/size.ts";
 import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
@@ -63,36 +64,6 @@ Options:
 Models over 4 GiB load progressively by default. A progress bar shows on stderr when it is a
 terminal. Ctrl-C cancels and releases everything.
 Permissions: --allow-read, --allow-ffi (mmap, /proc readings), --allow-env.`;
-
-/**
- * Parses a byte size such as `512MiB`, `2GiB`, `1e9`.
- *
- * @example
- * ```ts
- * import { parseByteSize } from "./load.ts";
- * parseByteSize("2GiB"); // 2147483648
- * ```
- */
-export function parseByteSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`Cannot read "${text}" as a byte size (examples: 512MiB, 2GiB)`);
-  const units: Record<string, number> = {
-    b: 1,
-    kib: 1024,
-    mib: 1024 ** 2,
-    gib: 1024 ** 3,
-    tib: 1024 ** 4,
-    kb: 1e3,
-    mb: 1e6,
-    gb: 1e9,
-    tb: 1e12,
-  };
-  const bytes = Math.round(Number(m[1]) * units[(m[2] ?? "b").toLowerCase()]);
-  if (!Number.isSafeInteger(bytes)) {
-    throw new UsageError(`"${text}" is too large a byte size (at most 2^53 - 1 bytes)`);
-  }
-  return bytes;
-}
 
 /** Renders a memory report as a small table. */
 export function renderMemoryReport(r: MemoryReport): string {
@@ -176,7 +147,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   }
   let budget: number | undefined;
   try {
-    budget = values.budget === undefined ? undefined : parseByteSize(values.budget);
+    budget = values.budget === undefined ? undefined : parseSize(values.budget);
   } catch (e) {
     throw new UsageError(`--budget: ${(e as Error).message}`);
   }

@@ -8,6 +8,7 @@
 import { openGgufModel } from "../gguf/split.ts";
 import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
 import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
+import { PlanError } from "../plan/errors.ts";
 import {
   type PlacementPlan,
   type PlanOptions,
@@ -96,7 +97,7 @@ async function resolveDevices(spec: string | undefined): Promise<Device[]> {
   try {
     devices = await loadDevices(spec);
   } catch (e) {
-    if (e instanceof SyntaxError) throw new UsageError(e.message);
+    if (e instanceof PlanError && e.code !== "NO_MEMINFO") throw new UsageError(e.message);
     throw e;
   }
   if (!devices.some((d) => d.kind === "cpu")) {
@@ -167,7 +168,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   try {
     plan = planPlacement(model, devices, options);
   } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;
   }
   const emitted = values.emit ? llamaCppArgs(plan, { model: file, devices }) : undefined;

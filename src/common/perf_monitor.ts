@@ -7,6 +7,8 @@
  * @module
  */
 
+import { formatBytes } from "./format.ts";
+
 /** One finished span. */
 export interface PerfSpan {
   /** What was measured, e.g. `parse`, `map`, `batch 3`, `dequant`. */
@@ -116,9 +118,7 @@ export class PerfMonitor extends EventTarget {
         name,
         value: bytes,
         threshold: max,
-        message: `${name}: ${(bytes / 2 ** 20).toFixed(1)} MiB is above the ${
-          (max / 2 ** 20).toFixed(1)
-        } MiB limit`,
+        message: `${name}: ${formatBytes(bytes)} is above the ${formatBytes(max)} limit`,
       });
     }
   }
@@ -145,5 +145,5 @@ export class PerfMonitor extends EventTarget {
 }
 
 function fmtRate(bytesPerSec: number): string {
-  return `${(bytesPerSec / 2 ** 30).toFixed(2)} GiB/s`;
+  return `${formatBytes(bytesPerSec)}/s`;
 }

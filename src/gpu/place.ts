@@ -19,7 +19,7 @@ import {
 } from "../../ffi/cuda.ts";
 import { CUDA_TYPES } from "../../ffi/cuda_symbols.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
-import { f32ArrayToF16Bits } from "./f16.ts";
+import { quantizeF16 } from "../quant/quantize.ts";
 
 /** The part of a tensor's description the upload needs (a subset of `GgufTensorInfo`). */
 export interface PlacedTensorInfo {
@@ -146,7 +146,7 @@ export function uploadTensorsToCuda(
         const values = dequantizeToNew(info.type.name, data, info.elementCount);
         const host = as === "f32"
           ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-          : new Uint8Array(f32ArrayToF16Bits(values).buffer);
+          : quantizeF16(values);
         tensors.set(name, {
           name,
           buffer: cudaUploadBytes(host),

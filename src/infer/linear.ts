@@ -17,6 +17,7 @@ import type { InferNative } from "../../ffi/infer_native.ts";
 import { BitloadStatus } from "../../ffi/symbols.ts";
 import type { GgmlTypeInfo } from "../gguf/types.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
+import { readI2sScale } from "../quant/ternary.ts";
 
 /** Which kernels compute the projections. */
 export type LinearBackend = "ref" | "native";
@@ -115,9 +116,7 @@ export function makeLinear(
   const n = rows * cols;
   const own = NATIVE_KERNELS[type.name];
   const kernel: Linear["kernel"] = own && cols % own[1] === 0 ? own[0] : "f32";
-  const i2sScale = kernel === "i2s"
-    ? new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat32(n / 4, true)
-    : 1;
+  const i2sScale = kernel === "i2s" ? readI2sScale(data, n) : 1;
   const lin: Linear = { name, type, rows, cols, data, outScale, kernel, i2sScale };
   if (backend === "ref") {
     lin.f32 = dequantizeToNew(type, data, n);

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { PlanError } from "./errors.ts";
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { metadataNumber, metadataString } from "../gguf/metadata.ts";
 
@@ -261,7 +262,8 @@ export interface KvCacheBytes {
 function rowSize(kvType: KvType, ne: number): number {
   const { blockSize, typeSize } = KV_TYPES[kvType];
   if (ne % blockSize !== 0) {
-    throw new RangeError(
+    throw new PlanError(
+      "BAD_OPTION",
       `KV type ${kvType} needs a row width that is a multiple of ${blockSize}, got ${ne}`,
     );
   }
@@ -274,7 +276,7 @@ function rowSize(kvType: KvType, ne: number): number {
  * `size_k_bytes()` / `size_v_bytes()` with `ggml_nbytes`; `n_embd_k_gqa = n_embd_head_k ×
  * n_head_kv(il)` from `src/llama-hparams.cpp`; `n_ctx` padded to 256 in
  * `src/llama-context.cpp`). GQA aware: fewer KV heads, smaller cache. Quantized types need
- * `n_embd_k_gqa` to be a multiple of 32 (a `RangeError` otherwise).
+ * `n_embd_k_gqa` to be a multiple of 32 (a `PlanError` `BAD_OPTION` otherwise).
  *
  * @example
  * ```ts
@@ -290,7 +292,10 @@ export function kvCacheBytes(
 ): KvCacheBytes {
   const kvType = options.kvType ?? "f16";
   if (!Number.isInteger(options.ctx) || options.ctx <= 0) {
-    throw new RangeError(`The context length must be a positive integer, got ${options.ctx}`);
+    throw new PlanError(
+      "BAD_OPTION",
+      `The context length must be a positive integer, got ${options.ctx}`,
+    );
   }
   const ctx = options.pad === false ? options.ctx : Math.ceil(options.ctx / 256) * 256;
   const perLayer: number[] = [];

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { parseSize, SizeError } from "../common/size.ts";
+import { PlanError } from "./errors.ts";
 import { cudaDevices as probeCudaDevices } from "../../ffi/cuda.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
 import { join } from "node:path";
@@ -84,50 +86,11 @@ export const DeviceFileSchema: z.ZodType<DeviceJson[] | { devices: DeviceJson[] 
   z.strictObject({ devices: z.array(DeviceSchema) }),
 ]);
 
-const UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gib: 1024 ** 3,
-  t: 1024 ** 4,
-  tib: 1024 ** 4,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-};
-
-/**
- * Parses a memory size: a number with an optional unit. `K`/`M`/`G`/`T` and `KiB`…`TiB` are
- * binary (1024), `KB`…`TB` decimal, no unit means bytes. Throws `SyntaxError` otherwise.
- *
- * @example
- * ```ts
- * import { parseSize } from "./devices.ts";
- * parseSize("24GiB"); // 25769803776
- * parseSize("1.5G"); // 1610612736
- * parseSize("8GB"); // 8000000000
- * ```
- */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    throw new SyntaxError(
-      `Invalid memory size "${text}": expected a number and a unit such as 24GiB, 512MiB or 8GB`,
-    );
-  }
-  return Math.floor(Number(m[1]) * unit);
-}
-
 /**
  * Parses a device spec: comma-separated `NAME:SIZE` entries, where NAME is `cpu`, `cudaN` or
  * `rpc` (then `rpc:HOST:PORT:SIZE`). SIZE is both total and free memory; `NAME:FREE/TOTAL`
- * gives them apart. Throws `SyntaxError` naming the bad entry.
+ * gives them apart. Sizes follow the one size grammar (`src/common/size.ts`). Throws
+ * {@link PlanError} `BAD_DEVICE_SPEC` naming the bad entry.
  *
  * @example
  * ```ts
@@ -140,14 +103,17 @@ export function parseSize(text: string): number {
 export function parseDeviceSpec(spec: string): Device[] {
   const entries = spec.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (entries.length === 0) {
-    throw new SyntaxError(`Invalid device spec "${spec}": expected e.g. cpu:32GiB,cuda0:24GiB`);
+    throw new PlanError(
+      "BAD_DEVICE_SPEC",
+      `Invalid device spec "${spec}": expected e.g. cpu:32GiB,cuda0:24GiB`,
+    );
   }
   const devices: Device[] = [];
   let rpcIndex = 0;
   for (const entry of entries) {
     const fields = entry.split(":");
     const bad = (why: string) =>
-      new SyntaxError(`Invalid device "${entry}" in spec "${spec}": ${why}`);
+      new PlanError("BAD_DEVICE_SPEC", `Invalid device "${entry}" in spec "${spec}": ${why}`);
     const name = fields[0].toLowerCase();
     let device: Device;
     if (name === "rpc") {
@@ -168,24 +134,35 @@ export function parseDeviceSpec(spec: string): Device[] {
     devices.push({ ...device, source: "spec" });
   }
   if (devices.filter((d) => d.kind === "cpu").length > 1) {
-    throw new SyntaxError(`Invalid device spec "${spec}": more than one cpu`);
+    throw new PlanError("BAD_DEVICE_SPEC", `Invalid device spec "${spec}": more than one cpu`);
   }
   return devices;
 
   function sizes(text: string): { totalBytes: number; freeBytes: number } {
     const [free, total] = text.split("/");
-    const freeBytes = parseSize(free);
-    const totalBytes = total === undefined ? freeBytes : parseSize(total);
+    const freeBytes = bytesOf(free);
+    const totalBytes = total === undefined ? freeBytes : bytesOf(total);
     if (freeBytes > totalBytes) {
-      throw new SyntaxError(`Invalid device size "${text}": free exceeds total`);
+      throw new PlanError("BAD_DEVICE_SPEC", `Invalid device size "${text}": free exceeds total`);
     }
     return { totalBytes, freeBytes };
+  }
+
+  function bytesOf(text: string): number {
+    try {
+      return parseSize(text);
+    } catch (e) {
+      if (!(e instanceof SizeError)) throw e;
+      throw new PlanError("BAD_DEVICE_SPEC", `Invalid device spec "${spec}": ${e.reason}`, {
+        cause: e,
+      });
+    }
   }
 }
 
 /**
  * Parses and validates the JSON form of a device list (see {@link DeviceFileSchema}). Throws
- * `SyntaxError` with every problem zod found, prefixed by `source`.
+ * {@link PlanError} `BAD_DEVICE_FILE` with every problem zod found, prefixed by `source`.
  *
  * @example
  * ```ts
@@ -201,7 +178,9 @@ export function parseDeviceFile(text: string, source = "devices file"): Device[]
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SyntaxError(`Cannot parse ${source}: ${(e as Error).message}`);
+    throw new PlanError("BAD_DEVICE_FILE", `Cannot parse ${source}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   // Parse with the branch the input is meant for, so errors name fields, not "invalid union".
   const r = Array.isArray(json)
@@ -209,7 +188,7 @@ export function parseDeviceFile(text: string, source = "devices file"): Device[]
     : z.strictObject({ devices: z.array(DeviceSchema) }).safeParse(json);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw new SyntaxError(`Invalid ${source}: ${issues.join("; ")}`);
+    throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: ${issues.join("; ")}`);
   }
   const devices: Device[] = (Array.isArray(r.data) ? r.data : r.data.devices).map((d) => ({
     ...d,
@@ -217,11 +196,13 @@ export function parseDeviceFile(text: string, source = "devices file"): Device[]
   }));
   const names = new Set<string>();
   for (const d of devices) {
-    if (names.has(d.name)) throw new SyntaxError(`Invalid ${source}: "${d.name}" appears twice`);
+    if (names.has(d.name)) {
+      throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: "${d.name}" appears twice`);
+    }
     names.add(d.name);
   }
   if (devices.filter((d) => d.kind === "cpu").length > 1) {
-    throw new SyntaxError(`Invalid ${source}: more than one cpu device`);
+    throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: more than one cpu device`);
   }
   return devices;
 }
@@ -266,7 +247,9 @@ export function parseMemInfo(text: string): MemInfo {
     if (m) kb.set(m[1], Number(m[2]) * 1024);
   }
   const total = kb.get("MemTotal");
-  if (total === undefined) throw new SyntaxError("Invalid /proc/meminfo: no MemTotal line");
+  if (total === undefined) {
+    throw new PlanError("NO_MEMINFO", "Invalid /proc/meminfo: no MemTotal line");
+  }
   const available = kb.get("MemAvailable") ??
     (kb.get("MemFree") ?? 0) + (kb.get("Buffers") ?? 0) + (kb.get("Cached") ?? 0);
   return { totalBytes: total, availableBytes: Math.min(available, total) };
@@ -464,7 +447,10 @@ export function detectDevices(options: DetectDevicesOptions = {}): Device[] {
     mem = { totalBytes: info.total, availableBytes: info.available };
     source = "Deno.systemMemoryInfo()";
   } else {
-    throw new Error(`Cannot read ${join(root, "proc/meminfo")}: CPU memory is unknown`);
+    throw new PlanError(
+      "NO_MEMINFO",
+      `Cannot read ${join(root, "proc/meminfo")}: CPU memory is unknown`,
+    );
   }
   let totalBytes = mem.totalBytes;
   let freeBytes = mem.availableBytes;

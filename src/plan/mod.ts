@@ -25,10 +25,11 @@ export {
   parseDeviceFile,
   parseDeviceSpec,
   parseMemInfo,
-  parseSize,
   readCgroupLimit,
   readNumaNodes,
 } from "./devices.ts";
+export { PlanError, type PlanErrorCode } from "./errors.ts";
+export { parseSize, SizeError, type SizeErrorCode } from "../common/size.ts";
 export {
   accountWeights,
   applyMargins,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { PlanError } from "./errors.ts";
 import type { GgufMetadataEntry, GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import {
   dialectForArchitecture,
@@ -28,7 +29,7 @@ export interface TensorShape {
 
 /**
  * Builds a data-less model from metadata and tensor shapes, with offsets laid out as a writer
- * would (32-byte alignment). Throws `RangeError` for unknown types or shapes that are not whole
+ * would (32-byte alignment). Throws `PlanError` `BAD_SHAPE` for unknown types or shapes that are not whole
  * blocks.
  *
  * @example
@@ -54,10 +55,13 @@ export function headerOnlyModel(
   let offset = 0;
   const infos: GgufTensorInfo[] = tensors.map((t) => {
     const type = ggmlTypeByName(t.type);
-    if (!type) throw new RangeError(`Unknown tensor type "${t.type}" for "${t.name}"`);
+    if (!type) throw new PlanError("BAD_SHAPE", `Unknown tensor type "${t.type}" for "${t.name}"`);
     const byteSize = tensorByteSize(type, t.dims);
     if (byteSize === null) {
-      throw new RangeError(`Tensor "${t.name}" [${t.dims}] is not whole ${type.name} blocks`);
+      throw new PlanError(
+        "BAD_SHAPE",
+        `Tensor "${t.name}" [${t.dims}] is not whole ${type.name} blocks`,
+      );
     }
     const info: GgufTensorInfo = {
       name: t.name,

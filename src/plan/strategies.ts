@@ -15,6 +15,7 @@
  * @module
  */
 
+import { PlanError } from "./errors.ts";
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { BITNET_ARCHITECTURES } from "../gguf/types.ts";
 import {
@@ -296,7 +297,8 @@ function prepare(
   const overrides = (o.overrides ?? []).map((ov) => {
     const index = devices.findIndex((d) => d.name === ov.device);
     if (index < 0) {
-      throw new RangeError(
+      throw new PlanError(
+        "BAD_OPTION",
         `Override "${
           String(ov.pattern)
         }" names device "${ov.device}", which is not in the device list (${
@@ -672,7 +674,7 @@ function shortText(e: Evaluated): string {
  *   offloaded layers with the rest on the CPU, CPU only, then halving the context down to
  *   `minCtx` — and a refusal with numbers when nothing fits. Never throws for lack of memory.
  *
- * Throws `RangeError` only for invalid options (unknown override device, bad context or KV
+ * Throws `PlanError` `BAD_OPTION` only for invalid options (unknown override device, bad context or KV
  * type for the model).
  *
  * @example
@@ -698,14 +700,17 @@ export function planPlacement(
     safety: options.safety ?? DEFAULT_MARGINS.safety,
   };
   if (!(o.overhead >= 0) || !(o.safety >= 0)) {
-    throw new RangeError(`Margins must be ≥ 0, got overhead ${o.overhead}, safety ${o.safety}`);
+    throw new PlanError(
+      "BAD_OPTION",
+      `Margins must be ≥ 0, got overhead ${o.overhead}, safety ${o.safety}`,
+    );
   }
   if (!Number.isInteger(o.batch) || o.batch <= 0) {
-    throw new RangeError(`The batch must be a positive integer, got ${o.batch}`);
+    throw new PlanError("BAD_OPTION", `The batch must be a positive integer, got ${o.batch}`);
   }
   const kvType = options.kvType ?? "f16";
   if (!isKvType(kvType)) {
-    throw new RangeError(`Unknown KV type "${kvType}": use f16, q8_0, q4_0 or f32`);
+    throw new PlanError("BAD_OPTION", `Unknown KV type "${kvType}": use f16, q8_0, q4_0 or f32`);
   }
   const p = prepare(model, orderDevices(devices), options);
   if (p.cpu < 0) return refuseWithoutCpu(model, devices, options, strategy);

@@ -145,24 +145,25 @@ export const I2S_SCALE_SLOT_BYTES = 32;
 const I2S_VALUES = Int8Array.of(-1, 0, 1, 0);
 
 /**
- * Reads the per-tensor f32 scale of an I2_S tensor of `n` elements (at byte `n/4`).
+ * Reads the per-tensor f32 scale stored in an I2_S tensor of `n` elements (at byte `n/4`). The
+ * scale a quantizer computes from f32 values is `i2sScale` in `quantize.ts`.
  *
  * @example
  * ```ts
- * import { i2sScale } from "./ternary.ts";
+ * import { readI2sScale } from "./ternary.ts";
  * const tensor = new Uint8Array(32 + 32);
  * new DataView(tensor.buffer).setFloat32(32, 0.5, true);
- * i2sScale(tensor, 128); // 0.5
+ * readI2sScale(tensor, 128); // 0.5
  * ```
  */
-export function i2sScale(tensor: Uint8Array, n: number): number {
+export function readI2sScale(tensor: Uint8Array, n: number): number {
   return new DataView(tensor.buffer, tensor.byteOffset, tensor.byteLength).getFloat32(n / 4, true);
 }
 
 /**
  * Decodes I2_S codes with a given scale: `codes` holds `out.length / 4` bytes (whole 128-element
  * blocks). Use this to decode part of a tensor (for example some rows) after reading the scale
- * with {@link i2sScale}.
+ * with {@link readI2sScale}.
  *
  * @example
  * ```ts
@@ -207,5 +208,5 @@ export function dequantizeI2SCodes(codes: Uint8Array, scale: number, out: Float3
  * ```
  */
 export function dequantizeI2_S(src: Uint8Array, out: Float32Array): void {
-  dequantizeI2SCodes(src, i2sScale(src, out.length), out);
+  dequantizeI2SCodes(src, readI2sScale(src, out.length), out);
 }

@@ -36,7 +36,7 @@
 
 import { packI2S } from "./i2s_pack.ts";
 import { I2S_ZERO_THRESHOLD, i2sScale as i2sScaleOf } from "./quantize.ts";
-import { dequantizeI2SCodes } from "./ternary.ts";
+import { dequantizeI2SCodes, readI2sScale } from "./ternary.ts";
 import {
   checkTlConfig,
   TlConfigError,
@@ -401,7 +401,7 @@ export function dequantizeTl(
   if (n % 128 === 0) {
     dequantizeI2SCodes(
       i2s.subarray(0, n / 4),
-      new DataView(i2s.buffer).getFloat32(n / 4, true),
+      readI2sScale(i2s, n),
       out,
     );
     return;
