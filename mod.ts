@@ -18,6 +18,7 @@
  */
 
 export { GgufError, type GgufErrorCode } from "./src/gguf/errors.ts";
+export { BitloadError, type BitloadErrorOptions } from "./src/common/errors.ts";
 export * from "./src/gguf/limits.ts";
 export type {
   GgufArrayItem,
