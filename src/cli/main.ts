@@ -35,6 +35,7 @@ Commands:
   detokenize     token ids → text
   run FILE       generate text: -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]
   serve FILE     OpenAI-compatible HTTP server with continuous batching (--port, --parallel)
+  chat FILE      interactive chat with the model's chat template (--system TEXT, /reset, /exit)
   kernels        which dequantization kernels are in use
   bench          the benchmark suite with peers, targets and regression check
   synth OUT      write a synthetic BitNet b1.58 model
@@ -69,6 +70,7 @@ const COMMANDS: Record<string, readonly [module: string, name: string]> = {
   quantize: ["./quantize.ts", "runQuantize"],
   run: ["./run.ts", "runRun"],
   serve: ["./serve.ts", "runServe"],
+  chat: ["./chat.ts", "runChat"],
   bench: ["./bench.ts", "runBench"],
   synth: ["./synth.ts", "runSynth"],
   demo: ["./demo.ts", "runDemo"],
