@@ -102,11 +102,12 @@ Deno.test("synthetic BitNet model has the official 2B-4T key set, names and type
     "tokenizer.ggml.merges",
     "tokenizer.ggml.model",
     "tokenizer.ggml.padding_token_id",
+    "tokenizer.ggml.pre",
     "tokenizer.ggml.scores",
     "tokenizer.ggml.token_type",
     "tokenizer.ggml.tokens",
   ]);
-  assert.equal(file.metadata.size, 24); // as in ggml-model-i2_s.gguf
+  assert.equal(file.metadata.size, 25); // ggml-model-i2_s.gguf's 24 and tokenizer.ggml.pre
   assert.equal(file.tensors[0].name, "token_embd.weight");
   assert.equal(file.tensors[0].type.name, "F16");
   assert.equal(file.tensors.at(-1)!.name, "output_norm.weight");

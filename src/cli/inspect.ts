@@ -11,9 +11,19 @@ import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.
 import { valueTypeName } from "../gguf/value_types.ts";
 import { bold, cyan, dim, formatBytes, formatCount, table, yellow } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
-import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
+import {
+  COMMON_FLAGS,
+  FULL_FLAG,
+  modelArgument,
+  noMorePositionals,
+  parseCommand,
+  pick,
+} from "./options.ts";
 import { findTlConfig, resolveTlConfig, type TlConfigFile } from "../quant/tl_config.ts";
 import { describeTlTensor, isTlType } from "../quant/tl_tensor.ts";
+
+/** `--no-arrays` keeps arrays up to twice this many items, and this many of longer ones. */
+export const ARRAY_HEAD = 8;
 
 /** Help text of `bitload inspect`. */
 export const INSPECT_HELP = `Usage: bitload inspect FILE [--json] [--tensors] [--kv KEY]
@@ -25,6 +35,9 @@ FILE may be any part of a split model, or an http(s):// URL (read with range req
 Options:
   -m, --model FILE  the model (instead of the positional FILE)
   --tl-config F kernel_config.ini for TL1/TL2 tensors (else the official presets)
+  --full        never cut a table cell with … (default: tables fit 100 columns)
+  --no-arrays   with --json: an array of more than ${ARRAY_HEAD * 2} items (a vocabulary, merges)
+                becomes {type, length, head} with its first ${ARRAY_HEAD} items (32k tokens: 11.6 MB → 2 KB)
   --json        print {version, alignment, dataOffset, metadata, tensors} as JSON
   --tensors     also list every tensor (name, type, shape, offset, bytes)
   --kv KEY      print the value of one metadata key (repeatable)
@@ -37,6 +50,19 @@ and where it came from (--tl-config FILE, else the official presets), or that no
 Permissions: --allow-read (and --allow-net for URLs).
 Exit codes: 0 ok, 1 the file is not a valid GGUF (one line on stderr), 2 usage error.`;
 
+/**
+ * Replaces each metadata array of more than `2 × ARRAY_HEAD` items by
+ * `{type: "ARRAY<STRING>", length, head}` (the `--no-arrays` form of `inspect --json`).
+ */
+function summarizeArrays(model: GgufModel, metadata: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (!Array.isArray(value) || value.length <= 2 * ARRAY_HEAD) continue;
+    const e = model.metadata.get(key);
+    const type = e?.arrayType === undefined ? "ARRAY" : `ARRAY<${valueTypeName(e.arrayType)}>`;
+    metadata[key] = { type, length: value.length, head: value.slice(0, ARRAY_HEAD) };
+  }
+}
+
 /** Runs `inspect` with its arguments; returns the exit code. */
 export async function runInspect(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseCommand("inspect", args, {
@@ -44,6 +70,8 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
     tensors: { type: "boolean" },
     kv: { type: "string", multiple: true },
     ...TL_CONFIG_FLAG,
+    "no-arrays": { type: "boolean" },
+    ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -59,6 +87,7 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
   const tlConfig = await tlConfigOption(values["tl-config"]);
   if (values.json) {
     const json = inspectJson(model);
+    if (values["no-arrays"]) summarizeArrays(model, json.metadata);
     out(JSON.stringify({
       ...json,
       tensors: json.tensors.map((t, i) => {
@@ -70,11 +99,12 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
     }));
     return 0;
   }
-  out(renderSummary(file, summarizeModel(model)));
+  const fit = { full: values.full };
+  out(renderSummary(file, summarizeModel(model), fit));
   const tl = renderTlConfigs(model, tlConfig);
   if (tl) out("\n" + tl);
-  out("\n" + renderMetadata(model));
-  if (values.tensors) out("\n" + renderTensors(model, tlConfig));
+  out("\n" + renderMetadata(model, fit));
+  if (values.tensors) out("\n" + renderTensors(model, tlConfig, fit));
   return 0;
 }
 
@@ -153,8 +183,14 @@ function orDash(v: number | string | undefined): string {
   return v === undefined ? "-" : String(v);
 }
 
+/** How the human output fits the terminal: `full` never cuts a table cell. */
+export interface FitOptions {
+  /** Show every cell whole (`--full`) instead of fitting 100 columns. */
+  full?: boolean;
+}
+
 /** The human summary printed by `inspect`. */
-export function renderSummary(file: string, s: ModelSummary): string {
+export function renderSummary(file: string, s: ModelSummary, fit: FitOptions = {}): string {
   const lines: string[] = [];
   lines.push(bold(file));
   const row = (label: string, value: string) => lines.push(`  ${cyan(label.padEnd(13))} ${value}`);
@@ -205,14 +241,18 @@ export function renderSummary(file: string, s: ModelSummary): string {
         q.bitsPerWeight.toFixed(3),
       ]);
     }
-    lines.push(table(rows).split("\n").map((l) => "  " + l).join("\n"));
+    lines.push(table(rows, { ...fit, width: 98 }).split("\n").map((l) => "  " + l).join("\n"));
   }
   for (const w of s.warnings) lines.push(yellow(`  warning: ${w}`));
   return lines.join("\n");
 }
 
 /** The `--tensors` table. */
-export function renderTensors(model: GgufModel, tlConfig?: TlConfigFile): string {
+export function renderTensors(
+  model: GgufModel,
+  tlConfig?: TlConfigFile,
+  fit: FitOptions = {},
+): string {
   const hasTl = model.tensors.some((t) => isTlType(t.type.name));
   const rows = [["name", "type", "shape", "offset", "bytes", ...(hasTl ? ["tl config"] : [])]];
   for (const t of model.tensors) {
@@ -227,20 +267,20 @@ export function renderTensors(model: GgufModel, tlConfig?: TlConfigFile): string
         : []),
     ]);
   }
-  return table(rows);
+  return table(rows, fit);
 }
 
-/** Every metadata key with its type and an abbreviated value. */
-export function renderMetadata(model: GgufModel): string {
+/** Every metadata key with its type and an abbreviated value (cut to fit unless `full`). */
+export function renderMetadata(model: GgufModel, fit: FitOptions = {}): string {
   const rows = [["key", "type", "value"]];
   for (const e of model.metadata.values()) {
     const type = e.arrayType === undefined
       ? valueTypeName(e.type)
       : `ARRAY<${valueTypeName(e.arrayType)}>`;
-    let value = formatValue(e.value, 6);
-    if (value.length > 100) value = value.slice(0, 97) + "...";
+    // The item count first, so that a value cut to fit the terminal still says how long it is.
+    const value = formatValue(e.value, 6).replace(/^\[(.*), … (\d+) items\]$/, "$2 items: [$1, …]");
     rows.push([e.key, type, value.replaceAll("\n", "\\n")]);
   }
   return bold(`  metadata (${model.metadata.size} keys)`) + "\n" +
-    table(rows).split("\n").map((l) => "  " + l).join("\n");
+    table(rows, { ...fit, width: 98 }).split("\n").map((l) => "  " + l).join("\n");
 }

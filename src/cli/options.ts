@@ -51,6 +51,9 @@ export function pick<K extends LlamaFlag>(...names: K[]): Pick<typeof LLAMA_FLAG
   return o;
 }
 
+/** `--full`: tables show every cell whole instead of fitting 100 columns. */
+export const FULL_FLAG = { full: { type: "boolean" } } as const;
+
 /** The options every command has: `--help` and `--json`. */
 export const COMMON_FLAGS = {
   json: { type: "boolean" },

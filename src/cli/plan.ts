@@ -20,6 +20,7 @@ import {
 import { bold, cyan, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
 import {
   COMMON_FLAGS,
+  FULL_FLAG,
   integerOption,
   kvTypeOption,
   modelArgument,
@@ -57,6 +58,7 @@ Options:
   --safety F                safety margin, fraction of what is needed (default 0.15)
   --json                    print the plan as JSON
   --emit llama.cpp          also print the equivalent llama.cpp flags
+  --full                    never cut a table cell with … (default: fit 100 columns)
   -h, --help                show this help
 
 Exit codes: 0 the plan fits, 1 it does not fit or was refused (the numbers are printed),
@@ -127,6 +129,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     overhead: { type: "string" },
     safety: { type: "string" },
     emit: { type: "string" },
+    ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -175,7 +178,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   if (values.json) {
     out(JSON.stringify(emitted ? { ...plan, llamaCpp: emitted } : plan));
   } else {
-    out(renderPlan(plan, { file, devices }));
+    out(renderPlan(plan, { file, devices, full: values.full }));
     if (emitted) {
       out("\n" + bold("llama.cpp"));
       out("  " + emitted.command);
@@ -206,6 +209,8 @@ export interface RenderPlanOptions {
   file?: string;
   /** The devices, to say where their numbers came from. */
   devices?: readonly Device[];
+  /** Never cut a table cell (`--full`). */
+  full?: boolean;
 }
 
 /**
@@ -274,10 +279,16 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
       formatBytes(d.reserved),
       formatBytes(d.available),
       signedBytes(d.freeAfter),
-      d.fits ? "yes" : yellow(`no, short ${formatBytes(d.shortBy)}`),
+      d.fits ? "yes" : yellow("NO"),
     ]);
   }
-  lines.push(table(rows).split("\n").map((l, i) => "  " + (i === 0 ? cyan(l) : l)).join("\n"));
+  lines.push(
+    table(rows, { width: 98, full: options.full }).split("\n")
+      .map((l, i) => "  " + (i === 0 ? cyan(l) : l)).join("\n"),
+  );
+  for (const d of plan.devices) {
+    if (!d.fits) lines.push(yellow(`  ${d.device}: no, short ${formatBytes(d.shortBy)}`));
+  }
   const sources = (options.devices ?? []).filter((d) => d.source && d.source !== "spec");
   for (const d of sources) lines.push(dim(`  ${d.name}: ${d.source}`));
   lines.push("");

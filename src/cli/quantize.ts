@@ -13,7 +13,15 @@ import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts"
 const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "TL1", "TL2", "F32"];
 import { formatBytes, table, UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
-import { COMMON_FLAGS, maxThreads, parseCommand, pick, threadsOption } from "./options.ts";
+import { progressBar } from "./progress.ts";
+import {
+  COMMON_FLAGS,
+  FULL_FLAG,
+  maxThreads,
+  parseCommand,
+  pick,
+  threadsOption,
+} from "./options.ts";
 
 /** Help text of `bitload quantize`. */
 export const QUANTIZE_HELP = `Usage: bitload quantize IN.gguf OUT.gguf --type TYPE [options]
@@ -33,6 +41,7 @@ Options:
   -t, --threads N threads for dequantizing the source (default: all cores)
   --quiet         print only the summary line
   --tl-config F   bitnet.cpp kernel_config.ini for TL1/TL2 targets (else the official presets)
+  --full          never cut a table cell with … (default: fit 100 columns)
   --json          print {in, out, type, converted, bytesIn, bytesOut, tensors} as JSON
   -h, --help      show this help`;
 
@@ -51,6 +60,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
     type: { type: "string" },
     quiet: { type: "boolean" },
     ...TL_CONFIG_FLAG,
+    ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
   const positionals = values.model !== undefined ? [values.model, ...given] : given;
@@ -70,15 +80,19 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
   const threads = threadsOption(values.threads) ?? maxThreads();
   const [inPath, outPath] = positionals;
   let report;
+  const bar = progressBar("quantize");
   try {
     using model = await openGguf(inPath, { mmap: true });
     report = await quantizeModel(model, outPath, type, {
       threads,
       tlConfig: await tlConfigOption(values["tl-config"]),
+      onProgress: bar.update,
     });
   } catch (error) {
     if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
     throw error;
+  } finally {
+    bar.done();
   }
   const before = report.reduce((s, t) => s + t.bytesIn, 0);
   const after = report.reduce((s, t) => s + t.bytesOut, 0);
@@ -99,7 +113,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
     out(table([
       ["tensor", "from", "to", "bytes"],
       ...report.map((t) => [t.name, t.from, t.to, formatBytes(t.bytesOut)]),
-    ]));
+    ], { full: values.full }));
   }
   out(
     `${inPath} → ${outPath}: ${converted} of ${report.length} tensors converted to ${type}, ${

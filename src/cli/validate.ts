@@ -14,6 +14,7 @@ import { UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
   COMMON_FLAGS,
+  FULL_FLAG,
   integerOption,
   modelArgument,
   noMorePositionals,
@@ -44,6 +45,8 @@ Options:
   -m, --model FILE      the model (instead of the positional FILE)
   -t, --threads N       native worker threads (default: all cores)
   --tl-config FILE      bitnet.cpp kernel_config.ini for TL1/TL2 tensors (else the official presets)
+  --all                 every tensor row (default: the first 20 of each check, failures first)
+  --full                never cut a table cell with … (default: tables fit 100 columns)
   --json                print the JSON report {ok, checks, tensors}
   -h, --help            show this help
 
@@ -66,6 +69,8 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     determinism: { type: "boolean" },
     sample: { type: "string" },
     ...TL_CONFIG_FLAG,
+    all: { type: "boolean" },
+    ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -93,6 +98,11 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     threads: threadsOption(values.threads),
     settings,
   });
-  out(values.json ? reportToJson(report) : renderValidationReport(report));
+  out(
+    values.json ? reportToJson(report) : renderValidationReport(report, {
+      maxRows: values.all ? Infinity : undefined,
+      full: values.full,
+    }),
+  );
   return report.ok ? 0 : 1;
 }

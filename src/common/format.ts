@@ -49,24 +49,76 @@ export function formatCount(n: number): string {
   return String(n);
 }
 
+/** The terminal width tables fit by default (columns). */
+export const TABLE_WIDTH = 100;
+
+/** Options of {@link table}. */
+export interface TableOptions {
+  /** Columns the table may use (default {@link TABLE_WIDTH}); wider text cells are cut with `…`. */
+  width?: number;
+  /** Never cut a cell (`--full`). */
+  full?: boolean;
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** Visible length of `s` (ANSI colour codes do not count). */
+function visible(s: string): number {
+  return s.replace(ANSI, "").length;
+}
+
+/** `s` cut to `width` visible characters, the last one `…` (colour codes dropped when cut). */
+function cut(s: string, width: number): string {
+  if (visible(s) <= width) return s;
+  return s.replace(ANSI, "").slice(0, Math.max(0, width - 1)) + "…";
+}
+
+/** Text columns are never cut below this width. */
+const MIN_COLUMN = 8;
+
 /**
- * Renders rows as columns separated by two spaces; numeric-looking cells are right-aligned.
+ * Renders rows as columns separated by two spaces; columns of numbers are right-aligned. When
+ * the table is wider than `width` (100 columns), the widest text columns are narrowed and their
+ * long cells end in `…`, unless `full` is set.
  *
  * @example
  * ```ts
  * import { table } from "./format.ts";
  * table([["type", "bytes"], ["F32", "12"]]); // "type  bytes\nF32      12"
+ * table([["key", "value"], ["k", "x".repeat(200)]], { width: 20 }); // "key  value\nk    xxxxxxxxxxxxxx…"
  * ```
  */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+export function table(rows: readonly (readonly string[])[], options: TableOptions = {}): string {
   const numeric = /^[-+]?[\d.,]+( [KMGTPB]i?B?| [KMB])?%?$/;
+  const widths: number[] = [];
+  const isNumeric: boolean[] = [];
+  rows.forEach((r, rowIndex) =>
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visible(c));
+      if (rowIndex > 0 && c !== "" && c !== "-" && !numeric.test(c)) isNumeric[i] = false;
+      else isNumeric[i] ??= true;
+    })
+  );
+  const limit = options.width ?? TABLE_WIDTH;
+  const total = () => widths.reduce((a, w) => a + w, 0) + 2 * (widths.length - 1);
+  if (!options.full) {
+    while (total() > limit) {
+      let widest = -1;
+      widths.forEach((w, i) => {
+        if (!isNumeric[i] && w > MIN_COLUMN && (widest < 0 || w > widths[widest])) widest = i;
+      });
+      if (widest < 0) break;
+      widths[widest] = Math.max(MIN_COLUMN, widths[widest] - (total() - limit));
+    }
+  }
   return rows.map((r, rowIndex) =>
-    r.map((c, i) => {
+    r.map((c0, i) => {
+      const c = options.full ? c0 : cut(c0, widths[i]);
       const last = i === r.length - 1;
-      if (rowIndex > 0 && numeric.test(c)) return c.padStart(widths[i]);
-      return last ? c : c.padEnd(widths[i]);
+      const pad = widths[i] - visible(c);
+      if (rowIndex > 0 && isNumeric[i]) return " ".repeat(Math.max(0, pad)) + c;
+      return last ? c : c + " ".repeat(Math.max(0, pad));
     }).join("  ").trimEnd()
   ).join("\n");
 }

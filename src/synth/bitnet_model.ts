@@ -143,6 +143,9 @@ export function bitnetModelParts(options: BitnetSynthOptions = {}): {
     kv.f32(`${ARCH}.rope.freq_base`, 500000),
     kv.u32("general.file_type", 40),
     kv.string("tokenizer.ggml.model", "gpt2"),
+    // The official file has no tokenizer.ggml.pre (llama.cpp then warns and uses "default"); the
+    // synthetic vocabulary is made for the default pre-tokenizer, so it says so.
+    kv.string("tokenizer.ggml.pre", "default"),
     kv.array("tokenizer.ggml.tokens", GgufValueType.STRING, vocab.tokens),
     kv.array("tokenizer.ggml.scores", GgufValueType.FLOAT32, new Float32Array(o.vocab)),
     kv.array("tokenizer.ggml.token_type", GgufValueType.INT32, Int32Array.from(vocab.tokenTypes)),

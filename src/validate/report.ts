@@ -133,6 +133,12 @@ export function formatFigure(v: number | string | boolean | null | undefined): s
   return v.toPrecision(6);
 }
 
+/** A figure as a table cell: sentinels such as "no bad block" (−1) show as `-`. */
+function figureCell(key: string, v: number | string | boolean | null | undefined): string {
+  if (key === "firstBadBlock" && typeof v === "number" && v < 0) return "-";
+  return formatFigure(v);
+}
+
 /** Which figures each check shows in its tensor table, in order, with column titles. */
 const TENSOR_COLUMNS: Record<string, [string, string][]> = {
   crossval: [
@@ -178,14 +184,15 @@ const MARK: Record<CheckStatus, string> = {
  */
 export function renderValidationReport(
   report: ValidationReport,
-  options: { maxRows?: number } = {},
+  options: { maxRows?: number; full?: boolean } = {},
 ): string {
   const maxRows = options.maxRows ?? 20;
+  const fit = { full: options.full };
   const lines: string[] = [`validation of ${report.file}`, ""];
   lines.push(table([
     ["check", "status", "summary"],
     ...report.checks.map((c) => [c.name, MARK[c.status], c.summary]),
-  ]));
+  ], fit));
   for (const check of report.checks) {
     const rows = report.tensors.filter((t) => t.check === check.name);
     const columns = TENSOR_COLUMNS[check.name];
@@ -199,10 +206,12 @@ export function renderValidationReport(
         r.name,
         r.type,
         MARK[r.status] + (r.status !== "pass" && r.detail ? ` (${r.detail})` : ""),
-        ...columns.map(([key]) => formatFigure(r.figures[key])),
+        ...columns.map(([key]) => figureCell(key, r.figures[key])),
       ]),
-    ]));
-    if (rows.length > shown.length) lines.push(`… and ${rows.length - shown.length} more`);
+    ], fit));
+    if (rows.length > shown.length) {
+      lines.push(`… and ${rows.length - shown.length} more (--all shows every row)`);
+    }
   }
   lines.push("", report.ok ? "validation passed" : "validation FAILED");
   return lines.join("\n");

@@ -1,0 +1,294 @@
+/**
+ * The JSON every command prints with `--json`, as zod schemas: the contract users script
+ * against. `scripts/json_schemas.ts` turns each into a JSON Schema in `docs/schemas/`
+ * (`z.toJSONSchema`); the tests check the committed files equal the generated ones and every
+ * command's real output against its schema. The commands never import this module (it would
+ * put zod on their start-up path); the tests keep the two in step.
+ *
+ * @module
+ */
+
+import { z } from "npm:zod@^4";
+import { BenchReportSchema } from "../bench/report.ts";
+
+const int = () => z.number().int();
+const count = () => z.number().int().nonnegative();
+
+/** A JSON value (metadata values, `inspect --kv`). */
+export const JsonValueSchema: z.ZodType<unknown> = z.lazy(() =>
+  z.union([
+    z.number(),
+    z.string(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonValueSchema),
+    z.record(z.string(), JsonValueSchema),
+  ])
+);
+
+/** `inspect --json`. */
+export const InspectJsonSchema = z.strictObject({
+  version: int(),
+  alignment: int().positive(),
+  dataOffset: count(),
+  metadata: z.record(z.string(), JsonValueSchema).describe(
+    "every metadata key; u64/i64 beyond 2^53 as decimal strings; with --no-arrays (or over the " +
+      "length cap without --full) a long array is {type, length, head} instead",
+  ),
+  tensors: z.array(z.strictObject({
+    name: z.string(),
+    type: z.string().regex(/^[A-Z0-9_]+$/),
+    shape: z.array(count()),
+    offset: count(),
+    bytes: count(),
+  })),
+}).describe("bitload inspect --json");
+
+/** `load --json`. */
+export const LoadJsonSchema = z.looseObject({
+  fileBytes: count(),
+  peakRssBytes: int(),
+  anonBytes: int(),
+  fileBackedBytes: int(),
+  multiplier: z.number(),
+  outputBytes: count(),
+  parseOverheadBytes: int(),
+  zeroCopyTensors: count(),
+  copiedTensors: count(),
+  seconds: z.number().nonnegative(),
+  throughputBytesPerSec: z.number().nonnegative(),
+  mapped: z.boolean(),
+  limit: z.number(),
+  ok: z.boolean(),
+  measured: z.boolean(),
+  batches: count(),
+  warnings: z.array(z.string()),
+}).describe("bitload load --json: the memory report");
+
+/** `dequant --json`. */
+export const DequantJsonSchema = z.strictObject({
+  file: z.string(),
+  tensor: z.string(),
+  type: z.string(),
+  shape: z.array(count()),
+  out: z.string(),
+  bytes: count(),
+  ms: z.number().nonnegative(),
+}).describe("bitload dequant --json");
+
+/** `kernels --json`. */
+export const KernelsJsonSchema = z.looseObject({
+  backend: z.enum(["native", "ts"]),
+  library: z.string().optional(),
+  simd: z.string().optional(),
+  threads: int().positive(),
+  reason: z.string().optional(),
+}).describe("bitload kernels --json");
+
+const DeviceUsageSchema = z.looseObject({
+  device: z.string(),
+  kind: z.enum(["cpu", "cuda", "rpc"]),
+  layers: z.array(count()),
+  output: z.boolean(),
+  weights: count(),
+  kv: count(),
+  scratch: count(),
+  overhead: count(),
+  needed: count(),
+  margin: count(),
+  reserved: count(),
+  available: count(),
+  total: count(),
+  freeAfter: int(),
+  fits: z.boolean(),
+  fitsWithoutMargin: z.boolean(),
+  shortBy: count(),
+});
+
+/** `plan --json`. */
+export const PlanJsonSchema = z.looseObject({
+  status: z.enum(["ok", "does-not-fit", "refused"]),
+  strategy: z.enum(["auto", "cpu", "gpu", "hybrid", "split"]),
+  resolved: z.enum(["cpu", "gpu", "hybrid", "split"]),
+  model: z.looseObject({
+    architecture: z.string(),
+    layers: count(),
+    tensorCount: count(),
+    weightBytes: count(),
+  }),
+  ctx: int().positive(),
+  requestedCtx: int().positive(),
+  kvType: z.enum(["f32", "f16", "q8_0", "q4_0"]),
+  batch: int().positive(),
+  flashAttention: z.boolean(),
+  gpuLayers: count(),
+  kv: z.looseObject({ totalBytes: count(), kBytes: count(), vBytes: count() }),
+  tensors: z.array(z.looseObject({
+    name: z.string(),
+    device: z.string(),
+    bytes: count(),
+    type: z.string(),
+    layer: count().nullable(),
+  })),
+  devices: z.array(DeviceUsageSchema),
+  overrides: z.array(z.strictObject({ pattern: z.string(), device: z.string(), matched: count() })),
+  steps: z.array(z.looseObject({
+    action: z.string(),
+    ctx: int(),
+    gpuLayers: count(),
+    fits: z.boolean(),
+    detail: z.string(),
+  })),
+  warnings: z.array(z.string()),
+  refusal: z.string().optional(),
+  llamaCpp: z.looseObject({ command: z.string(), args: z.array(z.string()) }).optional()
+    .describe("with --emit llama.cpp"),
+}).describe("bitload plan --json");
+
+/** `plan --sweep --json`. */
+export const PlanSweepJsonSchema = z.strictObject({
+  file: z.string(),
+  trainedCtx: count().nullable(),
+  kvType: z.enum(["f32", "f16", "q8_0", "q4_0"]),
+  devices: z.array(z.string()),
+  ctxSizes: z.array(int().positive()),
+  gpuLayers: z.array(count()),
+  cells: z.array(z.strictObject({
+    ctx: int().positive(),
+    gpuLayers: count(),
+    fits: z.boolean(),
+    status: z.enum(["ok", "does-not-fit", "refused"]),
+    bytes: z.record(z.string(), count()).describe("reserved bytes per device"),
+    shortBy: count(),
+  })),
+}).describe("bitload plan --sweep --json: one cell per context size and GPU layer count");
+
+/** `tokenize --json`. */
+export const TokenizeJsonSchema = z.array(count()).describe("bitload tokenize --json: token ids");
+
+/** `detokenize --json`. */
+export const DetokenizeJsonSchema = z.strictObject({ text: z.string() }).describe(
+  "bitload detokenize --json",
+);
+
+const figures = z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]));
+const status = z.enum(["pass", "fail", "skip", "not-run"]);
+
+/** `validate --json`. */
+export const ValidateJsonSchema = z.strictObject({
+  file: z.string(),
+  ok: z.boolean(),
+  checks: z.array(z.strictObject({
+    name: z.enum(["structure", "crossval", "tensors", "accuracy", "determinism"]),
+    status,
+    summary: z.string(),
+    figures,
+  })),
+  tensors: z.array(z.strictObject({
+    check: z.string(),
+    name: z.string(),
+    type: z.string(),
+    status,
+    detail: z.string().optional(),
+    figures,
+  })),
+}).describe("bitload validate --json");
+
+/** `hash` (the manifest, printed by default and with `--json`). */
+export const HashManifestSchema = z.strictObject({
+  format: z.literal("bitload-hash-manifest"),
+  version: z.literal(1),
+  algorithm: z.literal("sha256"),
+  file: z.string(),
+  modelDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  tensors: z.array(z.looseObject({
+    name: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  })),
+}).describe("bitload hash FILE: the manifest");
+
+/** `hash --check --json`. */
+export const HashCheckJsonSchema = z.strictObject({
+  file: z.string(),
+  ok: z.boolean(),
+  matched: count(),
+  expected: count(),
+  modelDigestMatches: z.boolean(),
+  mismatched: z.array(z.string()),
+  missing: z.array(z.string()),
+  extra: z.array(z.string()),
+}).describe("bitload hash FILE --check MANIFEST --json");
+
+/** `quantize --json`. */
+export const QuantizeJsonSchema = z.strictObject({
+  in: z.string(),
+  out: z.string(),
+  type: z.string(),
+  converted: count(),
+  bytesIn: count(),
+  bytesOut: count(),
+  tensors: z.array(z.strictObject({
+    name: z.string(),
+    from: z.string(),
+    to: z.string(),
+    bytes: count(),
+  })),
+}).describe("bitload quantize --json");
+
+/** `run --json`. */
+export const RunJsonSchema = z.looseObject({
+  file: z.string(),
+  arch: z.string(),
+  kernels: z.string(),
+  projectionKernels: z.record(z.string(), z.string()),
+  promptTokens: z.array(count()),
+  tokens: z.array(count()),
+  text: z.string().nullable(),
+  stop: z.string(),
+  loadMs: z.number().nonnegative(),
+  promptMs: z.number().nonnegative(),
+  timeToFirstTokenMs: z.number().nonnegative(),
+  promptTokensPerSecond: z.number().nonnegative(),
+  generationTokensPerSecond: z.number().nonnegative(),
+  peakRssBytes: count(),
+}).describe("bitload run --json");
+
+/** `synth --json`. */
+export const SynthJsonSchema = z.strictObject({
+  out: z.string(),
+  bytes: count(),
+  ms: z.number().nonnegative(),
+}).describe("bitload synth --json");
+
+/** `demo --json`: the story in numbers. */
+export const DemoJsonSchema = z.looseObject({
+  file: z.string(),
+  synthetic: z.boolean(),
+  architecture: z.string().nullable(),
+  parameters: count(),
+  tensorBytes: count(),
+  plan: z.looseObject({ status: z.string(), resolved: z.string(), gpuLayers: count() }),
+  load: z.looseObject({ seconds: z.number(), peakRssBytes: int(), ok: z.boolean() }),
+  generation: z.looseObject({ prompt: z.string(), text: z.string() }).nullable(),
+  validation: z.looseObject({ ok: z.boolean() }),
+}).describe("bitload demo --json");
+
+/** Every schema by its file name in `docs/schemas/` (without `.schema.json`). */
+export const CLI_JSON_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  inspect: InspectJsonSchema,
+  load: LoadJsonSchema,
+  dequant: DequantJsonSchema,
+  kernels: KernelsJsonSchema,
+  plan: PlanJsonSchema,
+  "plan-sweep": PlanSweepJsonSchema,
+  tokenize: TokenizeJsonSchema,
+  detokenize: DetokenizeJsonSchema,
+  validate: ValidateJsonSchema,
+  hash: HashManifestSchema,
+  "hash-check": HashCheckJsonSchema,
+  quantize: QuantizeJsonSchema,
+  run: RunJsonSchema,
+  synth: SynthJsonSchema,
+  demo: DemoJsonSchema,
+  bench: BenchReportSchema,
+};
