@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { importsOf } from "./support/source_scan.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIRS = ["src", "ffi", "tests", "bench", "scripts"];
@@ -21,9 +22,6 @@ function* tsFiles(dir: string): Generator<string> {
   }
 }
 
-/** A static import/export with `from`, a side-effect import, or a dynamic import of a literal. */
-const SPECIFIER =
-  /(?:^\s*(?:import|export)\b[^;]*?\bfrom\s*|^\s*import\s*|\bimport\s*\(\s*)["']([^"'`$]+)["']/gm;
 const EXPLICIT = /^(?:\.{1,2}\/|\/|npm:|node:|jsr:|https?:|file:|data:)/;
 
 Deno.test("no source file imports a bare specifier", () => {
@@ -32,8 +30,8 @@ Deno.test("no source file imports a bare specifier", () => {
   for (const f of files) {
     const path = f.startsWith("/") ? f : join(ROOT, f);
     const text = Deno.readTextFileSync(path);
-    for (const m of text.matchAll(SPECIFIER)) {
-      if (!EXPLICIT.test(m[1])) bare.push(`${relative(ROOT, path)}: "${m[1]}"`);
+    for (const spec of importsOf(text)) {
+      if (!EXPLICIT.test(spec)) bare.push(`${relative(ROOT, path)}: "${spec}"`);
     }
   }
   assert.deepEqual(bare, [], `bare specifiers:\n${bare.join("\n")}`);

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { importsOf, withoutComments } from "./support/source_scan.ts";
 
 const ROOT = normalize(join(dirname(fileURLToPath(import.meta.url)), ".."));
 
@@ -64,43 +65,6 @@ async function shippedModules(): Promise<string[]> {
   await walk("src");
   await walk("ffi");
   return out.sort();
-}
-
-/** The code of a module with comments blanked (strings and templates kept). */
-function withoutComments(text: string): string {
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i], d = text[i + 1];
-    if (c === "/" && d === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-    } else if (c === "/" && d === "*") {
-      const end = text.indexOf("*/", i + 2);
-      const stop = end < 0 ? text.length : end + 2;
-      out += text.slice(i, stop).replace(/[^\n]/g, " ");
-      i = stop;
-    } else if (c === '"' || c === "'" || c === "`") {
-      let j = i + 1;
-      while (j < text.length && text[j] !== c) j += text[j] === "\\" ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** The specifiers a module imports. */
-function importsOf(text: string): string[] {
-  const code = withoutComments(text);
-  const specs: string[] = [];
-  const statement =
-    /^(?:import|export)\b[^;]*?\bfrom\s*["']([^"']+)["']|^import\s*["']([^"']+)["']/gm;
-  for (const m of code.matchAll(statement)) specs.push(m[1] ?? m[2]);
-  for (const m of code.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) specs.push(m[1]);
-  return specs;
 }
 
 /** String literals of the code that name a repository-only place. */
