@@ -74,6 +74,7 @@ export const KERNEL_SOURCES = [
   "infer/ffn.c",
   "infer/norm.c",
   "infer/attention.c",
+  "tl.c",
 ] as const;
 
 /** Headers that take part in the cache key (relative to `kernels/`). */

@@ -19,6 +19,20 @@ export interface NativeKernels {
    * `threads` (default 1) splits the work by whole blocks; the result is the same for any count.
    */
   dequantize(typeId: number, src: Uint8Array, out: Float32Array, threads?: number): void;
+  /**
+   * Decodes a TL1 (`tl` 1) or TL2 (`tl` 2) tensor of `m` rows and `k` columns tiled by
+   * `(BM, BK, bm)` into its I2_S transcode and/or f32 values (`kernels/tl.c`). Returns 0, or
+   * 1 + the index of the first BM-row strip with a code the converter never writes.
+   */
+  tlDecode(
+    tl: 1 | 2,
+    src: Uint8Array,
+    m: number,
+    k: number,
+    tiles: { BM: number; BK: number; bm: number },
+    i2s: Uint8Array | null,
+    f32: Float32Array | null,
+  ): number;
   /** The SIMD level in use. */
   simdLevel(): SimdLevel;
   /**
@@ -124,6 +138,30 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
         symbols.bl_dequantize_f32(typeId, src, out, BigInt(n), Math.min(threads, 64)),
         `Cannot dequantize type ${typeId}`,
       );
+    },
+    tlDecode(tl, src, m, k, tiles, i2s, f32) {
+      if (i2s !== null && i2s.byteLength !== m * k / 4 + 32) {
+        throw new RangeError(
+          `The I2_S output needs ${m * k / 4 + 32} bytes, got ${i2s.byteLength}`,
+        );
+      }
+      if (f32 !== null && f32.length !== m * k) {
+        throw new RangeError(`The f32 output needs ${m * k} values, got ${f32.length}`);
+      }
+      const status = Number(symbols.bl_tl_decode(
+        tl,
+        src,
+        BigInt(src.byteLength),
+        BigInt(m),
+        BigInt(k),
+        tiles.BM,
+        tiles.BK,
+        tiles.bm,
+        i2s,
+        f32,
+      ));
+      check(status, `Cannot decode TL${tl}`);
+      return status;
     },
     simdLevel() {
       return SIMD_LEVEL_NAMES[symbols.bl_simd_level()] ?? "scalar";

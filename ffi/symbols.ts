@@ -88,6 +88,12 @@ export const BITLOAD_SYMBOLS = {
   bl_source_bytes: { parameters: ["i32", "i64"], result: "i64" },
   // int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, int threads);
   bl_dequantize_f32: { parameters: ["i32", "buffer", "buffer", "i64", "i32"], result: "i32" },
+  // int64_t bl_tl_decode(int32_t tl, const uint8_t *src, int64_t src_len, int64_t m, int64_t k,
+  //   int32_t BM, int32_t BK, int32_t bm, uint8_t *i2s, float *f32);
+  bl_tl_decode: {
+    parameters: ["i32", "buffer", "i64", "i64", "i64", "i32", "i32", "i32", "buffer", "buffer"],
+    result: "i64",
+  },
   // int bl_set_threads(int n);
   bl_set_threads: { parameters: ["i32"], result: "i32" },
   // float bl_quantize_act(const float *x, int64_t n, int8_t *q, int32_t *gsum);

@@ -137,6 +137,19 @@ BL_API int64_t bl_source_bytes(int type, int64_t n);
  */
 BL_API int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, int threads);
 
+/*
+ * bitnet.cpp's lookup-table formats TL1 (tl = 1, id 38) and TL2 (tl = 2, id 39) of an m x k weight
+ * (ggml ne[1] x ne[0]) tiled by (BM, BK, bm) (kernels/tl.c, src/quant/tl.ts). `src` is the whole
+ * tensor (the fork's ggml_nbytes: codes, zero padding, the f32 scale in a 32-byte slot). Writes the
+ * I2_S transcode (m*k/4 + 32 bytes: the same ternary values and scale) to `i2s` and/or the f32
+ * values (m*k, each (float)w * scale as I2_S decodes) to `f32`; either may be NULL, not both.
+ * Returns BL_OK, BL_ERR_NULL, BL_ERR_BAD_LENGTH (a configuration or length that does not fit),
+ * BL_ERR_NO_MEMORY, or 1 + the index of the first BM-row strip holding a code the converter never
+ * writes (the caller re-decodes in TypeScript for the exact byte).
+ */
+BL_API int64_t bl_tl_decode(int32_t tl, const uint8_t *src, int64_t src_len, int64_t m, int64_t k,
+                            int32_t BM, int32_t BK, int32_t bm, uint8_t *i2s, float *f32);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Thread pool and levels of the inference kernels                                             */
 

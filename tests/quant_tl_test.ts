@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { decodeTl, dequantizeTl, encodeTl, quantizeTl, tlToI2S } from "../src/quant/tl.ts";
+import { dequantizeTlTensor } from "../src/quant/tl_tensor.ts";
 import {
   checkTlConfig,
   findTlConfig,
@@ -220,4 +221,33 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("native TL decoder (kernels/tl.c) equals the TypeScript twin, f32 bits and I2_S bytes", async () => {
+  const { nativeKernels } = await import("../ffi/native.ts");
+  const native = nativeKernels();
+  assert.ok(native, "the native kernels build in CI");
+  for (const c of manifest.cases.filter((c) => c.file)) {
+    const bytes = Deno.readFileSync(FIXTURES + c.file);
+    const cfg = config(c);
+    const i2s = new Uint8Array(c.m * c.k / 4 + 32);
+    const f32 = new Float32Array(c.m * c.k);
+    assert.equal(native.tlDecode(c.type === "TL1" ? 1 : 2, bytes, c.m, c.k, cfg, i2s, f32), 0);
+    assert.deepEqual(i2s, tlToI2S(c.type, bytes, c.m, c.k, cfg), c.name);
+    const ts = new Float32Array(c.m * c.k);
+    dequantizeTl(c.type, bytes, c.m, c.k, cfg, ts);
+    assert.deepEqual(new Uint32Array(f32.buffer), new Uint32Array(ts.buffer), c.name);
+  }
+  // a bad code: the native decoder flags its strip, the public path names the byte
+  const c = manifest.cases.find((c) => c.type === "TL2" && c.file)!;
+  const bad = Deno.readFileSync(FIXTURES + c.file);
+  bad[1] = 0xef; // triple magnitude 14 in the high nibble
+  assert.equal(native.tlDecode(2, bad, c.m, c.k, config(c), null, new Float32Array(c.m * c.k)), 1);
+  assert.throws(
+    () =>
+      dequantizeTlTensor("TL2", bad, new Float32Array(c.m * c.k), [c.k, c.m], {
+        tlConfig: { path: "x.ini", sections: [{ ...config(c), section: "K" }] },
+      }),
+    /triple index 14 at byte 1/,
+  );
 });

@@ -123,7 +123,7 @@ export function dequantize(
     throw new RangeError(`Unknown dequantize backend "${backend}": use "native", "ts" or "auto"`);
   }
   if ((info.name === "TL1" || info.name === "TL2") && options.dims) {
-    dequantizeTlTensor(info.name, src, out, options.dims, options);
+    dequantizeTlTensor(info.name, src, out, options.dims, { ...options, backend });
     return;
   }
   if (backend !== "ts") {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { nativeKernels } from "../../ffi/native.ts";
 import { dequantizeTl, tlShape, tlTensorBytes, tlToI2S } from "./tl.ts";
 import {
   findTlConfig,
@@ -61,11 +62,24 @@ export function dequantizeTlTensor(
   src: Uint8Array,
   out: Float32Array,
   dims: readonly number[],
-  options: TlConfigOptions & { name?: string } = {},
+  options: TlConfigOptions & { name?: string; backend?: "native" | "ts" | "auto" } = {},
 ): void {
   const name = options.name ?? "tensor";
   const { config } = resolveTlConfig(type, dims, options, name);
   const { M, K } = checkBytes(type, src, dims, name);
+  if (out.length !== M * K) {
+    throw new RangeError(
+      `Expected an output of ${M * K} values for ${name} [${dims}], got ${out.length}`,
+    );
+  }
+  const native = options.backend === "ts" ? null : nativeKernels();
+  if (!native && options.backend === "native") {
+    throw new Error(
+      `Cannot decode ${type} with the native backend: the native kernels are unavailable`,
+    );
+  }
+  if (native && native.tlDecode(type === "TL1" ? 1 : 2, src, M, K, config, null, out) === 0) return;
+  // TypeScript: no native kernels, or a bad code (the TS decoder names its byte)
   dequantizeTl(type, src, M, K, config, out);
 }
 
@@ -97,13 +111,20 @@ export function transcodeTlTensor(
   type: TlType,
   src: Uint8Array,
   dims: readonly number[],
-  options: TlConfigOptions & { name?: string } = {},
+  options: TlConfigOptions & { name?: string; backend?: "native" | "ts" | "auto" } = {},
 ): TlTranscode {
   const start = performance.now();
   const name = options.name ?? "tensor";
   const choice = resolveTlConfig(type, dims, options, name);
   const { M, K } = checkBytes(type, src, dims, name);
-  const data = tlToI2S(type, src, M, K, choice.config);
+  const native = options.backend === "ts" ? null : nativeKernels();
+  let data: Uint8Array;
+  const i2s = new Uint8Array(M * K / 4 + 32);
+  if (
+    native && native.tlDecode(type === "TL1" ? 1 : 2, src, M, K, choice.config, i2s, null) === 0
+  ) {
+    data = i2s;
+  } else data = tlToI2S(type, src, M, K, choice.config);
   return { data, choice, ms: performance.now() - start };
 }
 
