@@ -169,6 +169,14 @@ export const BITLOAD_SYMBOLS = {
     parameters: ["buffer", "i64", "i32", "i32", "i32", "buffer", "buffer", "i32"],
     result: "void",
   },
+  // void bl_rope_cache(int64_t pos0, int64_t ntok, int32_t half, float theta_scale, float *cos_t,
+  //   float *sin_t);
+  bl_rope_cache: {
+    parameters: ["i64", "i64", "i32", "f32", "buffer", "buffer"],
+    result: "void",
+  },
+  // float bl_powf(float base, float exponent);
+  bl_powf: { parameters: ["f32", "f32"], result: "f32" },
   // void bl_add(float *x, const float *o, int64_t n);
   bl_add: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   // void bl_ffn_act(float *g, const float *u, int64_t n, int32_t kind);

@@ -254,10 +254,21 @@ BL_API void bl_rms_norm(const float *x, const float *w, int64_t rows, int64_t wi
 
 /**
  * Rotates `ntok` rows of `heads` heads of `head_dim` in place: pairs (i, i + half) when `neox`, else
- * (2i, 2i + 1), with token t's tables cos[t * half + i], sin[t * half + i].
+ * (2i, 2i + 1), with token t's tables cos[t * half + i], sin[t * half + i]; ggml's arithmetic:
+ * fmaf(x0, c, -(x1 * s)) and fmaf(x0, s, x1 * c).
  */
 BL_API void bl_rope(float *v, int64_t ntok, int32_t heads, int32_t head_dim, int32_t half, const float *cos_t,
                     const float *sin_t, int32_t neox);
+
+/**
+ * ggml_rope_cache_init's tables for positions pos0 .. pos0 + ntok - 1: theta = position (f32), times
+ * `theta_scale` in f32 per pair; cos_t[t * half + i] = cosf(theta), sin_t[...] = sinf(theta).
+ */
+BL_API void bl_rope_cache(int64_t pos0, int64_t ntok, int32_t half, float theta_scale, float *cos_t,
+                          float *sin_t);
+
+/** The C library's powf (ggml's RoPE theta scale powf(base, -2 / n_rot)). */
+BL_API float bl_powf(float base, float exponent);
 
 /** x[i] += o[i] for i < n. */
 BL_API void bl_add(float *x, const float *o, int64_t n);

@@ -11,7 +11,7 @@ import { quantizeTQ1_0, quantizeTQ2_0 } from "../src/quant/quantize.ts";
 import { packI2S } from "../src/quant/i2s_pack.ts";
 import { dequantizeToNew } from "../src/quant/dequantize.ts";
 import { seededRandom } from "../src/common/random.ts";
-import { rmsNorm } from "../src/infer/model.ts";
+import { fmaF32, rmsNorm } from "../src/infer/model.ts";
 
 const native = inferNative();
 const ignore = native === null;
@@ -195,10 +195,25 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     },
   );
 
-  await t.step("F16 and F32 products", () => {
+  await t.step("F16 and F32 products: tinyBLAS's order, the same bits at every level", () => {
     const wf = acts(rows * cols).map((v) => v * 0.05);
     const h = new Float16Array(wf);
     const w16 = new Float32Array(h);
+    // llamafile tinyBLAS: 8 fma lanes (lane l over the elements i = l mod 8), hsum8's order
+    const f = Math.fround;
+    const tiny = new Float32Array(ntok * rows);
+    for (let tk = 0; tk < ntok; tk++) {
+      for (let r = 0; r < rows; r++) {
+        const lane = new Array(8).fill(0);
+        for (let c = 0; c < cols; c++) {
+          lane[c % 8] = fmaF32(w16[r * cols + c], x[tk * cols + c], lane[c % 8]);
+        }
+        const l = lane;
+        tiny[tk * rows + r] = f(
+          f(f(l[0] + l[4]) + f(l[2] + l[6])) + f(f(l[1] + l[5]) + f(l[3] + l[7])),
+        );
+      }
+    }
     for (const level of levels) {
       nat.setLevel(level);
       const y16 = new Float32Array(ntok * rows);
@@ -213,6 +228,8 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
           assert.ok(Math.abs(y32[tk * rows + r] - acc) < 1e-4, `${level} f32`);
         }
       }
+      assert.deepEqual(y16, tiny, `${level} f16: tinyBLAS's bits`);
+      assert.deepEqual(y32, tiny, `${level} f32: tinyBLAS's bits`);
     }
     nat.setLevel("best");
   });
@@ -258,8 +275,8 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
             const i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
             const x0 = ref[b + i0], x1 = ref[b + i1];
             const c = cosT[tk * half + i], sn = sinT[tk * half + i];
-            ref[b + i0] = x0 * c - x1 * sn;
-            ref[b + i1] = x0 * sn + x1 * c;
+            ref[b + i0] = fmaF32(x0, c, -Math.fround(x1 * sn));
+            ref[b + i1] = fmaF32(x0, sn, Math.fround(x1 * c));
           }
         }
       }
@@ -272,13 +289,35 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     assert.deepEqual(a, sum);
   });
 
-  await t.step("attention: GQA softmax over the cache", () => {
-    const nHead = 4, nKv = 2, D = 16, npos = 5;
+  await t.step("attention: GQA softmax over the cache, the same bits at every level", () => {
+    const nHead = 4, nKv = 2, D = 40, npos = 11;
     const qv = acts(nHead * D);
     const k = acts(npos * nKv * D);
     const v = acts(npos * nKv * D);
-    const out = new Float32Array(nHead * D);
-    s.bl_attention(qv, k, v, nHead, nKv, D, npos, 0.25, out, new Float32Array(nHead * npos));
+    const k16 = new Float16Array(k), v16 = new Float16Array(v);
+    const byLevel: Float32Array[] = [];
+    for (const level of levels) {
+      nat.setLevel(level);
+      const o32 = new Float32Array(nHead * D), o16 = new Float32Array(nHead * D);
+      s.bl_attention(qv, k, v, nHead, nKv, D, npos, 0.25, o32, new Float32Array(nHead * npos));
+      s.bl_attention_batch_f16(
+        qv,
+        k16,
+        v16,
+        nHead,
+        nKv,
+        D,
+        npos - 1,
+        1,
+        0.25,
+        o16,
+        new Float32Array(nHead * npos),
+      );
+      byLevel.push(new Float32Array([...o32, ...o16]));
+    }
+    nat.setLevel("best");
+    for (const o of byLevel) assert.deepEqual(o, byLevel[0]);
+    const out = byLevel[0].subarray(0, nHead * D);
     for (let h = 0; h < nHead; h++) {
       const kv = Math.floor(h / 2);
       const sc = [];

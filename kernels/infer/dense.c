@@ -5,66 +5,87 @@
 #include "internal.h"
 
 
-#if BL_X86
-BL_AVX2 static float dot_f16_avx2(const uint16_t *w, const float *x, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-    a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), a1);
-  }
-  float s = hsum_f32_avx2(_mm256_add_ps(a0, a1));
-  for (; i < n; i++) s += bl_fp16_to_fp32(w[i]) * x[i];
-  return s;
-}
-
-/* 16 halves per conversion: on the f16 LM head (memory-bound) about 8 % faster than AVX2. */
-BL_AVX512 static float dot_f16_avx512(const uint16_t *w, const float *x, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i)));
-    __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
-    a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + i), a0);
-    a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + i + 16), a1);
-  }
-  __m512 a = _mm512_add_ps(a0, a1);
-  float s = hsum_f32_avx2(_mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
-  if (i < n) s += dot_f16_avx2(w + i, x + i, n - i);
-  return s;
-}
-
-BL_AVX2 static float dot_f32_avx2(const float *w, const float *x, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-  }
-  float s = hsum_f32_avx2(_mm256_add_ps(a0, a1));
-  for (; i < n; i++) s += w[i] * x[i];
-  return s;
-}
-#endif
-
+/* Dense dots in the order of llama.cpp's tinyBLAS (llamafile sgemm, which computes ggml's F16 and
+ * F32 matmuls of prompt batches on x86): 8 lanes, lane l an f32 fma chain over the elements
+ * i = l (mod 8) in order, the lanes summed in hsum8's order; a tail of n % 8 elements (which
+ * tinyBLAS refuses) is added by fma in order. Every level gives the same bits: the scalar twins
+ * run the 8 chains, AVX2 and AVX-512 four rows at a time (independent chains hide the fma
+ * latency). */
 static float dot_f16_scalar(const uint16_t *w, const float *x, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; i++) s += bl_fp16_to_fp32(w[i]) * x[i];
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] = fmaf(bl_fp16_to_fp32(w[i + l]), x[i + l], acc[l]);
+  float s = hsum8_scalar(acc);
+  for (; i < n; i++) s = fmaf(bl_fp16_to_fp32(w[i]), x[i], s);
   return s;
 }
 
 static float dot_f32_scalar(const float *w, const float *x, int64_t n) {
-  float s = 0.0f;
-  for (int64_t i = 0; i < n; i++) s += w[i] * x[i];
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] = fmaf(w[i + l], x[i + l], acc[l]);
+  float s = hsum8_scalar(acc);
+  for (; i < n; i++) s = fmaf(w[i], x[i], s);
   return s;
 }
 
+#if BL_X86
+/* `nr` (1..4) rows of f16 (`f16` = 1) or f32 weights, `stride` elements apart, times x. */
+BL_AVX2 static inline __attribute__((always_inline)) void dot_rows_avx2(
+    const void *w, int64_t stride, int f16, const float *x, int64_t n, int nr, float *out) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 xv = _mm256_loadu_ps(x + i);
+    for (int r = 0; r < nr; r++) {
+      __m256 wv = f16 ? _mm256_cvtph_ps(_mm_loadu_si128(
+                            (const __m128i *)((const uint16_t *)w + r * stride + i)))
+                      : _mm256_loadu_ps((const float *)w + r * stride + i);
+      acc[r] = _mm256_fmadd_ps(wv, xv, acc[r]);
+    }
+  }
+  for (int r = 0; r < nr; r++) {
+    float s = hsum_f32_avx2(acc[r]);
+    for (int64_t j = i; j < n; j++) {
+      float wj = f16 ? bl_fp16_to_fp32(((const uint16_t *)w)[r * stride + j])
+                     : ((const float *)w)[r * stride + j];
+      s = fmaf(wj, x[j], s);
+    }
+    out[r] = s;
+  }
+}
+
+BL_AVX2 static void dot_rows_f16_avx2(const uint16_t *w, int64_t stride, const float *x,
+                                       int64_t n, int nr, float *out) {
+  switch (nr) {
+    case 1: dot_rows_avx2(w, stride, 1, x, n, 1, out); break;
+    case 2: dot_rows_avx2(w, stride, 1, x, n, 2, out); break;
+    case 3: dot_rows_avx2(w, stride, 1, x, n, 3, out); break;
+    default: dot_rows_avx2(w, stride, 1, x, n, 4, out); break;
+  }
+}
+
+BL_AVX2 static void dot_rows_f32_avx2(const float *w, int64_t stride, const float *x,
+                                       int64_t n, int nr, float *out) {
+  switch (nr) {
+    case 1: dot_rows_avx2(w, stride, 0, x, n, 1, out); break;
+    case 2: dot_rows_avx2(w, stride, 0, x, n, 2, out); break;
+    case 3: dot_rows_avx2(w, stride, 0, x, n, 3, out); break;
+    default: dot_rows_avx2(w, stride, 0, x, n, 4, out); break;
+  }
+}
+#endif
+
 float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n) {
 #if BL_X86
-  if (lvl == BL_SIMD_AVX512) return dot_f16_avx512(w, x, n);
-  if (lvl >= BL_SIMD_AVX2) return dot_f16_avx2(w, x, n);
+  if (lvl >= BL_SIMD_AVX2) {
+    float s;
+    dot_rows_f16_avx2(w, 0, x, n, 1, &s);
+    return s;
+  }
 #endif
   (void)lvl;
   return dot_f16_scalar(w, x, n);
@@ -72,7 +93,11 @@ float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n) {
 
 float bl_dot_f32(int lvl, const float *w, const float *x, int64_t n) {
 #if BL_X86
-  if (lvl >= BL_SIMD_AVX2) return dot_f32_avx2(w, x, n);
+  if (lvl >= BL_SIMD_AVX2) {
+    float s;
+    dot_rows_f32_avx2(w, 0, x, n, 1, &s);
+    return s;
+  }
 #endif
   (void)lvl;
   return dot_f32_scalar(w, x, n);
@@ -89,23 +114,34 @@ typedef struct {
   int lvl;
 } dense_ctx;
 
-static void task_f16(void *p, int64_t b, int64_t e) {
-  dense_ctx *c = (dense_ctx *)p;
-  for (int64_t r = b; r < e; r++) {
-    const uint16_t *w = (const uint16_t *)c->w + r * c->cols;
-    for (int64_t t = 0; t < c->ntok; t++)
-      c->y[t * c->rows + r] = bl_dot_f16(c->lvl, w, c->x + t * c->cols, c->cols);
+/* Rows [b, e), four at a time (SIMD levels), each group of rows for every token in turn. */
+static void task_dense(dense_ctx *c, int64_t b, int64_t e, int f16) {
+  for (int64_t r = b; r < e; r += 4) {
+    int nr = e - r < 4 ? (int)(e - r) : 4;
+    for (int64_t t = 0; t < c->ntok; t++) {
+      const float *x = c->x + t * c->cols;
+      float out[4];
+#if BL_X86
+      if (c->lvl >= BL_SIMD_AVX2) {
+        if (f16) {
+          dot_rows_f16_avx2((const uint16_t *)c->w + r * c->cols, c->cols, x, c->cols, nr, out);
+        } else {
+          dot_rows_f32_avx2((const float *)c->w + r * c->cols, c->cols, x, c->cols, nr, out);
+        }
+      } else
+#endif
+      {
+        for (int i = 0; i < nr; i++)
+          out[i] = f16 ? dot_f16_scalar((const uint16_t *)c->w + (r + i) * c->cols, x, c->cols)
+                       : dot_f32_scalar((const float *)c->w + (r + i) * c->cols, x, c->cols);
+      }
+      for (int i = 0; i < nr; i++) c->y[t * c->rows + r + i] = out[i];
+    }
   }
 }
 
-static void task_f32(void *p, int64_t b, int64_t e) {
-  dense_ctx *c = (dense_ctx *)p;
-  for (int64_t r = b; r < e; r++) {
-    const float *w = (const float *)c->w + r * c->cols;
-    for (int64_t t = 0; t < c->ntok; t++)
-      c->y[t * c->rows + r] = bl_dot_f32(c->lvl, w, c->x + t * c->cols, c->cols);
-  }
-}
+static void task_f16(void *p, int64_t b, int64_t e) { task_dense((dense_ctx *)p, b, e, 1); }
+static void task_f32(void *p, int64_t b, int64_t e) { task_dense((dense_ctx *)p, b, e, 0); }
 
 /** F16 weights times f32 activations. */
 BL_API void bl_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x,

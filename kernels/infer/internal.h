@@ -141,6 +141,39 @@ BL_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
 }
 #endif
 
+/* ggml's ggml_v_expf (AVX2 + FMA; the arm-optimized-routines expf, at most 1.5 ulp off), one
+ * lane: ggml's SiLU and softmax use it. The AVX2 twin is in ffn.c; fnmadd(a, b, c) is
+ * fma(-a, b, c), and a lane's result does not depend on the vector's other lanes. */
+static inline float bits_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+static inline uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+static inline float ggml_expf_scalar(float x) {
+  const float r = 0x1.8p23f;
+  const float z = fmaf(x, 0x1.715476p+0f, r);
+  const float n = z - r;
+  const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+  const uint32_t e = f32_bits(z) << 23;
+  const float k = bits_f32(e + f32_bits(1.0f));
+  const float u = b * b;
+  const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                            fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                       u, 0x1.ffffecp-1f * b);
+  if (!(fabsf(n) > 126.0f)) return fmaf(k, j, k);
+  const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+  const float s1 = bits_f32(g + 0x7f000000u);
+  const float s2 = bits_f32(e - g);
+  if (fabsf(n) > 192.0f) return s1 * s1;
+  return fmaf(s2, j, s2) * s1;
+}
+
 /* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
 BL_HIDDEN float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
 BL_HIDDEN float bl_dot_f32(int lvl, const float *w, const float *x, int64_t n);

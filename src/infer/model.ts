@@ -171,7 +171,7 @@ export class InferenceModel implements Disposable {
   readonly #embd: GgufTensorInfo;
   readonly #outNorm: Float32Array;
   readonly #head: Linear;
-  readonly #invFreq: Float32Array;
+  readonly #thetaScale: number;
   // arena
   readonly #x: Float32Array;
   readonly #h: Float32Array;
@@ -296,8 +296,11 @@ export class InferenceModel implements Disposable {
     if (options.lmHead === "q8" && native) requantizeI8(native, this.#head);
 
     const half = c.nRot / 2;
-    this.#invFreq = new Float32Array(half);
-    for (let i = 0; i < half; i++) this.#invFreq[i] = Math.pow(c.ropeBase, (-2 * i) / c.nRot);
+    // ggml: theta_scale = powf(freq_base, -2.0f / n_dims), in f32
+    const exponent = Math.fround(-2 / c.nRot);
+    this.#thetaScale = native
+      ? native.symbols.bl_powf(Math.fround(c.ropeBase), exponent)
+      : Math.fround(Math.pow(Math.fround(c.ropeBase), exponent));
     const B = this.maxBatch;
     const qDim = c.nHead * c.headDim;
     this.#x = new Float32Array(B * c.nEmbd);
@@ -778,38 +781,51 @@ export class InferenceModel implements Disposable {
     out.set(this.#embRow);
   }
 
-  /** cos/sin of every rotary frequency at positions pos0…pos0+n-1 (row t for token t). */
+  /**
+   * cos/sin of every rotary frequency at positions pos0…pos0+n-1 (row row0 + t for token t), as
+   * ggml's `ggml_rope_cache_init`: theta starts at the position and is multiplied by
+   * `powf(base, -2 / n_rot)` in f32 per pair. Native: the C library's powf/cosf/sinf, as ggml;
+   * reference: the same recurrence with the correctly rounded `Math` functions.
+   */
   #ropeTables(pos0: number, n: number, row0 = 0): void {
     const half = this.config.nRot / 2;
+    const nat = this.#native?.symbols;
+    if (nat) {
+      nat.bl_rope_cache(
+        BigInt(pos0),
+        BigInt(n),
+        half,
+        this.#thetaScale,
+        this.#cos.subarray(row0 * half),
+        this.#sin.subarray(row0 * half),
+      );
+      return;
+    }
+    const f = Math.fround;
     for (let t = 0; t < n; t++) {
       const r = row0 + t;
+      let theta = f(pos0 + t);
       for (let i = 0; i < half; i++) {
-        const theta = (pos0 + t) * this.#invFreq[i];
         this.#cos[r * half + i] = Math.cos(theta);
         this.#sin[r * half + i] = Math.sin(theta);
+        theta = f(theta * this.#thetaScale);
       }
     }
   }
 
-  /** TypeScript twin of `bl_rope` for token `t`'s row. */
+  /** TypeScript twin of `bl_rope` for token `t`'s row (f32 fma, see {@link fmaF32}). */
   #rope(vec: Float32Array, heads: number, t: number): void {
     const c = this.config;
     const half = c.nRot / 2;
     const cos = this.#cos.subarray(t * half), sin = this.#sin.subarray(t * half);
+    const neox = c.ropeType === "neox";
     for (let hd = 0; hd < heads; hd++) {
       const b = hd * c.headDim;
-      if (c.ropeType === "neox") {
-        for (let i = 0; i < half; i++) {
-          const x0 = vec[b + i], x1 = vec[b + i + half];
-          vec[b + i] = x0 * cos[i] - x1 * sin[i];
-          vec[b + i + half] = x0 * sin[i] + x1 * cos[i];
-        }
-      } else {
-        for (let i = 0; i < half; i++) {
-          const x0 = vec[b + 2 * i], x1 = vec[b + 2 * i + 1];
-          vec[b + 2 * i] = x0 * cos[i] - x1 * sin[i];
-          vec[b + 2 * i + 1] = x0 * sin[i] + x1 * cos[i];
-        }
+      for (let i = 0; i < half; i++) {
+        const i0 = neox ? b + i : b + 2 * i, i1 = neox ? b + i + half : b + 2 * i + 1;
+        const x0 = vec[i0], x1 = vec[i1];
+        vec[i0] = fmaF32(x0, cos[i], -Math.fround(x1 * sin[i]));
+        vec[i1] = fmaF32(x0, sin[i], Math.fround(x1 * cos[i]));
       }
     }
   }
@@ -879,7 +895,47 @@ export class InferenceModel implements Disposable {
 }
 
 /**
- * RMSNorm of `rows` rows of `width`: `out = x / sqrt(mean(x²) + eps) * w` (may alias `x`).
+ * `fmaf(a, b, c)` for f32 values: `a * b + c` rounded once to f32. The product of two f32 values
+ * is exact in f64; the f64 sum is then corrected for its rounding error so that the one rounding
+ * to f32 is the correct one (ties included).
+ *
+ * @example
+ * ```ts
+ * import { fmaF32 } from "./model.ts";
+ * fmaF32(3, 4, 5); // 17
+ * ```
+ */
+export function fmaF32(a: number, b: number, c: number): number {
+  const p = a * b; // exact: 24 + 24 significant bits
+  const s = p + c;
+  // TwoSum: s + err === p + c exactly
+  const bb = s - p;
+  const err = (p - (s - bb)) + (c - bb);
+  const r = Math.fround(s);
+  if (err === 0 || r === s) return r;
+  // s is not an f32: the rounding of s decides unless s sits exactly halfway between two f32s
+  const other = s > r ? nextF32(r, 1) : nextF32(r, -1);
+  if (s - r !== other - s) return r;
+  // halfway in f64: the sign of err picks the side
+  return (err > 0) === (other > r) ? other : r;
+}
+
+function nextF32(x: number, dir: 1 | -1): number {
+  const buf = new Float32Array([x]);
+  const bits = new Int32Array(buf.buffer);
+  if (x === 0) {
+    bits[0] = dir > 0 ? 1 : -2147483647;
+    return buf[0];
+  }
+  bits[0] += (x > 0) === (dir > 0) ? 1 : -1;
+  return buf[0];
+}
+
+/**
+ * RMSNorm of `rows` rows of `width`: `out = x / sqrt(mean(x²) + eps) * w` (may alias `x`), in
+ * ggml's arithmetic (`ggml_compute_forward_rms_norm_f32` then `ggml_mul`): f32 squares summed in
+ * f64, the mean rounded to f32, `scale = 1 / sqrtf(mean + eps)` in f32, then `x * scale * w` as
+ * two f32 products. The native `bl_rms_norm` gives the same bits.
  *
  * @example
  * ```ts
@@ -897,12 +953,15 @@ export function rmsNorm(
   eps: number,
   out: Float32Array,
 ): void {
+  const f = Math.fround;
+  const epsf = f(eps);
   for (let r = 0; r < rows; r++) {
     const o = r * width;
     let ss = 0;
-    for (let i = 0; i < width; i++) ss += x[o + i] * x[o + i];
-    const scale = 1 / Math.sqrt(ss / width + eps);
-    for (let i = 0; i < width; i++) out[o + i] = x[o + i] * scale * w[i];
+    for (let i = 0; i < width; i++) ss += f(x[o + i] * x[o + i]);
+    const mean = f(ss / width);
+    const scale = f(1 / f(Math.sqrt(f(mean + epsf))));
+    for (let i = 0; i < width; i++) out[o + i] = f(x[o + i] * scale) * w[i];
   }
 }
 
