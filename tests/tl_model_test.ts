@@ -15,6 +15,7 @@ import { openGgufModel } from "../src/gguf/split.ts";
 import { openGguf } from "../src/load/open.ts";
 import { parseKernelConfigIni } from "../src/quant/tl_config.ts";
 import { runCli } from "./support/cli.ts";
+import { InspectJsonSchema, RunJsonSchema } from "../src/cli/schemas.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-tl-model-" });
 const i2s = join(dir, "i2s.gguf");
@@ -86,8 +87,10 @@ Deno.test("TL2 with --tl-config: inspect names the configuration, validate passe
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /TL tile configurations/);
   assert.match(r.stdout, /BM=256 BK=96 bm=32 \(.*kernel_config\.ini \[Kernels_2\]\)/);
-  const j = JSON.parse((await runCli(["inspect", tl2, "--json", "--tl-config", ini])).stdout);
-  const up = j.tensors.find((t: { name: string }) => t.name === "blk.0.ffn_up.weight");
+  const j = InspectJsonSchema.parse(
+    JSON.parse((await runCli(["inspect", tl2, "--json", "--tl-config", ini])).stdout),
+  );
+  const up = j.tensors.find((t) => t.name === "blk.0.ffn_up.weight")!;
   assert.equal(up.type, "TL2");
   assert.deepEqual(up.tlConfig, {
     BM: 256,
@@ -150,10 +153,10 @@ Deno.test("TL2 with --tl-config: inspect names the configuration, validate passe
       ...cfg,
     ]);
     assert.equal(run.code, 0, run.stderr);
-    runs.push(JSON.parse(run.stdout.trim().split("\n").pop()!));
+    runs.push(RunJsonSchema.parse(JSON.parse(run.stdout.trim().split("\n").pop()!)));
   }
   assert.deepEqual(runs[1].tokens, runs[0].tokens);
-  assert.equal(runs[1].tlTranscode.tensors, 14);
+  assert.equal(runs[1].tlTranscode?.tensors, 14);
 });
 
 Deno.test("quantize --type TL1|TL2 writes the converter's layout; a shape without configuration is refused before writing", async () => {

@@ -41,6 +41,17 @@ export const InspectJsonSchema = z.strictObject({
     shape: z.array(count()),
     offset: count(),
     bytes: count(),
+    tlConfig: z.strictObject({
+      BM: int().positive().optional(),
+      BK: int().positive().optional(),
+      bm: int().positive().optional(),
+      source: z.enum(["file", "preset"]).nullable(),
+      origin: z.string().optional(),
+      error: z.string().optional(),
+    }).optional().describe(
+      "TL1/TL2 tensors only: the tile configuration that applies and where it came from " +
+        "(--tl-config file or built-in preset), or why none is usable",
+    ),
   })),
 }).describe("bitload inspect --json");
 
@@ -246,6 +257,11 @@ export const RunJsonSchema = z.looseObject({
   text: z.string().nullable(),
   stop: z.string(),
   loadMs: z.number().nonnegative(),
+  tlTranscode: z.strictObject({
+    tensors: count(),
+    ms: z.number().nonnegative(),
+    bytes: count(),
+  }).optional().describe("TL1/TL2 weights transcoded to I2_S at load: how many, time, bytes"),
   promptMs: z.number().nonnegative(),
   timeToFirstTokenMs: z.number().nonnegative(),
   promptTokensPerSecond: z.number().nonnegative(),

@@ -146,7 +146,11 @@ export function describeTlTensor(
   const choice = findTlConfig(type, dims, options);
   if (!choice) return "none known: pass --tl-config kernel_config.ini";
   const { BM, BK, bm } = choice.config;
-  const text = `BM=${BM} BK=${BK} bm=${bm} (${choice.origin})`;
+  // the ini's file name only: tables stay narrow (the JSON of inspect keeps the whole path)
+  const origin = choice.source === "file" && options.tlConfig
+    ? choice.origin.slice(options.tlConfig.path.lastIndexOf("/") + 1)
+    : choice.origin;
+  const text = `BM=${BM} BK=${BK} bm=${bm} (${origin})`;
   try {
     resolveTlConfig(type, dims, options);
     return text;
