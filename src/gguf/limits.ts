@@ -35,6 +35,33 @@ export const MAX_ARRAY_LENGTH = 1024 * 1024 * 1024;
  */
 export const MAX_NESTING_DEPTH = 8;
 
+/**
+ * Most memory, beyond the header's own bytes, that the parsed header may take as JavaScript
+ * objects (40 MiB). Keys, tensor infos, nested arrays and booleans each become an object or a
+ * slot of their own, far bigger than their few bytes in the file: a 57 MB header of 5 M empty
+ * nested arrays took 2.2 GB. Each is charged at its measured cost ({@link OBJECT_COST}) before
+ * it is read; past this budget the file is refused with `LIMIT_EXCEEDED`. With it, parsing any
+ * header takes at most about 4 × its size + 64 MiB (the rest of the 64 MiB is slack for the
+ * garbage collector). Real models use well under 1 MiB of it: about 100 keys and at most a few
+ * thousand tensors; a 128k-token vocabulary is a packed string array, charged nothing here.
+ * The budget allows about 93,000 keys, or 32,000 tensors, or 50,000 nested arrays, or
+ * 2.6 M booleans, or any mix of them.
+ */
+export const MAX_HEADER_OBJECT_BYTES = 40 * 1024 * 1024;
+
+/**
+ * What {@link MAX_HEADER_OBJECT_BYTES} charges per item: the peak RSS per item measured while
+ * parsing generated headers of 65,000–6,000,000 of each (Deno 2.9, V8 15), rounded up: a
+ * metadata entry about 424 bytes, a tensor info with its layout about 1,213, an empty nested
+ * array about 791, a boolean of a `boolean[]` about 13.
+ */
+export const OBJECT_COST = {
+  key: 448,
+  tensor: 1280,
+  nestedArray: 832,
+  boolean: 16,
+} as const;
+
 /** Most dimensions of a tensor: `GGML_MAX_DIMS`. */
 export const MAX_DIMS = 4;
 

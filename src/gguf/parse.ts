@@ -13,12 +13,14 @@ import {
   MAX_ALIGNMENT,
   MAX_ARRAY_LENGTH,
   MAX_DIMS,
+  MAX_HEADER_OBJECT_BYTES,
   MAX_KEY_LENGTH,
   MAX_KV_COUNT,
   MAX_NESTING_DEPTH,
   MAX_STRING_LENGTH,
   MAX_TENSOR_COUNT,
   MAX_TENSOR_NAME_LENGTH,
+  OBJECT_COST,
 } from "./limits.ts";
 import type {
   GgufArrayItem,
@@ -104,6 +106,8 @@ export function parseGgufHeader(cur: ByteCursor): ParsedHeader {
   const nTensors = cur.count("Tensor count", MAX_TENSOR_COUNT);
   const nKv = cur.count("Metadata key/value count", MAX_KV_COUNT);
   needFor(cur, nKv, MIN_KV_SIZE, "metadata entries");
+  const budget = new ObjectBudget();
+  budget.charge(cur.pos, nKv, OBJECT_COST.key, "metadata entries");
 
   const metadata = new Map<string, GgufMetadataEntry>();
   for (let i = 0; i < nKv; i++) {
@@ -123,7 +127,7 @@ export function parseGgufHeader(cur: ByteCursor): ParsedHeader {
       );
     }
     if (type === GgufValueType.ARRAY) {
-      const item = readArray(cur, 1, key);
+      const item = readArray(cur, 1, key, budget);
       metadata.set(key, {
         key,
         type,
@@ -137,6 +141,7 @@ export function parseGgufHeader(cur: ByteCursor): ParsedHeader {
   }
 
   needFor(cur, nTensors, MIN_TENSOR_INFO_SIZE, "tensor infos");
+  budget.charge(cur.pos, nTensors, OBJECT_COST.tensor, "tensor infos");
   const tensors: RawTensorInfo[] = [];
   const names = new Set<string>();
   for (let i = 0; i < nTensors; i++) {
@@ -289,7 +294,33 @@ function readScalar(cur: ByteCursor, type: GgufValueType, key: string): GgufValu
   throw new GgufError("BAD_VALUE_TYPE", cur.pos, `Unexpected value type ${type}`);
 }
 
-function readArray(cur: ByteCursor, depth: number, key: string): GgufArrayItem {
+/**
+ * The running charge against {@link MAX_HEADER_OBJECT_BYTES}: items that each become a
+ * JavaScript object (or a `boolean[]` slot) are charged before they are read.
+ */
+class ObjectBudget {
+  used = 0;
+
+  charge(at: number, count: number, cost: number, what: string): void {
+    this.used += count * cost;
+    if (this.used > MAX_HEADER_OBJECT_BYTES) {
+      throw new GgufError(
+        "LIMIT_EXCEEDED",
+        at,
+        `${count} ${what} would take about ${
+          Math.ceil(this.used / 1048576)
+        } MiB as objects, above the limit of ${MAX_HEADER_OBJECT_BYTES / 1048576} MiB`,
+      );
+    }
+  }
+}
+
+function readArray(
+  cur: ByteCursor,
+  depth: number,
+  key: string,
+  budget: ObjectBudget,
+): GgufArrayItem {
   const typeAt = cur.pos;
   const elementType = cur.u32();
   if (!isGgufValueType(elementType)) {
@@ -305,6 +336,7 @@ function readArray(cur: ByteCursor, depth: number, key: string): GgufArrayItem {
     case GgufValueType.STRING:
       return { elementType, values: readStringArray(cur, n, key) };
     case GgufValueType.BOOL: {
+      budget.charge(typeAt, n, OBJECT_COST.boolean, `booleans in "${key}"`);
       const out = new Array<boolean>(n);
       const b = cur.bytes;
       for (let i = 0; i < n; i++) out[i] = b[cur.pos + i] !== 0;
@@ -319,8 +351,9 @@ function readArray(cur: ByteCursor, depth: number, key: string): GgufArrayItem {
           `Array "${key}" nests deeper than ${MAX_NESTING_DEPTH} levels`,
         );
       }
+      budget.charge(typeAt, n, OBJECT_COST.nestedArray, `nested arrays in "${key}"`);
       const items: GgufArrayItem[] = [];
-      for (let i = 0; i < n; i++) items.push(readArray(cur, depth + 1, key));
+      for (let i = 0; i < n; i++) items.push(readArray(cur, depth + 1, key, budget));
       const nested: GgufNestedArray = { nested: true, items };
       return { elementType, values: nested };
     }

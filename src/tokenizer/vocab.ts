@@ -337,16 +337,26 @@ export function loadVocab(metadata: GgufMetadata, warn: (msg: string) => void): 
   const scores = new Float32Array(n);
   const attrs = new Int32Array(n);
   const tokenToId = new Map<string, number>();
+  let empty = 0;
+  let firstEmpty = -1;
   for (let i = 0; i < n; i++) {
     let word = tokens[i];
     if (word === "") {
-      warn(`empty token at index ${i}`);
+      // One warning line in all (a hostile vocabulary may hold millions of empty tokens).
+      if (empty++ === 0) firstEmpty = i;
       word = `[EMPTY_${i}]`;
       tokens[i] = word;
     }
     tokenToId.set(word, i);
     if (rawScores) scores[i] = rawScores[i];
     attrs[i] = types ? typeToAttr(types[i]) : ATTR.NORMAL;
+  }
+  if (empty > 0) {
+    warn(
+      `${empty} empty token${
+        empty === 1 ? "" : "s"
+      } (first at index ${firstEmpty}), named [EMPTY_<index>]`,
+    );
   }
   if (tokenToId.size !== n) warn(`vocabulary has ${n - tokenToId.size} duplicate token texts`);
 
