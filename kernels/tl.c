@@ -31,6 +31,7 @@ static uint32_t pair_lut[256];
 static uint8_t triple_pos[16][3];
 static uint8_t triple_neg[16][3];
 static int tables_ready = 0;
+static void init_six(void);
 
 static void init_tables(void) {
   if (tables_ready) return;
@@ -53,6 +54,7 @@ static void init_tables(void) {
     triple_pos[m][2] = (uint8_t)(t % 3);
     for (int d = 0; d < 3; d++) triple_neg[m][d] = (uint8_t)(2 - triple_pos[m][d]);
   }
+  init_six();
   tables_ready = 1; /* idempotent: a race only computes the same tables twice */
 }
 
@@ -80,35 +82,57 @@ static uint32_t tl1_strip(const uint8_t *s, int64_t K, int32_t BM, int32_t BK, i
   return bad & TL_BAD;
 }
 
+/* TL2 index byte -> the six codes of its two triples, for each pair of signs (bit 0: the first
+ * triple is negative, bit 1: the second); six bytes used of eight. */
+static uint64_t six_lut[4][256];
+static uint8_t six_bad[256];
+
+static void init_six(void) {
+  for (int sg = 0; sg < 4; sg++)
+    for (int b = 0; b < 256; b++) {
+      const uint8_t *t0 = (sg & 1) ? triple_neg[b >> 4] : triple_pos[b >> 4];
+      const uint8_t *t1 = (sg & 2) ? triple_neg[b & 15] : triple_pos[b & 15];
+      uint8_t six[8] = {t0[0], t0[1], t0[2], t1[0], t1[1], t1[2], 0, 0};
+      uint64_t v;
+      memcpy(&v, six, 8);
+      six_lut[sg][b] = v;
+      six_bad[b] = ((b >> 4) > 13 || (b & 15) > 13) ? TL_BAD : 0;
+    }
+}
+
 /* TL2: strip i from its three planes. */
 static uint32_t tl2_strip(const uint8_t *idx, const uint8_t *sgn, const uint8_t *tail, int64_t K,
                           int32_t BM, int32_t BK, uint8_t *codes) {
   const int64_t k3 = K - K % BK;
   uint32_t bad = 0;
-  /* magnitudes and signs together: one 32-byte index row (i, j, a, c) holds triples at columns
-   * j*BK + 6c and +3; their signs sit in sign word group (i, j, a, c / 4). */
+  uint8_t neg[32]; /* row r of a 32-row block: bit t' = the sign of its triple t' (0..7) */
+  /* One 32-byte index row (i, j, a, c) holds the triples at columns j*BK + 6c and +3 of 32 rows;
+   * their signs sit in the sign word group (i, j, a, c / 4), triples t' = 2(c % 4) and +1. */
   for (int64_t j = 0; j < k3 / BK; j++)
     for (int a = 0; a < BM / 32; a++) {
       const uint8_t *sg = sgn + ((j * (BM / 32) + a) * (BK / 24)) * 32;
       for (int c = 0; c < BK / 6; c++, idx += 32) {
-        const uint8_t *words = sg + (c / 4) * 32;
-        const int h0 = 2 * (2 * (c % 4)); /* t' = 2*(c%4) + t for the two triples of the byte */
+        if (c % 4 == 0) {
+          const uint8_t *words = sg + (c / 4) * 32;
+          for (int r = 0; r < 32; r++) {
+            const int l = r & 15, half = r >> 4;
+            const unsigned word = (unsigned)words[2 * l] | ((unsigned)words[2 * l + 1] << 8);
+            unsigned m = 0;
+            for (int t = 0; t < 8; t++) m |= ((word >> (15 - (2 * t + half))) & 1u) << t;
+            neg[r] = (uint8_t)m;
+          }
+        }
+        const int shift = 2 * (c % 4);
+        uint8_t *col = codes + (int64_t)(a * 32) * K + j * BK + 6 * c;
         for (int u = 0; u < 4; u++)
           for (int v = 0; v < 8; v++) {
             const int r = 8 * SIGMA[u] + v; /* row within the 32-row block */
             const uint8_t b = idx[8 * u + v];
-            const int l = r & 15, half = r >> 4;
-            const unsigned word = (unsigned)words[2 * l] | ((unsigned)words[2 * l + 1] << 8);
-            uint8_t *o = codes + (int64_t)(a * 32 + r) * K + j * BK + 6 * c;
-            for (int t = 0; t < 2; t++) {
-              const int h = h0 + 2 * t + half;
-              const int neg = (word >> (15 - h)) & 1;
-              const uint8_t *tri = neg ? triple_neg[t == 0 ? b >> 4 : b & 15] : triple_pos[t == 0 ? b >> 4 : b & 15];
-              bad |= tri[0];
-              o[3 * t] = tri[0];
-              o[3 * t + 1] = tri[1];
-              o[3 * t + 2] = tri[2];
-            }
+            const uint64_t six = six_lut[(neg[r] >> shift) & 3][b];
+            bad |= six_bad[b];
+            uint8_t *o = col + (int64_t)r * K;
+            memcpy(o, &six, 4);
+            memcpy(o + 4, (const uint8_t *)&six + 4, 2);
           }
       }
     }

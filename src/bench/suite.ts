@@ -21,6 +21,8 @@ import { ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
 import { loadModel } from "../load/loader.ts";
 import { packI2S } from "../quant/i2s_pack.ts";
+import { encodeTl } from "../quant/tl.ts";
+import { resolveTlConfig } from "../quant/tl_config.ts";
 import { seededRandom } from "../common/random.ts";
 import { writeVocabShapedGguf } from "../synth/bpe_vocab.ts";
 import type { GgmlReferenceLibrary } from "../validate/ggml_reference.ts";
@@ -313,12 +315,71 @@ const dequantBench: Bench = {
           }));
         }
       }
+      out.push(...await tlDecodeMetrics(native, ctx, reps));
     } finally {
       native.setSimd("best");
     }
     return out;
   },
 };
+
+/**
+ * TL1/TL2 (bitnet.cpp's lookup-table layouts) → f32 and → I2_S, on an official preset shape
+ * (bitnet_b1_58-large 1536×1536 small, bitnet_b1_58-3B 3200×3200 full), against the design targets
+ * of 8 GB/s (TL1) and 4 GB/s (TL2) of f32 written.
+ *
+ * @example
+ * ```ts ignore
+ * import { nativeKernels } from "../../ffi/native.ts";
+ * import { tlDecodeMetrics } from "./suite.ts";
+ * const metrics = await tlDecodeMetrics(nativeKernels()!, ctx, { reps: 5, warmup: 1 });
+ * ```
+ */
+export async function tlDecodeMetrics(
+  native: NonNullable<ReturnType<typeof nativeKernels>>,
+  ctx: BenchContext,
+  reps: { reps: number; warmup: number },
+): Promise<Metric[]> {
+  const out: Metric[] = [];
+  const [M, K] = ctx.size === "full" ? [3200, 3200] : [1536, 1536];
+  const rng = seededRandom(7);
+  const w = new Int8Array(M * K);
+  for (let i = 0; i < w.length; i++) w[i] = rng.int(3) - 1;
+  for (const [type, targetGB] of [["TL1", 8], ["TL2", 4]] as const) {
+    ctx.log(`dequant ${type}`);
+    const { config } = resolveTlConfig(type, [K, M]);
+    const data = encodeTl(type, w, M, K, config, 0.0421);
+    const dst = new Float32Array(M * K);
+    const i2s = new Uint8Array(M * K / 4 + 32);
+    const tl = type === "TL1" ? 1 : 2;
+    const f32 = await measure(() => native.tlDecode(tl, data, M, K, config, null, dst), reps);
+    const trans = await measure(() => native.tlDecode(tl, data, M, K, config, i2s, null), reps);
+    const outBytes = M * K * 4;
+    const gibps = (ms: number) => outBytes / GIB / (ms / 1000);
+    out.push(metric({
+      id: `dequant.${type}.gibps`,
+      label: `${type} → f32 (${M}×${K} preset tiles), 1 thread`,
+      unit: "GiB/s",
+      kind: "throughput",
+      better: "higher",
+      value: gibps(f32.medianMs),
+      spread: spreadOf(f32, gibps),
+      ceilingShare: outBytes / (f32.medianMs / 1000) / ctx.machine.memcpyBytesPerSec,
+      target: { op: ">=", value: targetGB * GB / GIB, label: `≥ ${targetGB} GB/s (design target)` },
+    }));
+    const tgibps = (ms: number) => outBytes / GIB / (ms / 1000);
+    out.push(metric({
+      id: `dequant.${type}.to_i2s_gibps`,
+      label: `${type} → I2_S transcode (f32-equivalent GiB/s), 1 thread`,
+      unit: "GiB/s",
+      kind: "throughput",
+      better: "higher",
+      value: tgibps(trans.medianMs),
+      spread: spreadOf(trans, tgibps),
+    }));
+  }
+  return out;
+}
 
 const loadBench: Bench = {
   id: "load",
