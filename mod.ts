@@ -273,6 +273,9 @@ export { validateModel, type ValidateOptions } from "./src/validate/validate.ts"
 export * from "./src/tokenizer/mod.ts";
 export {
   argmax,
+  compareLogits,
+  decodeLogits,
+  encodeLogits,
   generate,
   type GenerateOptions,
   type GenerateResult,
@@ -281,13 +284,17 @@ export {
   type LinearBackend,
   loadModel as loadInferenceModel,
   type LoadModelOptions,
+  type LogitsComparison,
+  type LogitsTable,
   makeSampler,
   type ModelConfig,
+  type PositionAgreement,
   readModelConfig,
   type Sampler,
   type SamplingOptions,
   type SlotTokens,
   SUPPORTED_ARCHITECTURES,
+  teacherForcedLogits,
   type TlTranscodeReport,
 } from "./src/infer/mod.ts";
 export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";

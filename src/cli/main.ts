@@ -34,6 +34,8 @@ Commands:
   tokenize       text → token ids with the model's own tokenizer (llama.cpp parity)
   detokenize     token ids → text
   run FILE       generate text: -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]
+  logits FILE    teacher-forced logits of every position (--tokens IDS [--json | --out F.bin])
+  compare-logits A B   how two engines' logits agree (cosine, max |Δ|, argmax)
   serve FILE     OpenAI-compatible HTTP server with continuous batching (--port, --parallel)
   chat FILE      interactive chat with the model's chat template (--system TEXT, /reset, /exit)
   kernels        which dequantization kernels are in use
@@ -69,6 +71,8 @@ const COMMANDS: Record<string, readonly [module: string, name: string]> = {
   hash: ["./hash.ts", "runHash"],
   quantize: ["./quantize.ts", "runQuantize"],
   run: ["./run.ts", "runRun"],
+  logits: ["./logits.ts", "runLogits"],
+  "compare-logits": ["./logits.ts", "runCompareLogits"],
   serve: ["./serve.ts", "runServe"],
   chat: ["./chat.ts", "runChat"],
   bench: ["./bench.ts", "runBench"],

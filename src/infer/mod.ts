@@ -32,4 +32,13 @@ export {
 } from "./model.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
 export { generate, type GenerateOptions, type GenerateResult } from "./generate.ts";
+export {
+  compareLogits,
+  decodeLogits,
+  encodeLogits,
+  type LogitsComparison,
+  type LogitsTable,
+  type PositionAgreement,
+  teacherForcedLogits,
+} from "./logits.ts";
 export { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";

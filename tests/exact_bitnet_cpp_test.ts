@@ -1,0 +1,61 @@
+/**
+ * bitload against bitnet.cpp (microsoft/BitNet c82b5e6 and its llama.cpp fork, the prebuilt
+ * oracle in ../shared/oracles/bitnet.cpp): upstream-`bitnet` models with I2_S projections written
+ * from `bitload synth`'s weights (the fork does not know `bitnet-b1.58`), 30 teacher-forced token
+ * ids with an f16 KV cache on both sides. The logits are bit-identical (the fork's I2_S activation
+ * quantization and epilogue, ggml's RMSNorm, RoPE, SiLU, softmax and tinyBLAS orders; see
+ * docs/exactness.md), at every SIMD level and thread count. Skips with the reason when the oracle
+ * is absent.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { bitnetToUpstream } from "../src/infer/convert.ts";
+import { compareLogits, teacherForcedLogits } from "../src/infer/logits.ts";
+import { loadModel } from "../src/infer/model.ts";
+import { generate } from "../src/infer/generate.ts";
+import { inferNative } from "../ffi/infer_native.ts";
+import { oracleLogits, oracleSkipReason } from "./reference/oracles.ts";
+
+const skip = oracleSkipReason("bitnet.cpp") ??
+  (inferNative() === null ? "the native kernels are unavailable" : null);
+if (skip) console.warn(`skipping the bitnet.cpp comparison: ${skip}`);
+
+/** 30 ids spread over the 1024-token vocabulary. */
+export const IDS = Array.from({ length: 30 }, (_, i) => 1 + 31 * i);
+
+Deno.test({
+  name: "bitnet.cpp: teacher-forced logits bit-identical on the 2-layer and the demo model",
+  ignore: skip !== null,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "bitload-bitnet-cpp-" });
+    try {
+      for (const layers of [2, 4]) {
+        const name = layers === 4 ? "demo model (4 layers)" : "2-layer model";
+        const file = join(dir, `bitnet-${layers}.gguf`);
+        const up = bitnetToUpstream(bitnetModelParts({ layers }), "I2_S");
+        await writeGguf(file, up.metadata, up.tensors);
+        const theirs = await oracleLogits("bitnet.cpp", file, IDS, { nGen: 16 });
+        await t.step(name, async () => {
+          using model = await loadModel(file, { kvType: "f16", threads: 2 });
+          const native = inferNative()!;
+          for (const level of native.levels) {
+            native.setLevel(level);
+            const c = compareLogits(teacherForcedLogits(model, IDS), theirs.prompt);
+            assert.equal(c.argmaxAgree, IDS.length, `${level}: argmax`);
+            assert.ok(c.maxAbsDiff <= 1e-3 * c.largestLogit, `${level}: max |Δ| ${c.maxAbsDiff}`);
+            assert.ok(c.identical, `${level}: bit-identical (max |Δ| ${c.maxAbsDiff})`);
+          }
+          native.setLevel("best");
+          const ours = generate(model, IDS, { maxTokens: 16, stopOnEos: false }).tokens;
+          let agree = 0;
+          while (agree < 16 && ours[agree] === theirs.generated[agree]) agree++;
+          console.log(`${name}: logits bit-identical; greedy agreement ${agree}/16`);
+        });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
