@@ -86,6 +86,11 @@ Deno.test("every command's --json output follows its schema", async (t) => {
       await json(runPlan, [model, ...devices, "--json", "--emit", "llama.cpp"]),
       "plan --emit",
     );
+    check(
+      S.PlanSweepJsonSchema,
+      await json(runPlan, [model, ...devices, "--sweep", "--json"]),
+      "plan --sweep",
+    );
   });
   await t.step("tokenize and detokenize", async () => {
     const ids = await json(runTokenize, [model, "--json", "--text", "hello world"]);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "npm:zod@^4";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { asF16 } from "./support/gguf_builders.ts";
 import { UsageError } from "../src/cli/output.ts";
 import { parseOverride, PLAN_HELP, renderPlan, runPlan } from "../src/cli/plan.ts";
 import { parseDeviceSpec } from "../src/plan/devices.ts";
@@ -11,7 +12,9 @@ import { runCli } from "./support/cli.ts";
 const dir = await Deno.makeTempDir({ prefix: "bitload-plan-cli-" });
 const model = join(dir, "bitnet.gguf");
 const { metadata, tensors } = bitnetModelParts({ layers: 2, vocab: 512 });
-await writeGguf(model, metadata, tensors);
+// F16 projections instead of I2_S: these tests place layers on simulated GPUs, and a CUDA backend
+// has no I2_S kernel (plan would leave the GPUs out; tests/plan_judgement_test.ts checks that).
+await writeGguf(model, metadata, tensors.map(asF16));
 
 /** The `plan --json` contract (the fields users script against). */
 const PlanJson = z.object({

@@ -6,9 +6,24 @@ import { bitnetShapes, headerOnlyModel, transformerShapes } from "../src/plan/sh
 import {
   llamaCppLayerSplit,
   type PlacementPlan,
-  planPlacement,
+  type PlanOptions,
+  planPlacement as planWithWeightTypes,
   validateMemoryRequirements,
 } from "../src/plan/strategies.ts";
+import type { GgufModel } from "../src/gguf/model.ts";
+
+/**
+ * These tests check the strategies' byte arithmetic on the BitNet shape, with simulated GPUs:
+ * bytes only (`checkWeightTypes: false`), since a CUDA backend cannot run I2_S and the plan would
+ * otherwise leave the GPUs out (that judgement is tested in tests/plan_judgement_test.ts).
+ */
+function planPlacement(
+  model: Pick<GgufModel, "tensors" | "metadata">,
+  devices: readonly Device[],
+  options: PlanOptions = {},
+): PlacementPlan {
+  return planWithWeightTypes(model, devices, { checkWeightTypes: false, ...options });
+}
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

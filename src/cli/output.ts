@@ -73,6 +73,31 @@ export const cyan: (s: string) => string = paint("36");
 export { formatBytes, formatCount, table } from "../common/format.ts";
 
 /**
+ * Wraps `text` at word boundaries into lines of at most `width` columns (a longer word stays
+ * whole), the first prefixed by `first`, the others by `rest`.
+ *
+ * @example
+ * ```ts
+ * import { wrap } from "./output.ts";
+ * wrap("one two three", 9, "- ", "  "); // "- one two\n  three"
+ * ```
+ */
+export function wrap(text: string, width: number, first = "", rest = first): string {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest + word;
+    } else line += (empty ? "" : " ") + word;
+    empty = false;
+  }
+  lines.push(line);
+  return lines.join("\n");
+}
+
+/**
  * The one-line message for an error: `bitload: FILE: reason (CODE)` for GGUF errors,
  * `bitload: message` otherwise.
  *

@@ -9,6 +9,7 @@ import { openGgufModel } from "../gguf/split.ts";
 import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
 import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
 import { PlanError } from "../plan/errors.ts";
+import { type Sweep, sweepPlacement } from "../plan/sweep.ts";
 import {
   type PlacementPlan,
   type PlanOptions,
@@ -17,7 +18,7 @@ import {
   type Strategy,
   type TensorOverride,
 } from "../plan/strategies.ts";
-import { bold, cyan, dim, formatBytes, table, UsageError, yellow } from "./output.ts";
+import { bold, cyan, dim, formatBytes, table, UsageError, wrap, yellow } from "./output.ts";
 import {
   COMMON_FLAGS,
   FULL_FLAG,
@@ -58,6 +59,9 @@ Options:
   --safety F                safety margin, fraction of what is needed (default 0.15)
   --json                    print the plan as JSON
   --emit llama.cpp          also print the equivalent llama.cpp flags
+  --sweep                   a fit table instead: every context size (512, 1024, … up to the
+                            training context, and -c N) × offloaded layers (0, ¼, ½, ¾, all,
+                            all + output), reserved bytes per device; --json for the cells
   --full                    never cut a table cell with … (default: fit 100 columns)
   -h, --help                show this help
 
@@ -129,6 +133,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     overhead: { type: "string" },
     safety: { type: "string" },
     emit: { type: "string" },
+    sweep: { type: "boolean" },
     ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
@@ -167,6 +172,22 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   };
   const devices = await resolveDevices(values.devices);
   const model = await openGgufModel(file);
+  if (values.sweep) {
+    if (options.gpuLayers !== undefined || values.strategy !== undefined) {
+      throw new UsageError("--sweep tries every layer count: drop -ngl and --strategy", {
+        command: "plan",
+      });
+    }
+    const { gpuLayers: _n, strategy: _s, ctx: _c, ...rest } = options;
+    const sweep = sweepPlacement(model, devices, {
+      ...rest,
+      extraCtx: ctx === undefined ? [] : [ctx],
+    });
+    if (values.json) {
+      out(JSON.stringify({ file, kvType, ...sweep }));
+    } else out(renderSweep(file, sweep, kvType, values.full));
+    return sweep.cells.some((c) => c.fits) ? 0 : 1;
+  }
   let plan: PlacementPlan;
   try {
     plan = planPlacement(model, devices, options);
@@ -186,6 +207,52 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     }
   }
   return plan.status === "ok" ? 0 : 1;
+}
+
+/**
+ * A sweep as a table: one row per context size and offloaded layer count, the bytes each device
+ * reserves, and whether it fits (or by how much it falls short).
+ *
+ * @example
+ * ```ts ignore
+ * import { renderSweep } from "./plan.ts";
+ * console.log(renderSweep("model.gguf", sweepPlacement(model, devices), "f16"));
+ * ```
+ */
+export function renderSweep(file: string, s: Sweep, kvType: string, full?: boolean): string {
+  const lines = [
+    bold("plan --sweep") + ` ${file}` +
+    dim(
+      ` — trained context ${s.trainedCtx ?? "unknown"}, KV ${kvType}, devices ${
+        s.devices.join(", ")
+      }`,
+    ),
+    "",
+  ];
+  const rows: string[][] = [["ctx", "-ngl", ...s.devices, "fits"]];
+  for (const c of s.cells) {
+    rows.push([
+      String(c.ctx),
+      String(c.gpuLayers),
+      ...s.devices.map((d) => formatBytes(c.bytes[d] ?? 0)),
+      c.fits ? "yes" : yellow(`no, short ${formatBytes(c.shortBy)}`),
+    ]);
+  }
+  lines.push(
+    table(rows, { width: 98, full }).split("\n")
+      .map((l, i) => "  " + (i === 0 ? cyan(l) : l)).join("\n"),
+  );
+  const best = [...s.cells].reverse().find((c) => c.fits);
+  lines.push(
+    "",
+    best
+      ? `largest that fits: ctx ${best.ctx} with -ngl ${best.gpuLayers}`
+      : yellow("nothing fits on these devices"),
+  );
+  if (s.trainedCtx !== null && s.ctxSizes.some((c) => c > s.trainedCtx!)) {
+    lines.push(dim(`  contexts above ${s.trainedCtx} exceed what the model was trained on`));
+  }
+  return lines.join("\n");
 }
 
 function ranges(layers: readonly number[]): string {
@@ -297,7 +364,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
     lines.push(
       `  ${i + 1}. ${s.action} (ctx ${s.ctx}, -ngl ${s.gpuLayers}) ${s.fits ? "fits" : "✗"}`,
     );
-    lines.push(dim(`     ${s.detail}`));
+    lines.push(dim(wrap(s.detail, 100, "     ")));
   });
   if (plan.refusal) lines.push("\n" + yellow("refused: ") + plan.refusal);
   if (plan.overrides.length > 0) {
@@ -308,7 +375,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
   }
   if (plan.warnings.length > 0) {
     lines.push("\n" + bold("warnings"));
-    for (const w of plan.warnings) lines.push(yellow("  - ") + w);
+    for (const w of plan.warnings) lines.push(wrap(w, 100, "  - ", "    "));
   }
   if (plan.suggestions.length > 0) {
     lines.push("\n" + bold("mixed precision") + dim(" (suggested, not applied)"));

@@ -36,6 +36,7 @@ import {
 } from "./accounting.ts";
 import type { Device, DeviceKind } from "./devices.ts";
 import { formatBytes as fmt } from "../common/format.ts";
+import { unsupportedWeightTypes } from "./backends.ts";
 
 /** Placement strategies. */
 export type Strategy = "auto" | "cpu" | "gpu" | "hybrid" | "split";
@@ -76,6 +77,12 @@ export interface PlanOptions extends Margins {
   minCtx?: number;
   /** Whether to compute mixed-precision suggestions. Default true. */
   suggestPrecision?: boolean;
+  /**
+   * Leave out accelerators whose backend cannot run the layers' weight types (CUDA and BitNet's
+   * I2_S, see `backends.ts`), with a warning. Default true; false plans bytes only, as for an
+   * engine with its own kernels for every type.
+   */
+  checkWeightTypes?: boolean;
 }
 
 /** One tensor's placement. */
@@ -712,9 +719,20 @@ export function planPlacement(
   if (!isKvType(kvType)) {
     throw new PlanError("BAD_OPTION", `Unknown KV type "${kvType}": use f16, q8_0, q4_0 or f32`);
   }
-  const p = prepare(model, orderDevices(devices), options);
+  const { usable, dropped } = options.checkWeightTypes === false
+    ? { usable: [...devices], dropped: [] }
+    : devicesThatRun(model, devices);
+  const p = prepare(model, orderDevices(usable), options);
   if (p.cpu < 0) return refuseWithoutCpu(model, devices, options, strategy);
+  p.warnings.push(...dropped);
   const requestedCtx = options.ctx ?? Math.min(p.shape.contextLength || 4096, 4096);
+  const trained = p.shape.contextLength;
+  if (options.ctx !== undefined && trained > 0 && options.ctx > trained) {
+    p.warnings.push(
+      `ctx ${options.ctx} is beyond the ${trained} tokens the model was trained on: past them ` +
+        `the output degrades unless RoPE scaling is set (llama.cpp --rope-scaling, --yarn-*)`,
+    );
+  }
   const s: Planning = {
     p,
     o,
@@ -743,6 +761,36 @@ export function planPlacement(
     default:
       return planAuto(s);
   }
+}
+
+/**
+ * The devices that can run the model's layers: an accelerator whose backend lacks one of the
+ * layers' weight types (CUDA and BitNet's CPU-only I2_S, for one) would hold the bytes and run
+ * nothing, so it is left out of the plan, with a warning saying why.
+ */
+function devicesThatRun(
+  model: Pick<GgufModel, "tensors">,
+  devices: readonly Device[],
+): { usable: Device[]; dropped: string[] } {
+  const types = model.tensors.filter((t) => layerIndex(t.name) !== null).map((t) => t.type.name);
+  const usable: Device[] = [];
+  const dropped: string[] = [];
+  for (const d of devices) {
+    const missing = unsupportedWeightTypes(d.kind, types);
+    if (missing.length === 0) usable.push(d);
+    else {
+      dropped.push(
+        `${d.name} is not used: its ${d.kind} backend cannot run the layers' ${
+          missing.join("/")
+        } weights (${
+          missing.some((t) => t === "I2_S" || t === "TL1" || t === "TL2")
+            ? "BitNet's ternary kernels are CPU-only"
+            : "no GPU kernel for them"
+        }), so every layer stays on the CPU side`,
+      );
+    }
+  }
+  return { usable, dropped };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -767,3 +767,14 @@ export function grammarFile(rng: Rng, littleEndianOnly = false): Uint8Array {
   r.raw(new Uint8Array(rng.int(12) * 256 + rng.int(unit)));
   return r.bytes();
 }
+
+/**
+ * A tensor with I2_S weights turned into F16 zeros of the same shape (other types unchanged):
+ * a BitNet-shaped model whose layers a GPU backend can run, for placement tests.
+ */
+export function asF16(t: GgufTensorInput): GgufTensorInput {
+  const name = typeof t.type === "string" ? t.type : t.type.name;
+  if (name !== "I2_S") return t;
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  return { ...t, type: "F16", data: () => new Uint8Array(n * 2) };
+}
