@@ -50,21 +50,8 @@ export interface Device {
   source?: string;
 }
 
-/** One device as written in a `--devices FILE.json`. */
-export interface DeviceJson {
-  /** Unique name. */
-  name: string;
-  /** Device kind. */
-  kind: DeviceKind;
-  /** Total memory, bytes. */
-  totalBytes: number;
-  /** Free memory, bytes. */
-  freeBytes: number;
-  /** Bandwidth, bytes/s. */
-  bandwidth?: number;
-  /** `host:port` (rpc). */
-  host?: string;
-}
+/** One device as written in a `--devices FILE.json`: a {@link Device} without the derived fields. */
+export type DeviceJson = Omit<Device, "numaNodes" | "source">;
 
 /** zod schema of one device in a `--devices FILE.json`. */
 export const DeviceSchema: z.ZodType<DeviceJson> = z.strictObject({

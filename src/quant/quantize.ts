@@ -75,6 +75,12 @@ export function fp32ToFp16Bits(x: number): number {
   return ((sign >>> 16) | (shl1W > 0xff000000 ? 0x7e00 : nonsign)) & 0xffff;
 }
 
+/** Stores `bits` (a 16-bit pattern) little-endian at `out[offset]`. */
+function writeU16(out: Uint8Array, offset: number, bits: number): void {
+  out[offset] = bits & 0xff;
+  out[offset + 1] = bits >>> 8;
+}
+
 /**
  * bfloat16 bits of an f32, as ggml's `ggml_compute_fp32_to_bf16` computes them (round to nearest
  * even; a NaN keeps its top bits and is forced quiet).
@@ -111,9 +117,7 @@ function checkBlocks(type: string, n: number, block: number): void {
 export function quantizeF16(src: Float32Array): Uint8Array {
   const out = new Uint8Array(src.length * 2);
   for (let i = 0; i < src.length; i++) {
-    const h = fp32ToFp16Bits(src[i]);
-    out[2 * i] = h & 0xff;
-    out[2 * i + 1] = h >>> 8;
+    writeU16(out, 2 * i, fp32ToFp16Bits(src[i]));
   }
   return out;
 }
@@ -130,9 +134,7 @@ export function quantizeF16(src: Float32Array): Uint8Array {
 export function quantizeBF16(src: Float32Array): Uint8Array {
   const out = new Uint8Array(src.length * 2);
   for (let i = 0; i < src.length; i++) {
-    const h = fp32ToBf16Bits(src[i]);
-    out[2 * i] = h & 0xff;
-    out[2 * i + 1] = h >>> 8;
+    writeU16(out, 2 * i, fp32ToBf16Bits(src[i]));
   }
   return out;
 }
@@ -166,10 +168,8 @@ export function quantizeQ8_0(src: Float32Array): Uint8Array {
     }
     const d = fround(amax / 127);
     const id = d ? fround(1 / d) : 0;
-    const h = fp32ToFp16Bits(d);
     const o = i * 34;
-    out[o] = h & 0xff;
-    out[o + 1] = h >>> 8;
+    writeU16(out, o, fp32ToFp16Bits(d));
     for (let j = 0; j < 32; j++) {
       const q = roundHalfAway(fround(src[x + j] * id));
       out[o + 2 + j] = q & 0xff; // int8 two's complement (|q| ≤ 127 for finite input)
@@ -206,10 +206,8 @@ export function quantizeQ4_0(src: Float32Array): Uint8Array {
     }
     const d = fround(max / -8);
     const id = d ? fround(1 / d) : 0;
-    const h = fp32ToFp16Bits(d);
     const o = i * 18;
-    out[o] = h & 0xff;
-    out[o + 1] = h >>> 8;
+    writeU16(out, o, fp32ToFp16Bits(d));
     for (let j = 0; j < 16; j++) {
       const x0 = fround(src[x + j] * id);
       const x1 = fround(src[x + 16 + j] * id);
@@ -271,9 +269,7 @@ export function quantizeTQ2_0(src: Float32Array): Uint8Array {
         out[o + 32 * h + m] = q & 0xff;
       }
     }
-    const hb = fp32ToFp16Bits(d);
-    out[o + 64] = hb & 0xff;
-    out[o + 65] = hb >>> 8;
+    writeU16(out, o + 64, fp32ToFp16Bits(d));
   }
   return out;
 }
@@ -322,9 +318,7 @@ export function quantizeTQ1_0(src: Float32Array): Uint8Array {
       for (let n = 0; n < 4; n++) q = q * 3 + trit(240 + j + n * 4);
       out[o + 48 + j] = pack(q * 3);
     }
-    const hb = fp32ToFp16Bits(d);
-    out[o + 52] = hb & 0xff;
-    out[o + 53] = hb >>> 8;
+    writeU16(out, o + 52, fp32ToFp16Bits(d));
   }
   return out;
 }
