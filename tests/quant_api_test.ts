@@ -3,6 +3,7 @@
  * cases (wrong byte length, bad counts, refused types, unknown names).
  */
 
+import { QuantError } from "../src/quant/errors.ts";
 import assert from "node:assert/strict";
 import { ggmlType, ggmlTypeByName } from "../src/gguf/types.ts";
 import {
@@ -32,13 +33,15 @@ Deno.test("type resolution", async (t) => {
     assert.equal(resolveGgmlType(36).name, "I2_S");
     assert.equal(resolveGgmlType(38).name, "IQ4_NL_8_8");
   });
-  await t.step("unknown names and ids are RangeErrors", () => {
+  await t.step("unknown names and ids are QuantErrors (UNKNOWN_TYPE)", () => {
     assert.throws(() => resolveGgmlType("Q9_K"), {
-      name: "RangeError",
-      message: 'Unknown ggml type name "Q9_K"',
+      name: "QuantError",
+      code: "UNKNOWN_TYPE",
+      reason: 'Unknown ggml type name "Q9_K"',
     });
     assert.throws(() => resolveGgmlType(99), {
-      name: "RangeError",
+      name: "QuantError",
+      code: "UNKNOWN_TYPE",
       message: /Unknown ggml type id 99/,
     });
     assert.throws(
@@ -99,36 +102,38 @@ Deno.test("error cases", async (t) => {
     assert.throws(
       () => dequantizeTs(ggmlTypeByName("Q4_K")!, new Uint8Array(100), new Float32Array(256)),
       {
-        name: "RangeError",
-        message: "Expected 144 bytes of Q4_K data for 256 elements but got 100",
+        name: "QuantError",
+        code: "BAD_LENGTH",
+        reason: "Expected 144 bytes of Q4_K data for 256 elements but got 100",
       },
     );
     assert.throws(
       () => dequantize("Q8_0", new Uint8Array(35), new Float32Array(32), { backend: "ts" }),
-      { name: "RangeError", message: "Expected 34 bytes of Q8_0 data for 32 elements but got 35" },
+      { code: "BAD_LENGTH", reason: "Expected 34 bytes of Q8_0 data for 32 elements but got 35" },
     );
     // I2_S needs the whole tensor: n/4 bytes of codes plus the 32-byte scale slot.
     assert.throws(
       () => dequantize("I2_S", new Uint8Array(36), new Float32Array(128), { backend: "ts" }),
-      { name: "RangeError", message: "Expected 64 bytes of I2_S data for 128 elements but got 36" },
+      { code: "BAD_LENGTH", reason: "Expected 64 bytes of I2_S data for 128 elements but got 36" },
     );
   });
   await t.step("counts that are not whole blocks", () => {
     assert.throws(
       () => dequantize("Q4_K", new Uint8Array(144), new Float32Array(100), { backend: "ts" }),
-      { name: "RangeError", message: /multiple of its block size 256/ },
+      { code: "BAD_LENGTH", message: /multiple of its block size 256/ },
     );
     assert.throws(
       () => dequantize("I2_S", new Uint8Array(64), new Float32Array(64), { backend: "ts" }),
-      { name: "RangeError", message: /multiple of its block size 128/ },
+      { code: "BAD_LENGTH", message: /multiple of its block size 128/ },
     );
-    assert.throws(() => dequantizeToNew("F32", new Uint8Array(0), -1), RangeError);
+    assert.throws(() => dequantizeToNew("F32", new Uint8Array(0), -1), QuantError);
   });
   await t.step("TL1/TL2 without dims, and I8_S, are refused with a reason", () => {
     for (const name of ["TL1", "TL2"]) {
       const type = ggmlTypeByName(name)!;
       assert.throws(() => dequantizeTs(type, new Uint8Array(64), new Float32Array(128)), {
-        name: "Error",
+        name: "QuantError",
+        code: "UNSUPPORTED_TYPE",
         message: new RegExp(
           `Cannot dequantize type "${name}" \\(id \\d+\\): .*kernel_config\\.ini`,
         ),

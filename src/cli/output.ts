@@ -6,6 +6,7 @@
  */
 
 import { GgufError } from "../gguf/errors.ts";
+import { BitloadError } from "../common/errors.ts";
 import { readEnv } from "../../ffi/env.ts";
 
 /** An environment variable, or `undefined` when unset or not permitted (see `ffi/env.ts`). */
@@ -104,13 +105,14 @@ export function wrap(text: string, width: number, first = "", rest = first): str
  * @example
  * ```ts
  * import { GgufError } from "../gguf/errors.ts";
+import { BitloadError } from "../common/errors.ts";
  * import { errorLine } from "./output.ts";
  * errorLine(new GgufError("BAD_MAGIC", 0, "Not a GGUF file", { path: "x.bin" }));
  * // 'bitload: x.bin: Not a GGUF file (BAD_MAGIC)'
  * ```
  */
 export function errorLine(error: unknown): string {
-  if (error instanceof GgufError) {
+  if (error instanceof GgufError || error instanceof BitloadError) {
     const where = error.path ? `${error.path}: ` : "";
     return `bitload: ${where}${error.reason} (${error.code})`;
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { QuantError } from "../quant/errors.ts";
 import { openGguf } from "../load/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
@@ -89,7 +90,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
       onProgress: bar.update,
     });
   } catch (error) {
-    if (error instanceof RangeError) throw new Error(`${inPath}: ${error.message}`);
+    if (error instanceof QuantError) throw error.withPath(inPath);
     throw error;
   } finally {
     bar.done();

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import { type NativeKernels, nativeKernels } from "../../ffi/native.ts";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../gguf/types.ts";
 import { assertDequantizeArgs, dequantizeTs } from "./dequantize_ts.ts";
@@ -68,7 +69,7 @@ export function nativeDequantizeAvailable(): boolean {
  * (`"q4_k"`, `"I2_S"`); a number is an upstream ggml id, except that 36 (a removed id upstream)
  * means BitNet's I2_S.
  *
- * @throws {RangeError} For an unknown name or id.
+ * @throws {QuantError} `UNKNOWN_TYPE` for an unknown name or id.
  *
  * @example
  * ```ts
@@ -80,12 +81,12 @@ export function nativeDequantizeAvailable(): boolean {
 export function resolveGgmlType(type: GgmlTypeInfo | string | number): GgmlTypeInfo {
   if (typeof type === "string") {
     const info = ggmlTypeByName(type);
-    if (!info) throw new RangeError(`Unknown ggml type name "${type}"`);
+    if (!info) throw new QuantError("UNKNOWN_TYPE", `Unknown ggml type name "${type}"`);
     return info;
   }
   if (typeof type === "number") {
     const info = ggmlType(type, type === 36 ? "bitnet" : "ggml");
-    if (!info) throw new RangeError(`Unknown ggml type id ${type}`);
+    if (!info) throw new QuantError("UNKNOWN_TYPE", `Unknown ggml type id ${type}`);
     return info;
   }
   return type;
@@ -96,10 +97,10 @@ export function resolveGgmlType(type: GgmlTypeInfo | string | number): GgmlTypeI
  * elements' bytes; for I2_S it is the whole tensor (`n/4` bytes of codes, then the 32-byte slot
  * holding the f32 scale).
  *
- * @throws {RangeError} For an unknown type, a count that is not a whole number of blocks, or a
- * wrong `src` length (`Expected 144 bytes of Q4_K data for 256 elements but got 100`).
- * @throws {Error} For types that cannot be dequantized (TL1, TL2, I8_S, removed ids), and for
- * `backend: "native"` when the native kernels are unavailable.
+ * @throws {QuantError} `UNKNOWN_TYPE`; `BAD_LENGTH` for a count that is not a whole number of
+ * blocks or a wrong `src` length (`Expected 144 bytes of Q4_K data for 256 elements but got 100`);
+ * `UNSUPPORTED_TYPE` for types that cannot be dequantized (TL1, TL2, I8_S, removed ids);
+ * `NATIVE_UNAVAILABLE` for `backend: "native"` when the native kernels are unavailable.
  *
  * @example
  * ```ts
@@ -120,7 +121,10 @@ export function dequantize(
   const info = resolveGgmlType(type);
   const backend = options.backend ?? "auto";
   if (backend !== "ts" && backend !== "auto" && backend !== "native") {
-    throw new RangeError(`Unknown dequantize backend "${backend}": use "native", "ts" or "auto"`);
+    throw new QuantError(
+      "BAD_OPTION",
+      `Unknown dequantize backend "${backend}": use "native", "ts" or "auto"`,
+    );
   }
   if ((info.name === "TL1" || info.name === "TL2") && options.dims) {
     dequantizeTlTensor(info.name, src, out, options.dims, { ...options, backend });
@@ -140,7 +144,8 @@ export function dequantize(
       }
     }
     if (backend === "native") {
-      throw new Error(
+      throw new QuantError(
+        "NATIVE_UNAVAILABLE",
         `Cannot dequantize ${info.name} with the native backend: the native kernels are unavailable (see the notice above, or kernelInfo().reason); use backend "ts" or "auto"`,
       );
     }
@@ -164,7 +169,8 @@ export function dequantizeToNew(
   options: DequantizeOptions = {},
 ): Float32Array {
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Cannot dequantize ${n} elements: the count must be a non-negative integer`,
     );
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import type { GgmlTypeInfo } from "../gguf/types.ts";
 import {
   dequantizeBF16,
@@ -130,16 +131,21 @@ export function canDequantizeTs(type: GgmlTypeInfo): boolean {
  */
 export function expectedByteLength(type: GgmlTypeInfo, n: number): number {
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Cannot dequantize ${n} elements: the count must be a non-negative integer`,
     );
   }
   const blockSize = type.name === "I2_S" ? I2S_BLOCK_ELEMENTS : type.blockSize;
   if (blockSize <= 0) {
-    throw new RangeError(`Type "${type.name}" (id ${type.id}) has no block size`);
+    throw new QuantError(
+      "UNSUPPORTED_TYPE",
+      `Type "${type.name}" (id ${type.id}) has no block size`,
+    );
   }
   if (n % blockSize !== 0) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Cannot dequantize ${n} elements of ${type.name}: the count must be a multiple of its block size ${blockSize}`,
     );
   }
@@ -152,8 +158,8 @@ export function expectedByteLength(type: GgmlTypeInfo, n: number): number {
  * a whole number of blocks and `src` has exactly the bytes they occupy. Every backend runs this
  * first, so a native kernel never sees a short buffer.
  *
- * @throws {Error} When the type cannot be dequantized (TL1, TL2, I8_S, removed ids).
- * @throws {RangeError} For a bad count or byte length.
+ * @throws {QuantError} `UNSUPPORTED_TYPE` when the type cannot be dequantized (TL1, TL2, I8_S,
+ * removed ids); `BAD_LENGTH` for a bad count or byte length.
  *
  * @example
  * ```ts
@@ -171,11 +177,15 @@ export function assertDequantizeArgs(type: GgmlTypeInfo, src: Uint8Array, n: num
         ? "its tiles depend on the tensor's shape and on bitnet.cpp's kernel_config.ini, " +
           "so it decodes only through dequantize() with options.dims (and options.tlConfig)"
         : "bitload has no decoder for it");
-    throw new Error(`Cannot dequantize type "${type.name}" (id ${type.id}): ${why}`);
+    throw new QuantError(
+      "UNSUPPORTED_TYPE",
+      `Cannot dequantize type "${type.name}" (id ${type.id}): ${why}`,
+    );
   }
   const expected = expectedByteLength(type, n);
   if (src.byteLength !== expected) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected ${expected} bytes of ${type.name} data for ${n} elements but got ${src.byteLength}`,
     );
   }
@@ -186,9 +196,9 @@ export function assertDequantizeArgs(type: GgmlTypeInfo, src: Uint8Array, n: num
  * as ggml does. `src` must be exactly the bytes of those elements (for I2_S, the whole tensor:
  * codes then the 32-byte scale slot).
  *
- * @throws {RangeError} When the element count is not a whole number of blocks or `src` has the
+ * @throws {QuantError} `BAD_LENGTH` when the element count is not a whole number of blocks or `src` has the
  * wrong length, e.g. `Expected 144 bytes of Q4_K data for 256 elements but got 100`.
- * @throws {Error} When the type cannot be dequantized (TL1, TL2, I8_S, removed ids).
+ * @throws {QuantError} `UNSUPPORTED_TYPE` when the type cannot be dequantized (TL1, TL2, I8_S, removed ids).
  *
  * @example
  * ```ts

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import type { GgmlTypeInfo } from "../gguf/types.ts";
 
 export type { GgmlTypeInfo } from "../gguf/types.ts";
@@ -53,8 +54,8 @@ function swap16(bytes: Uint8Array, o: number): void {
  * for Q6_K `d` at byte 208, for TQ2_0 `d` at byte 64; MXFP4 and NVFP4 need nothing. The operation
  * is its own inverse.
  *
- * @throws {Error} For any other type (as gguf_convert_endian.py does), or when the length is not
- * a whole number of blocks.
+ * @throws {QuantError} `UNSUPPORTED_TYPE` for any other type (as gguf_convert_endian.py does),
+ * `BAD_LENGTH` when the length is not a whole number of blocks.
  *
  * @example
  * ```ts
@@ -68,7 +69,8 @@ export function byteSwapTensor(type: GgmlTypeInfo, bytes: Uint8Array): void {
   const width = ELEMENT_WIDTH[type.name];
   if (width !== undefined) {
     if (bytes.length % width !== 0) {
-      throw new RangeError(
+      throw new QuantError(
+        "BAD_LENGTH",
         `Cannot byte-swap ${bytes.length} bytes of ${type.name}: not a multiple of ${width}`,
       );
     }
@@ -88,12 +90,14 @@ export function byteSwapTensor(type: GgmlTypeInfo, bytes: Uint8Array): void {
   }
   const fields = F16_FIELDS_PER_BLOCK[type.name];
   if (fields === undefined) {
-    throw new Error(
+    throw new QuantError(
+      "UNSUPPORTED_TYPE",
       `Cannot byte-swap type "${type.name}": its big-endian layout is undefined (gguf_convert_endian.py refuses it too)`,
     );
   }
   if (bytes.length % type.typeSize !== 0) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Cannot byte-swap ${bytes.length} bytes of ${type.name}: not a multiple of its ${type.typeSize}-byte block`,
     );
   }

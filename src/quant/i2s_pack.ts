@@ -8,6 +8,8 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
+
 /**
  * Packs values in {−1, 0, +1} with a tensor scale. `values.length` must be a multiple of 128.
  *
@@ -21,7 +23,9 @@
  */
 export function packI2S(values: Int8Array, scale: number): Uint8Array {
   const n = values.length;
-  if (n % 128 !== 0) throw new RangeError(`I2_S needs a multiple of 128 values, got ${n}`);
+  if (n % 128 !== 0) {
+    throw new QuantError("BAD_LENGTH", `I2_S needs a multiple of 128 values, got ${n}`);
+  }
   const out = new Uint8Array(n / 4 + 32);
   for (let block = 0; block < n / 128; block++) {
     const base = block * 128;
@@ -29,7 +33,9 @@ export function packI2S(values: Int8Array, scale: number): Uint8Array {
       let byte = 0;
       for (let g = 0; g < 4; g++) {
         const v = values[base + 32 * g + p];
-        if (v < -1 || v > 1) throw new RangeError(`I2_S values must be −1, 0 or +1, got ${v}`);
+        if (v < -1 || v > 1) {
+          throw new QuantError("BAD_VALUE", `I2_S values must be −1, 0 or +1, got ${v}`);
+        }
         byte |= (v + 1) << (6 - 2 * g);
       }
       out[block * 32 + p] = byte;

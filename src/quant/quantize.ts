@@ -14,6 +14,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import { packI2S } from "./i2s_pack.ts";
 
 const fround = Math.fround;
@@ -99,7 +100,8 @@ export function fp32ToBf16Bits(x: number): number {
 
 function checkBlocks(type: string, n: number, block: number): void {
   if (n % block !== 0) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Cannot quantize ${n} values to ${type}: the count must be a multiple of ${block}`,
     );
   }
@@ -374,7 +376,7 @@ export function quantizeI2S(src: Float32Array): Uint8Array {
  * Quantizes f32 values to one of {@link QUANTIZE_TYPES}. For block types the count must be a
  * multiple of the block size; rows are independent, so a whole tensor is quantized at once.
  *
- * @throws {RangeError} For an unsupported type or a count that is not a whole number of blocks.
+ * @throws {QuantError} `UNSUPPORTED_TYPE` for an unsupported type, `BAD_LENGTH` for a count that is not a whole number of blocks.
  *
  * @example
  * ```ts
@@ -399,7 +401,8 @@ export function quantize(type: string, src: Float32Array): Uint8Array {
     case "F32":
       return new Uint8Array(Float32Array.from(src).buffer);
   }
-  throw new RangeError(
+  throw new QuantError(
+    "UNSUPPORTED_TYPE",
     `Cannot quantize to "${type}": bitload quantizes to ${QUANTIZE_TYPES.join(", ")} (and F32)`,
   );
 }

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import type { GgufModel } from "../gguf/model.ts";
 import { type GgufMetadataInput, type GgufTensorInput, kv, writeGguf } from "../gguf/writer.ts";
 import { BITNET_ARCHITECTURES, ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
@@ -95,7 +96,8 @@ function targetFor(
 /**
  * Converts an opened model to `type` and writes it to `outPath` (atomically).
  *
- * @throws {RangeError} For I2_S on a non-BitNet architecture.
+ * @throws {QuantError} `ARCHITECTURE_MISMATCH` for I2_S…TL2 on a non-BitNet architecture,
+ * `BYTE_ORDER` for a big-endian tensor whose type has no defined byte order.
  *
  * @example
  * ```ts ignore
@@ -117,7 +119,8 @@ export async function quantizeModel(
     (type === "I2_S" || type === "TL1" || type === "TL2") &&
     !BITNET_ARCHITECTURES.includes(String(arch))
   ) {
-    throw new RangeError(
+    throw new QuantError(
+      "ARCHITECTURE_MISMATCH",
       `Cannot write ${type} for architecture "${arch}": type ids 36–39 mean I2_S…TL2 only in BitNet files (${
         BITNET_ARCHITECTURES.join(", ")
       })`,
@@ -127,7 +130,8 @@ export async function quantizeModel(
     !model.parts[t.part].littleEndian && !canByteSwap(t.type)
   );
   if (stuck) {
-    throw new RangeError(
+    throw new QuantError(
+      "BYTE_ORDER",
       `Cannot convert big-endian tensor "${stuck.name}": ${stuck.type.name} has no defined byte order`,
     );
   }
