@@ -5,6 +5,7 @@
  * @module
  */
 
+import { BenchError } from "./errors.ts";
 import { z } from "npm:zod@^4";
 import type { MachineInfo } from "./machine.ts";
 
@@ -135,7 +136,8 @@ export function parseBenchReport(json: unknown): BenchReport {
   const result = BenchReportSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new Error(
+    throw new BenchError(
+      "BAD_REPORT",
       `Not a bitload benchmark report: ${issue.path.join(".") || "(root)"}: ${issue.message}`,
     );
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { SynthError } from "../synth/errors.ts";
 import { BITNET_SYNTH_DEFAULTS, synthesizeBitnetModel } from "../synth/bitnet_model.ts";
 import type { BitnetSynthOptions } from "../synth/bitnet_model.ts";
 import { formatBytes, UsageError } from "./output.ts";
@@ -96,7 +97,7 @@ export async function runSynth(args: string[], out: (s: string) => void): Promis
   try {
     await synthesizeBitnetModel(positionals[0], options, { onProgress: bar.update });
   } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(e.message);
+    if (e instanceof SynthError) throw new UsageError(e.message);
     throw e;
   } finally {
     bar.done();

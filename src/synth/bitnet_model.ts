@@ -9,6 +9,7 @@
  * @module
  */
 
+import { SynthError } from "./errors.ts";
 import type { GgufMetadataInput, GgufTensorInput, WriteGgufOptions } from "../gguf/writer.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
 import { GgufValueType } from "../gguf/value_types.ts";
@@ -58,7 +59,7 @@ const CHAT_TEMPLATE = "{% for message in messages %}{% if loop.first %}{{ bos_to
 function checkOptions(o: Required<BitnetSynthOptions>): void {
   const positive = (name: string, v: number) => {
     if (!Number.isInteger(v) || v <= 0) {
-      throw new RangeError(`--${name} must be a positive integer, got ${v}`);
+      throw new SynthError("BAD_OPTION", `--${name} must be a positive integer, got ${v}`);
     }
   };
   positive("layers", o.layers);
@@ -68,19 +69,29 @@ function checkOptions(o: Required<BitnetSynthOptions>): void {
   positive("kv-heads", o.kvHeads);
   positive("context", o.context);
   if (o.dim % 128 !== 0) {
-    throw new RangeError(`--dim must be a multiple of 128 (I2_S blocks), got ${o.dim}`);
+    throw new SynthError(
+      "BAD_OPTION",
+      `--dim must be a multiple of 128 (I2_S blocks), got ${o.dim}`,
+    );
   }
   if (o.ffn % 128 !== 0) {
-    throw new RangeError(`--ffn must be a multiple of 128 (I2_S blocks), got ${o.ffn}`);
+    throw new SynthError(
+      "BAD_OPTION",
+      `--ffn must be a multiple of 128 (I2_S blocks), got ${o.ffn}`,
+    );
   }
   if (o.dim % o.heads !== 0) {
-    throw new RangeError(`--dim ${o.dim} must be divisible by --heads ${o.heads}`);
+    throw new SynthError("BAD_OPTION", `--dim ${o.dim} must be divisible by --heads ${o.heads}`);
   }
   if (o.heads % o.kvHeads !== 0) {
-    throw new RangeError(`--heads ${o.heads} must be divisible by --kv-heads ${o.kvHeads}`);
+    throw new SynthError(
+      "BAD_OPTION",
+      `--heads ${o.heads} must be divisible by --kv-heads ${o.kvHeads}`,
+    );
   }
   if ((o.dim / o.heads) * o.kvHeads % 128 !== 0) {
-    throw new RangeError(
+    throw new SynthError(
+      "BAD_OPTION",
       `The K/V projection width (dim / heads × kv-heads = ${
         (o.dim / o.heads) * o.kvHeads
       }) must be a multiple of 128`,

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { SynthError } from "./errors.ts";
 import { seededRandom } from "../common/random.ts";
 import { GgufValueType } from "../gguf/value_types.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
@@ -75,7 +76,10 @@ function pairKey(a: string, b: string): string {
  */
 export function buildBpeVocab(size: number, seed: number): BpeVocab {
   if (!Number.isInteger(size) || size < 258) {
-    throw new RangeError(`Vocabulary size must be an integer of at least 258, got ${size}`);
+    throw new SynthError(
+      "BAD_OPTION",
+      `Vocabulary size must be an integer of at least 258, got ${size}`,
+    );
   }
   const byteMap = byteToUnicode();
   const tokens = [...byteMap];

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import type { TensorResult } from "./report.ts";
 
 /** The seed's thresholds. */
@@ -67,7 +68,7 @@ export interface AccuracyMetrics {
  * Accuracy metrics of quantized values `y` against the original `x`, rows of `rowLength`
  * elements (default: one row).
  *
- * @throws {RangeError} When the lengths differ or `rowLength` does not divide them.
+ * @throws {ValidateError} `BAD_LENGTH` when the lengths differ or `rowLength` does not divide them.
  *
  * @example
  * ```ts
@@ -83,11 +84,14 @@ export function accuracyMetrics(
   rowLength: number = x.length,
 ): AccuracyMetrics {
   if (x.length !== y.length) {
-    throw new RangeError(`Cannot compare ${x.length} original values with ${y.length} quantized`);
+    throw new ValidateError(
+      "BAD_LENGTH",
+      `Cannot compare ${x.length} original values with ${y.length} quantized`,
+    );
   }
   const n = x.length;
   if (n > 0 && (rowLength <= 0 || n % rowLength !== 0)) {
-    throw new RangeError(`Row length ${rowLength} does not divide ${n} elements`);
+    throw new ValidateError("BAD_LENGTH", `Row length ${rowLength} does not divide ${n} elements`);
   }
   let sxx = 0, syy = 0, sxy = 0, see = 0, maxAbs = 0;
   let xmin = Infinity, xmax = -Infinity, ymin = Infinity, ymax = -Infinity;

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
+
 /** The figures of one comparison. */
 export interface DiffStats {
   /** Elements compared. */
@@ -57,7 +59,7 @@ function sameBits(x: number, y: number): boolean {
 /**
  * Compares `actual` against the reference `expected` (same length).
  *
- * @throws {RangeError} When the lengths differ.
+ * @throws {ValidateError} `BAD_LENGTH` when the lengths differ.
  *
  * @example
  * ```ts
@@ -73,7 +75,8 @@ export function compareArrays(
   options: CompareOptions = {},
 ): DiffStats {
   if (actual.length !== expected.length) {
-    throw new RangeError(
+    throw new ValidateError(
+      "BAD_LENGTH",
       `Cannot compare ${actual.length} values with ${expected.length}: the lengths differ`,
     );
   }

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import { fp32ToFp16Bits } from "../quant/quantize.ts";
@@ -86,7 +87,10 @@ export function i2sToTq2(
   n: number,
 ): { blocks: Uint8Array; scale: number; d: number; elements: number } {
   if (n % 128 !== 0 || data.length < n / 4 + 4) {
-    throw new RangeError(`Cannot repack ${data.length} bytes as an I2_S tensor of ${n} elements`);
+    throw new ValidateError(
+      "BAD_LENGTH",
+      `Cannot repack ${data.length} bytes as an I2_S tensor of ${n} elements`,
+    );
   }
   const scale = new DataView(data.buffer, data.byteOffset + n / 4, 4).getFloat32(0, true);
   const h = fp32ToFp16Bits(scale);

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import { readEnv } from "../../ffi/env.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
@@ -40,7 +41,7 @@ export interface DeterminismSettings {
 /**
  * Reads `BITNET_DETERMINISTIC` and `BITNET_SEED`.
  *
- * @throws {RangeError} When `BITNET_SEED` is not a non-negative integer.
+ * @throws {ValidateError} `BAD_ENV` when `BITNET_SEED` is not a non-negative integer.
  *
  * @example
  * ```ts
@@ -57,7 +58,10 @@ export function determinismSettings(
   if (raw !== undefined && raw !== "") {
     const seed = Number(raw);
     if (!Number.isSafeInteger(seed) || seed < 0) {
-      throw new RangeError(`BITNET_SEED must be a non-negative integer, got "${raw}"`);
+      throw new ValidateError(
+        "BAD_ENV",
+        `BITNET_SEED must be a non-negative integer, got "${raw}"`,
+      );
     }
     return { deterministic, seed: seed >>> 0, seedSource: "BITNET_SEED" };
   }

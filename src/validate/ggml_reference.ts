@@ -13,6 +13,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import { readEnv } from "../../ffi/env.ts";
 import { existsSync } from "node:fs";
 
@@ -192,7 +193,9 @@ export function openGgmlReferenceLibrary(libraryPath?: string):
       let fn = toFloat.get(id);
       if (!fn) {
         const p = traits(id)?.getPointer(40) ?? null;
-        if (p === null) throw new RangeError(`ggml has no to_float for type id ${id}`);
+        if (p === null) {
+          throw new ValidateError("REFERENCE", `ggml has no to_float for type id ${id}`);
+        }
         fn = new Deno.UnsafeFnPointer(p as Deno.PointerObject<ToFloat>, {
           parameters: ["buffer", "buffer", "i64"],
           result: "void",
@@ -249,11 +252,14 @@ export function openGgmlReferenceLibrary(libraryPath?: string):
     },
     quantize(id, src, nRows, nPerRow) {
       const v = traits(id);
-      if (v === null) throw new RangeError(`ggml has no type id ${id}`);
+      if (v === null) throw new ValidateError("REFERENCE", `ggml has no type id ${id}`);
       const blck = Number(v.getBigInt64(8));
       const size = Number(v.getBigUint64(24));
       if (blck <= 0 || nPerRow % blck !== 0) {
-        throw new RangeError(`Cannot quantize rows of ${nPerRow} to ggml type ${id}`);
+        throw new ValidateError(
+          "REFERENCE",
+          `Cannot quantize rows of ${nPerRow} to ggml type ${id}`,
+        );
       }
       s.ggml_quantize_init(id);
       const dst = new Uint8Array((nPerRow / blck) * size * nRows);
@@ -270,7 +276,10 @@ export function openGgmlReferenceLibrary(libraryPath?: string):
         imatrix,
       );
       if (Number(written) !== dst.length) {
-        throw new Error(`ggml_quantize_chunk wrote ${written} bytes, expected ${dst.length}`);
+        throw new ValidateError(
+          "REFERENCE",
+          `ggml_quantize_chunk wrote ${written} bytes, expected ${dst.length}`,
+        );
       }
       return dst;
     },
