@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
+import { describeError } from "./errors.ts";
 
 /**
  * Flags every bitload C library is built with. `-ffp-contract=off` keeps the compiler from fusing
@@ -86,11 +87,8 @@ export function compilerVersion(cc: string): string {
   return new TextDecoder().decode(out.stdout).split("\n")[0].trim();
 }
 
-/** Formats an error for a one-line reason. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message.split("\n")[0]}`;
-  return String(error);
-}
+/** Formats an error for a one-line reason (the one copy lives in `./errors.ts`). */
+export { describeError };
 
 /** Whether a path exists (other errors, e.g. permissions, are rethrown). */
 export function fileExists(path: string): boolean {

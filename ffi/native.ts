@@ -6,7 +6,8 @@
  */
 
 import { openNativeLibrary } from "./library.ts";
-import { BitloadStatus, type BitloadSymbols, SIMD_LEVEL_NAMES } from "./symbols.ts";
+import { check } from "./errors.ts";
+import { type BitloadSymbols, SIMD_LEVEL_NAMES } from "./symbols.ts";
 
 /** A SIMD level of the native kernels. */
 export type SimdLevel = "scalar" | "avx2" | "avx512" | "neon";
@@ -66,33 +67,6 @@ interface Loaded {
 }
 
 let loaded: Loaded | undefined;
-
-function statusMessage(status: number): string {
-  switch (status) {
-    case BitloadStatus.UNKNOWN_TYPE:
-      return "the type id is unknown or cannot be dequantized";
-    case BitloadStatus.BAD_LENGTH:
-      return "the element count is negative or not a multiple of the block size";
-    case BitloadStatus.NULL_BUFFER:
-      return "a buffer is missing";
-    case BitloadStatus.BAD_LEVEL:
-      return "the SIMD level is not supported by this CPU (or capped by BITLOAD_SIMD)";
-    case BitloadStatus.THREADS:
-      return "a worker thread could not be started";
-    case BitloadStatus.NO_MEMORY:
-      return "the kernel could not allocate its scratch memory";
-    default:
-      return `unexpected status ${status}`;
-  }
-}
-
-/** Turns a C status into an exception; the one place that does so. */
-function check(status: number, context: string): void {
-  if (status >= 0) return;
-  const message = `${context}: ${statusMessage(status)}`;
-  if (status === BitloadStatus.THREADS) throw new Error(message);
-  throw new RangeError(message);
-}
 
 function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernels {
   const geometryCache = new Map<number, { elements: number; bytes: number }>();

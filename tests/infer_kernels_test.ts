@@ -33,16 +33,15 @@ function acts(n: number): Float32Array {
 
 Deno.test({ name: "infer kernels", ignore }, async (t) => {
   const nat = native!;
-  const s = nat.symbols;
   const rows = 40, cols = 768, ntok = 3;
   const x = acts(ntok * cols);
   const q = new Int8Array(ntok * cols);
   const gsum = new Int32Array(ntok * cols / 32);
   const factor = new Float32Array(ntok);
   for (let r = 0; r < ntok; r++) {
-    factor[r] = s.bl_quantize_act(
+    factor[r] = nat.quantizeAct(
       x.subarray(r * cols, (r + 1) * cols),
-      BigInt(cols),
+      cols,
       q.subarray(r * cols, (r + 1) * cols),
       gsum.subarray(r * cols / 32, (r + 1) * cols / 32),
     );
@@ -76,7 +75,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
         nat.setLevel(level);
         const qq = new Int8Array(1024);
         const gg = new Int32Array(32);
-        out.push([qq, gg, s.bl_quantize_act(v, 1024n, qq, gg)]);
+        out.push([qq, gg, nat.quantizeAct(v, 1024, qq, gg)]);
       }
       nat.setLevel("best");
       assert.deepEqual(out[1], out[0]);
@@ -116,7 +115,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     for (const level of levels) {
       const used = nat.setLevel(level);
       const y = new Float32Array(ntok * rows);
-      s.bl_matmul_i2s(packed, BigInt(rows), BigInt(cols), 0.75, q, gsum, factor, BigInt(ntok), y);
+      nat.matmulTernary("i2s", packed, rows, cols, 0.75, { q, gsum, factor }, ntok, y);
       for (let i = 0; i < y.length; i++) {
         assert.ok(Math.abs(y[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${used} ${i}`);
       }
@@ -136,7 +135,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     for (const level of levels) {
       nat.setLevel(level);
       const y = new Float32Array(ntok * rows);
-      s.bl_matmul_tq2(packed, BigInt(rows), BigInt(cols), q, gsum, factor, BigInt(ntok), y);
+      nat.matmulTernary("tq2", packed, rows, cols, 1, { q, gsum, factor }, ntok, y);
       for (let i = 0; i < y.length; i++) {
         assert.ok(Math.abs(y[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `${level} ${i}`);
       }
@@ -155,7 +154,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       const qb = new Int8Array(nb * cols);
       const gb = new Int32Array(nb * cols / 32);
       const fb = new Float32Array(nb);
-      s.bl_quantize_rows(xb, BigInt(nb), BigInt(cols), qb, gb, fb);
+      nat.quantizeRows(xb, nb, cols, { q: qb, gsum: gb, factor: fb });
       const codes = ternary(rows * cols);
       const i2s = packI2S(codes, 0.5);
       const tq2 = quantizeTQ2_0(new Float32Array(codes).map((v) => v * 0.2));
@@ -164,12 +163,8 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
         const y = new Float32Array(n * rows);
         const qs = qb.subarray(from * cols), gs = gb.subarray(from * cols / 32);
         const fs = fb.subarray(from);
-        const status = kind === "i2s"
-          ? s.bl_matmul_i2s(i2s, BigInt(rows), BigInt(cols), 0.5, qs, gs, fs, BigInt(n), y)
-          : kind === "tq2"
-          ? s.bl_matmul_tq2(tq2, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y)
-          : s.bl_matmul_tq1(tq1, BigInt(rows), BigInt(cols), qs, gs, fs, BigInt(n), y);
-        assert.equal(status, 0);
+        const w = kind === "i2s" ? i2s : kind === "tq2" ? tq2 : tq1;
+        nat.matmulTernary(kind, w, rows, cols, 0.5, { q: qs, gsum: gs, factor: fs }, n, y);
         return y;
       };
       let first: Float32Array | undefined;
@@ -218,8 +213,8 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       nat.setLevel(level);
       const y16 = new Float32Array(ntok * rows);
       const y32 = new Float32Array(ntok * rows);
-      s.bl_matmul_f16(new Uint8Array(h.buffer), BigInt(rows), BigInt(cols), x, BigInt(ntok), y16);
-      s.bl_matmul_f32(w16, BigInt(rows), BigInt(cols), x, BigInt(ntok), y32);
+      nat.matmulF16(new Uint8Array(h.buffer), rows, cols, x, ntok, y16);
+      nat.matmulF32(w16, rows, cols, x, ntok, y32);
       for (let tk = 0; tk < ntok; tk++) {
         for (let r = 0; r < rows; r++) {
           let acc = 0;
@@ -241,7 +236,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     for (const n of [1, 2, 3]) {
       nat.setThreads(n);
       const y = new Float32Array(ntok * big);
-      s.bl_matmul_i2s(packed, BigInt(big), BigInt(cols), 1.25, q, gsum, factor, BigInt(ntok), y);
+      nat.matmulTernary("i2s", packed, big, cols, 1.25, { q, gsum, factor }, ntok, y);
       out.push(y);
     }
     nat.setThreads(navigator.hardwareConcurrency ?? 1);
@@ -256,7 +251,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     const want = new Float32Array(nr * width);
     rmsNorm(v, w, nr, width, 1e-5, want);
     const got = new Float32Array(nr * width);
-    s.bl_rms_norm(v, w, BigInt(nr), BigInt(width), 1e-5, got);
+    nat.rmsNorm(v, w, nr, width, 1e-5, got);
     assert.deepEqual(got, want);
     // RoPE over 3 tokens of 2 heads of 32 (24 rotated dims), both pairings
     const heads = 2, dim = 32, half = 12, nt = 3;
@@ -280,12 +275,12 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
           }
         }
       }
-      s.bl_rope(vec, BigInt(nt), heads, dim, half, cosT, sinT, neox);
+      nat.rope(vec, nt, heads, dim, half, cosT, sinT, neox === 1);
       assert.deepEqual(vec, ref, `neox ${neox}`);
     }
     const a = acts(100), b = acts(100);
     const sum = a.map((z, i) => z + b[i]);
-    s.bl_add(a, b, 100n);
+    nat.add(a, b, 100);
     assert.deepEqual(a, sum);
   });
 
@@ -295,24 +290,13 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     const k = acts(npos * nKv * D);
     const v = acts(npos * nKv * D);
     const k16 = new Float16Array(k), v16 = new Float16Array(v);
+    const shape = { nHead, nKv, headDim: D, scale: 0.25 };
     const byLevel: Float32Array[] = [];
     for (const level of levels) {
       nat.setLevel(level);
       const o32 = new Float32Array(nHead * D), o16 = new Float32Array(nHead * D);
-      s.bl_attention(qv, k, v, nHead, nKv, D, npos, 0.25, o32, new Float32Array(nHead * npos));
-      s.bl_attention_batch_f16(
-        qv,
-        k16,
-        v16,
-        nHead,
-        nKv,
-        D,
-        npos - 1,
-        1,
-        0.25,
-        o16,
-        new Float32Array(nHead * npos),
-      );
+      nat.attention(qv, k, v, shape, npos, o32, new Float32Array(nHead * npos));
+      nat.attentionBatch(qv, k16, v16, shape, npos - 1, 1, o16, new Float32Array(nHead * npos));
       byLevel.push(new Float32Array([...o32, ...o16]));
     }
     nat.setLevel("best");

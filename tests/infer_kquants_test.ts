@@ -59,7 +59,6 @@ Deno.test(
   { name: "Q2_K…Q6_K and IQ4_XS kernels are bit-exact with ggml", ignore: !!skip },
   async (t) => {
     const nat = native!;
-    const s = nat.symbols;
     const rows = 21, cols = 1024, ntok = 3;
     const q8kBytes = cols / 256 * 292;
     const x = activations(ntok * cols);
@@ -70,7 +69,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * q8kBytes);
-          s.bl_quantize_rows_q8_k(x, BigInt(ntok), BigInt(cols), got);
+          nat.quantizeBlocks("q8_k", x, ntok, cols, got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -95,17 +94,10 @@ Deno.test(
               q8kBytes,
               (wr, xr) => oracle.vecDotK(type, cols, wr, xr),
             );
-            const matmul = {
-              Q2_K: s.bl_matmul_q2_k,
-              Q3_K: s.bl_matmul_q3_k,
-              Q4_K: s.bl_matmul_q4_k,
-              Q5_K: s.bl_matmul_q5_k,
-              Q6_K: s.bl_matmul_q6_k,
-              IQ4_XS: s.bl_matmul_iq4_xs,
-            }[type];
+            const kernel = type.toLowerCase() as Lowercase<typeof type>;
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);
-              matmul(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              nat.matmulBlocks(kernel, w, rows, cols, xq, ntok, y);
               assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
             });
           }

@@ -66,7 +66,6 @@ Deno.test(
   },
   async (t) => {
     const nat = native!;
-    const s = nat.symbols;
     const rows = 37, cols = 32 * 24, ntok = 5;
     const rowBytes = cols / 32 * 34;
     const x = values(ntok * cols);
@@ -80,7 +79,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * rowBytes);
-          s.bl_quantize_rows_q8_0(x, BigInt(ntok), BigInt(cols), got);
+          nat.quantizeBlocks("q8_0", x, ntok, cols, got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -103,7 +102,7 @@ Deno.test(
           );
           forLevelsAndThreads(nat, (level, threads) => {
             const y = new Float32Array(ntok * rows);
-            assert.equal(s.bl_matmul_q8_0(w, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y), 0);
+            nat.matmulBlocks("q8_0", w, rows, cols, xq, ntok, y); // throws on a non-zero status
             assert.deepEqual(y, want, `${level}, ${threads} threads vs ${oracle.path}`);
           });
         }
@@ -137,14 +136,10 @@ Deno.test(
                 xrb,
                 (wr, xr) => oracle.vecDotOnQ8_0(type, width, wr, xr),
               );
-              const matmul = {
-                Q4_0: s.bl_matmul_q4_0,
-                Q5_0: s.bl_matmul_q5_0,
-                IQ4_NL: s.bl_matmul_iq4_nl,
-              }[type];
+              const kernel = type.toLowerCase() as Lowercase<typeof type>;
               forLevelsAndThreads(nat, (level, threads) => {
                 const y = new Float32Array(ntok * rows);
-                assert.equal(matmul(wq, BigInt(rows), BigInt(width), xq, BigInt(ntok), y), 0);
+                nat.matmulBlocks(kernel, wq, rows, width, xq, ntok, y);
                 assert.deepEqual(y, want, `${type} × ${width} ${level}, ${threads} threads`);
               });
             }
@@ -159,7 +154,7 @@ Deno.test(
         for (const level of INFER_TEST_LEVELS) {
           nat.setLevel(level);
           const got = new Uint8Array(ntok * (cols / 32) * 36);
-          s.bl_quantize_rows_q8_1(x, BigInt(ntok), BigInt(cols), got);
+          nat.quantizeBlocks("q8_1", x, ntok, cols, got);
           assert.deepEqual(got, want, `${level} vs ${oracle.path}`);
         }
       }
@@ -185,10 +180,10 @@ Deno.test(
               xrb,
               (wr, xr) => oracle.vecDotOnQ8_1(type, cols, wr, xr),
             );
-            const matmul = type === "Q4_1" ? s.bl_matmul_q4_1 : s.bl_matmul_q5_1;
+            const kernel = type === "Q4_1" ? "q4_1" : "q5_1";
             forLevelsAndThreads(nat, (level, threads) => {
               const y = new Float32Array(ntok * rows);
-              matmul(wq, BigInt(rows), BigInt(cols), xq, BigInt(ntok), y);
+              nat.matmulBlocks(kernel, wq, rows, cols, xq, ntok, y);
               assert.deepEqual(y, want, `${type} ${level}, ${threads} threads vs ${oracle.path}`);
             });
           }

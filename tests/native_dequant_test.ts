@@ -337,7 +337,8 @@ Deno.test({
       message: /need 36 source bytes/,
     });
     assert.throws(() => k.dequantize(4, new Uint8Array(64), new Float32Array(32)), {
-      name: "RangeError",
+      name: "NativeKernelError",
+      code: "UNKNOWN_TYPE",
       message: /type 4/,
     });
     assert.throws(

@@ -152,7 +152,7 @@ Deno.test({
     assert.equal(result.isNull, false, child.stderr);
     assert.equal(result.info.simd, "scalar");
     assert.deepEqual(result.levels, ["scalar"]);
-    assert.equal(result.avx2Error, "RangeError");
+    assert.equal(result.avx2Error, "NativeKernelError");
   },
 });
 

@@ -13,8 +13,12 @@
  * @module
  */
 
-import type { InferNative } from "../../ffi/infer_native.ts";
-import { BitloadStatus } from "../../ffi/symbols.ts";
+import {
+  type ActivationBlocks,
+  BLOCK_KERNEL_ACTIVATIONS,
+  type BlockKernel,
+  type InferNative,
+} from "../../ffi/infer_native.ts";
 import type { GgmlTypeInfo } from "../gguf/types.ts";
 import { dequantizeToNew } from "../quant/dequantize.ts";
 import { readI2sScale } from "../quant/ternary.ts";
@@ -147,15 +151,7 @@ export function requantizeI8(native: InferNative, lin: Linear): void {
   const scale = new Float32Array(lin.rows);
   const sum = new Int32Array(lin.rows);
   const src = lin.kernel === "f16" ? lin.data : lin.f32!;
-  native.symbols.bl_quantize_weight_i8(
-    src,
-    lin.kernel === "f16" ? 1 : 0,
-    BigInt(lin.rows),
-    BigInt(lin.cols),
-    w,
-    scale,
-    sum,
-  );
+  native.quantizeWeightI8(src, lin.kernel, lin.rows, lin.cols, { w, scale, sum });
   lin.i8 = { w, scale, sum };
   lin.kernel = "i8";
   lin.f32 = undefined;
@@ -244,7 +240,7 @@ export function quantizeActs(
   width: number,
   acts: QuantizedActs,
 ): void {
-  native.symbols.bl_quantize_rows(x, BigInt(rows), BigInt(width), acts.q, acts.gsum, acts.factor);
+  native.quantizeRows(x, rows, width, acts);
   acts.rows = rows;
 }
 
@@ -278,45 +274,25 @@ export function linearRef(lin: Linear, x: Float32Array, ntok: number, y: Float32
 /** The kernels on per-row int8 activations (`acts.q`). */
 const INT8_KERNELS: ReadonlySet<Linear["kernel"]> = new Set(["i2s", "tq2", "tq1", "i8"]);
 
-/** Which activation blocks each block-quantized kernel (`bl_matmul_<kernel>`) multiplies. */
-const ACTIVATION_BLOCKS = {
-  q8_0: "q8",
-  q4_0: "q8",
-  q5_0: "q8",
-  iq4_nl: "q8",
-  q4_1: "q81",
-  q5_1: "q81",
-  q2_k: "q8k",
-  q3_k: "q8k",
-  q4_k: "q8k",
-  q5_k: "q8k",
-  q6_k: "q8k",
-  iq4_xs: "q8k",
-} as const;
+/** Where each kind of activation blocks is kept in {@link QuantizedActs}. */
+const ACTS_FIELD = { q8_0: "q8", q8_1: "q81", q8_k: "q8k" } as const;
 
-type BlockKernel = keyof typeof ACTIVATION_BLOCKS;
-
-/** `x` as Q8_0 (`q8`), Q8_1 (`q81`) or Q8_K (`q8k`) blocks, quantized once per input. */
+/** `x` as Q8_0, Q8_1 or Q8_K blocks, quantized once per input. */
 function activationBlocks(
   native: InferNative,
   x: Float32Array,
   ntok: number,
   width: number,
   acts: QuantizedActs,
-  kind: "q8" | "q81" | "q8k",
+  kind: ActivationBlocks,
 ): Uint8Array {
-  const rowsKey = `${kind}Rows` as const;
+  const field = ACTS_FIELD[kind];
+  const rowsKey = `${field}Rows` as const;
   if (acts[rowsKey] !== ntok) {
-    const s = native.symbols;
-    const quantize = kind === "q8"
-      ? s.bl_quantize_rows_q8_0
-      : kind === "q81"
-      ? s.bl_quantize_rows_q8_1
-      : s.bl_quantize_rows_q8_k;
-    quantize(x, BigInt(ntok), BigInt(width), acts[kind]);
+    native.quantizeBlocks(kind, x, ntok, width, acts[field]);
     acts[rowsKey] = ntok;
   }
-  return acts[kind];
+  return acts[field];
 }
 
 /**
@@ -336,79 +312,37 @@ export function linearNative(
   y: Float32Array,
   acts: QuantizedActs,
 ): void {
-  const s = native.symbols;
-  const rows = BigInt(lin.rows);
-  const cols = BigInt(lin.cols);
-  const nt = BigInt(ntok);
-  let status = 0;
-  const blocks = lin.kernel in ACTIVATION_BLOCKS
-    ? ACTIVATION_BLOCKS[lin.kernel as BlockKernel]
+  const { rows, cols, data, name } = lin;
+  const blocks = lin.kernel in BLOCK_KERNEL_ACTIVATIONS
+    ? BLOCK_KERNEL_ACTIVATIONS[lin.kernel as BlockKernel]
     : undefined;
   if (blocks) {
-    const xq = activationBlocks(native, x, ntok, lin.cols, acts, blocks);
-    const result: number | void = s[`bl_matmul_${lin.kernel as BlockKernel}`](
-      lin.data,
-      rows,
-      cols,
-      xq,
-      nt,
-      y,
-    );
-    if (typeof result === "number") status = result;
+    const xq = activationBlocks(native, x, ntok, cols, acts, blocks);
+    native.matmulBlocks(lin.kernel as BlockKernel, data, rows, cols, xq, ntok, y, name);
   } else {
     if (INT8_KERNELS.has(lin.kernel) && acts.rows !== ntok) {
-      quantizeActs(native, x, ntok, lin.cols, acts);
+      quantizeActs(native, x, ntok, cols, acts);
     }
     switch (lin.kernel) {
       case "i2s":
-        status = s.bl_matmul_i2s(
-          lin.data,
-          rows,
-          cols,
-          lin.i2sScale,
-          acts.q,
-          acts.gsum,
-          acts.factor,
-          nt,
-          y,
-        );
-        break;
       case "tq2":
-        status = s.bl_matmul_tq2(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
-        break;
       case "tq1":
-        status = s.bl_matmul_tq1(lin.data, rows, cols, acts.q, acts.gsum, acts.factor, nt, y);
+        native.matmulTernary(lin.kernel, data, rows, cols, lin.i2sScale, acts, ntok, y, name);
         break;
       case "f16":
-        s.bl_matmul_f16(lin.data, rows, cols, x, nt, y);
+        native.matmulF16(data, rows, cols, x, ntok, y);
         break;
-      case "rows":
-        status = s.bl_matmul_dequant(
-          lin.type.id,
-          lin.data,
-          rows,
-          cols,
-          BigInt(lin.cols / lin.type.blockSize * lin.type.typeSize),
-          x,
-          nt,
-          y,
-        );
-        break;
-      case "i8": {
-        const q = lin.i8!;
-        s.bl_matmul_i8(q.w, q.scale, q.sum, rows, cols, acts.q, acts.factor, nt, y);
+      case "rows": {
+        const rowBytes = cols / lin.type.blockSize * lin.type.typeSize;
+        native.matmulDequant(lin.type.id, data, rows, cols, rowBytes, x, ntok, y, name);
         break;
       }
+      case "i8":
+        native.matmulI8(lin.i8!, rows, cols, acts, ntok, y);
+        break;
       default:
-        s.bl_matmul_f32(lin.f32!, rows, cols, x, nt, y);
+        native.matmulF32(lin.f32!, rows, cols, x, ntok, y);
     }
-  }
-  if (status !== 0) {
-    throw new RangeError(
-      status === BitloadStatus.NO_MEMORY
-        ? `${lin.name}: the native kernel could not allocate its scratch memory`
-        : `${lin.name}: the dequantizer refused the weights (status ${status})`,
-    );
   }
   if (lin.outScale !== 1) {
     const n = ntok * lin.rows;

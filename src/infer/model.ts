@@ -24,7 +24,13 @@
  * @module
  */
 
-import { type InferNative, inferNative, inferNativeReason } from "../../ffi/infer_native.ts";
+import {
+  type AttentionShape,
+  type InferNative,
+  inferNative,
+  inferNativeReason,
+  requireInferNative,
+} from "../../ffi/infer_native.ts";
 import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_choice.ts";
 import { type GgufModelWithData, openGguf } from "../load/open.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
@@ -184,6 +190,8 @@ export class InferenceModel implements Disposable {
   readonly #u: Float32Array;
   readonly #logits: Float32Array;
   readonly #scores: Float32Array;
+  /** Attention geometry for the native kernels (built once: the token loop allocates nothing). */
+  readonly #shape: AttentionShape;
   readonly #cos: Float32Array;
   readonly #sin: Float32Array;
   readonly #actsEmbd: QuantizedActs;
@@ -204,10 +212,7 @@ export class InferenceModel implements Disposable {
     const want = options.backend ?? "auto";
     let native: InferNative | null = null;
     if (want !== "ref") {
-      native = inferNative();
-      if (native === null && want === "native") {
-        throw new Error(`Native inference kernels unavailable: ${inferNativeReason()}`);
-      }
+      native = want === "native" ? requireInferNative() : inferNative();
     }
     this.#native = native;
     this.backend = native ? "native" : "ref";
@@ -299,7 +304,7 @@ export class InferenceModel implements Disposable {
     // ggml: theta_scale = powf(freq_base, -2.0f / n_dims), in f32
     const exponent = Math.fround(-2 / c.nRot);
     this.#thetaScale = native
-      ? native.symbols.bl_powf(Math.fround(c.ropeBase), exponent)
+      ? native.powf(Math.fround(c.ropeBase), exponent)
       : Math.fround(Math.pow(Math.fround(c.ropeBase), exponent));
     const B = this.maxBatch;
     const qDim = c.nHead * c.headDim;
@@ -314,6 +319,12 @@ export class InferenceModel implements Disposable {
     this.#u = new Float32Array(B * c.nFf);
     this.#logits = new Float32Array(B * c.nVocab);
     this.#scores = new Float32Array(B * c.nHead * this.contextLength);
+    this.#shape = {
+      nHead: c.nHead,
+      nKv: c.nHeadKv,
+      headDim: c.headDim,
+      scale: 1 / Math.sqrt(c.headDim),
+    };
     this.#cos = new Float32Array(B * half);
     this.#sin = new Float32Array(B * half);
     this.#actsEmbd = allocQuantizedActs(B, Math.max(c.nEmbd, qDim));
@@ -637,23 +648,20 @@ export class InferenceModel implements Disposable {
     const att = this.#att, o = this.#o, g = this.#g, u = this.#u;
     for (let t = 0; t < n; t++) this.#embed(tokens[t], x.subarray(t * E, (t + 1) * E));
     for (const seg of segs) this.#ropeTables(seg.pos0, seg.n, seg.row0);
-    const nat = this.#native?.symbols;
+    const nat = this.#native;
     const norm = (
       v: Float32Array,
       w: Float32Array,
       rows: number,
       width: number,
       out: Float32Array,
-    ) =>
-      nat
-        ? nat.bl_rms_norm(v, w, BigInt(rows), BigInt(width), c.eps, out)
-        : rmsNorm(v, w, rows, width, c.eps, out);
+    ) => nat ? nat.rmsNorm(v, w, rows, width, c.eps, out) : rmsNorm(v, w, rows, width, c.eps, out);
     const addInto = (a: Float32Array, b: Float32Array, len: number) => {
-      if (nat) nat.bl_add(a, b, BigInt(len));
+      if (nat) nat.add(a, b, len);
       else for (let i = 0; i < len; i++) a[i] += b[i];
     };
     const half = c.nRot / 2;
-    const neox = c.ropeType === "neox" ? 1 : 0;
+    const neox = c.ropeType === "neox";
 
     for (let layer = 0; layer < this.#blocks.length; layer++) {
       const blk = this.#blocks[layer];
@@ -663,8 +671,8 @@ export class InferenceModel implements Disposable {
       this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
       this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
       if (nat) {
-        nat.bl_rope(q, BigInt(n), c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
-        nat.bl_rope(k, BigInt(n), c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
+        nat.rope(q, n, c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
+        nat.rope(k, n, c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
       } else {
         for (let t = 0; t < n; t++) {
           this.#rope(q.subarray(t * qDim, (t + 1) * qDim), c.nHead, t);
@@ -680,22 +688,7 @@ export class InferenceModel implements Disposable {
         const qs = q.subarray(r0 * qDim, r1 * qDim);
         const as = att.subarray(r0 * qDim, r1 * qDim);
         if (this.#native) {
-          const attention = kc instanceof Float16Array
-            ? this.#native.symbols.bl_attention_batch_f16
-            : this.#native.symbols.bl_attention_batch;
-          attention(
-            qs,
-            kc,
-            vc,
-            c.nHead,
-            c.nHeadKv,
-            c.headDim,
-            seg.pos0,
-            seg.n,
-            1 / Math.sqrt(c.headDim),
-            as,
-            this.#scores,
-          );
+          this.#native.attentionBatch(qs, kc, vc, this.#shape, seg.pos0, seg.n, as, this.#scores);
         } else {
           for (let t = 0; t < seg.n; t++) {
             this.#attention(
@@ -723,7 +716,7 @@ export class InferenceModel implements Disposable {
       this.#matmul(blk.up, h, n, u, this.#actsEmbd);
       const F = n * c.nFf;
       if (this.#native) {
-        this.#native.symbols.bl_ffn_act(g, u, BigInt(F), c.activation === "relu2" ? 1 : 0);
+        this.#native.ffnAct(g, u, F, c.activation === "relu2" ? "relu2" : "swiglu");
       } else if (c.activation === "relu2") {
         for (let i = 0; i < F; i++) {
           const a = g[i] > 0 ? g[i] : 0;
@@ -789,11 +782,11 @@ export class InferenceModel implements Disposable {
    */
   #ropeTables(pos0: number, n: number, row0 = 0): void {
     const half = this.config.nRot / 2;
-    const nat = this.#native?.symbols;
+    const nat = this.#native;
     if (nat) {
-      nat.bl_rope_cache(
-        BigInt(pos0),
-        BigInt(n),
+      nat.ropeCache(
+        pos0,
+        n,
         half,
         this.#thetaScale,
         this.#cos.subarray(row0 * half),
@@ -839,19 +832,8 @@ export class InferenceModel implements Disposable {
   ): void {
     const c = this.config;
     const scale = 1 / Math.sqrt(c.headDim);
-    if (this.#native) {
-      this.#native.symbols.bl_attention(
-        qt,
-        kCache,
-        vCache,
-        c.nHead,
-        c.nHeadKv,
-        c.headDim,
-        npos,
-        scale,
-        out,
-        this.#scores,
-      );
+    if (this.#native && kCache instanceof Float32Array && vCache instanceof Float32Array) {
+      this.#native.attention(qt, kCache, vCache, this.#shape, npos, out, this.#scores);
       return;
     }
     const D = c.headDim;

@@ -1,0 +1,111 @@
+/**
+ * The one error type of the native layer: a C status turned into an exception by {@link check},
+ * or a library that cannot be used. Codes are stable; each has a one-line meaning below.
+ *
+ * @module
+ */
+
+import { BitloadStatus } from "./symbols.ts";
+
+/**
+ * Stable machine-readable reasons a native kernel call or library load failed.
+ */
+export type NativeKernelErrorCode =
+  | "UNKNOWN_TYPE" // BL_ERR_UNKNOWN_TYPE: the type id is unknown or cannot be dequantized
+  | "BAD_LENGTH" // BL_ERR_BAD_LENGTH: a count is negative or not a multiple of the block size
+  | "NULL_BUFFER" // BL_ERR_NULL: a buffer is missing
+  | "BAD_LEVEL" // BL_ERR_BAD_LEVEL: the SIMD level is not supported here (or capped by BITLOAD_SIMD)
+  | "THREADS" // BL_ERR_THREADS: a worker thread could not be started
+  | "NO_MEMORY" // BL_ERR_NO_MEMORY: a kernel could not allocate its scratch memory
+  | "BAD_STATUS" // a status the header does not define
+  | "UNAVAILABLE"; // the library could not be found, built or opened (see the reason)
+
+/**
+ * A native kernel refused its arguments, ran out of memory, or the library is unavailable.
+ *
+ * `code` is stable, `status` is the C status when one was returned, `reason` is the one-line
+ * explanation without the context.
+ *
+ * @example
+ * ```ts
+ * import { NativeKernelError } from "./errors.ts";
+ * try {
+ *   throw new NativeKernelError("NO_MEMORY", "blk.0.ffn_up.weight: scratch memory", { status: -6 });
+ * } catch (e) {
+ *   if (e instanceof NativeKernelError) console.log(e.code, e.status); // NO_MEMORY -6
+ * }
+ * ```
+ */
+export class NativeKernelError extends Error {
+  /** Stable machine-readable reason. */
+  readonly code: NativeKernelErrorCode;
+  /** The C status (`BL_ERR_*`), when the error comes from one. */
+  readonly status?: number;
+  /** The human explanation, without the context. */
+  readonly reason: string;
+
+  /** Creates an error; `options.status` is the C status, `options.cause` an underlying error. */
+  constructor(
+    code: NativeKernelErrorCode,
+    reason: string,
+    options: { status?: number; context?: string; cause?: unknown } = {},
+  ) {
+    super(`${options.context ? `${options.context}: ` : ""}${reason} (${code})`, {
+      cause: options.cause,
+    });
+    this.name = "NativeKernelError";
+    this.code = code;
+    this.status = options.status;
+    this.reason = reason;
+  }
+}
+
+const STATUS: Readonly<Record<number, [NativeKernelErrorCode, string]>> = {
+  [BitloadStatus.UNKNOWN_TYPE]: ["UNKNOWN_TYPE", "the type id is unknown or cannot be dequantized"],
+  [BitloadStatus.BAD_LENGTH]: [
+    "BAD_LENGTH",
+    "the element count is negative or not a multiple of the block size",
+  ],
+  [BitloadStatus.NULL_BUFFER]: ["NULL_BUFFER", "a buffer is missing"],
+  [BitloadStatus.BAD_LEVEL]: [
+    "BAD_LEVEL",
+    "the SIMD level is not supported by this CPU (or capped by BITLOAD_SIMD)",
+  ],
+  [BitloadStatus.THREADS]: ["THREADS", "a worker thread could not be started"],
+  [BitloadStatus.NO_MEMORY]: ["NO_MEMORY", "the kernel could not allocate its scratch memory"],
+};
+
+/**
+ * Turns a C status into an exception: returns non-negative values unchanged (a count, a level),
+ * throws a {@link NativeKernelError} for a negative one. The one place that does so.
+ *
+ * @example
+ * ```ts
+ * import { check } from "./errors.ts";
+ * check(0, "bl_dequantize_f32"); // 0
+ * try {
+ *   check(-6, "blk.0.attn_q.weight");
+ * } catch (e) {
+ *   console.log((e as Error).message); // "blk.0.attn_q.weight: the kernel could not … (NO_MEMORY)"
+ * }
+ * ```
+ */
+export function check(status: number, context: string): number {
+  if (status >= 0) return status;
+  const [code, reason] = STATUS[status] ?? ["BAD_STATUS", `unexpected status ${status}`];
+  throw new NativeKernelError(code, reason, { status, context });
+}
+
+/**
+ * Formats an error for a one-line reason (`Name: first line of the message`).
+ *
+ * @example
+ * ```ts
+ * import { describeError } from "./errors.ts";
+ * describeError(new TypeError("bad\nmore")); // "TypeError: bad"
+ * ```
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message.split("\n")[0]}`;
+  return String(error);
+}
