@@ -14,6 +14,7 @@ import { loadModel } from "../src/infer/model.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { openGguf } from "../src/load/open.ts";
 import { parseKernelConfigIni } from "../src/quant/tl_config.ts";
+import { transcodeTlTensor } from "../src/quant/tl_tensor.ts";
 import { runCli } from "./support/cli.ts";
 import { InspectJsonSchema, RunJsonSchema } from "../src/cli/schemas.ts";
 
@@ -178,4 +179,30 @@ Deno.test("quantize --type TL1|TL2 writes the converter's layout; a shape withou
     /^bitload: .*is TL2 with M = \d+, K = \d+ .*no tile configuration .*--tl-config/,
   );
   await assert.rejects(Deno.stat(out));
+});
+
+Deno.test("from f32: quantize → TL2 → transcode equals quantize → I2_S, tensor by tensor", async () => {
+  const tlConfig = parseKernelConfigIni(INI, ini);
+  const f32 = join(dir, "f32.gguf");
+  const direct = join(dir, "direct-i2s.gguf");
+  const viaTl = join(dir, "via-tl2.gguf");
+  {
+    using source = await openGguf(i2s, { mmap: true });
+    await quantizeModel(source, f32, "F32");
+  }
+  {
+    using source = await openGguf(f32, { mmap: true });
+    await quantizeModel(source, direct, "I2_S");
+    await quantizeModel(source, viaTl, "TL2", { tlConfig });
+  }
+  using a = await openGguf(direct, { mmap: true });
+  using b = await openGguf(viaTl, { mmap: true });
+  let compared = 0;
+  for (const t of b.tensors) {
+    if (t.type.name !== "TL2") continue;
+    const { data } = transcodeTlTensor("TL2", b.tensorData(t.name), t.dims, { tlConfig });
+    assert.deepEqual(data, a.tensorData(t.name), t.name);
+    compared++;
+  }
+  assert.equal(compared, 14);
 });
