@@ -12,12 +12,19 @@ import { table, UsageError } from "./output.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload hash`. */
-export const HASH_HELP = `Usage: bitload hash FILE [--check MANIFEST] [--out PATH]
+export const HASH_HELP = `Usage: bitload hash FILE [--check MANIFEST] [--out PATH] [--canonical]
 
 Writes a JSON manifest: the sha256 of every tensor's data bytes and a whole-model digest (the
 sha256 of all tensor data in directory order). Metadata is not hashed.
 
+I2_S tensors store n/4 code bytes and an f32 scale in n/4 + 32 bytes: the 28 bytes after the
+scale are unused (no engine reads them; bitload writes zeros, bitnet.cpp's llama-quantize leaves
+whatever memory held), so two writers of the same weights can differ there.
+
 Options:
+  --canonical        leave the unused I2_S padding out of the digests, so that files with the
+                     same weights agree whichever tool wrote them (recorded in the manifest;
+                     --check follows the manifest)
   --check MANIFEST   verify FILE against a manifest; exit 1 on any difference
   --out PATH         write the manifest to PATH (atomically) instead of stdout
   -m, --model FILE   the model (instead of the positional FILE)
@@ -40,6 +47,7 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
     ...pick("model"),
     check: { type: "string" },
     out: { type: "string" },
+    canonical: { type: "boolean" },
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -49,9 +57,11 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   const { file, rest } = modelArgument("hash", values, positionals);
   noMorePositionals("hash", rest);
   if (values.check && values.out) throw new UsageError("--check and --out cannot be combined");
-  const manifest = await hashModel(file);
-  if (values.check) {
-    const expected = parseManifest(await Deno.readTextFile(values.check));
+  const expected = values.check ? parseManifest(await Deno.readTextFile(values.check)) : undefined;
+  // --check hashes the way the manifest was made
+  const canonical = expected ? expected.canonical === true : values.canonical === true;
+  const manifest = await hashModel(file, { canonical });
+  if (values.check && expected) {
     const r = checkManifest(manifest, expected);
     const rows = [["tensor", "status"]];
     for (const name of r.mismatched) rows.push([name, "CHANGED"]);

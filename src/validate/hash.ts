@@ -5,6 +5,13 @@
  * metadata is not hashed, so a metadata-only rewrite keeps the digests; use a file checksum for
  * that. `--check` verifies a file against a manifest like `llama-gguf-hash --check`.
  *
+ * I2_S padding: an I2_S tensor of n elements stores n/4 code bytes and one f32 scale, padded to
+ * n/4 + 32 bytes (the fork's `ggml_nbytes`). The 28 bytes after the scale are never read by any
+ * engine (bitnet.cpp, ik_llama.cpp, bitload); bitload writes zeros there, bitnet.cpp's
+ * `llama-quantize` leaves uninitialised memory. The default digest covers the stored bytes as they
+ * are (a file checksum's view); the canonical digest ({@link HashOptions.canonical}, `bitload hash
+ * --canonical`) hashes only the n/4 + 4 meaningful bytes, so two writers of the same weights agree.
+ *
  * @module
  */
 
@@ -28,6 +35,30 @@ export interface TensorHash {
   sha256: string;
 }
 
+/** Options of {@link hashModel}. */
+export interface HashOptions {
+  /**
+   * Hash only the bytes that carry values: for I2_S the codes and the scale, without the 28
+   * unused padding bytes after the scale (every other type is hashed whole). Default false.
+   */
+  canonical?: boolean;
+}
+
+/**
+ * Bytes of a tensor that carry values: for I2_S the n/4 code bytes and the f32 scale (not the 28
+ * padding bytes after it), for every other type all `stored` bytes.
+ *
+ * @example
+ * ```ts
+ * import { meaningfulBytes } from "./hash.ts";
+ * meaningfulBytes("I2_S", 512, 160); // 132
+ * meaningfulBytes("F16", 512, 1024); // 1024
+ * ```
+ */
+export function meaningfulBytes(typeName: string, elements: number, stored: number): number {
+  return typeName === "I2_S" ? Math.min(stored, elements / 4 + 4) : stored;
+}
+
 /** A hash manifest (JSON). */
 export interface HashManifest {
   /** Always {@link HASH_MANIFEST_FORMAT}. */
@@ -42,6 +73,8 @@ export interface HashManifest {
   modelDigest: string;
   /** Per-tensor hashes in directory order. */
   tensors: TensorHash[];
+  /** Present and true when the I2_S padding was left out (see {@link HashOptions}). */
+  canonical?: boolean;
 }
 
 /**
@@ -52,14 +85,18 @@ export interface HashManifest {
  * import { hashModel } from "./hash.ts";
  * const manifest = await hashModel("model.gguf");
  * console.log(manifest.modelDigest);
+ * const canonical = await hashModel("model.gguf", { canonical: true }); // I2_S padding left out
  * ```
  */
-export async function hashModel(path: string): Promise<HashManifest> {
+export async function hashModel(path: string, options: HashOptions = {}): Promise<HashManifest> {
   using model = await openGguf(path, { mmap: true });
   const whole = createHash("sha256");
   const tensors: TensorHash[] = [];
   for (const t of model.tensors) {
-    const data = model.tensorData(t.name);
+    const stored = model.tensorData(t.name);
+    const data = options.canonical
+      ? stored.subarray(0, meaningfulBytes(t.type.name, t.elementCount, stored.length))
+      : stored;
     const CHUNK = 64 << 20;
     const one = createHash("sha256");
     for (let o = 0; o < data.length; o += CHUNK) {
@@ -82,6 +119,7 @@ export async function hashModel(path: string): Promise<HashManifest> {
     file: path.split("/").pop() ?? path,
     modelDigest: whole.digest("hex"),
     tensors,
+    ...(options.canonical ? { canonical: true } : {}),
   };
 }
 
@@ -126,7 +164,7 @@ export function parseManifest(text: string): HashManifest {
     !m.tensors.every((t) =>
       typeof t?.name === "string" && typeof t.sha256 === "string" && typeof t.type === "string" &&
       Array.isArray(t.dims) && typeof t.bytes === "number"
-    )
+    ) || (m.canonical !== undefined && typeof m.canonical !== "boolean")
   ) {
     throw new SyntaxError(
       `Not a hash manifest: expected {"format": "${HASH_MANIFEST_FORMAT}", "version": 1, "algorithm": "sha256", "modelDigest", "tensors": [...]}`,
