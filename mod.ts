@@ -245,7 +245,9 @@ export {
   HASH_MANIFEST_FORMAT,
   type HashManifest,
   hashModel,
+  type HashOptions,
   type ManifestCheck,
+  meaningfulBytes,
   parseManifest,
   type TensorHash,
 } from "./src/validate/hash.ts";
