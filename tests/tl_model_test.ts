@@ -206,3 +206,19 @@ Deno.test("from f32: quantize → TL2 → transcode equals quantize → I2_S, te
   }
   assert.equal(compared, 14);
 });
+
+Deno.test("validate --check-tensors decodes every TL code when a configuration is known", async () => {
+  const info = await openGgufModel(tl2);
+  const t = info.tensors.find((x) => x.name === "blk.0.attn_q.weight")!;
+  const bytes = await Deno.readFile(tl2);
+  bytes[t.fileOffset + 40] = 0xf0; // triple magnitude 15: never written by the converter
+  const bad = join(dir, "bad-tl2.gguf");
+  await Deno.writeFile(bad, bytes);
+  const r = await runCli(["validate", bad, "--check-tensors", "--json", "--tl-config", ini]);
+  assert.equal(r.code, 1, r.stderr);
+  const row = JSON.parse(r.stdout).tensors.find((x: { name: string }) => x.name === t.name);
+  assert.equal(row.status, "fail");
+  assert.match(row.detail, /triple index 15 at byte 40, .* in block 1/);
+  const ok = await runCli(["validate", bad, "--check-tensors", "--json"]);
+  assert.equal(ok.code, 0, "without a configuration only the scale is checked");
+});

@@ -13,7 +13,7 @@
  *   gguf-and-quant-formats.md), and a finite, non-negative tensor scale (`max|x|`);
  * - TL1: no 4-bit pair index above 8 (`3·w0 + w1 + 4`), and the tensor scale at `M·K/4` as for
  *   I2_S; TL2: the tensor scale at `pad32` of the fork's size formula (`src/quant/tl_config.ts`;
- *   its index nibbles depend on the tile configuration, which `dequant` checks).
+ *   with a tile configuration (`--tl-config` or a preset), every code is checked by decoding).
  *
  * Each tensor reports the number of bad blocks and the index of the first (for plain float
  * tensors a "block" is one element). The checks read the block fields directly as integers
@@ -26,7 +26,8 @@
 
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import type { TensorResult } from "./report.ts";
-import { tl2PaddedBytes } from "../quant/tl_config.ts";
+import { findTlConfig, tl2PaddedBytes, type TlConfigFile } from "../quant/tl_config.ts";
+import { transcodeTlTensor } from "../quant/tl_tensor.ts";
 
 /** Where a block type keeps its scales. */
 export interface ScaleLayout {
@@ -274,8 +275,30 @@ function countBadI2sBlocks(data: Uint8Array, codeBytes: number): number {
  * checkTensorData(t, new Uint8Array(new Float32Array([1, 2, NaN, 4]).buffer)).status; // "fail"
  * ```
  */
-export function checkTensorData(tensor: GgufTensorInfo, data: Uint8Array): TensorResult {
-  const f = scanTensorData(tensor.type.name, data, tensor.elementCount, tensor.dims);
+export function checkTensorData(
+  tensor: GgufTensorInfo,
+  data: Uint8Array,
+  tlConfig?: TlConfigFile,
+): TensorResult {
+  let f = scanTensorData(tensor.type.name, data, tensor.elementCount, tensor.dims);
+  const type = tensor.type.name;
+  if ((type === "TL1" || type === "TL2") && f.badBlocks === 0) {
+    // With a tile configuration, every code is checked by decoding (a code the converter never
+    // writes is reported with its byte); without one only the scale (and TL1's nibbles) are.
+    if (findTlConfig(type, tensor.dims, { tlConfig }) !== null) {
+      try {
+        transcodeTlTensor(type, data, tensor.dims, { tlConfig, name: tensor.name });
+      } catch (error) {
+        const at = /at byte (\d+)/.exec((error as Error).message);
+        f = {
+          badBlocks: 1,
+          firstBadBlock: at ? Math.floor(Number(at[1]) / 32) : 0,
+          problem: (error as Error).message,
+          checked: true,
+        };
+      }
+    }
+  }
   const status = !f.checked ? "skip" : f.badBlocks > 0 ? "fail" : "pass";
   return {
     check: "tensors",

@@ -225,7 +225,9 @@ export async function validateModel(
       const started = performance.now();
       const rows = model.tensors.map((t) => {
         const data = tensorBytes(model, t);
-        return typeof data === "string" ? skipRow("tensors", t, data) : checkTensorData(t, data);
+        return typeof data === "string"
+          ? skipRow("tensors", t, data)
+          : checkTensorData(t, data, options.tlConfig);
       });
       tensors.push(...rows);
       const bytes = model.tensors.reduce((s, t) => s + t.byteSize, 0);
