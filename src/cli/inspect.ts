@@ -11,6 +11,7 @@ import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.
 import { valueTypeName } from "../gguf/value_types.ts";
 import { bold, cyan, dim, formatBytes, formatCount, table, yellow } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
+import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import {
   COMMON_FLAGS,
   FULL_FLAG,
@@ -30,11 +31,15 @@ export const INSPECT_HELP = `Usage: bitload inspect FILE [--json] [--tensors] [-
 
 Shows what a GGUF model file holds: architecture, parameters, quantization mix,
 hyperparameters, tokenizer and split parts. Reads only the header, never the tensor data.
-FILE may be any part of a split model, or an http(s):// URL (read with range requests).
+FILE may be any part of a split model, an http(s):// URL (read with range requests), or a
+Hugging Face reference: hf://OWNER/REPO/FILE.gguf, or hf://OWNER/REPO:QUANT to pick the repo's
+file for a quantization (default Q4_K_M); the hub is $BITLOAD_HF_ENDPOINT (default
+https://huggingface.co) and $HF_TOKEN is sent to it.
 
 Options:
   -m, --model FILE  the model (instead of the positional FILE)
   --tl-config F kernel_config.ini for TL1/TL2 tensors (else the official presets)
+  --header 'K: V'  a request header for a URL or hf:// (repeatable; $HF_TOKEN is sent to the hub)
   --full        never cut a table cell with … (default: tables fit 100 columns)
   --no-arrays   with --json: an array of more than ${ARRAY_HEAD * 2} items (a vocabulary, merges)
                 becomes {type, length, head} with its first ${ARRAY_HEAD} items (32k tokens: 11.6 MB → 2 KB)
@@ -71,6 +76,7 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
     kv: { type: "string", multiple: true },
     ...TL_CONFIG_FLAG,
     "no-arrays": { type: "boolean" },
+    ...HEADER_FLAG,
     ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
@@ -80,7 +86,8 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
   }
   const { file, rest } = modelArgument("inspect", values, positionals);
   noMorePositionals("inspect", rest);
-  const model = await openGgufModel(file);
+  const { source, http } = await remoteSource(file, values.header);
+  const model = await openGgufModel(source, { http });
   if (values.kv) {
     return printKeys(model, values.kv, values.json === true, out, file);
   }

@@ -10,6 +10,7 @@ import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
 import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
 import { PlanError } from "../plan/errors.ts";
 import { type Sweep, sweepPlacement } from "../plan/sweep.ts";
+import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import {
   type PlacementPlan,
   type PlanOptions,
@@ -62,6 +63,7 @@ Options:
   --sweep                   a fit table instead: every context size (512, 1024, … up to the
                             training context, and -c N) × offloaded layers (0, ¼, ½, ¾, all,
                             all + output), reserved bytes per device; --json for the cells
+  --header 'K: V'           a request header when FILE is a URL or hf:// (repeatable)
   --full                    never cut a table cell with … (default: fit 100 columns)
   -h, --help                show this help
 
@@ -134,6 +136,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     safety: { type: "string" },
     emit: { type: "string" },
     sweep: { type: "boolean" },
+    ...HEADER_FLAG,
     ...FULL_FLAG,
     ...COMMON_FLAGS,
   });
@@ -171,7 +174,8 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
     safety: parseNumber("safety", values.safety, false),
   };
   const devices = await resolveDevices(values.devices);
-  const model = await openGgufModel(file);
+  const { source, http } = await remoteSource(file, values.header);
+  const model = await openGgufModel(source, { http });
   if (values.sweep) {
     if (options.gpuLayers !== undefined || values.strategy !== undefined) {
       throw new UsageError("--sweep tries every layer count: drop -ngl and --strategy", {
