@@ -76,7 +76,9 @@ export interface BenchPeers {
 
 /** What a benchmark gets. */
 export interface BenchContext {
+  /** Input sizes (`small` or `full`). */
   size: BenchSize;
+  /** The machine it runs on (for ceilings and the report). */
   machine: MachineInfo;
   /** A temporary directory for generated inputs, removed afterwards. */
   dir: string;
@@ -92,6 +94,7 @@ export interface Bench {
   id: string;
   /** What it measures. */
   description: string;
+  /** Runs the benchmark and returns its metrics. */
   run(ctx: BenchContext): Promise<Metric[]>;
 }
 

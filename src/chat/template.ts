@@ -23,6 +23,7 @@ export interface ChatMessage {
 
 /** A bad template, an unknown template name, or a template that failed to render. */
 export class ChatTemplateError extends Error {
+  /** Always "ChatTemplateError". */
   override name = "ChatTemplateError";
   /** `TEMPLATE_NOT_FOUND`, `TEMPLATE_SYNTAX` or `TEMPLATE_RENDER`. */
   readonly code: "TEMPLATE_NOT_FOUND" | "TEMPLATE_SYNTAX" | "TEMPLATE_RENDER";

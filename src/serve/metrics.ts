@@ -68,7 +68,7 @@ export class Histogram {
 /** Everything `GET /metrics` reports. */
 export class ServerMetrics {
   /** Requests answered, by HTTP status. */
-  readonly requests = new Map<number, number>();
+  readonly requests: Map<number, number> = new Map();
   /** Prompt tokens processed. */
   promptTokens = 0;
   /** Tokens generated. */
