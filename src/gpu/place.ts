@@ -6,6 +6,7 @@
  * @module
  */
 
+import { GpuError } from "./errors.ts";
 import {
   cudaAlloc,
   type CudaBuffer,
@@ -128,7 +129,7 @@ export function uploadTensorsToCuda(
   try {
     for (const name of names) {
       const info = infos.get(name);
-      if (info === undefined) throw new RangeError(`No tensor "${name}" in the model`);
+      if (info === undefined) throw new GpuError("NO_TENSOR", `No tensor "${name}" in the model`);
       const data = model.tensorData(name);
       bytes += info.byteSize;
       if (as === "quantized") {
