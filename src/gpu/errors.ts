@@ -7,8 +7,7 @@
 import { BitloadError } from "../common/errors.ts";
 
 /** Stable machine-readable reasons a GPU placement fails. */
-export type GpuErrorCode =
-  | "NO_TENSOR"; // a tensor named for upload is not in the model
+export type GpuErrorCode = "NO_TENSOR"; // a tensor named for upload is not in the model
 
 /**
  * A GPU placement was asked something it cannot do.
