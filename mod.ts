@@ -2,20 +2,41 @@
  * bitload: load GGUF models — BitNet b1.58 with its I2_S ternary weights first, every ggml type
  * after — fast, safely and provably correctly.
  *
- * Read a model's metadata and tensor directory (any part of a split model, a local path, bytes,
- * a stream, or an HTTP URL read with range requests), summarise it, and write GGUF files:
+ * One pipe, one object per stage, the file opened once:
  *
  * ```ts ignore
- * import { openGguf, summarizeModel } from "@bitload/bitload";
+ * import { openGguf } from "@bitload/bitload";
  *
- * const model = await openGguf("ggml-model-i2_s.gguf");
- * const summary = summarizeModel(model);
- * console.log(summary.architecture, summary.parameters, summary.quantMix);
- * for (const t of model.tensors) console.log(t.name, t.type.name, t.dims, t.byteSize);
+ * await using model = await openGguf("ggml-model-i2_s.gguf"); // header parsed once
+ * model.tensorData("token_embd.weight"); // zero-copy view (the file is mapped lazily)
+ * const plan = model.plan({ devices: "cpu:16GiB,cuda0:8GiB", ctx: 4096 });
+ * using loaded = await model.load({ plan, batchLayers: 4, onProgress: (e) => {} });
+ * const report = await loaded.validate({ checkTensors: true }); // { ok, checks, tensors }
+ * using engine = await loaded.engine({ threads: 2 }); // runs on the loaded tensors
+ * const out = await engine.complete("Hello", { maxTokens: 16, temperature: 0 });
+ * for await (const piece of engine.stream("Hello", { maxTokens: 16 })) console.log(piece);
  * ```
  *
  * @module
  */
+
+export {
+  GgufHandle,
+  type ModelLoadOptions,
+  type ModelPlanOptions,
+  openGguf,
+} from "./src/pipeline/open.ts";
+export { type GpuUpload, LoadedModel, type PlacementResult } from "./src/pipeline/loaded.ts";
+export {
+  type CompleteOptions,
+  type Completion,
+  type CompletionStats,
+  Engine,
+  type EngineOptions,
+} from "./src/infer/engine.ts";
+export { InsufficientMemoryError, LoadError, type LoadErrorCode } from "./src/load/errors.ts";
+export { ModelConfigError, type ModelConfigErrorCode } from "./src/infer/errors.ts";
+export { ModelFile, type TensorAccessOptions } from "./src/load/open.ts";
 
 export { GgufError, type GgufErrorCode } from "./src/gguf/errors.ts";
 export { BitloadError, type BitloadErrorOptions } from "./src/common/errors.ts";
@@ -42,8 +63,12 @@ export {
   readGgufFileSync,
   type ReadGgufOptions,
 } from "./src/gguf/reader.ts";
-export { openGgufModel, parseSplitName, splitPartPath } from "./src/gguf/split.ts";
-export { type GgufModelWithData, openGguf, type TensorAccessOptions } from "./src/load/open.ts";
+export {
+  openGgufModel,
+  type OpenGgufModelOptions,
+  parseSplitName,
+  splitPartPath,
+} from "./src/gguf/split.ts";
 export {
   ClosedError,
   type FileBytes,
@@ -55,11 +80,9 @@ export {
   ReadBuffer,
 } from "./src/load/mapping.ts";
 export {
-  InsufficientMemoryError,
-  type LoadedModel,
-  loadModel,
   type LoadOptions,
   type LoadProgress,
+  type LoadResult,
   PROGRESSIVE_THRESHOLD_BYTES,
   ProgressiveLoader,
 } from "./src/load/loader.ts";
@@ -271,7 +294,11 @@ export {
   type TensorResult,
   type ValidationReport,
 } from "./src/validate/report.ts";
-export { validateModel, type ValidateOptions } from "./src/validate/validate.ts";
+export {
+  validateModel,
+  type ValidateOptions,
+  type ValidationSubject,
+} from "./src/validate/validate.ts";
 export * from "./src/tokenizer/mod.ts";
 export {
   argmax,
@@ -281,15 +308,16 @@ export {
   generate,
   type GenerateOptions,
   type GenerateResult,
+  generateSteps,
   type InferArchitecture,
   InferenceModel,
   type LinearBackend,
-  loadModel as loadInferenceModel,
   type LoadModelOptions,
   type LogitsComparison,
   type LogitsTable,
   makeSampler,
   type ModelConfig,
+  type ModelWeights,
   type PositionAgreement,
   readModelConfig,
   type Sampler,

@@ -27,7 +27,7 @@
 import { bitnetModelParts, type BitnetSynthOptions } from "../src/synth/bitnet_model.ts";
 import { writeGguf } from "../src/gguf/writer.ts";
 import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { type LlamaSession, openLlamaEval } from "../tests/reference/llama_eval.ts";
 import { openGgmlReference } from "../tests/reference/ggml.ts";
 import { writeRequantizedLlama } from "../tests/support/requantize.ts";
@@ -87,9 +87,13 @@ for (const [label, shape] of Object.entries(SHAPES)) {
     }
   }
 
-  const ours = await loadModel(tq2, { threads: THREADS, contextLength: 512 });
-  const oursI2s = await loadModel(b158, { threads: THREADS, contextLength: 512 });
-  const oursQ8 = await loadModel(tq2, { threads: THREADS, contextLength: 512, lmHead: "q8" });
+  const ours = await InferenceModel.fromGguf(tq2, { threads: THREADS, contextLength: 512 });
+  const oursI2s = await InferenceModel.fromGguf(b158, { threads: THREADS, contextLength: 512 });
+  const oursQ8 = await InferenceModel.fromGguf(tq2, {
+    threads: THREADS,
+    contextLength: 512,
+    lmHead: "q8",
+  });
   let theirs: LlamaSession | null = null;
   let theirPos = 0;
   if (llama) theirs = llama.open(tq2, { threads: THREADS, nCtx: 512 });
@@ -161,7 +165,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
   }
 
   if (label !== "2B") {
-    const oursQ8_0 = await loadModel(q8, { threads: THREADS, contextLength: 512 });
+    const oursQ8_0 = await InferenceModel.fromGguf(q8, { threads: THREADS, contextLength: 512 });
     Deno.bench({
       name: `bitload tg (llama Q8_0, ${oursQ8_0.kernelInfo})`,
       group: `${label} llama Q8_0 tg`,
@@ -177,7 +181,7 @@ for (const [label, shape] of Object.entries(SHAPES)) {
     }
   }
   if (label !== "2B" && ggml) {
-    const km = await loadModel(q4km, { threads: THREADS, contextLength: 512 });
+    const km = await InferenceModel.fromGguf(q4km, { threads: THREADS, contextLength: 512 });
     Deno.bench({
       name: `bitload tg (llama Q4_K_M, ${km.kernelInfo})`,
       group: `${label} llama Q4_K_M tg`,
@@ -192,7 +196,11 @@ for (const [label, shape] of Object.entries(SHAPES)) {
       });
     }
     for (const dequantize of ["rows", "load"] as const) {
-      const m = await loadModel(bf16, { threads: THREADS, contextLength: 512, dequantize });
+      const m = await InferenceModel.fromGguf(bf16, {
+        threads: THREADS,
+        contextLength: 512,
+        dequantize,
+      });
       Deno.bench({
         name: `bitload tg (llama BF16, dequantize: ${dequantize})`,
         group: `${label} llama BF16 tg`,

@@ -10,7 +10,7 @@
  */
 
 import { join } from "node:path";
-import { kv, loadModel, writeGguf } from "../mod.ts";
+import { kv, ProgressiveLoader, writeGguf } from "../mod.ts";
 import { cString, LINUX, openLibc } from "../ffi/libc.ts";
 
 const full = Deno.env.get("BITLOAD_BENCH_SIZE") === "full";
@@ -70,16 +70,16 @@ for (const cold of [false, true]) {
     });
   bench("plain sequential read into one buffer", true, plainRead);
   bench("bitload mmap load (map + every page resident)", false, async () => {
-    using loaded = await loadModel(path);
+    using loaded = await new ProgressiveLoader(path).load();
     if (loaded.report.multiplier > 1.05 && loaded.report.measured) {
       console.error(`multiplier ${loaded.report.multiplier.toFixed(3)}`);
     }
   });
   bench("bitload mmap load, MAP_POPULATE", false, async () => {
-    using _ = await loadModel(path, { populate: true });
+    using _ = await new ProgressiveLoader(path, { populate: true }).load();
   });
   bench("bitload read path (no mmap)", false, async () => {
-    using _ = await loadModel(path, { mmap: false });
+    using _ = await new ProgressiveLoader(path, { mmap: false }).load();
   });
   bench("Deno.readFile", false, () => Deno.readFile(path));
 }

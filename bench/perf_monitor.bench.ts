@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { loadModel, PerfMonitor, synthesizeBitnetModel } from "../mod.ts";
+import { PerfMonitor, ProgressiveLoader, synthesizeBitnetModel } from "../mod.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-monitor-bench-" });
 const path = join(dir, "model.gguf");
@@ -24,7 +24,7 @@ Deno.bench({
   group: "perf monitor overhead",
   baseline: true,
   async fn() {
-    using _ = await loadModel(path, { progressive: true, batchLayers: 1 });
+    using _ = await new ProgressiveLoader(path, { progressive: true, batchLayers: 1 }).load();
   },
 });
 
@@ -32,11 +32,11 @@ Deno.bench({
   name: "load with a PerfMonitor",
   group: "perf monitor overhead",
   async fn() {
-    using _ = await loadModel(path, {
+    using _ = await new ProgressiveLoader(path, {
       progressive: true,
       batchLayers: 1,
       monitor: new PerfMonitor(),
-    });
+    }).load();
   },
 });
 

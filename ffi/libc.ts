@@ -15,6 +15,10 @@ const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count)
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  // off_t lseek(int fd, off_t offset, int whence)
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   // int munmap(void *addr, size_t length)
@@ -34,6 +38,8 @@ const LIBC_SYMBOLS = {
 /** Linux constants (asm-generic/mman-common.h, fcntl.h). */
 export const LINUX = {
   O_RDONLY: 0,
+  O_CLOEXEC: 0o2000000,
+  SEEK_END: 2,
   PROT_READ: 1,
   PROT_WRITE: 2,
   MAP_PRIVATE: 2,

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
 import { cosine, maxAbsDiff, writeFixtureModels } from "./support/infer_fixtures.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
 
@@ -41,7 +41,7 @@ Deno.test(
           const theirGreedy = session.greedy(GREEDY_PROMPT, 32);
           for (const backend of backends) {
             await t.step(`${type} weights, ${backend} kernels`, async () => {
-              using model = await loadModel(file, { backend, threads: 2 });
+              using model = await InferenceModel.fromGguf(file, { backend, threads: 2 });
               const ours = model.forward(PROMPT, true).slice();
               const V = session.nVocab;
               let worst = 1;

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { INFER_LEVELS, inferNative, inferNativeReason } from "../ffi/infer_native.ts";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { bitnetToUpstream } from "../src/infer/convert.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 
 const native = inferNative();
@@ -41,7 +41,7 @@ Deno.test({
             | { logits: Uint32Array; full?: Uint32Array; tokens: number[]; how: string }
             | undefined;
           for (const maxBatch of [64, 5]) {
-            using model = await loadModel(file, { threads: 1, kvType, maxBatch });
+            using model = await InferenceModel.fromGguf(file, { threads: 1, kvType, maxBatch });
             for (const level of levels) {
               for (const threads of [1, 2, 3]) {
                 native!.setLevel(level);

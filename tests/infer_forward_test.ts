@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
 import { cosine, type FixturePaths, writeFixtureModels } from "./support/infer_fixtures.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 import { argmax, makeSampler } from "../src/infer/sample.ts";
 import { runRun } from "../src/cli/run.ts";
@@ -34,19 +34,19 @@ Deno.test("infer forward", async (t) => {
     const hasNative = inferNative() !== null;
 
     await t.step("config: bitnet-b1.58 uses relu², NEOX RoPE, sub-norms, tied head", async () => {
-      using m = await loadModel(paths.b158, { backend: "ref" });
+      using m = await InferenceModel.fromGguf(paths.b158, { backend: "ref" });
       assert.equal(m.config.arch, "bitnet-b1.58");
       assert.equal(m.config.activation, "relu2");
       assert.equal(m.config.ropeType, "neox");
       assert.equal(m.config.subNorms, true);
       assert.equal(m.config.ropeBase, 500000);
-      using u = await loadModel(paths.bitnet.F16, { backend: "ref" });
+      using u = await InferenceModel.fromGguf(paths.bitnet.F16, { backend: "ref" });
       assert.equal(u.config.arch, "bitnet");
       assert.equal(u.config.activation, "silu");
     });
 
     await t.step("batched prompt equals token-by-token (reference)", async () => {
-      using m = await loadModel(paths.b158, { backend: "ref" });
+      using m = await InferenceModel.fromGguf(paths.b158, { backend: "ref" });
       const batched = m.forward(PROMPT, true).slice();
       m.reset();
       for (let i = 0; i < PROMPT.length; i++) {
@@ -64,8 +64,8 @@ Deno.test("infer forward", async (t) => {
         ignore: !hasNative,
         fn: async () => {
           const file = path === "b158" ? paths.b158 : paths.bitnet.TQ2_0;
-          using ref = await loadModel(file, { backend: "ref" });
-          using nat = await loadModel(file, { backend: "native", threads: 2 });
+          using ref = await InferenceModel.fromGguf(file, { backend: "ref" });
+          using nat = await InferenceModel.fromGguf(file, { backend: "native", threads: 2 });
           const a = ref.forward(PROMPT, true).slice();
           const b = nat.forward(PROMPT, true).slice();
           const c = minCosine(a, b, PROMPT.length);
@@ -81,8 +81,8 @@ Deno.test("infer forward", async (t) => {
       name: "I2_S and TQ2_0 of the same weights agree (native)",
       ignore: !hasNative,
       fn: async () => {
-        using a = await loadModel(paths.bitnet.I2_S, { backend: "native" });
-        using b = await loadModel(paths.bitnet.TQ2_0, { backend: "native" });
+        using a = await InferenceModel.fromGguf(paths.bitnet.I2_S, { backend: "native" });
+        using b = await InferenceModel.fromGguf(paths.bitnet.TQ2_0, { backend: "native" });
         const c = minCosine(a.forward(PROMPT, true).slice(), b.forward(PROMPT, true), 8);
         assert.ok(c >= 0.999, `min cosine ${c}`);
       },
@@ -93,10 +93,10 @@ Deno.test("infer forward", async (t) => {
       ignore: !hasNative,
       fn: async () => {
         const opts = { maxTokens: 12, temperature: 0.9, topK: 20, topP: 0.9, seed: 5 };
-        using one = await loadModel(paths.b158, { backend: "native", threads: 1 });
+        using one = await InferenceModel.fromGguf(paths.b158, { backend: "native", threads: 1 });
         const r1 = generate(one, PROMPT, opts).tokens;
         const r1b = generate(one, PROMPT, opts).tokens;
-        using two = await loadModel(paths.b158, { backend: "native", threads: 2 });
+        using two = await InferenceModel.fromGguf(paths.b158, { backend: "native", threads: 2 });
         const r2 = generate(two, PROMPT, opts).tokens;
         assert.deepEqual(r1b, r1);
         assert.deepEqual(r2, r1);
@@ -109,8 +109,8 @@ Deno.test("infer forward", async (t) => {
       name: "int8-requantized LM head (lmHead q8) tracks the f16 head",
       ignore: !hasNative,
       fn: async () => {
-        using a = await loadModel(paths.b158, { backend: "native" });
-        using b = await loadModel(paths.b158, { backend: "native", lmHead: "q8" });
+        using a = await InferenceModel.fromGguf(paths.b158, { backend: "native" });
+        using b = await InferenceModel.fromGguf(paths.b158, { backend: "native", lmHead: "q8" });
         const c = minCosine(a.forward(PROMPT, true).slice(), b.forward(PROMPT, true), 8);
         assert.ok(c >= 0.999, `min cosine ${c}`);
         // logits of this random model have many near-ties: the head's rounding may flip one
@@ -136,7 +136,7 @@ Deno.test("infer forward", async (t) => {
     });
 
     await t.step("generate stops at EOS and reports timings", async () => {
-      using m = await loadModel(paths.b158);
+      using m = await InferenceModel.fromGguf(paths.b158);
       const r = generate(m, [1, 2, 3], { maxTokens: 6, stopOnEos: false });
       assert.equal(r.tokens.length, 6);
       assert.equal(r.stop, "length");
@@ -159,7 +159,7 @@ Deno.test("infer forward", async (t) => {
       assert.equal(report.tokens.length, 5);
       assert.equal(report.arch, "bitnet-b1.58");
       assert.ok(report.peakRssBytes > 0);
-      using m = await loadModel(paths.b158);
+      using m = await InferenceModel.fromGguf(paths.b158);
       assert.deepEqual(
         report.tokens,
         generate(m, [1, 2, 3], { maxTokens: 5, stopOnEos: false }).tokens,

@@ -20,7 +20,7 @@ import {
   INFER_TEST_LEVELS,
   writeRequantizedLlama,
 } from "./support/requantize.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 
 const native = inferNative();
@@ -131,7 +131,7 @@ Deno.test({
       const theirGreedy = session.greedy([1, 5, 9], 32);
       const V = session.nVocab;
       for (const backend of ["native", "ref"] as const) {
-        using model = await loadModel(path, { backend, threads: 2 });
+        using model = await InferenceModel.fromGguf(path, { backend, threads: 2 });
         const ours = model.forward(prompt, true).slice();
         let worst = 1;
         for (let i = 0; i < prompt.length; i++) {

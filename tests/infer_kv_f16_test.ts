@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
 import { cosine, type FixturePaths, writeFixtureModels } from "./support/infer_fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 
 const PROMPT = [1, 5, 9, 100, 300, 7, 42, 512];
 const VOCAB = 1024;
@@ -32,8 +32,16 @@ Deno.test("f16 KV cache", async (t) => {
     const native = inferNative() !== null;
     for (const backend of native ? ["native", "ref"] as const : ["ref"] as const) {
       await t.step(`${backend}: f16 cache ≈ f32 cache, same greedy tokens`, async () => {
-        using f32 = await loadModel(paths.b158, { backend, threads: 1, kvType: "f32" });
-        using f16 = await loadModel(paths.b158, { backend, threads: 1, kvType: "f16" });
+        using f32 = await InferenceModel.fromGguf(paths.b158, {
+          backend,
+          threads: 1,
+          kvType: "f32",
+        });
+        using f16 = await InferenceModel.fromGguf(paths.b158, {
+          backend,
+          threads: 1,
+          kvType: "f16",
+        });
         assert.equal(f16.kvType, "f16");
         const a = f32.forward(PROMPT, true).slice();
         const b = f16.forward(PROMPT, true).slice();
@@ -50,19 +58,25 @@ Deno.test("f16 KV cache", async (t) => {
     }
     if (native) {
       await t.step("native f16 attention matches the reference on the same f16 cache", async () => {
-        using n = await loadModel(paths.bitnet.F16, {
+        using n = await InferenceModel.fromGguf(paths.bitnet.F16, {
           backend: "native",
           threads: 2,
           kvType: "f16",
         });
-        using r = await loadModel(paths.bitnet.F16, { backend: "ref", kvType: "f16" });
+        using r = await InferenceModel.fromGguf(paths.bitnet.F16, {
+          backend: "ref",
+          kvType: "f16",
+        });
         const a = n.forward(PROMPT, true).slice();
         const b = r.forward(PROMPT, true).slice();
         assert.ok(minCosine(a, b) >= 0.99999, `cosine ${minCosine(a, b)}`);
       });
     }
     await t.step("a bad kvType is refused", async () => {
-      await assert.rejects(loadModel(paths.b158, { kvType: "q8" as "f16" }), /kvType must be/);
+      await assert.rejects(
+        InferenceModel.fromGguf(paths.b158, { kvType: "q8" as "f16" }),
+        /kvType must be/,
+      );
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -16,7 +16,7 @@ import { ggmlSkipReason } from "./reference/ggml.ts";
 import { allocQuantizedActs, linearNative, makeLinear } from "../src/infer/linear.ts";
 import { ggmlTypeByName } from "../src/gguf/types.ts";
 import { seededRandom } from "../src/common/random.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { cosine } from "./support/infer_fixtures.ts";
 import { forLevelsAndThreads, writeRequantizedLlama } from "./support/requantize.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "./reference/llama_eval.ts";
@@ -90,7 +90,7 @@ Deno.test({
     await writeRequantizedLlama(path, ggml!, () => "BF16");
     const prompt = [1, 5, 9, 100, 300, 7];
     const logits = async (dequantize: "rows" | "load") => {
-      using model = await loadModel(path, { threads: 2, dequantize });
+      using model = await InferenceModel.fromGguf(path, { threads: 2, dequantize });
       infer!.setLevel("avx2"); // the tuner may pick another level per load: compare at one
       const out = model.forward(prompt, true).slice();
       infer!.setLevel("best");

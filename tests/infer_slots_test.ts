@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
-import { loadModel, type SlotTokens } from "../src/infer/model.ts";
+import { InferenceModel, type SlotTokens } from "../src/infer/model.ts";
 import { argmax } from "../src/infer/sample.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 
@@ -23,7 +23,7 @@ function bits(a: Float32Array): Uint32Array {
 }
 
 /** Each sequence alone: prompt as one batch, then STEPS greedy tokens; logits of every step. */
-function alone(model: Awaited<ReturnType<typeof loadModel>>): Uint32Array[][] {
+function alone(model: InferenceModel): Uint32Array[][] {
   return PROMPTS.map((prompt) => {
     model.reset();
     const rows: Uint32Array[] = [];
@@ -37,7 +37,7 @@ function alone(model: Awaited<ReturnType<typeof loadModel>>): Uint32Array[][] {
 }
 
 /** All together: sequence i joins at step i, its prompt fed in chunks of at most 4 tokens. */
-function together(model: Awaited<ReturnType<typeof loadModel>>): Uint32Array[][] {
+function together(model: InferenceModel): Uint32Array[][] {
   const V = model.config.nVocab;
   model.allocateSlots(SEQS);
   for (let i = 0; i < SEQS; i++) model.resetSlot(i);
@@ -74,7 +74,7 @@ Deno.test("forwardSlots: eight sequences batched give the bits of each alone", a
     const backends = inferNative() ? ["native", "ref"] as const : ["ref"] as const;
     for (const backend of backends) {
       await t.step(backend, async () => {
-        using model = await loadModel(path, {
+        using model = await InferenceModel.fromGguf(path, {
           backend,
           threads: 1,
           contextLength: 64,
@@ -99,7 +99,11 @@ Deno.test("forwardSlots: bad steps are RangeErrors", async () => {
   try {
     const path = `${dir}/tiny.gguf`;
     await synthesizeBitnetModel(path, { layers: 1, dim: 256, ffn: 256, vocab: 300, seed: 1 });
-    using model = await loadModel(path, { backend: "ref", contextLength: 8, maxBatch: 5 });
+    using model = await InferenceModel.fromGguf(path, {
+      backend: "ref",
+      contextLength: 8,
+      maxBatch: 5,
+    });
     model.allocateSlots(2);
     assert.equal(model.slotCount, 2);
     assert.throws(() => model.forwardSlots([{ slot: 2, tokens: [1] }]), RangeError);

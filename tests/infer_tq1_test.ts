@@ -11,7 +11,7 @@ import { bitnetToUpstream, rescaleTernary } from "../src/infer/convert.ts";
 import { quantizeTQ1_0 } from "../src/quant/quantize.ts";
 import { FIXTURE_SCALE, TINY_SHAPE } from "./support/infer_fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { seededRandom } from "../src/common/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
@@ -46,12 +46,12 @@ Deno.test("TQ1_0 model: native logits equal the TQ2_0 model's, greedy tokens equ
     }
     const prompt = [1, 5, 9, 100, 300, 7, 42, 512];
     const backend = inferNative() ? "native" : "ref";
-    using tq1 = await loadModel(paths.TQ1_0, { backend, threads: 1 });
-    using tq2 = await loadModel(paths.TQ2_0, { backend, threads: 1 });
+    using tq1 = await InferenceModel.fromGguf(paths.TQ1_0, { backend, threads: 1 });
+    using tq2 = await InferenceModel.fromGguf(paths.TQ2_0, { backend, threads: 1 });
     const a = tq1.forward(prompt, true).slice();
     const b = tq2.forward(prompt, true).slice();
     assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(b.buffer), "bit-identical logits");
-    using ref = await loadModel(paths.TQ1_0, { backend: "ref" });
+    using ref = await InferenceModel.fromGguf(paths.TQ1_0, { backend: "ref" });
     // Greedy tokens equal the f32 reference's wherever the reference's top-2 margin exceeds the
     // native logits' error (int8 activations): teacher-forced on the reference's continuation,
     // a near-tie (the reference's margin is 3e-5 at one step of this model) may go either way.

@@ -8,7 +8,6 @@ import {
   evaluateMemory,
   InsufficientMemoryError,
   kv,
-  loadModel,
   type LoadProgress,
   mapFile,
   memoryLimitFor,
@@ -19,6 +18,7 @@ import {
   synthesizeBitnetModel,
   writeGguf,
 } from "../mod.ts";
+import { loadModel } from "../src/load/loader.ts";
 import { runCli } from "./support/cli.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-load-test-" });

@@ -10,7 +10,7 @@ import {
   quantizeI2S,
 } from "../src/quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { packI2S } from "../src/quant/i2s_pack.ts";
 import { seededRandom } from "../src/common/random.ts";
@@ -19,7 +19,7 @@ import { findGgmlLibrary, ggmlSkipReason, openGgmlReference } from "./reference/
 
 /** Opens `inPath` (mapped), converts it to `type` and writes `outPath`. */
 async function quantizeFile(inPath: string, outPath: string, type: ModelTargetType) {
-  using model = await openGguf(inPath, { mmap: true });
+  using model = await openGguf(inPath);
   return await quantizeModel(model, outPath, type);
 }
 

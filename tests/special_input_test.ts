@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { NotRegularFileError } from "../src/common/file_kind.ts";
 import { readGguf } from "../src/gguf/reader.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { mapFile, ReadBuffer } from "../src/load/mapping.ts";
 
 const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -38,7 +38,7 @@ Deno.test("readGguf, openGguf, mapFile and ReadBuffer refuse FIFOs, sockets, dev
   try {
     for (const [kind, path] of Object.entries(makeSpecials(dir))) {
       await assert.rejects(readGguf(path), NotRegularFileError, kind);
-      await assert.rejects(openGguf(path, { mmap: true }), NotRegularFileError, kind);
+      await assert.rejects(openGguf(path), NotRegularFileError, kind);
       assert.throws(() => mapFile(path), NotRegularFileError, kind);
       assert.throws(() => new ReadBuffer(path), NotRegularFileError, kind);
     }

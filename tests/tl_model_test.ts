@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { parseKernelConfigIni } from "../src/quant/tl_config.ts";
 import { transcodeTlTensor } from "../src/quant/tl_tensor.ts";
 import { runCli } from "./support/cli.ts";
@@ -57,14 +57,14 @@ const ini = join(dir, "kernel_config.ini");
 await Deno.writeTextFile(ini, INI);
 const tl2 = join(dir, "tl2.gguf");
 {
-  using source = await openGguf(i2s, { mmap: true });
+  using source = await openGguf(i2s);
   await quantizeModel(source, tl2, "TL2", { tlConfig: parseKernelConfigIni(INI, ini) });
 }
 
 Deno.test("a TL2 model runs to the same tokens and logits as the I2_S model with the same weights", async () => {
   const tokens = [1, 17, 42, 99, 5];
-  using a = await loadModel(i2s, { threads: 1, contextLength: 64 });
-  using b = await loadModel(tl2, {
+  using a = await InferenceModel.fromGguf(i2s, { threads: 1, contextLength: 64 });
+  using b = await InferenceModel.fromGguf(tl2, {
     threads: 1,
     contextLength: 64,
     tlConfig: parseKernelConfigIni(INI, ini),

@@ -4,7 +4,7 @@ import { z } from "npm:zod@^4";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 import { type ModelTargetType, quantizeModel } from "../src/quant/quantize_model.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { renderValidationReport, runValidate, VALIDATE_HELP } from "../src/cli/validate.ts";
 import { exportGgmlLibraryPath, findGgmlLibrary } from "./reference/ggml.ts";
 import { kv, writeGguf } from "../src/gguf/writer.ts";
@@ -15,7 +15,7 @@ import { seededRandom } from "../src/common/random.ts";
 
 /** Opens `inPath` (mapped), converts it to `type` and writes `outPath`. */
 async function quantizeFile(inPath: string, outPath: string, type: ModelTargetType) {
-  using model = await openGguf(inPath, { mmap: true });
+  using model = await openGguf(inPath);
   return await quantizeModel(model, outPath, type);
 }
 

@@ -7,20 +7,15 @@
  */
 
 import { join } from "node:path";
-import { openGgufModel } from "../gguf/split.ts";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
-import { loadModel } from "../load/loader.ts";
+import { openGguf } from "../pipeline/open.ts";
 import { renderSummary, renderTensors } from "./inspect.ts";
 import { renderMemoryReport } from "./load.ts";
 import { renderPlan } from "./plan.ts";
 import { detectDevices, parseDeviceSpec } from "../plan/devices.ts";
-import { planPlacement } from "../plan/strategies.ts";
 import { renderValidationReport } from "../validate/report.ts";
-import { validateModel } from "../validate/validate.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { generate } from "../infer/generate.ts";
-import { loadModel as loadInferenceModel } from "../infer/model.ts";
 import { progressBar } from "./progress.ts";
 import { bold, dim, envVar, formatBytes } from "./output.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
@@ -75,8 +70,9 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out(bold("bitload demo") + dim(` — ${file}\n`));
   }
   try {
+    // the one open of the file: every stage below works on this object and its one mapping
     const started = performance.now();
-    const model = await openGgufModel(file);
+    await using model = await openGguf(file);
     const parsedMs = performance.now() - started;
     out(renderSummary(file, summarizeModel(model)));
     out(dim(`\n  header parsed in ${parsedMs.toFixed(1)} ms (tensor data not read)\n`));
@@ -100,7 +96,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     }
     out("");
     const real = detectDevices();
-    out(renderPlan(planPlacement(model, real), { file, devices: real }));
+    out(renderPlan(model.plan({ devices: real }), { file, devices: real }));
     out("");
     const simulated = parseDeviceSpec("cpu:16GiB,cuda0:8GiB,cuda1:4GiB");
     out(
@@ -109,7 +105,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
       ),
     );
     out(
-      renderPlan(planPlacement(model, simulated, { strategy: "split" }), {
+      renderPlan(model.plan({ devices: simulated, strategy: "split" }), {
         file,
         devices: simulated,
       }),
@@ -120,7 +116,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
         dim(" (critical tensors, then layers in batches of 2, then the rest)"),
     );
     const bar = progressBar("load");
-    using loaded = await loadModel(file, {
+    using loaded = await model.load({
       batchLayers: 2,
       progressive: true,
       onProgress: (e) =>
@@ -142,15 +138,14 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     );
     try {
       if (!tokenizer || !ids) throw new Error("no tokenizer for the prompt");
-      using infer = await loadInferenceModel(file);
-      const result = generate(infer, [...ids], { maxTokens: 8, temperature: 0 });
+      using engine = await loaded.engine();
+      const { text, tokens, stats: result } = await engine.complete([...ids], {
+        maxTokens: 8,
+        temperature: 0,
+      });
+      out(`  ${JSON.stringify(prompt)} → ${JSON.stringify(text)}`);
       out(
-        `  ${JSON.stringify(prompt)} → ${
-          JSON.stringify(tokenizer.decode(result.tokens, { skipSpecial: true }))
-        }`,
-      );
-      out(
-        `  ${result.tokens.length} tokens with ${infer.kernelInfo}; prompt ${
+        `  ${tokens.length} tokens with ${engine.model.kernelInfo}; prompt ${
           result.promptTokensPerSecond.toFixed(0)
         } tok/s, generation ${
           result.generationTokensPerSecond.toFixed(0)
@@ -162,7 +157,7 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out("");
     out(bold("  validation") + dim(" (cross-validation against ggml, tensor-data checks)"));
     out(
-      renderValidationReport(await validateModel(file, { reference: "ggml", checkTensors: true })),
+      renderValidationReport(await loaded.validate({ reference: "ggml", checkTensors: true })),
     );
   } finally {
     if (tempDir && !values.keep) await Deno.remove(tempDir, { recursive: true });

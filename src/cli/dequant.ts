@@ -6,7 +6,7 @@
  */
 
 import { kernelInfo } from "../../ffi/native.ts";
-import { openGguf } from "../load/open.ts";
+import { openGguf } from "../pipeline/open.ts";
 import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { formatBytes, UsageError } from "./output.ts";
@@ -86,7 +86,7 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
     throw new UsageError(`--backend must be native, ts or auto, got "${values.backend}"`);
   }
   const threads = threadsOption(values.threads) ?? maxThreads();
-  using model = await openGguf(file, { mmap: true });
+  using model = await openGguf(file);
   const t = model.tensors.find((x) => x.name === values.tensor);
   if (!t) throw new Error(`${file}: no tensor named "${values.tensor}"`);
   if (!t.type.dequantizable) {

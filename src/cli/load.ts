@@ -6,8 +6,11 @@
  */
 
 import { parseSize } from "../common/size.ts";
-import { InsufficientMemoryError, loadModel, type LoadProgress } from "../load/loader.ts";
+import type { LoadProgress } from "../load/loader.ts";
+import { InsufficientMemoryError } from "../load/errors.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
+import { openGguf } from "../pipeline/open.ts";
+import type { PlacementPlan } from "../plan/strategies.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
 import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
 import { uploadTensorsToCuda } from "../gpu/place.ts";
@@ -167,10 +170,20 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   const bar = progressBar("load");
   let label = "";
   try {
-    using loaded = await loadModel(file, {
+    const plan = values.plan
+      ? JSON.parse(await Deno.readTextFile(values.plan)) as Partial<PlacementPlan>
+      : undefined;
+    // a whole plan from `bitload plan --json` is honoured by the load (unless --device uploads)
+    const honoured = plan?.model && plan.tensors && plan.devices && !gpu
+      ? plan as PlacementPlan
+      : undefined;
+    await using model = await openGguf(file, {
       mmap: !values["no-mmap"],
       mlock: values.mlock,
       populate: values.populate,
+    });
+    using loaded = await model.load({
+      plan: honoured,
       batchLayers,
       progressive: batchLayers !== undefined ? true : undefined,
       dequant,
@@ -202,12 +215,6 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
     if (monitor) (values.json ? console.error : out)(renderProfile(monitor));
-    const plan = values.plan
-      ? JSON.parse(await Deno.readTextFile(values.plan)) as {
-        devices?: { device: string; kind: string; weights: number }[];
-        tensors?: { name: string; device: string }[];
-      }
-      : undefined;
     if (gpu) {
       const names = plan?.tensors
         ? plan.tensors.filter((t) => t.device === device).map((t) => t.name)

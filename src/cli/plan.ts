@@ -5,7 +5,6 @@
  * @module
  */
 
-import { openGgufModel } from "../gguf/split.ts";
 import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
 import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
 import { PlanError } from "../plan/errors.ts";
@@ -14,11 +13,11 @@ import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import {
   type PlacementPlan,
   type PlanOptions,
-  planPlacement,
   STRATEGIES,
   type Strategy,
   type TensorOverride,
 } from "../plan/strategies.ts";
+import { openGguf } from "../pipeline/open.ts";
 import { bold, cyan, dim, formatBytes, table, UsageError, wrap, yellow } from "./output.ts";
 import {
   COMMON_FLAGS,
@@ -175,7 +174,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   };
   const devices = await resolveDevices(values.devices);
   const { source, http } = await remoteSource(file, values.header);
-  const model = await openGgufModel(source, { http });
+  await using model = await openGguf(source, { http });
   if (values.sweep) {
     if (options.gpuLayers !== undefined || values.strategy !== undefined) {
       throw new UsageError("--sweep tries every layer count: drop -ngl and --strategy", {
@@ -194,7 +193,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   }
   let plan: PlacementPlan;
   try {
-    plan = planPlacement(model, devices, options);
+    plan = model.plan({ ...options, devices });
   } catch (e) {
     if (e instanceof PlanError) throw new UsageError(e.message);
     throw e;

@@ -7,7 +7,7 @@
  */
 
 import { QuantError } from "../quant/errors.ts";
-import { openGguf } from "../load/open.ts";
+import { openGguf } from "../pipeline/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
 import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
 
@@ -83,7 +83,7 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
   let report;
   const bar = progressBar("quantize");
   try {
-    using model = await openGguf(inPath, { mmap: true });
+    using model = await openGguf(inPath);
     report = await quantizeModel(model, outPath, type, {
       threads,
       tlConfig: await tlConfigOption(values["tl-config"]),

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { generate, type GenerateResult } from "../infer/generate.ts";
-import { type InferenceModel, loadModel } from "../infer/model.ts";
+import { openGguf } from "../pipeline/open.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
@@ -67,24 +66,6 @@ function peakRss(): number {
   return Deno.memoryUsage().rss;
 }
 
-interface TextCodec {
-  encode(text: string): number[];
-  decodeBytes(ids: number[]): Uint8Array;
-}
-
-async function tokenizerFor(model: InferenceModel): Promise<TextCodec | string> {
-  try {
-    const { Tokenizer } = await import("../tokenizer/mod.ts");
-    const tok = Tokenizer.fromMetadata(model.file.metadata);
-    return {
-      encode: (text) => Array.from(tok.encode(text)),
-      decodeBytes: (ids) => tok.decodeBytes(ids, { skipSpecial: true }),
-    };
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
 /**
  * Runs `bitload run`; returns the exit code.
  *
@@ -142,7 +123,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const ctx = integerOption("ctx-size", values["ctx-size"], 1);
 
   const tLoad = performance.now();
-  using model = await loadModel(file, {
+  await using opened = await openGguf(file);
+  using loaded = await opened.load();
+  using engine = await loaded.engine({
     backend,
     threads,
     contextLength: ctx,
@@ -151,8 +134,8 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     dequantize: dequant,
     tlConfig: await tlConfigOption(values["tl-config"]),
   });
+  const model = engine.model;
   const loadMs = performance.now() - tLoad;
-  let codec: TextCodec | null = null;
   let promptIds: number[];
   if (values.tokens !== undefined) {
     promptIds = values.tokens.split(",").filter((s) => s.trim() !== "").map((s) => {
@@ -160,44 +143,36 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       if (!Number.isInteger(v) || v < 0) throw new UsageError(`--tokens: bad token id "${s}"`);
       return v;
     });
-    const c = await tokenizerFor(model);
-    if (typeof c !== "string") codec = c;
   } else {
-    const c = await tokenizerFor(model);
-    if (typeof c === "string") {
-      throw new Error(`Cannot tokenize the prompt (${c}); pass --tokens 1,2,3 instead`);
+    if (!engine.tokenizer) {
+      throw new Error(
+        `Cannot tokenize the prompt (${engine.tokenizerError}); pass --tokens 1,2,3 instead`,
+      );
     }
-    codec = c;
-    promptIds = c.encode(prompt!);
+    promptIds = engine.encode(prompt!);
   }
   if (promptIds.length === 0) throw new UsageError("The prompt has no tokens");
 
-  const decoder = new TextDecoder();
   const write = (s: string) => {
     if (!values.json && s) Deno.stdout.writeSync(new TextEncoder().encode(s));
   };
-  let text = "";
-  const result: GenerateResult = generate(model, promptIds, {
+  let written = 0;
+  const completion = await engine.complete(promptIds, {
     maxTokens,
     temperature,
     topK,
     topP,
     seed,
     stopOnEos: !values["no-eos"],
-    onToken: (id) => {
-      if (codec) {
-        const piece = decoder.decode(codec.decodeBytes([id]), { stream: true });
-        text += piece;
-        write(piece);
-      } else write(`${id} `);
+    onToken: (_id, piece) => {
+      written += piece.length;
+      write(piece);
     },
   });
-  if (codec) {
-    const tail = decoder.decode();
-    text += tail;
-    write(tail);
-  }
+  write(completion.text.slice(written)); // the decoder's tail (a split character at the end)
   write("\n");
+  const result = { tokens: completion.tokens, ...completion.stats };
+  const text = engine.tokenizer ? completion.text : null;
   const peak = peakRss();
   const c = model.config;
   if (values.json) {
@@ -208,7 +183,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       projectionKernels: model.projectionKernels(),
       promptTokens: promptIds,
       tokens: result.tokens,
-      text: codec ? text : null,
+      text,
       stop: result.stop,
       loadMs: round(loadMs),
       ...(model.tlTranscode.tensors > 0

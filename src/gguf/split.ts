@@ -43,6 +43,16 @@ function splitNumber(file: GgufFile, key: string): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
 
+/** Options of {@link openGgufModel}. */
+export interface OpenGgufModelOptions extends Pick<ReadGgufOptions, "http"> {
+  /**
+   * Reads one local part's header (default: `readGgufFileSync`); `index` is the 0-based part
+   * number to record in its tensor infos. The pipeline passes a reader that keeps each file open
+   * for mapping, so every part is opened once.
+   */
+  readPart?: (path: string, index: number) => GgufFile | Promise<GgufFile>;
+}
+
 /**
  * Opens a model from any of its files: a single GGUF, or any part of a split model (all parts
  * are found next to it, read, checked against each other, and presented as one tensor list).
@@ -57,14 +67,16 @@ function splitNumber(file: GgufFile, key: string): number | undefined {
  */
 export async function openGgufModel(
   source: GgufSource,
-  options: Pick<ReadGgufOptions, "http"> = {},
+  options: OpenGgufModelOptions = {},
 ): Promise<GgufModel> {
   if (typeof source !== "string" || /^https?:\/\//i.test(source)) {
-    return modelOf([await readGguf(source, options)]);
+    return modelOf([await readGguf(source, { http: options.http })]);
   }
-  const first = readGgufFileSync(source);
-  const count = splitNumber(first, "split.count");
+  const read = options.readPart ?? ((path, index) => readGgufFileSync(path, { part: index }));
   const named = parseSplitName(source);
+  const firstIndex = named !== null && named.index < named.count ? named.index : 0;
+  const first = await read(source, firstIndex);
+  const count = splitNumber(first, "split.count");
   if ((count === undefined || count <= 1) && named === null) return modelOf([first]);
   if (named === null) {
     if (count !== undefined && count > 1) {
@@ -90,7 +102,7 @@ export async function openGgufModel(
   const parts: GgufFile[] = [];
   for (let i = 0; i < named.count; i++) {
     const path = splitPartPath(named.prefix, i, named.count);
-    if (i === 0 && named.index === 0) {
+    if (i === named.index) {
       parts.push(first);
       continue;
     }
@@ -104,7 +116,7 @@ export async function openGgufModel(
         { path: source },
       );
     }
-    parts.push(readGgufFileSync(path, { part: i }));
+    parts.push(await read(path, i));
   }
   checkSplit(parts, named.count);
   return modelOf(parts);

@@ -21,6 +21,7 @@
 
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import { metadataNumber, metadataString } from "../gguf/metadata.ts";
+import { ModelConfigError } from "./errors.ts";
 
 /** Architectures the forward pass implements. */
 export const SUPPORTED_ARCHITECTURES = ["bitnet-b1.58", "bitnet-25", "bitnet", "llama"] as const;
@@ -70,13 +71,13 @@ export interface ModelConfig {
  * Reads the hyperparameters of a model from its metadata. `vocabFallback` is used when
  * `<arch>.vocab_size` is absent (the row count of `token_embd`).
  *
- * @throws {Error} For an unsupported architecture or missing keys.
+ * @throws {ModelConfigError} For an unsupported architecture or missing keys.
  *
  * @example
  * ```ts ignore
- * import { openGguf } from "../load/open.ts";
+ * import { openModelFile } from "../load/open.ts";
  * import { readModelConfig } from "./config.ts";
- * const model = await openGguf("model.gguf");
+ * const model = await openModelFile("model.gguf");
  * const config = readModelConfig(model.metadata, 1024);
  * console.log(config.arch, config.nLayer);
  * ```
@@ -84,14 +85,17 @@ export interface ModelConfig {
 export function readModelConfig(metadata: GgufMetadata, vocabFallback?: number): ModelConfig {
   const arch = metadataString(metadata, "general.architecture") ?? "";
   if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
-    throw new Error(
+    throw new ModelConfigError(
+      "UNSUPPORTED_ARCHITECTURE",
       `Cannot run architecture "${arch}": bitload runs ${SUPPORTED_ARCHITECTURES.join(", ")}`,
     );
   }
   const a = arch as InferArchitecture;
   const need = (key: string): number => {
     const v = metadataNumber(metadata, `${arch}.${key}`);
-    if (v === undefined) throw new Error(`Missing metadata key ${arch}.${key}`);
+    if (v === undefined) {
+      throw new ModelConfigError("MISSING_KEY", `Missing metadata key ${arch}.${key}`);
+    }
     return v;
   };
   const opt = (key: string): number | undefined => metadataNumber(metadata, `${arch}.${key}`);
@@ -99,7 +103,9 @@ export function readModelConfig(metadata: GgufMetadata, vocabFallback?: number):
   const nHead = need("attention.head_count");
   const headDim = opt("attention.key_length") ?? nEmbd / nHead;
   const nVocab = opt("vocab_size") ?? vocabFallback;
-  if (nVocab === undefined) throw new Error(`Missing metadata key ${arch}.vocab_size`);
+  if (nVocab === undefined) {
+    throw new ModelConfigError("MISSING_KEY", `Missing metadata key ${arch}.vocab_size`);
+  }
   const bitnet = a !== "llama";
   return {
     arch: a,

@@ -44,9 +44,9 @@ export interface GenerateResult {
  *
  * @example
  * ```ts ignore
- * import { loadModel } from "./model.ts";
+ * import { InferenceModel } from "./model.ts";
  * import { generate } from "./generate.ts";
- * using model = await loadModel("tiny.gguf");
+ * using model = await InferenceModel.fromGguf("tiny.gguf");
  * const result = generate(model, [1, 5, 9], { maxTokens: 8, onToken: (id) => console.log(id) });
  * console.log(result.tokens, result.generationTokensPerSecond);
  * ```
@@ -56,6 +56,32 @@ export function generate(
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): GenerateResult {
+  const steps = generateSteps(model, promptIds, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    options.onToken?.(step.value);
+  }
+}
+
+/**
+ * {@link generate} one token at a time: yields each generated token id as soon as it is
+ * sampled, and returns the {@link GenerateResult} when generation stops (time the consumer
+ * spends between tokens counts as generation time, as `onToken` does). `options.onToken` is
+ * not called; the caller sees every id.
+ *
+ * @example
+ * ```ts ignore
+ * import { generateSteps } from "./generate.ts";
+ * const steps = generateSteps(model, [1, 5, 9], { maxTokens: 8 });
+ * for (let s = steps.next(); !s.done; s = steps.next()) console.log(s.value);
+ * ```
+ */
+export function* generateSteps(
+  model: InferenceModel,
+  promptIds: readonly number[],
+  options: GenerateOptions = {},
+): Generator<number, GenerateResult, void> {
   if (promptIds.length === 0) throw new RangeError("The prompt must hold at least one token");
   const maxTokens = options.maxTokens ?? 32;
   const stopOnEos = options.stopOnEos ?? true;
@@ -72,7 +98,7 @@ export function generate(
     const id = sampler.sample(logits);
     if (i === 0) tFirst = performance.now();
     tokens.push(id);
-    options.onToken?.(id);
+    yield id;
     if (stopOnEos && id === eos) {
       stop = "eos";
       break;

@@ -4,8 +4,8 @@
  *
  * @example
  * ```ts ignore
- * import { generate, loadModel } from "./mod.ts";
- * using model = await loadModel("model.gguf", { threads: 2 });
+ * import { generate, InferenceModel } from "./mod.ts";
+ * using model = await InferenceModel.fromGguf("model.gguf", { threads: 2 });
  * const { tokens } = generate(model, [1, 2, 3], { maxTokens: 16 });
  * ```
  *
@@ -19,19 +19,26 @@ export {
   SUPPORTED_ARCHITECTURES,
 } from "./config.ts";
 export type { GgufMetadata } from "../gguf/metadata.ts";
-export type { GgufModelWithData } from "../load/open.ts";
 export type { GgufMetadataInput, GgufTensorInput } from "../gguf/writer.ts";
 export type { LinearBackend } from "./linear.ts";
 export {
   InferenceModel,
-  loadModel,
   type LoadModelOptions,
+  type ModelWeights,
   rmsNorm,
   type SlotTokens,
   type TlTranscodeReport,
 } from "./model.ts";
+export {
+  type CompleteOptions,
+  type Completion,
+  type CompletionStats,
+  Engine,
+  type EngineOptions,
+} from "./engine.ts";
+export { ModelConfigError, type ModelConfigErrorCode } from "./errors.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
-export { generate, type GenerateOptions, type GenerateResult } from "./generate.ts";
+export { generate, type GenerateOptions, type GenerateResult, generateSteps } from "./generate.ts";
 export {
   compareLogits,
   decodeLogits,

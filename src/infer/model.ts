@@ -32,7 +32,8 @@ import {
   requireInferNative,
 } from "../../ffi/infer_native.ts";
 import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_choice.ts";
-import { type GgufModelWithData, openGguf } from "../load/open.ts";
+import { openModelFile } from "../load/open.ts";
+import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import type { TlConfigFile } from "../quant/tl_config.ts";
@@ -40,6 +41,7 @@ import { isTlType, transcodeTlTensor } from "../quant/tl_tensor.ts";
 import { ggmlType } from "../gguf/types.ts";
 import { readEnv } from "../../ffi/env.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
+import { ModelConfigError } from "./errors.ts";
 import {
   allocQuantizedActs,
   type Linear,
@@ -52,7 +54,21 @@ import {
   staleActs,
 } from "./linear.ts";
 
-/** Options of {@link loadModel} / {@link InferenceModel.fromGguf}. */
+/**
+ * What an {@link InferenceModel} runs on: the metadata, the tensor directory and each tensor's
+ * bytes. An opened model (`openGguf`), a loaded one (`model.load()`) or a `ModelFile` fits; the
+ * weights are used in place (zero-copy views of the mapping), never copied.
+ */
+export interface ModelWeights {
+  /** Model metadata (hyperparameters, tokenizer). */
+  readonly metadata: GgufMetadata;
+  /** Every tensor's directory entry. */
+  readonly tensors: readonly GgufTensorInfo[];
+  /** The bytes of a tensor as stored. */
+  tensorData(name: string): Uint8Array;
+}
+
+/** Options of {@link InferenceModel.fromWeights} (and the engine). */
 export interface LoadModelOptions {
   /** `"auto"` (default): native kernels when they load, else the f32 reference. */
   backend?: LinearBackend | "auto";
@@ -140,7 +156,7 @@ interface Block {
   vCache: Float32Array | Float16Array;
 }
 
-function f32Of(model: GgufModelWithData, info: GgufTensorInfo): Float32Array {
+function f32Of(model: ModelWeights, info: GgufTensorInfo): Float32Array {
   const data = model.tensorData(info.name);
   if (info.type.name === "F32" && data.byteOffset % 4 === 0) {
     return new Float32Array(data.buffer, data.byteOffset, info.elementCount);
@@ -150,7 +166,211 @@ function f32Of(model: GgufModelWithData, info: GgufTensorInfo): Float32Array {
   return out;
 }
 
-/** A loaded model ready to run. Close it to release the file mapping. */
+/** The kernels chosen for a model: native (with its thread count) or the f32 reference. */
+interface BackendChoice {
+  native: InferNative | null;
+  backend: LinearBackend;
+  threads: number;
+  kernelInfo: string;
+}
+
+/** The weights of a model bound to their products (zero-copy views of the tensor data). */
+interface BoundWeights {
+  blocks: Omit<Block, "kCache" | "vCache">[];
+  embd: GgufTensorInfo;
+  outNorm: Float32Array;
+  head: Linear;
+}
+
+/** Every buffer the forward pass uses, allocated once for `maxBatch` tokens. */
+interface Arena {
+  x: Float32Array;
+  h: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  att: Float32Array;
+  o: Float32Array;
+  g: Float32Array;
+  u: Float32Array;
+  logits: Float32Array;
+  scores: Float32Array;
+  cos: Float32Array;
+  sin: Float32Array;
+  actsEmbd: QuantizedActs;
+  actsFf: QuantizedActs;
+  embRow: Float32Array;
+  kv: { kCache: Float32Array | Float16Array; vCache: Float32Array | Float16Array }[];
+}
+
+/** Threads asked for: the option, else `BITLOAD_THREADS`, else undefined (tune). */
+function threadsWanted(options: LoadModelOptions): number | undefined {
+  const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
+  return options.threads ?? (fromEnv > 0 ? fromEnv : undefined);
+}
+
+/**
+ * The backend step: native kernels when they load (or when asked), else the f32 reference.
+ *
+ * @throws {ModelConfigError} `NATIVE_UNAVAILABLE` when `backend: "native"` cannot be had.
+ */
+function chooseBackend(options: LoadModelOptions): BackendChoice {
+  const want = options.backend ?? "auto";
+  if (want !== "auto" && want !== "native" && want !== "ref") {
+    throw new ModelConfigError("BAD_OPTION", `backend must be native, ref or auto, got "${want}"`);
+  }
+  // backend "native" without the kernels: requireInferNative throws NativeKernelError (UNAVAILABLE)
+  const native = want === "ref" ? null : want === "native" ? requireInferNative() : inferNative();
+  if (!native) {
+    return {
+      native,
+      backend: "ref",
+      threads: 1,
+      kernelInfo: want === "ref" ? "f32 reference" : `f32 reference (${inferNativeReason()})`,
+    };
+  }
+  const threads = native.setThreads(threadsWanted(options) ?? navigator.hardwareConcurrency ?? 1);
+  return {
+    native,
+    backend: "native",
+    threads,
+    kernelInfo: `${native.level} × ${threads} thread${threads === 1 ? "" : "s"}`,
+  };
+}
+
+/**
+ * The weights step: every projection bound to its product, norms as f32 (views when stored as
+ * aligned f32), the LM head (requantized to int8 for `lmHead: "q8"`).
+ *
+ * @throws {ModelConfigError} `MISSING_TENSOR`, `BAD_OPTION`.
+ */
+function bindWeights(
+  weights: ModelWeights,
+  c: ModelConfig,
+  b: BackendChoice,
+  options: LoadModelOptions,
+  tl: TlTranscodeReport,
+): BoundWeights {
+  const tensors = new Map(weights.tensors.map((t) => [t.name, t]));
+  const get = (name: string): GgufTensorInfo => {
+    const t = tensors.get(name);
+    if (!t) throw new ModelConfigError("MISSING_TENSOR", `The model has no tensor ${name}`);
+    return t;
+  };
+  const scaleOf = (name: string): number => {
+    const s = tensors.get(name.replace(/\.weight$/, ".scale"));
+    return s ? f32Of(weights, s)[0] : 1;
+  };
+  const dequantMode = options.dequantize ?? "rows";
+  if (dequantMode !== "rows" && dequantMode !== "load") {
+    throw new ModelConfigError(
+      "BAD_OPTION",
+      `dequantize must be "rows" or "load", got "${dequantMode}"`,
+    );
+  }
+  const useRows = b.native !== null && dequantMode === "rows";
+  const linear = (name: string): Linear => {
+    const t = get(name);
+    let type = t.type;
+    let data = weights.tensorData(name);
+    if (isTlType(type.name)) {
+      // TL1/TL2 → I2_S at load: same ternary values and scale, so the I2_S kernels serve.
+      const done = transcodeTlTensor(type.name, data, t.dims, { tlConfig: options.tlConfig, name });
+      type = ggmlType(36, "bitnet")!;
+      data = done.data;
+      tl.tensors++;
+      tl.ms += done.ms;
+      tl.bytes += done.data.byteLength;
+    }
+    return makeLinear(
+      name,
+      type,
+      t.dims[1] ?? 1,
+      t.dims[0],
+      data,
+      scaleOf(name),
+      b.backend,
+      useRows,
+    );
+  };
+  const norm = (name: string) => f32Of(weights, get(name));
+  const blocks: BoundWeights["blocks"] = [];
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `blk.${i}.`;
+    blocks.push({
+      attnNorm: norm(`${p}attn_norm.weight`),
+      wq: linear(`${p}attn_q.weight`),
+      wk: linear(`${p}attn_k.weight`),
+      wv: linear(`${p}attn_v.weight`),
+      wo: linear(`${p}attn_output.weight`),
+      attnSubNorm: c.subNorms ? norm(`${p}attn_sub_norm.weight`) : undefined,
+      ffnNorm: norm(`${p}ffn_norm.weight`),
+      gate: linear(`${p}ffn_gate.weight`),
+      up: linear(`${p}ffn_up.weight`),
+      down: linear(`${p}ffn_down.weight`),
+      ffnSubNorm: c.subNorms ? norm(`${p}ffn_sub_norm.weight`) : undefined,
+    });
+  }
+  // Upstream bitnet and bitnet-b1.58 always tie the head to token_embd; llama uses output.weight.
+  const headName = c.arch === "llama" && tensors.has("output.weight")
+    ? "output.weight"
+    : "token_embd.weight";
+  const head = linear(headName);
+  if (options.lmHead !== undefined && options.lmHead !== "stored" && options.lmHead !== "q8") {
+    throw new ModelConfigError(
+      "BAD_OPTION",
+      `lmHead must be "stored" or "q8", got "${options.lmHead}"`,
+    );
+  }
+  if (options.lmHead === "q8" && b.native) requantizeI8(b.native, head);
+  if (head.kernel === "i8" && head.cols % 32 !== 0) {
+    throw new ModelConfigError("BAD_OPTION", `lmHead "q8" needs a width that is a multiple of 32`);
+  }
+  return { blocks, embd: get("token_embd.weight"), outNorm: norm("output_norm.weight"), head };
+}
+
+/** The arena step: activations for `maxBatch` tokens, RoPE tables, the KV cache of each layer. */
+function allocArena(
+  c: ModelConfig,
+  maxBatch: number,
+  contextLength: number,
+  kvType: "f32" | "f16",
+): Arena {
+  const B = maxBatch;
+  const half = c.nRot / 2;
+  const qDim = c.nHead * c.headDim;
+  const kvDim = c.nHeadKv * c.headDim;
+  const KvArray = kvType === "f16" ? Float16Array : Float32Array;
+  return {
+    x: new Float32Array(B * c.nEmbd),
+    h: new Float32Array(B * Math.max(c.nEmbd, qDim)),
+    q: new Float32Array(B * qDim),
+    k: new Float32Array(B * kvDim),
+    v: new Float32Array(B * kvDim),
+    att: new Float32Array(B * qDim),
+    o: new Float32Array(B * c.nEmbd),
+    g: new Float32Array(B * c.nFf),
+    u: new Float32Array(B * c.nFf),
+    logits: new Float32Array(B * c.nVocab),
+    scores: new Float32Array(B * c.nHead * contextLength),
+    cos: new Float32Array(B * half),
+    sin: new Float32Array(B * half),
+    actsEmbd: allocQuantizedActs(B, Math.max(c.nEmbd, qDim)),
+    actsFf: allocQuantizedActs(B, c.nFf),
+    embRow: new Float32Array(c.nEmbd),
+    kv: Array.from({ length: c.nLayer }, () => ({
+      kCache: new KvArray(contextLength * kvDim),
+      vCache: new KvArray(contextLength * kvDim),
+    })),
+  };
+}
+
+/**
+ * A model ready to run: its weights bound in place (zero-copy views of the loaded tensors), its
+ * kernels chosen, its buffers allocated. Built from loaded weights by the engine
+ * (`loaded.engine()`), or by {@link InferenceModel.fromWeights}; closing it releases the file
+ * only when it opened the file itself ({@link InferenceModel.fromGguf}).
+ */
 export class InferenceModel implements Disposable {
   /** Hyperparameters. */
   readonly config: ModelConfig;
@@ -171,7 +391,8 @@ export class InferenceModel implements Disposable {
   /** What transcoding TL1/TL2 weights to I2_S at load cost. */
   readonly tlTranscode: TlTranscodeReport = { tensors: 0, ms: 0, bytes: 0 };
 
-  readonly #file: GgufModelWithData;
+  readonly #file: ModelWeights;
+  readonly #owner: Disposable | undefined;
   readonly #native: InferNative | null;
   readonly #blocks: Block[] = [];
   readonly #embd: GgufTensorInfo;
@@ -201,138 +422,64 @@ export class InferenceModel implements Disposable {
   readonly #slots: KvSlot[] = [];
   readonly #slotPos: number[] = [0];
 
-  private constructor(file: GgufModelWithData, options: LoadModelOptions) {
-    this.#file = file;
-    const tensors = new Map(file.tensors.map((t) => [t.name, t]));
-    const embd = tensors.get("token_embd.weight");
-    if (!embd) throw new Error("The model has no token_embd.weight");
-    this.#embd = embd;
-    const c = readModelConfig(file.metadata, embd.dims[1]);
+  /** backend → weights → arena; use {@link InferenceModel.fromWeights}. */
+  private constructor(weights: ModelWeights, options: LoadModelOptions, owner?: Disposable) {
+    this.#file = weights;
+    this.#owner = owner;
+    const embd = weights.tensors.find((t) => t.name === "token_embd.weight");
+    if (!embd) throw new ModelConfigError("MISSING_TENSOR", "The model has no token_embd.weight");
+    const c = readModelConfig(weights.metadata, embd.dims[1]);
     this.config = c;
-    const want = options.backend ?? "auto";
-    let native: InferNative | null = null;
-    if (want !== "ref") {
-      native = want === "native" ? requireInferNative() : inferNative();
-    }
-    this.#native = native;
-    this.backend = native ? "native" : "ref";
-    if (native) {
-      const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
-      const wanted = options.threads ?? (fromEnv > 0 ? fromEnv : navigator.hardwareConcurrency);
-      this.threads = native.setThreads(wanted ?? 1);
-      this.kernelInfo = `${native.level} × ${this.threads} thread${this.threads === 1 ? "" : "s"}`;
-    } else {
-      this.kernelInfo = want === "ref" ? "f32 reference" : `f32 reference (${inferNativeReason()})`;
+    this.kvType = options.kvType ?? "f32";
+    if (this.kvType !== "f32" && this.kvType !== "f16") {
+      throw new ModelConfigError(
+        "BAD_OPTION",
+        `kvType must be "f32" or "f16", got "${this.kvType}"`,
+      );
     }
     this.contextLength = Math.max(1, options.contextLength ?? Math.min(c.nCtxTrain, 2048));
     this.maxBatch = Math.max(1, options.maxBatch ?? 64);
 
-    const get = (name: string): GgufTensorInfo => {
-      const t = tensors.get(name);
-      if (!t) throw new Error(`The model has no tensor ${name}`);
-      return t;
-    };
-    const scaleOf = (name: string): number => {
-      const s = tensors.get(name.replace(/\.weight$/, ".scale"));
-      return s ? f32Of(file, s)[0] : 1;
-    };
-    const dequantMode = options.dequantize ?? "rows";
-    if (dequantMode !== "rows" && dequantMode !== "load") {
-      throw new RangeError(`dequantize must be "rows" or "load", got "${dequantMode}"`);
-    }
-    const useRows = native !== null && dequantMode === "rows";
-    const linear = (name: string): Linear => {
-      const t = get(name);
-      let type = t.type;
-      let data = file.tensorData(name);
-      if (isTlType(type.name)) {
-        // TL1/TL2 → I2_S at load: same ternary values and scale, so the I2_S kernels serve.
-        const done = transcodeTlTensor(type.name, data, t.dims, {
-          tlConfig: options.tlConfig,
-          name,
-        });
-        type = ggmlType(36, "bitnet")!;
-        data = done.data;
-        this.tlTranscode.tensors++;
-        this.tlTranscode.ms += done.ms;
-        this.tlTranscode.bytes += done.data.byteLength;
-      }
-      return makeLinear(
-        name,
-        type,
-        t.dims[1] ?? 1,
-        t.dims[0],
-        data,
-        scaleOf(name),
-        this.backend,
-        useRows,
-      );
-    };
-    const kvDim = c.nHeadKv * c.headDim;
-    this.kvType = options.kvType ?? "f32";
-    if (this.kvType !== "f32" && this.kvType !== "f16") {
-      throw new RangeError(`kvType must be "f32" or "f16", got "${this.kvType}"`);
-    }
-    const KvArray = this.kvType === "f16" ? Float16Array : Float32Array;
-    for (let i = 0; i < c.nLayer; i++) {
-      const p = `blk.${i}.`;
-      this.#blocks.push({
-        attnNorm: f32Of(file, get(`${p}attn_norm.weight`)),
-        wq: linear(`${p}attn_q.weight`),
-        wk: linear(`${p}attn_k.weight`),
-        wv: linear(`${p}attn_v.weight`),
-        wo: linear(`${p}attn_output.weight`),
-        attnSubNorm: c.subNorms ? f32Of(file, get(`${p}attn_sub_norm.weight`)) : undefined,
-        ffnNorm: f32Of(file, get(`${p}ffn_norm.weight`)),
-        gate: linear(`${p}ffn_gate.weight`),
-        up: linear(`${p}ffn_up.weight`),
-        down: linear(`${p}ffn_down.weight`),
-        ffnSubNorm: c.subNorms ? f32Of(file, get(`${p}ffn_sub_norm.weight`)) : undefined,
-        kCache: new KvArray(this.contextLength * kvDim),
-        vCache: new KvArray(this.contextLength * kvDim),
-      });
-    }
-    this.#outNorm = f32Of(file, get("output_norm.weight"));
-    // Upstream bitnet and bitnet-b1.58 always tie the head to token_embd; llama uses output.weight.
-    const headName = c.arch === "llama" && tensors.has("output.weight")
-      ? "output.weight"
-      : "token_embd.weight";
-    this.#head = linear(headName);
-    if (options.lmHead === "q8" && native) requantizeI8(native, this.#head);
+    const b = chooseBackend(options);
+    this.#native = b.native;
+    this.backend = b.backend;
+    this.threads = b.threads;
+    this.kernelInfo = b.kernelInfo;
 
-    const half = c.nRot / 2;
+    const w = bindWeights(weights, c, b, options, this.tlTranscode);
+    this.#embd = w.embd;
+    this.#outNorm = w.outNorm;
+    this.#head = w.head;
+
+    const a = allocArena(c, this.maxBatch, this.contextLength, this.kvType);
+    this.#blocks = w.blocks.map((blk, i) => ({ ...blk, ...a.kv[i] }));
+    this.#x = a.x;
+    this.#h = a.h;
+    this.#q = a.q;
+    this.#k = a.k;
+    this.#v = a.v;
+    this.#att = a.att;
+    this.#o = a.o;
+    this.#g = a.g;
+    this.#u = a.u;
+    this.#logits = a.logits;
+    this.#scores = a.scores;
+    this.#cos = a.cos;
+    this.#sin = a.sin;
+    this.#actsEmbd = a.actsEmbd;
+    this.#actsFf = a.actsFf;
+    this.#embRow = a.embRow;
     // ggml: theta_scale = powf(freq_base, -2.0f / n_dims), in f32
     const exponent = Math.fround(-2 / c.nRot);
-    this.#thetaScale = native
-      ? native.powf(Math.fround(c.ropeBase), exponent)
+    this.#thetaScale = b.native
+      ? b.native.powf(Math.fround(c.ropeBase), exponent)
       : Math.fround(Math.pow(Math.fround(c.ropeBase), exponent));
-    const B = this.maxBatch;
-    const qDim = c.nHead * c.headDim;
-    this.#x = new Float32Array(B * c.nEmbd);
-    this.#h = new Float32Array(B * Math.max(c.nEmbd, qDim));
-    this.#q = new Float32Array(B * qDim);
-    this.#k = new Float32Array(B * kvDim);
-    this.#v = new Float32Array(B * kvDim);
-    this.#att = new Float32Array(B * qDim);
-    this.#o = new Float32Array(B * c.nEmbd);
-    this.#g = new Float32Array(B * c.nFf);
-    this.#u = new Float32Array(B * c.nFf);
-    this.#logits = new Float32Array(B * c.nVocab);
-    this.#scores = new Float32Array(B * c.nHead * this.contextLength);
     this.#shape = {
       nHead: c.nHead,
       nKv: c.nHeadKv,
       headDim: c.headDim,
       scale: 1 / Math.sqrt(c.headDim),
     };
-    this.#cos = new Float32Array(B * half);
-    this.#sin = new Float32Array(B * half);
-    this.#actsEmbd = allocQuantizedActs(B, Math.max(c.nEmbd, qDim));
-    if (this.#head.kernel === "i8" && this.#head.cols % 32 !== 0) {
-      throw new RangeError(`lmHead "q8" needs a width that is a multiple of 32`);
-    }
-    this.#actsFf = allocQuantizedActs(B, c.nFf);
-    this.#embRow = new Float32Array(c.nEmbd);
     this.#slots.push({
       k: this.#blocks.map((b) => b.kCache),
       v: this.#blocks.map((b) => b.vCache),
@@ -340,7 +487,37 @@ export class InferenceModel implements Disposable {
   }
 
   /**
-   * Opens a GGUF file (memory-mapped) and prepares it for inference.
+   * Prepares loaded weights for inference — no reopen, no copy — and, unless `threads`
+   * (or `BITLOAD_THREADS`) and `BITLOAD_SIMD` fix them, tunes the kernels
+   * ({@link InferenceModel.tuneKernels}). `owner` is closed with the model.
+   *
+   * @example
+   * ```ts ignore
+   * import { openModelFile } from "../load/open.ts";
+   * import { InferenceModel } from "./model.ts";
+   * using file = await openModelFile("model.gguf");
+   * using model = InferenceModel.fromWeights(file, { threads: 2 });
+   * const logits = model.forward([1, 2, 3]);
+   * ```
+   */
+  static fromWeights(
+    weights: ModelWeights,
+    options: LoadModelOptions = {},
+    owner?: Disposable,
+  ): InferenceModel {
+    const model = new InferenceModel(weights, options, owner);
+    const threadsFixed = threadsWanted(options) !== undefined;
+    const levelFixed = !!(readEnv("BITLOAD_SIMD") || readEnv("BITLOAD_KERNEL"));
+    if (!threadsFixed || !levelFixed) {
+      model.tuneKernels({ levels: !levelFixed, threads: !threadsFixed });
+    }
+    return model;
+  }
+
+  /**
+   * Opens a GGUF file (memory-mapped, opened once) and prepares it for inference; the model owns
+   * the file and closes it. Shorthand for `openGguf(path)` → `load()` → `engine()` when only the
+   * forward pass is wanted.
    *
    * @example
    * ```ts ignore
@@ -350,16 +527,9 @@ export class InferenceModel implements Disposable {
    * ```
    */
   static async fromGguf(path: string, options: LoadModelOptions = {}): Promise<InferenceModel> {
-    const file = await openGguf(path, { mmap: true });
+    const file = await openModelFile(path);
     try {
-      const model = new InferenceModel(file, options);
-      const fromEnv = Number(readEnv("BITLOAD_THREADS") ?? "");
-      const threadsFixed = options.threads !== undefined || fromEnv > 0;
-      const levelFixed = !!(readEnv("BITLOAD_SIMD") || readEnv("BITLOAD_KERNEL"));
-      if (!threadsFixed || !levelFixed) {
-        model.tuneKernels({ levels: !levelFixed, threads: !threadsFixed });
-      }
-      return model;
+      return InferenceModel.fromWeights(file, options, file);
     } catch (error) {
       file.close();
       throw error;
@@ -462,8 +632,13 @@ export class InferenceModel implements Disposable {
     return out;
   }
 
-  /** Metadata of the underlying file (for the tokenizer). */
-  get file(): GgufModelWithData {
+  /** The weights the model runs on (metadata for the tokenizer, tensor infos, their bytes). */
+  get weights(): ModelWeights {
+    return this.#file;
+  }
+
+  /** Same as {@link InferenceModel.weights} (the name before the pipeline). */
+  get file(): ModelWeights {
     return this.#file;
   }
 
@@ -865,9 +1040,9 @@ export class InferenceModel implements Disposable {
     }
   }
 
-  /** Releases the file mapping. */
+  /** Releases the file when the model opened it ({@link InferenceModel.fromGguf}). */
   close(): void {
-    this.#file.close();
+    this.#owner?.[Symbol.dispose]();
   }
 
   /** Same as {@link close}. */
@@ -945,18 +1120,4 @@ export function rmsNorm(
     const scale = f(1 / f(Math.sqrt(f(mean + epsf))));
     for (let i = 0; i < width; i++) out[o + i] = f(x[o + i] * scale) * w[i];
   }
-}
-
-/**
- * Opens a model for inference; same as {@link InferenceModel.fromGguf}.
- *
- * @example
- * ```ts ignore
- * import { loadModel } from "./model.ts";
- * using model = await loadModel("model.gguf");
- * console.log(model.config.arch, model.kernelInfo);
- * ```
- */
-export function loadModel(path: string, options: LoadModelOptions = {}): Promise<InferenceModel> {
-  return InferenceModel.fromGguf(path, options);
 }

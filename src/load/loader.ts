@@ -1,29 +1,39 @@
 /**
- * The progressive loader: executes a {@link LoadPlan} batch by batch — maps every part of the
- * model (or reads it into one buffer per part), makes each batch resident, optionally
- * dequantizes it, reports progress (callback and `AsyncIterable`), honours an `AbortSignal`,
- * watches memory pressure, and ends with a memory-efficiency report.
+ * The progressive loader: executes a {@link LoadPlan} batch by batch over a model opened once
+ * ({@link ModelFile}: its mapping, or its read buffers, shared with everything else that uses
+ * the model), optionally dequantizes each batch, reports progress (callback and
+ * `AsyncIterable`), honours an `AbortSignal`, watches memory pressure, and ends with a
+ * memory-efficiency report. One load is four steps: budget → map → batches → report.
  *
  * @module
  */
 
-import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
-import { openGgufModel } from "../gguf/split.ts";
+import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize, dequantizeToNew } from "../quant/dequantize.ts";
 import type { TlConfigFile } from "../quant/tl_config.ts";
 import { evaluateMemory, type MemoryReport } from "./memory_report.ts";
+import { InsufficientMemoryError, LoadError } from "./errors.ts";
 import {
   type FileBytes,
   FileMapping,
-  mapFile,
   mappingUnavailableReason,
   type PrefetchAdvice,
   ReadBuffer,
 } from "./mapping.ts";
-import { mappedResidentBytes, memoryBudget, processMemory, resetPeakRss } from "./memory.ts";
+import {
+  mappedResidentBytes,
+  type MemoryBudget,
+  memoryBudget,
+  type ProcessMemory,
+  processMemory,
+  resetPeakRss,
+} from "./memory.ts";
+import { type ModelFile, openModelFile } from "./open.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
 import type { PerfMonitor } from "../common/perf_monitor.ts";
 import { formatBytes as fmt } from "../common/format.ts";
+
+export { InsufficientMemoryError } from "./errors.ts";
 
 /** Options of {@link loadModel} and {@link ProgressiveLoader}. */
 export interface LoadOptions {
@@ -38,8 +48,8 @@ export interface LoadOptions {
   /** Layers per batch. Default 4. */
   batchLayers?: number;
   /**
-   * Load progressively (batches) rather than as one batch. Default: progressive for models over
-   * 4 GiB (the seed rule), one batch otherwise.
+   * Load progressively (batches) rather than as one batch. Default: progressive when
+   * `batchLayers` is given or the model is over 4 GiB (the seed rule), one batch otherwise.
    */
   progressive?: boolean;
   /** Also dequantize every tensor into a new array (or into {@link LoadOptions.dequantInto}). Default "none". */
@@ -51,6 +61,11 @@ export interface LoadOptions {
    * pinned staging area) without an extra copy.
    */
   dequantInto?: (tensor: GgufTensorInfo) => Float32Array | Float16Array | undefined;
+  /**
+   * Only these tensors are made resident (prefetched and touched); the others stay mapped and
+   * are paged in on demand. The pipeline passes the tensors a placement plan keeps on the CPU.
+   */
+  resident?: (tensor: GgufTensorInfo) => boolean;
   /** Cancels the load; everything mapped or allocated is released. */
   signal?: AbortSignal;
   /** Called for every progress event. */
@@ -81,10 +96,10 @@ export interface LoadProgress {
   tensor?: string;
 }
 
-/** A loaded model. Close it (or `using`) to release the mapping or buffers. */
-export interface LoadedModel extends Disposable {
-  /** Metadata and tensor infos. */
-  readonly model: GgufModel;
+/** What a load gives: the model's tensors made resident, and the report. */
+export interface LoadResult extends Disposable {
+  /** The opened model (metadata, tensor infos, the shared mapping). */
+  readonly model: ModelFile;
   /** The plan that was executed. */
   readonly plan: LoadPlan;
   /** Whether the data is mapped (zero-copy) rather than read into buffers. */
@@ -99,18 +114,8 @@ export interface LoadedModel extends Disposable {
   readonly warnings: readonly string[];
   /** Information that needs no action (e.g. tensors not aligned to 4 KiB pages). */
   readonly info: readonly string[];
-  /** Releases everything; tensor views become empty. */
+  /** Releases what the load allocated (and the model, when the load opened it itself). */
   close(): void;
-}
-
-/** The load would not fit in memory; `needed` and `available` say by how much. */
-export class InsufficientMemoryError extends Error {
-  /** Always "InsufficientMemoryError". */
-  override name = "InsufficientMemoryError";
-  /** Creates the error with the numbers. */
-  constructor(readonly needed: number, readonly available: number, message: string) {
-    super(message);
-  }
 }
 
 const GIB = 1024 ** 3;
@@ -131,9 +136,26 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** What the budget step decides: the plan, whether to map, the budget and its threshold. */
+interface LoadBudget {
+  plan: LoadPlan;
+  mmap: boolean;
+  budget: MemoryBudget;
+  threshold: number;
+}
+
+/** Memory measured around a load. */
+interface LoadClock {
+  started: number;
+  atStart: ProcessMemory | null;
+  before: ProcessMemory | null;
+}
+
 /**
  * Loads a model progressively. Use `load()` for the result, and `events()` (before or while
- * loading) to observe progress as an async iterable.
+ * loading) to observe progress as an async iterable. Given a path it opens the model itself
+ * (and closes it with the result); given an opened {@link ModelFile} it loads that one and
+ * leaves closing it to its owner.
  *
  * @example
  * ```ts ignore
@@ -150,20 +172,22 @@ export class ProgressiveLoader {
   readonly path: string;
   /** The options the load runs with. */
   readonly options: LoadOptions;
-  #result: Promise<LoadedModel> | undefined;
+  readonly #source: string | ModelFile;
+  #result: Promise<LoadResult> | undefined;
   #queue: LoadProgress[] = [];
   #wake: (() => void) | undefined;
   #finished = false;
   #failure: unknown;
 
-  /** Prepares a load of `path`; nothing happens until `load()` or `events()`. */
-  constructor(path: string, options: LoadOptions = {}) {
-    this.path = path;
+  /** Prepares a load of `source`; nothing happens until `load()` or `events()`. */
+  constructor(source: string | ModelFile, options: LoadOptions = {}) {
+    this.#source = source;
+    this.path = typeof source === "string" ? source : source.source;
     this.options = options;
   }
 
   /** Starts the load (once) and returns its result. */
-  load(): Promise<LoadedModel> {
+  load(): Promise<LoadResult> {
     this.#result ??= this.#run().then(
       (r) => {
         this.#finish();
@@ -202,220 +226,264 @@ export class ProgressiveLoader {
     this.#wake = undefined;
   }
 
-  async #run(): Promise<LoadedModel> {
-    const o = this.options;
-    const signal = o.signal;
-    signal?.throwIfAborted();
-    const started = performance.now();
-    const atStart = processMemory();
-    const monitor = o.monitor;
-    const endParse = monitor?.start("parse");
-    const model = await openGgufModel(this.path);
-    endParse?.(model.parts.reduce((a, p) => a + p.dataOffset, 0));
+  /** budget → map → batches → report, releasing everything on failure or cancellation. */
+  async #run(): Promise<LoadResult> {
+    this.options.signal?.throwIfAborted();
+    const clock: LoadClock = { started: performance.now(), atStart: processMemory(), before: null };
+    const owned = typeof this.#source === "string";
+    const model = await this.#open();
     // Measure the tensor load from here: the parse's own cost is reported separately.
-    const before = processMemory();
+    clock.before = processMemory();
     resetPeakRss();
-    const fileBytes = model.parts.reduce((a, p) => a + (p.fileSize ?? 0), 0);
-    const tensorBytes = model.tensors.reduce((a, t) => a + t.byteSize, 0);
-    const progressive = o.progressive ?? fileBytes > PROGRESSIVE_THRESHOLD_BYTES;
-    const plan = buildLoadPlan(model, {
-      batchLayers: progressive ? (o.batchLayers ?? 4) : Number.MAX_SAFE_INTEGER,
+    const dequantized = new Map<string, Float32Array | Float16Array>();
+    try {
+      const budget = this.#budget(model);
+      const files = this.#map(model, budget);
+      const warnings = await this.#batches(model, files, budget, dequantized);
+      return this.#report(model, budget, files, dequantized, warnings, clock, owned);
+    } catch (e) {
+      dequantized.clear();
+      if (owned) model.close();
+      throw e;
+    }
+  }
+
+  /** The model: the one given, or the path opened once (a `parse` span). */
+  async #open(): Promise<ModelFile> {
+    if (typeof this.#source !== "string") return this.#source;
+    const o = this.options;
+    const endParse = o.monitor?.start("parse");
+    const model = await openModelFile(this.#source, {
+      mmap: o.mmap,
+      mlock: o.mlock,
+      populate: o.populate,
     });
-    const warnings = [...model.warnings];
+    endParse?.(model.parts.reduce((a, p) => a + p.dataOffset, 0));
+    return model;
+  }
+
+  /** The batch plan, and whether the anonymous memory this load allocates fits the budget. */
+  #budget(model: ModelFile): LoadBudget {
+    const o = this.options;
+    const fileBytes = model.parts.reduce((a, p) => a + (p.fileSize ?? 0), 0);
+    const progressive = o.progressive ??
+      (o.batchLayers !== undefined || fileBytes > PROGRESSIVE_THRESHOLD_BYTES);
+    const batchLayers = o.batchLayers ?? 4;
+    if (!Number.isInteger(batchLayers) || batchLayers < 1) {
+      throw new LoadError(
+        "BAD_OPTION",
+        `batchLayers must be a positive integer, got ${batchLayers}`,
+      );
+    }
+    const plan = buildLoadPlan(model, {
+      batchLayers: progressive ? batchLayers : Number.MAX_SAFE_INTEGER,
+    });
     const threshold = o.pressureThreshold ?? 0.8;
     const budget = memoryBudget(o.memoryBudgetBytes);
-    const dequantBytes = o.dequant === "f32"
-      ? model.tensors.reduce((a, t) => a + t.elementCount * 4, 0)
-      : o.dequant === "f16"
-      ? model.tensors.reduce((a, t) => a + t.elementCount * 2, 0)
-      : 0;
-
-    let useMmap = o.mmap ?? true;
-    if (useMmap && mappingUnavailableReason()) {
-      warnings.push(
-        `memory mapping unavailable (${mappingUnavailableReason()}); reading into memory instead`,
-      );
-      useMmap = false;
-    }
+    const mmap = model.dataOpened
+      ? model.mapped
+      : (o.mmap ?? model.access.mmap ?? true) && mappingUnavailableReason() === "";
+    const perValue = o.dequant === "f32" ? 4 : o.dequant === "f16" ? 2 : 0;
+    const dequantBytes = model.tensors.reduce((a, t) => a + t.elementCount * perValue, 0);
     // Anonymous memory this load will allocate: the copy path holds every file, dequant its output.
-    const anonNeeded = (useMmap ? 0 : fileBytes) + dequantBytes;
-    if (anonNeeded > threshold * budget.bytes) {
+    const needed = (mmap ? 0 : fileBytes) + dequantBytes;
+    if (needed > threshold * budget.bytes) {
       throw new InsufficientMemoryError(
-        anonNeeded,
+        needed,
         budget.bytes,
-        `Loading "${this.path}" ${useMmap ? "" : "without mmap "}${
-          o.dequant && o.dequant !== "none" ? `with ${o.dequant} dequantization ` : ""
-        }needs ${fmt(anonNeeded)} of memory, but only ${
+        `Loading "${this.path}" ${mmap ? "" : "without mmap "}${
+          perValue ? `with ${o.dequant} dequantization ` : ""
+        }needs ${fmt(needed)} of memory, but only ${
           fmt(budget.bytes)
         } is available (${budget.source}) ` +
           `and the pressure threshold is ${Math.round(threshold * 100)} %: short by ${
-            fmt(anonNeeded - threshold * budget.bytes)
-          }${useMmap ? "" : "; loading with mmap needs no anonymous memory for the weights"}`,
+            fmt(needed - threshold * budget.bytes)
+          }${mmap ? "" : "; loading with mmap needs no anonymous memory for the weights"}`,
       );
     }
+    return { plan, mmap, budget, threshold };
+  }
 
-    const files: FileBytes[] = [];
-    const dequantized = new Map<string, Float32Array | Float16Array>();
-    const release = () => {
-      for (const f of files) f.close();
-      dequantized.clear();
-    };
-    try {
-      const endMap = monitor?.start(useMmap ? "map" : "allocate");
-      for (const part of model.parts) {
-        signal?.throwIfAborted();
-        files.push(
-          useMmap
-            ? mapFile(part.source, { populate: o.populate, mlock: o.mlock })
-            : new ReadBuffer(part.source),
-        );
-      }
-      endMap?.(fileBytes);
-      const byName = new Map<string, GgufTensorInfo>(model.tensors.map((t) => [t.name, t]));
-      let bytesDone = 0;
-      let sinceYield = 0;
-      let prefetching = true;
-      const total = plan.totalBytes;
+  /** The model's data: its shared mappings (or read buffers), created now if needed (`map` span). */
+  #map(model: ModelFile, budget: LoadBudget): FileBytes[] {
+    const o = this.options;
+    this.options.signal?.throwIfAborted();
+    const fileBytes = model.parts.reduce((a, p) => a + (p.fileSize ?? 0), 0);
+    const end = model.dataOpened ? undefined : o.monitor?.start(budget.mmap ? "map" : "allocate");
+    const files = model.data({ mmap: o.mmap, mlock: o.mlock, populate: o.populate });
+    end?.(fileBytes);
+    return files;
+  }
+
+  /** Makes each batch resident in plan order (and dequantizes it); returns the warnings. */
+  async #batches(
+    model: ModelFile,
+    files: FileBytes[],
+    budget: LoadBudget,
+    dequantized: Map<string, Float32Array | Float16Array>,
+  ): Promise<string[]> {
+    const o = this.options;
+    const { plan, threshold } = budget;
+    const warnings: string[] = [];
+    const progress = (phase: LoadProgress["phase"], batch: number, tensor?: string) =>
       this.#emit({
-        phase: "open",
-        batch: 0,
+        phase,
+        batch,
         batches: plan.batches.length,
         bytesDone,
-        bytesTotal: total,
+        bytesTotal: plan.totalBytes,
+        ...(tensor === undefined ? {} : { tensor }),
       });
-      for (const batch of plan.batches) {
-        signal?.throwIfAborted();
-        this.#emit({
-          phase: "batch",
-          batch: batch.index,
-          batches: plan.batches.length,
-          bytesDone,
-          bytesTotal: total,
-        });
-        if (useMmap && prefetching && batch.bytesAfter > threshold * budget.bytes) {
-          prefetching = false;
-          warnings.push(
-            `memory pressure: making batch ${batch.index} resident would pass ${
-              Math.round(threshold * 100)
-            } % of the ${
-              fmt(budget.bytes)
-            } budget; prefetching stopped, the remaining tensors are paged in on demand`,
+    let bytesDone = 0;
+    let sinceYield = 0;
+    let prefetching = true;
+    progress("open", 0);
+    for (const batch of plan.batches) {
+      o.signal?.throwIfAborted();
+      progress("batch", batch.index);
+      if (budget.mmap && prefetching && batch.bytesAfter > threshold * budget.budget.bytes) {
+        prefetching = false;
+        warnings.push(
+          `memory pressure: making batch ${batch.index} resident would pass ${
+            Math.round(threshold * 100)
+          } % of the ${
+            fmt(budget.budget.bytes)
+          } budget; prefetching stopped, the remaining tensors are paged in on demand`,
+        );
+      }
+      const endBatch = o.monitor?.start(`batch ${batch.index}`, batch.bytes);
+      for (const name of batch.tensors) {
+        const t = model.tensor(name);
+        this.#residentTensor(model, files[t.part], t, prefetching);
+        if (o.dequant === "f32" || o.dequant === "f16") {
+          const out = this.#dequantTensor(files[t.part], t, o.dequant, warnings);
+          if (out) dequantized.set(name, out);
+        }
+        bytesDone += t.byteSize;
+        sinceYield += t.byteSize;
+        progress("tensor", batch.index, name);
+        if (sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await yieldToEventLoop();
+          o.signal?.throwIfAborted();
+        }
+      }
+      endBatch?.();
+      await yieldToEventLoop();
+    }
+    progress("done", plan.batches.length - 1);
+    return warnings;
+  }
+
+  /** Reads a tensor into its buffer (copy path) or prefetches and touches its pages (mapped). */
+  #residentTensor(model: ModelFile, file: FileBytes, t: GgufTensorInfo, prefetching: boolean) {
+    const o = this.options;
+    if (file instanceof ReadBuffer) {
+      file.readRange(t.fileOffset, t.byteSize);
+      model.markRead(t.name);
+    } else if (file instanceof FileMapping && prefetching && (o.resident?.(t) ?? true)) {
+      file.advise(t.fileOffset, t.byteSize, o.prefetch ?? "willneed");
+      touchPages(file.view(t.fileOffset, t.byteSize));
+    }
+  }
+
+  /** Dequantizes one tensor (a `dequant` span), or notes why it cannot be. */
+  #dequantTensor(
+    file: FileBytes,
+    t: GgufTensorInfo,
+    kind: "f32" | "f16",
+    warnings: string[],
+  ): Float32Array | Float16Array | undefined {
+    if (!t.type.dequantizable) {
+      warnings.push(`tensor "${t.name}" (${t.type.name}) cannot be dequantized: ${t.type.refusal}`);
+      return undefined;
+    }
+    const end = this.options.monitor?.start("dequant", t.elementCount * 4);
+    const out = dequantizeTensor(
+      t,
+      file.view(t.fileOffset, t.byteSize),
+      kind,
+      this.options.dequantInto?.(t),
+      this.options.tlConfig,
+    );
+    end?.();
+    return out;
+  }
+
+  /** The memory report, and the result object over the shared data. */
+  #report(
+    model: ModelFile,
+    budget: LoadBudget,
+    files: FileBytes[],
+    dequantized: Map<string, Float32Array | Float16Array>,
+    warnings: string[],
+    clock: LoadClock,
+    owned: boolean,
+  ): LoadResult {
+    const mapped = files.every((f) => f.mapped);
+    const tensorBytes = model.tensors.reduce((a, t) => a + t.byteSize, 0);
+    const report = evaluateMemory({
+      fileBytes: tensorBytes,
+      before: clock.before,
+      after: processMemory(),
+      mapped,
+      zeroCopyTensors: mapped ? model.tensors.length : 0,
+      copiedTensors: (mapped ? 0 : model.tensors.length) + dequantized.size,
+      seconds: (performance.now() - clock.started) / 1000,
+      parseOverheadBytes: owned && clock.atStart && clock.before
+        ? Math.max(0, clock.before.rss - clock.atStart.rss)
+        : 0,
+      outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
+      mappedResidentBytes: mapped
+        ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
+        : undefined,
+    });
+    this.options.monitor?.checkMemory("resident memory added by the load", report.peakRssBytes);
+    const info: string[] = [];
+    const offPage = model.tensors.filter((t) => t.fileOffset % PAGE !== 0).length;
+    if (offPage > 0) {
+      info.push(
+        `${offPage} of ${model.tensors.length} tensors do not start on a 4 KiB page boundary ` +
+          `(GGUF aligns tensors to ${model.parts[0].alignment} bytes); views work the same, ` +
+          `only page-granular operations (madvise, mlock) round to whole pages`,
+      );
+    }
+    let closed = false;
+    return {
+      info,
+      model,
+      plan: budget.plan,
+      mapped,
+      dequantized,
+      report,
+      warnings: [...model.warnings, ...model.accessWarnings, ...warnings, ...report.warnings],
+      tensorData(name) {
+        if (closed) {
+          throw new LoadError(
+            "CLOSED",
+            `The model "${model.source}" was closed; tensor "${name}" is no longer available`,
+            { path: model.source },
           );
         }
-        const endBatch = monitor?.start(`batch ${batch.index}`, batch.bytes);
-        for (const name of batch.tensors) {
-          const t = byName.get(name)!;
-          const file = files[t.part];
-          if (file instanceof ReadBuffer) file.readRange(t.fileOffset, t.byteSize);
-          else if (file instanceof FileMapping && prefetching) {
-            file.advise(t.fileOffset, t.byteSize, o.prefetch ?? "willneed");
-            touchPages(file.view(t.fileOffset, t.byteSize));
-          }
-          if (o.dequant === "f32" || o.dequant === "f16") {
-            if (!t.type.dequantizable) {
-              warnings.push(
-                `tensor "${t.name}" (${t.type.name}) cannot be dequantized: ${t.type.refusal}`,
-              );
-            } else {
-              const endDequant = monitor?.start("dequant", t.elementCount * 4);
-              const src = file.view(t.fileOffset, t.byteSize);
-              const out = dequantizeTensor(t, src, o.dequant, o.dequantInto?.(t), o.tlConfig);
-              dequantized.set(name, out);
-              endDequant?.();
-            }
-          }
-          bytesDone += t.byteSize;
-          sinceYield += t.byteSize;
-          this.#emit({
-            phase: "tensor",
-            batch: batch.index,
-            batches: plan.batches.length,
-            bytesDone,
-            bytesTotal: total,
-            tensor: name,
-          });
-          if (sinceYield >= YIELD_EVERY) {
-            sinceYield = 0;
-            await yieldToEventLoop();
-            signal?.throwIfAborted();
-          }
-        }
-        endBatch?.();
-        await yieldToEventLoop();
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const after = processMemory();
-      const report = evaluateMemory({
-        fileBytes: tensorBytes,
-        before,
-        after,
-        mapped: useMmap,
-        zeroCopyTensors: useMmap ? model.tensors.length : 0,
-        copiedTensors: (useMmap ? 0 : model.tensors.length) + dequantized.size,
-        seconds,
-        parseOverheadBytes: atStart && before ? Math.max(0, before.rss - atStart.rss) : 0,
-        outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
-        mappedResidentBytes: useMmap
-          ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
-          : undefined,
-      });
-      monitor?.checkMemory("resident memory added by the load", report.peakRssBytes);
-      this.#emit({
-        phase: "done",
-        batch: plan.batches.length - 1,
-        batches: plan.batches.length,
-        bytesDone,
-        bytesTotal: total,
-      });
-      let closed = false;
-      const info: string[] = [];
-      const offPage = model.tensors.filter((t) => t.fileOffset % PAGE !== 0).length;
-      if (offPage > 0) {
-        info.push(
-          `${offPage} of ${model.tensors.length} tensors do not start on a 4 KiB page boundary ` +
-            `(GGUF aligns tensors to ${model.parts[0].alignment} bytes); views work the same, ` +
-            `only page-granular operations (madvise, mlock) round to whole pages`,
-        );
-      }
-      const loaded: LoadedModel = {
-        info,
-        model,
-        plan,
-        mapped: useMmap,
-        dequantized,
-        report,
-        warnings: [...warnings, ...report.warnings],
-        tensorData(name) {
-          const t = byName.get(name);
-          if (!t) throw new RangeError(`No tensor named "${name}"`);
-          if (closed) {
-            throw new Error(
-              `The model "${
-                model.parts[0].source
-              }" was closed; tensor "${name}" is no longer available`,
-            );
-          }
-          return files[t.part].view(t.fileOffset, t.byteSize);
-        },
-        close() {
-          closed = true;
-          release();
-        },
-        [Symbol.dispose]() {
-          this.close();
-        },
-      };
-      return loaded;
-    } catch (e) {
-      release();
-      throw e;
-    }
+        return model.tensorData(name);
+      },
+      close() {
+        closed = true;
+        dequantized.clear();
+        if (owned) model.close();
+      },
+      [Symbol.dispose]() {
+        this.close();
+      },
+    };
   }
 }
 
 /**
- * Loads a model (all parts of a split model), returning zero-copy tensor views and the memory
- * report.
+ * Loads a model (all parts of a split model) from a path, returning zero-copy tensor views and
+ * the memory report: shorthand for `new ProgressiveLoader(path, options).load()`. The pipeline's
+ * `openGguf(path)` → `model.load()` is the documented way in (it shares the opened file with
+ * planning, validation and inference).
  *
  * @example
  * ```ts ignore
@@ -424,7 +492,7 @@ export class ProgressiveLoader {
  * const q = loaded.tensorData("blk.0.attn_q.weight");
  * ```
  */
-export function loadModel(path: string, options: LoadOptions = {}): Promise<LoadedModel> {
+export function loadModel(path: string, options: LoadOptions = {}): Promise<LoadResult> {
   return new ProgressiveLoader(path, options).load();
 }
 

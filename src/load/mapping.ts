@@ -208,17 +208,39 @@ export function mapFile(path: string, options: MapOptions = {}): FileMapping {
   if (!libc) throw new Error(`Cannot map "${path}": ${libcUnavailableReason()}`);
   const size = requireRegularFile(path).size;
   if (size === 0) return new FileMapping(libc, path, null, 0, false);
-  const fd = libc.open(cString(path), LINUX.O_RDONLY);
+  const fd = libc.open(cString(path), LINUX.O_RDONLY | LINUX.O_CLOEXEC);
   if (fd < 0) throw new Error(`Cannot open "${path}" for mapping (errno ${lastErrno(libc)})`);
-  let ptr: Deno.PointerValue;
   try {
-    const flags = LINUX.MAP_PRIVATE | (options.populate ? LINUX.MAP_POPULATE : 0);
-    // PROT_WRITE with MAP_PRIVATE: a write through a view lands in a private copy-on-write page
-    // (never in the file) instead of crashing the process on a read-only page.
-    ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ | LINUX.PROT_WRITE, flags, fd, 0n);
+    return mapDescriptor(libc, fd, path, size, options);
   } finally {
     libc.close(fd); // the mapping keeps the file open
   }
+}
+
+/**
+ * Maps `size` bytes of the open descriptor `fd` (private, copy-on-write); the caller keeps and
+ * closes `fd` (the mapping holds its own reference to the file). {@link mapFile} opens a path and
+ * calls this; the pipeline maps the descriptor its header was read from.
+ *
+ * @example
+ * ```ts ignore
+ * import { openLibc } from "../../ffi/libc.ts";
+ * import { mapDescriptor } from "./mapping.ts";
+ * const m = mapDescriptor(openLibc()!, fd, "model.gguf", size);
+ * ```
+ */
+export function mapDescriptor(
+  libc: Libc,
+  fd: number,
+  path: string,
+  size: number,
+  options: MapOptions = {},
+): FileMapping {
+  if (size === 0) return new FileMapping(libc, path, null, 0, false);
+  const flags = LINUX.MAP_PRIVATE | (options.populate ? LINUX.MAP_POPULATE : 0);
+  // PROT_WRITE with MAP_PRIVATE: a write through a view lands in a private copy-on-write page
+  // (never in the file) instead of crashing the process on a read-only page.
+  const ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ | LINUX.PROT_WRITE, flags, fd, 0n);
   if (ptr === null || Deno.UnsafePointer.value(ptr) === 0xffffffffffffffffn) {
     throw new Error(`mmap of "${path}" (${size} bytes) failed (errno ${lastErrno(libc)})`);
   }
@@ -238,6 +260,41 @@ export function mapFile(path: string, options: MapOptions = {}): FileMapping {
   return mapping;
 }
 
+/** Where a {@link ReadBuffer} reads from: an open file (see `file_handle.ts`). */
+export interface ByteReader {
+  /** The file, for messages. */
+  readonly path: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /** Fills `dest` with the bytes at `offset` (throws on a short read). */
+  readInto(dest: Uint8Array, offset: number): void;
+  /** Releases the reader. */
+  close(): void;
+}
+
+/** A {@link ByteReader} over a path opened with `Deno.openSync`. */
+function denoReader(path: string): ByteReader {
+  requireRegularFile(path);
+  const file = Deno.openSync(path, { read: true });
+  const size = file.statSync().size;
+  return {
+    path,
+    size,
+    readInto(dest, offset) {
+      file.seekSync(offset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < dest.length) {
+        const n = file.readSync(dest.subarray(done));
+        if (n === null || n === 0) {
+          throw new Error(`Unexpected end of "${path}" at byte ${offset + done}`);
+        }
+        done += n;
+      }
+    },
+    close: () => file.close(),
+  };
+}
+
 /**
  * The copy path: the file's bytes in one preallocated buffer, filled by chunked reads as
  * {@link ReadBuffer.readRange} asks. `view()` works on any range; ranges not yet read are zeros.
@@ -247,16 +304,20 @@ export class ReadBuffer implements FileBytes, Disposable {
   readonly size: number;
   readonly mapped = false;
   #buffer: Uint8Array<ArrayBuffer> | null;
-  #file: Deno.FsFile | null;
+  #file: ByteReader | null;
+  #owned: boolean;
   /** Bytes read so far. */
   bytesRead = 0;
 
-  /** Allocates the buffer (`size` bytes) and opens the file. */
-  constructor(path: string) {
-    this.path = path;
-    requireRegularFile(path);
-    this.#file = Deno.openSync(path, { read: true });
-    this.size = this.#file.statSync().size;
+  /**
+   * Allocates the buffer (`size` bytes). Given a path, opens it (and closes it on `close()`);
+   * given an open reader, reads through it and leaves closing it to its owner.
+   */
+  constructor(source: string | ByteReader) {
+    this.#owned = typeof source === "string";
+    this.#file = typeof source === "string" ? denoReader(source) : source;
+    this.path = this.#file.path;
+    this.size = this.#file.size;
     this.#buffer = new Uint8Array(this.size);
   }
 
@@ -270,18 +331,7 @@ export class ReadBuffer implements FileBytes, Disposable {
     const buffer = this.#buffer;
     if (buffer === null || this.#file === null) throw new ClosedError(`"${this.path}" was closed`);
     checkRange(this.path, this.size, offset, length);
-    const chunk = 16 * 1024 * 1024;
-    this.#file.seekSync(offset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < length) {
-      const n = this.#file.readSync(
-        buffer.subarray(offset + done, offset + Math.min(length, done + chunk)),
-      );
-      if (n === null || n === 0) {
-        throw new Error(`Unexpected end of "${this.path}" at byte ${offset + done}`);
-      }
-      done += n;
-    }
+    this.#file.readInto(buffer.subarray(offset, offset + length), offset);
     this.bytesRead += length;
   }
 
@@ -299,7 +349,7 @@ export class ReadBuffer implements FileBytes, Disposable {
   /** Closes the file and detaches the buffer (views become empty). */
   close(): void {
     if (this.#buffer === null) return;
-    this.#file?.close();
+    if (this.#owned) this.#file?.close();
     this.#file = null;
     this.#buffer.buffer.transfer(0);
     this.#buffer = null;

@@ -8,7 +8,7 @@
  */
 
 import { ChatFormat } from "../chat/format.ts";
-import { type InferenceModel, loadModel, type LoadModelOptions } from "../infer/model.ts";
+import { InferenceModel, type LoadModelOptions } from "../infer/model.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type BatchEngine, engineFromModel } from "./scheduler.ts";
 
@@ -48,7 +48,7 @@ export async function openChatModel(
   path: string,
   options: OpenChatModelOptions = {},
 ): Promise<ChatModel> {
-  const model = await loadModel(path, options);
+  const model = await InferenceModel.fromGguf(path, options);
   try {
     const tokenizer = await Tokenizer.fromGguf(path, { pre: "auto", warn: options.warn });
     const chat = ChatFormat.create(model.file.metadata, tokenizer, {

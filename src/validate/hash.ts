@@ -16,7 +16,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { openGguf } from "../load/open.ts";
+import { openModelFile } from "../load/open.ts";
 
 /** The manifest format name written in every manifest. */
 export const HASH_MANIFEST_FORMAT = "bitload-hash-manifest";
@@ -89,7 +89,7 @@ export interface HashManifest {
  * ```
  */
 export async function hashModel(path: string, options: HashOptions = {}): Promise<HashManifest> {
-  using model = await openGguf(path, { mmap: true });
+  using model = await openModelFile(path);
   const whole = createHash("sha256");
   const tensors: TensorHash[] = [];
   for (const t of model.tensors) {

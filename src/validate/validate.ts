@@ -1,14 +1,17 @@
 /**
- * `validateModel`: runs the chosen validators on a GGUF file and gathers one
+ * `validateModel`: runs the chosen validators on a model and gathers one
  * {@link ValidationReport}. Structural validation (the reader's own checks: header, directory,
  * offsets and sizes in bounds) always runs; cross-validation against ggml, tensor-data checks,
- * accuracy against an original and determinism run when asked.
+ * accuracy against an original and determinism run when asked. Given an opened or loaded model
+ * it observes that model's data (the shared mapping) and never reopens the file; given a path it
+ * opens the model once.
  *
  * @module
  */
 
 import { GgufError } from "../gguf/errors.ts";
-import { type GgufModelWithData, openGguf } from "../load/open.ts";
+import type { GgufModel } from "../gguf/model.ts";
+import { openModelFile } from "../load/open.ts";
 import { dequantize } from "../quant/dequantize.ts";
 import type { TlConfigFile } from "../quant/tl_config.ts";
 import { byteSwapTensor, canByteSwap } from "../quant/endian.ts";
@@ -90,11 +93,17 @@ function check(
   };
 }
 
+/** What validation observes: a model's directory and its tensor bytes (an opened or loaded model). */
+export interface ValidationSubject extends GgufModel {
+  /** The bytes of a tensor as stored. */
+  tensorData(name: string): Uint8Array;
+}
+
 /**
  * A tensor's bytes in little-endian order: the mapped view itself, or for a big-endian file a
  * byte-swapped copy; a string saying why when the type has no defined big-endian layout.
  */
-function tensorBytes(model: GgufModelWithData, t: GgufTensorInfo): Uint8Array | string {
+function tensorBytes(model: ValidationSubject, t: GgufTensorInfo): Uint8Array | string {
   const data = model.tensorData(t.name);
   if (model.parts[t.part].littleEndian) return data;
   if (!canByteSwap(t.type)) return `big-endian ${t.type.name} has no defined byte order`;
@@ -108,7 +117,7 @@ function skipRow(check: string, t: GgufTensorInfo, detail: string): TensorResult
 }
 
 function floatValues(
-  model: GgufModelWithData,
+  model: ValidationSubject,
   t: GgufTensorInfo,
   threads: number,
   tlConfig?: TlConfigFile,
@@ -120,9 +129,200 @@ function floatValues(
   return out;
 }
 
+/** What every check step gets: the model, the options, the sample and the seed figures. */
+interface CheckContext {
+  model: ValidationSubject;
+  options: ValidateOptions;
+  threads: number;
+  settings: DeterminismSettings;
+  sample: GgufTensorInfo[];
+  seedFigures: CheckResult["figures"];
+}
+
+/** The `structure` check of a model the reader accepted. */
+function structureCheck(model: ValidationSubject): CheckResult {
+  const undecodable = model.tensors.filter((t) => !t.type.dequantizable).length;
+  return {
+    name: "structure",
+    status: "pass",
+    summary: `${model.tensors.length} tensors in ${model.parts.length} part(s), ${
+      model.warnings.length === 0 ? "no warnings" : model.warnings.join("; ")
+    }`,
+    figures: {
+      tensors: model.tensors.length,
+      parts: model.parts.length,
+      warnings: model.warnings.length,
+      dialect: model.dialect,
+      undecodableTensors: undecodable,
+    },
+  };
+}
+
+/** The failing `structure` check of a file the reader refused. */
+function refusedCheck(error: GgufError): CheckResult {
+  return {
+    name: "structure",
+    status: "fail",
+    summary: `${error.reason} (${error.code})`,
+    figures: { code: error.code, offset: error.offset },
+  };
+}
+
+/** `crossval`: every sampled tensor against ggml's own dequantizer (NOT RUN without ggml). */
+function crossvalCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
+  const { model, options, threads } = ctx;
+  if (options.reference !== "ggml") {
+    throw new RangeError(`Unknown reference "${options.reference}": only "ggml" is supported`);
+  }
+  let ref = options.referenceLibrary;
+  let owned = false;
+  if (!ref) {
+    const opened = openGgmlReferenceLibrary();
+    if ("reason" in opened) {
+      return {
+        name: "crossval",
+        status: "not-run",
+        summary: opened.reason,
+        figures: { reference: null },
+      };
+    }
+    ref = opened.reference;
+    owned = true;
+  }
+  try {
+    const lib = ref;
+    const rows = ctx.sample.map((t) => {
+      const data = tensorBytes(model, t);
+      return typeof data === "string"
+        ? skipRow("crossval", t, data)
+        : crossValidateTensor(t, data, lib, { ...options.tolerances, threads });
+    });
+    tensors.push(...rows);
+    return check("crossval", rows, "tensors", {
+      ...CROSSVAL_DEFAULTS,
+      ...options.tolerances,
+      ...ctx.seedFigures,
+      reference: lib.path,
+    });
+  } finally {
+    if (owned) ref.close();
+  }
+}
+
+/** `tensors`: a scan of every tensor's data (non-finite values, bad scales, I2_S code 3). */
+function tensorDataCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
+  const { model } = ctx;
+  const started = performance.now();
+  const rows = model.tensors.map((t) => {
+    const data = tensorBytes(model, t);
+    return typeof data === "string"
+      ? skipRow("tensors", t, data)
+      : checkTensorData(t, data, ctx.options.tlConfig);
+  });
+  tensors.push(...rows);
+  return check("tensors", rows, "tensors", {
+    bytes: model.tensors.reduce((s, t) => s + t.byteSize, 0),
+    milliseconds: Math.round(performance.now() - started),
+  });
+}
+
+/** One `accuracy` row: a sampled tensor against its f32/f16/bf16 original, or why it is skipped. */
+function accuracyOf(
+  ctx: CheckContext,
+  original: ValidationSubject,
+  o: GgufTensorInfo | undefined,
+  t: GgufTensorInfo,
+): TensorResult {
+  const skip = (detail: string) => skipRow("accuracy", t, detail);
+  if (!o) return skip("not in the original");
+  if (!["F32", "F16", "BF16"].includes(o.type.name)) {
+    return skip(`original is ${o.type.name}, not f32/f16/bf16`);
+  }
+  if (o.elementCount !== t.elementCount) return skip("element counts differ");
+  if (!t.type.dequantizable) return skip(`${t.type.name} cannot be dequantized`);
+  const x = floatValues(original, o, ctx.threads);
+  if (typeof x === "string") return skip(`original: ${x}`);
+  const y = floatValues(ctx.model, t, ctx.threads, ctx.options.tlConfig);
+  if (typeof y === "string") return skip(y);
+  return accuracyRow(
+    t.name,
+    t.type.name,
+    x,
+    y,
+    o.dims[0] ?? o.elementCount,
+    ctx.options.thresholds,
+  );
+}
+
+/** `accuracy`: the sampled tensors against the original model (opened here, once). */
+async function accuracyCheck(ctx: CheckContext, tensors: TensorResult[]): Promise<CheckResult> {
+  const path = ctx.options.accuracy!;
+  using original = await openModelFile(path);
+  const byName = new Map(original.tensors.map((t) => [t.name, t]));
+  const rows = ctx.sample.map((t) => accuracyOf(ctx, original, byName.get(t.name), t));
+  tensors.push(...rows);
+  return check("accuracy", rows, "tensors", {
+    ...ACCURACY_DEFAULTS,
+    ...ctx.options.thresholds,
+    ...ctx.seedFigures,
+    original: path,
+  });
+}
+
+/** `determinism`: the sampled tensors dequantized repeatedly with 1, 2 and 4 threads. */
+function determinismCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
+  const { settings } = ctx;
+  const rows = ctx.sample.map((t) => {
+    const data = tensorBytes(ctx.model, t);
+    return typeof data === "string"
+      ? skipRow("determinism", t, data)
+      : checkDeterminism(t, data, { requireIdentical: settings.deterministic });
+  });
+  tensors.push(...rows);
+  return check("determinism", rows, "tensors", {
+    ...ctx.seedFigures,
+    varianceLimit: settings.deterministic ? 0 : DETERMINISM_VARIANCE_LIMIT,
+    maxVariance: rows.reduce((m, r) => Math.max(m, Number(r.figures.maxVariance ?? 0)), 0),
+  });
+}
+
 /**
- * Validates a model file and returns the report (never throws for a bad file: a file the reader
- * rejects gives a failing `structure` check).
+ * Runs the asked checks on a model whose data is reachable, in order: structure, crossval,
+ * tensors, accuracy, determinism.
+ */
+async function runChecks(
+  model: ValidationSubject,
+  options: ValidateOptions,
+): Promise<{ checks: CheckResult[]; tensors: TensorResult[] }> {
+  const settings = options.settings ?? determinismSettings();
+  const ctx: CheckContext = {
+    model,
+    options,
+    threads: options.threads ?? navigator.hardwareConcurrency ?? 1,
+    settings,
+    sample: sampleIndices(model.tensors.length, options.sample, settings.seed)
+      .map((i) => model.tensors[i]),
+    seedFigures: {
+      seed: settings.seed,
+      seedSource: settings.seedSource,
+      deterministic: settings.deterministic,
+      sample: options.sample ?? null,
+    },
+  };
+  const tensors: TensorResult[] = [];
+  const checks = [structureCheck(model)];
+  if (options.reference !== undefined) checks.push(crossvalCheck(ctx, tensors));
+  if (options.checkTensors) checks.push(tensorDataCheck(ctx, tensors));
+  if (options.accuracy !== undefined) checks.push(await accuracyCheck(ctx, tensors));
+  if (options.determinism) checks.push(determinismCheck(ctx, tensors));
+  return { checks, tensors };
+}
+
+/**
+ * Validates a model and returns the report. Given a path, the model is opened once here (a
+ * file the reader rejects gives a failing `structure` check, never a throw); given an opened or
+ * loaded model, its data is observed where it is (the shared mapping) and the file is not
+ * reopened.
  *
  * @example
  * ```ts ignore
@@ -133,174 +333,24 @@ function floatValues(
  * ```
  */
 export async function validateModel(
-  path: string,
+  model: string | (ValidationSubject & { readonly source?: string }),
   options: ValidateOptions = {},
 ): Promise<ValidationReport> {
-  const checks: CheckResult[] = [];
-  const tensors: TensorResult[] = [];
-  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
-  const settings = options.settings ?? determinismSettings();
-  let model: GgufModelWithData;
+  if (typeof model !== "string") {
+    const { checks, tensors } = await runChecks(model, options);
+    return makeReport(model.source ?? model.parts[0]?.source ?? "model", checks, tensors);
+  }
+  let opened;
   try {
-    model = await openGguf(path, { mmap: true });
+    opened = await openModelFile(model);
   } catch (error) {
     if (!(error instanceof GgufError)) throw error;
-    checks.push({
-      name: "structure",
-      status: "fail",
-      summary: `${error.reason} (${error.code})`,
-      figures: { code: error.code, offset: error.offset },
-    });
-    return makeReport(path, checks, tensors);
+    return makeReport(model, [refusedCheck(error)], []);
   }
   try {
-    const undecodable = model.tensors.filter((t) => !t.type.dequantizable).length;
-    checks.push({
-      name: "structure",
-      status: "pass",
-      summary: `${model.tensors.length} tensors in ${model.parts.length} part(s), ${
-        model.warnings.length === 0 ? "no warnings" : model.warnings.join("; ")
-      }`,
-      figures: {
-        tensors: model.tensors.length,
-        parts: model.parts.length,
-        warnings: model.warnings.length,
-        dialect: model.dialect,
-        undecodableTensors: undecodable,
-      },
-    });
-    const sample = sampleIndices(model.tensors.length, options.sample, settings.seed)
-      .map((i) => model.tensors[i]);
-    const seedFigures = {
-      seed: settings.seed,
-      seedSource: settings.seedSource,
-      deterministic: settings.deterministic,
-      sample: options.sample ?? null,
-    };
-
-    if (options.reference !== undefined) {
-      if (options.reference !== "ggml") {
-        throw new RangeError(`Unknown reference "${options.reference}": only "ggml" is supported`);
-      }
-      let ref = options.referenceLibrary;
-      let reason = "";
-      let owned = false;
-      if (!ref) {
-        const opened = openGgmlReferenceLibrary();
-        if ("reason" in opened) reason = opened.reason;
-        else {
-          ref = opened.reference;
-          owned = true;
-        }
-      }
-      if (!ref) {
-        checks.push({
-          name: "crossval",
-          status: "not-run",
-          summary: reason,
-          figures: { reference: null },
-        });
-      } else {
-        try {
-          const rows = sample.map((t) => {
-            const data = tensorBytes(model, t);
-            return typeof data === "string"
-              ? skipRow("crossval", t, data)
-              : crossValidateTensor(t, data, ref, { ...options.tolerances, threads });
-          });
-          tensors.push(...rows);
-          checks.push(check("crossval", rows, "tensors", {
-            ...CROSSVAL_DEFAULTS,
-            ...options.tolerances,
-            ...seedFigures,
-            reference: ref.path,
-          }));
-        } finally {
-          if (owned) ref.close();
-        }
-      }
-    }
-
-    if (options.checkTensors) {
-      const started = performance.now();
-      const rows = model.tensors.map((t) => {
-        const data = tensorBytes(model, t);
-        return typeof data === "string"
-          ? skipRow("tensors", t, data)
-          : checkTensorData(t, data, options.tlConfig);
-      });
-      tensors.push(...rows);
-      const bytes = model.tensors.reduce((s, t) => s + t.byteSize, 0);
-      checks.push(check("tensors", rows, "tensors", {
-        bytes,
-        milliseconds: Math.round(performance.now() - started),
-      }));
-    }
-
-    if (options.accuracy !== undefined) {
-      using original = await openGguf(options.accuracy, { mmap: true });
-      const byName = new Map(original.tensors.map((t) => [t.name, t]));
-      const rows: TensorResult[] = [];
-      for (const t of sample) {
-        const o = byName.get(t.name);
-        const skip = (detail: string) =>
-          rows.push({
-            check: "accuracy",
-            name: t.name,
-            type: t.type.name,
-            status: "skip",
-            detail,
-            figures: {},
-          });
-        if (!o) skip("not in the original");
-        else if (!["F32", "F16", "BF16"].includes(o.type.name)) {
-          skip(`original is ${o.type.name}, not f32/f16/bf16`);
-        } else if (o.elementCount !== t.elementCount) skip("element counts differ");
-        else if (!t.type.dequantizable) skip(`${t.type.name} cannot be dequantized`);
-        else {
-          const x = floatValues(original, o, threads);
-          const y = floatValues(model, t, threads, options.tlConfig);
-          if (typeof x === "string") skip(`original: ${x}`);
-          else if (typeof y === "string") skip(y);
-          else {
-            rows.push(
-              accuracyRow(
-                t.name,
-                t.type.name,
-                x,
-                y,
-                o.dims[0] ?? o.elementCount,
-                options.thresholds,
-              ),
-            );
-          }
-        }
-      }
-      tensors.push(...rows);
-      checks.push(check("accuracy", rows, "tensors", {
-        ...ACCURACY_DEFAULTS,
-        ...options.thresholds,
-        ...seedFigures,
-        original: options.accuracy,
-      }));
-    }
-
-    if (options.determinism) {
-      const rows = sample.map((t) => {
-        const data = tensorBytes(model, t);
-        return typeof data === "string"
-          ? skipRow("determinism", t, data)
-          : checkDeterminism(t, data, { requireIdentical: settings.deterministic });
-      });
-      tensors.push(...rows);
-      checks.push(check("determinism", rows, "tensors", {
-        ...seedFigures,
-        varianceLimit: settings.deterministic ? 0 : DETERMINISM_VARIANCE_LIMIT,
-        maxVariance: rows.reduce((m, r) => Math.max(m, Number(r.figures.maxVariance ?? 0)), 0),
-      }));
-    }
-    return makeReport(path, checks, tensors);
+    const { checks, tensors } = await runChecks(opened, options);
+    return makeReport(model, checks, tensors);
   } finally {
-    model.close();
+    opened.close();
   }
 }

@@ -1,0 +1,42 @@
+/**
+ * The typed error of the inference stage, in the style of `GgufError`: a model bitload cannot
+ * run (its architecture, a missing key or tensor, an option out of range), with a stable code.
+ *
+ * @module
+ */
+
+/** Stable machine-readable reasons a model cannot be run. */
+export type ModelConfigErrorCode =
+  | "UNSUPPORTED_ARCHITECTURE" // general.architecture is not one the forward pass implements
+  | "MISSING_KEY" // a hyperparameter the architecture needs is absent
+  | "MISSING_TENSOR" // a weight the architecture needs is absent
+  | "BAD_OPTION" // an engine option out of its range (kvType, dequantize, lmHead…)
+  | "NO_TOKENIZER"; // text was given but the model carries no usable tokenizer
+
+/**
+ * A model cannot be run as asked.
+ *
+ * @example
+ * ```ts
+ * import { ModelConfigError } from "./errors.ts";
+ * try {
+ *   throw new ModelConfigError("MISSING_TENSOR", "The model has no tensor output_norm.weight");
+ * } catch (e) {
+ *   if (e instanceof ModelConfigError) console.log(e.code); // MISSING_TENSOR
+ * }
+ * ```
+ */
+export class ModelConfigError extends Error {
+  /** Stable machine-readable reason. */
+  readonly code: ModelConfigErrorCode;
+  /** The human explanation. */
+  readonly reason: string;
+
+  /** Creates an error; `options.cause` chains an underlying error. */
+  constructor(code: ModelConfigErrorCode, reason: string, options: { cause?: unknown } = {}) {
+    super(`${reason} (${code})`, { cause: options.cause });
+    this.name = "ModelConfigError";
+    this.code = code;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Issue #16 item 1 proof: the whole pipe — `openGguf` → `tensorData` → `plan` → `load` (with the
+ * plan) → `validate` → `engine` → `complete` / `stream` — run by a script in a temporary
+ * directory outside the checkout that imports `mod.ts` by path (plain `deno run -A`, no config),
+ * on a synthetic BitNet b1.58 model. `strace -f -e trace=open,openat,openat2` counts the opens of
+ * the model file: exactly one. The completion's tokens equal the forward pass driven directly
+ * (`InferenceModel.fromGguf` + `generate`, the path the CLI used before the pipe).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  generate,
+  InferenceModel,
+  LoadError,
+  openGguf,
+  synthesizeBitnetModel,
+  Tokenizer,
+} from "../mod.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const STRACE = "/usr/bin/strace";
+const PROMPT = "The quick brown fox";
+const MAX_TOKENS = 6;
+
+function hasStrace(): boolean {
+  try {
+    return Deno.statSync(STRACE).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const dir = await Deno.makeTempDir({ prefix: "bitload_pipeline_" });
+const modelPath = join(dir, "tiny.gguf");
+await synthesizeBitnetModel(modelPath, {
+  layers: 2,
+  dim: 256,
+  ffn: 256,
+  heads: 2,
+  kvHeads: 1,
+  vocab: 512,
+  seed: 5,
+});
+
+/** The script the test runs outside the checkout: the whole pipe, results as one JSON line. */
+function pipelineScript(modUrl: string, path: string): string {
+  return `import { openGguf } from ${JSON.stringify(modUrl)};
+const events = [];
+await using model = await openGguf(${JSON.stringify(path)});
+const embd = model.tensorData("token_embd.weight");
+const plan = model.plan({ devices: "cpu:16GiB,cuda0:8GiB", ctx: 256 });
+using loaded = await model.load({ plan, batchLayers: 1, onProgress: (e) => events.push(e.phase) });
+const report = await loaded.validate({ checkTensors: true });
+using engine = await loaded.engine({ threads: 1 });
+const out = await engine.complete(${
+    JSON.stringify(PROMPT)
+  }, { maxTokens: ${MAX_TOKENS}, temperature: 0 });
+let streamed = "";
+for await (const piece of engine.stream(${
+    JSON.stringify(PROMPT)
+  }, { maxTokens: ${MAX_TOKENS} })) streamed += piece;
+console.log(JSON.stringify({
+  embdBytes: embd.byteLength,
+  planStatus: plan.status,
+  gpuTensors: plan.tensors.filter((t) => t.device === "cuda0").length,
+  batches: loaded.plan.batches.length,
+  events: [events[0], events.at(-1)],
+  warnings: loaded.warnings,
+  ok: report.ok,
+  checks: report.checks.map((c) => [c.name, c.status]),
+  text: out.text,
+  tokens: out.tokens,
+  stats: out.stats,
+  streamed,
+}));
+`;
+}
+
+Deno.test({
+  name: "the pipe runs from outside the checkout and opens the model file exactly once" +
+    (hasStrace() ? "" : " (NOT RUN: strace is not installed at /usr/bin/strace)"),
+  ignore: !hasStrace(),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "bitload_pipe_script_" });
+    try {
+      assert.ok(!work.startsWith(ROOT), "the script lies outside the checkout");
+      const script = join(work, "pipe.ts");
+      await Deno.writeTextFile(
+        script,
+        pipelineScript(new URL("../mod.ts", import.meta.url).href, modelPath),
+      );
+      const trace = join(work, "trace.log");
+      const run = await new Deno.Command(STRACE, {
+        args: [
+          "-f",
+          "-e",
+          "trace=open,openat,openat2",
+          "-o",
+          trace,
+          Deno.execPath(),
+          "run",
+          "-A",
+          script,
+        ],
+        cwd: work,
+        env: { NO_COLOR: "1", BITLOAD_KERNEL: "scalar" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(run.stderr);
+      assert.equal(run.code, 0, stderr);
+      const result = JSON.parse(new TextDecoder().decode(run.stdout).trim().split("\n").at(-1)!);
+      const opens = (await Deno.readTextFile(trace)).split("\n")
+        .filter((l) => l.includes(`"${modelPath}"`) && !/ENOENT/.test(l));
+      assert.equal(opens.length, 1, `opens of the model:\n${opens.join("\n")}`);
+
+      // every stage did its work
+      assert.ok(result.embdBytes > 0);
+      assert.equal(result.planStatus, "ok");
+      assert.deepEqual(result.events, ["open", "done"]);
+      assert.ok(result.batches >= 3, "critical, one batch per layer, the rest");
+      if (result.gpuTensors > 0) {
+        assert.ok(
+          result.warnings.some((w: string) => /stay mapped on the CPU/.test(w)),
+          "without a GPU the plan's GPU tensors stay mapped, with a warning",
+        );
+      }
+      assert.equal(result.ok, true, JSON.stringify(result.checks));
+      assert.deepEqual(result.checks, [["structure", "pass"], ["tensors", "pass"]]);
+      assert.equal(result.tokens.length, MAX_TOKENS);
+      assert.equal(result.stats.promptTokens > 0, true);
+      assert.equal(result.streamed, result.text, "stream gives the same text as complete");
+
+      // the same tokens as the forward pass driven directly, in this process
+      Deno.env.set("BITLOAD_KERNEL", "scalar");
+      try {
+        using direct = await InferenceModel.fromGguf(modelPath, { threads: 1 });
+        const tok = Tokenizer.fromMetadata(direct.weights.metadata);
+        const expected = generate(direct, Array.from(tok.encode(PROMPT)), {
+          maxTokens: MAX_TOKENS,
+          temperature: 0,
+        });
+        assert.deepEqual(result.tokens, expected.tokens);
+        assert.equal(result.text, tok.decode(expected.tokens, { skipSpecial: true }));
+      } finally {
+        Deno.env.delete("BITLOAD_KERNEL");
+      }
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test("one object per stage: views share one mapping; closing the model empties them", async () => {
+  const model = await openGguf(modelPath);
+  const before = model.tensorData("output_norm.weight");
+  using loaded = await model.load();
+  const after = loaded.tensorData("output_norm.weight");
+  assert.equal(after.buffer, before.buffer, "load reuses the mapping tensorData created");
+  using engine = await loaded.engine({ threads: 1, backend: "ref" });
+  assert.equal(engine.model.weights.metadata, model.metadata);
+  const a = await engine.complete([1, 2, 3], { maxTokens: 3 });
+  engine.reset();
+  const b = await engine.complete([1, 2, 3], { maxTokens: 3 });
+  assert.deepEqual(a.tokens, b.tokens, "reset: the same prompt gives the same tokens");
+  await model[Symbol.asyncDispose]();
+  assert.equal(before.byteLength, 0, "views are detached when the model closes");
+  assert.throws(() => model.tensorData("output_norm.weight"), LoadError);
+  await assert.rejects(loaded.validate(), (e) => e instanceof LoadError && e.code === "CLOSED");
+});
+
+Deno.test("typed errors: a missing tensor, a remote model's data, a plan of another model", async () => {
+  await using model = await openGguf(modelPath);
+  assert.throws(
+    () => model.tensorData("nope"),
+    (e) => e instanceof LoadError && e.code === "NO_TENSOR",
+  );
+  const other = join(dir, "other.gguf");
+  await synthesizeBitnetModel(other, {
+    layers: 3,
+    dim: 256,
+    ffn: 256,
+    heads: 2,
+    kvHeads: 1,
+    vocab: 512,
+  });
+  await using second = await openGguf(other);
+  const plan = second.plan({ devices: "cpu:16GiB" });
+  await assert.rejects(
+    model.load({ plan }),
+    (e) => e instanceof LoadError && e.code === "BAD_OPTION",
+  );
+  const bytes = await Deno.readFile(modelPath);
+  await using remote = await openGguf(bytes);
+  assert.equal(remote.tensors.length, model.tensors.length);
+  assert.throws(
+    () => remote.tensorData("output_norm.weight"),
+    (e) => e instanceof LoadError && e.code === "NOT_LOCAL",
+  );
+});
+
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
