@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { bitnetToUpstream } from "../src/infer/convert.ts";
 import { compareLogits, teacherForcedLogits } from "../src/infer/logits.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
 import { inferNative } from "../ffi/infer_native.ts";
 import { oracleLogits, oracleSkipReason } from "./reference/oracles.ts";
@@ -38,7 +38,7 @@ Deno.test({
         await writeGguf(file, up.metadata, up.tensors);
         const theirs = await oracleLogits("bitnet.cpp", file, IDS, { nGen: 16 });
         await t.step(name, async () => {
-          using model = await loadModel(file, { kvType: "f16", threads: 2 });
+          using model = await InferenceModel.fromGguf(file, { kvType: "f16", threads: 2 });
           const native = inferNative()!;
           for (const level of native.levels) {
             native.setLevel(level);

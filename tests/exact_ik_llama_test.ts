@@ -19,9 +19,9 @@ import { join } from "node:path";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { rescaleTernary } from "../src/infer/convert.ts";
 import { compareLogits, teacherForcedLogits } from "../src/infer/logits.ts";
-import { loadModel } from "../src/infer/model.ts";
+import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";
 import { oracleLogits, oracleQuantize, oracleSkipReason } from "./reference/oracles.ts";
 
@@ -43,7 +43,7 @@ Deno.test({
       await writeGguf(i2s, parts.metadata, parts.tensors);
       const f32 = join(dir, "b158-f32.gguf");
       {
-        await using model = await openGguf(i2s, { mmap: true });
+        await using model = await openGguf(i2s);
         await quantizeModel(model, f32, "F32");
       }
       const cases = [
@@ -66,7 +66,7 @@ Deno.test({
             await oracleQuantize("ik_llama", i2s, theirsFile, c.type, 2);
           }
           const theirs = await oracleLogits("ik_llama", theirsFile, IDS, { nGen: 16 });
-          using model = await loadModel(c.ours, { kvType: "f16", threads: 2 });
+          using model = await InferenceModel.fromGguf(c.ours, { kvType: "f16", threads: 2 });
           const r = compareLogits(teacherForcedLogits(model, IDS), theirs.prompt);
           const greedy = generate(model, IDS, { maxTokens: 16, stopOnEos: false }).tokens;
           let agree = 0;

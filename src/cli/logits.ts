@@ -9,7 +9,7 @@
 
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { compareLogits, decodeLogits, encodeLogits, teacherForcedLogits } from "../infer/logits.ts";
-import { loadModel } from "../infer/model.ts";
+import { InferenceModel } from "../infer/model.ts";
 import { envVar, table, UsageError } from "./output.ts";
 import {
   COMMON_FLAGS,
@@ -104,7 +104,7 @@ export async function runLogits(args: string[], out: (s: string) => void): Promi
   const threads = threadsOption(values.threads);
   // the default KV cache (min(training context, 2048)) unless the ids need more
   const contextLength = tokens.length > 2048 ? tokens.length : undefined;
-  using model = await loadModel(file, { threads, kvType, contextLength });
+  using model = await InferenceModel.fromGguf(file, { threads, kvType, contextLength });
   const logits = teacherForcedLogits(model, tokens);
   if (values.out !== undefined) {
     await writeBytesAtomically(values.out, encodeLogits(logits));
