@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bitnetModelParts, writeGguf } from "../mod.ts";
 import { bitnetToUpstream } from "../src/infer/convert.ts";
-import { openGguf } from "../src/load/open.ts";
+import { openGguf } from "../src/pipeline/open.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";
 import { hashModel } from "../src/validate/hash.ts";
 import { validateModel } from "../src/validate/validate.ts";
@@ -22,7 +22,7 @@ const forkSkip = oracleSkipReason("bitnet.cpp");
 /** A copy of `from` whose I2_S padding bytes hold 0xA5 (what uninitialised memory may hold). */
 async function withDirtyPadding(from: string, to: string): Promise<number> {
   const bytes = await Deno.readFile(from);
-  using model = await openGguf(from, { mmap: true });
+  using model = await openGguf(from);
   let dirty = 0;
   for (const t of model.tensors) {
     if (t.type.name !== "I2_S") continue;
@@ -44,7 +44,7 @@ Deno.test("I2_S padding: hash --canonical ignores it, validate never reads it", 
     await writeGguf(f16, up.metadata, up.tensors);
     const ours = join(dir, "bitload-i2s.gguf");
     {
-      await using model = await openGguf(f16, { mmap: true });
+      await using model = await openGguf(f16);
       await quantizeModel(model, ours, "I2_S");
     }
     const dirty = join(dir, "dirty-i2s.gguf");

@@ -59,7 +59,7 @@ export interface QuantizedTensor {
 
 /**
  * The model to convert: its header and a view of each tensor's bytes. Whatever opened the file
- * supplies it (`openGguf(path, { mmap: true })` in `src/load/open.ts`), so converting stays below
+ * supplies it (`openGguf(path)` of the pipeline, or `openModelFile(path)` in `src/load/open.ts`), so converting stays below
  * the loading layer and the file is opened once by its owner.
  */
 export interface QuantizeSource extends GgufModel {
@@ -101,9 +101,9 @@ function targetFor(
  *
  * @example
  * ```ts ignore
- * import { openGguf } from "../load/open.ts";
+ * import { openModelFile as openGguf } from "../load/open.ts";
  * import { quantizeModel } from "./quantize_model.ts";
- * using model = await openGguf("model-f32.gguf", { mmap: true });
+ * using model = await openGguf("model-f32.gguf");
  * const tensors = await quantizeModel(model, "model-q8_0.gguf", "Q8_0");
  * console.log(tensors.filter((t) => t.to === "Q8_0").length);
  * ```

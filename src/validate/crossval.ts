@@ -147,10 +147,10 @@ export const F16_ROUNDING_BOUND = 2 ** -11;
  *
  * @example
  * ```ts ignore
- * import { openGguf } from "../load/open.ts";
+ * import { openModelFile as openGguf } from "../load/open.ts";
  * import { openGgmlReferenceLibrary } from "./ggml_reference.ts";
  * import { crossValidateTensor } from "./crossval.ts";
- * using model = await openGguf("m.gguf", { mmap: true });
+ * using model = await openGguf("m.gguf");
  * const opened = openGgmlReferenceLibrary();
  * if ("reference" in opened) {
  *   const t = model.tensors[0];
