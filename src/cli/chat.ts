@@ -144,10 +144,12 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
         continue;
       }
       history.push({ role: "user", content: line });
-      // keep the conversation within the context: room for the prompt and at least one token
+      // keep the conversation within the context, with room for a reply (a quarter of the
+      // context, or -n): the oldest turns go first
+      const reserve = Math.min(maxReply ?? Infinity, Math.floor(context / 4));
       let prompt = Array.from(m.chat.encode([...system, ...history]));
       let dropped = 0;
-      while (prompt.length >= context && history.length > 1) {
+      while (prompt.length + reserve > context && history.length > 1) {
         history.shift();
         if (history[0]?.role === "assistant") history.shift();
         dropped++;

@@ -23,6 +23,7 @@ export {
 } from "./scheduler.ts";
 export { Histogram, LATENCY_BUCKETS, ServerMetrics } from "./metrics.ts";
 export { StopTextStream } from "./text.ts";
+export { type ChatModel, openChatModel, type OpenChatModelOptions } from "./open.ts";
 export {
   MAX_BODY_BYTES,
   RETRY_AFTER_SECONDS,
