@@ -222,3 +222,25 @@ Deno.test("validate --check-tensors decodes every TL code when a configuration i
   const ok = await runCli(["validate", bad, "--check-tensors", "--json"]);
   assert.equal(ok.code, 0, "without a configuration only the scale is checked");
 });
+
+Deno.test("plan counts TL tensors at the fork's exact ggml_nbytes", async () => {
+  const r = await runCli(["plan", tl2, "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout);
+  const info = await openGgufModel(tl2);
+  // the fork's ggml_nbytes for TL2, computed here independently: C integer arithmetic, pad32, +32
+  const fork = (K: number, M: number) =>
+    Math.ceil((Math.trunc(Math.trunc((K - 256) * M / 3) * 5 / 8) + 256 * M / 2 * 4 / 8) / 32) * 32 +
+    32;
+  let tl = 0;
+  for (const t of plan.tensors as { name: string; bytes: number; type: string }[]) {
+    const file = info.tensors.find((x) => x.name === t.name)!;
+    assert.equal(t.bytes, file.byteSize, t.name);
+    if (t.type === "TL2") {
+      assert.equal(t.bytes, fork(file.dims[0], file.dims[1]), t.name);
+      tl++;
+    }
+  }
+  assert.equal(tl, 14);
+  assert.equal(plan.model.weightBytes, info.tensors.reduce((s, t) => s + t.byteSize, 0));
+});
