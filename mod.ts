@@ -116,6 +116,7 @@ export {
   resolveTlConfig,
   type TlConfigChoice,
   TlConfigError,
+  type TlConfigErrorCode,
   type TlConfigFile,
   type TlConfigOptions,
   type TlPreset,

@@ -28,6 +28,7 @@ export {
   resolveTlConfig,
   type TlConfigChoice,
   TlConfigError,
+  type TlConfigErrorCode,
   type TlConfigFile,
   type TlConfigOptions,
   type TlPreset,

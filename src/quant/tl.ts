@@ -34,6 +34,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import { packI2S } from "./i2s_pack.ts";
 import { I2S_ZERO_THRESHOLD, i2sScale as i2sScaleOf } from "./quantize.ts";
 import { dequantizeI2SCodes, readI2sScale } from "./ternary.ts";
@@ -79,7 +80,8 @@ function assertUsable(type: TlType, M: number, K: number, config: TlTileConfig, 
   const why = checkTlConfig(type, M, K, config);
   if (why) throw new TlConfigError("TL_CONFIG_INVALID", `${type} M = ${M}, K = ${K}: ${why}`);
   if (src && src.byteLength !== tlTensorBytes(type, M, K)) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected ${
         tlTensorBytes(type, M, K)
       } bytes of ${type} data for M = ${M}, K = ${K} but got ${src.byteLength}`,
@@ -88,7 +90,8 @@ function assertUsable(type: TlType, M: number, K: number, config: TlTileConfig, 
 }
 
 function badCode(type: TlType, what: string, value: number, at: number): never {
-  throw new RangeError(
+  throw new QuantError(
+    "BAD_VALUE",
     `${type} tensor has ${what} ${value} at byte ${at}, which bitnet.cpp's converter never writes`,
   );
 }
@@ -117,7 +120,7 @@ function putTriple(idx: number, out: Int8Array, o: number, at: number): void {
  * Decodes the ternary values of a TL tensor (row-major `[M][K]`, each −1, 0 or +1) and its scale.
  *
  * @throws {TlConfigError} When `config` breaks the rule of `tl_config.ts`.
- * @throws {RangeError} For a wrong byte length, or a code the converter never writes.
+ * @throws {QuantError} `BAD_LENGTH` for a wrong byte length, `BAD_VALUE` for a code the converter never writes.
  *
  * @example
  * ```ts
@@ -237,7 +240,7 @@ function decodeTl2(src: Uint8Array, M: number, K: number, c: TlTileConfig, out: 
  * scale in a 32-byte slot).
  *
  * @throws {TlConfigError} When `config` breaks the rule of `tl_config.ts`.
- * @throws {RangeError} For values outside {−1, 0, +1} or a wrong count.
+ * @throws {QuantError} `BAD_VALUE` for values outside {−1, 0, +1}, `BAD_LENGTH` for a wrong count.
  *
  * @example
  * ```ts
@@ -256,13 +259,17 @@ export function encodeTl(
 ): Uint8Array {
   assertUsable(type, M, K, config);
   if (values.length !== M * K) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected ${M * K} ternary values for M = ${M}, K = ${K}, got ${values.length}`,
     );
   }
   for (let i = 0; i < values.length; i++) {
     if (values[i] < -1 || values[i] > 1) {
-      throw new RangeError(`${type} values must be −1, 0 or +1, got ${values[i]} at ${i}`);
+      throw new QuantError(
+        "BAD_VALUE",
+        `${type} values must be −1, 0 or +1, got ${values[i]} at ${i}`,
+      );
     }
   }
   const out = new Uint8Array(tlTensorBytes(type, M, K));
@@ -392,7 +399,8 @@ export function dequantizeTl(
   out: Float32Array,
 ): void {
   if (out.length !== M * K) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected an output of ${M * K} values for M = ${M}, K = ${K}, got ${out.length}`,
     );
   }

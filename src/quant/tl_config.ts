@@ -24,6 +24,8 @@
  * @module
  */
 
+import { BitloadError } from "../common/errors.ts";
+
 /** A TL tensor type. */
 export type TlType = "TL1" | "TL2";
 
@@ -59,25 +61,23 @@ export interface TlConfigFile {
   readonly sections: readonly (TlTileConfig & { readonly section: string })[];
 }
 
-/** Why a TL tensor cannot be decoded or encoded. */
-export class TlConfigError extends Error {
-  /** `TL_CONFIG_MISSING` (no configuration for the shape), `TL_CONFIG_INVALID` (one that breaks the rule), `TL_BAD_INI` (unreadable ini). */
-  readonly code: "TL_CONFIG_MISSING" | "TL_CONFIG_INVALID" | "TL_BAD_INI";
-  /**
-   * Makes the error with its code and a one-line message.
-   *
-   * @example
-   * ```ts
-   * import { TlConfigError } from "./tl_config.ts";
-   * new TlConfigError("TL_BAD_INI", "x").code; // "TL_BAD_INI"
-   * ```
-   */
-  constructor(code: TlConfigError["code"], message: string) {
-    super(message);
-    this.name = "TlConfigError";
-    this.code = code;
-  }
-}
+/** Codes of {@link TlConfigError}. */
+export type TlConfigErrorCode =
+  | "TL_CONFIG_MISSING" // no configuration for the tensor's shape (neither --tl-config nor a preset)
+  | "TL_CONFIG_INVALID" // a configuration that breaks the rule for the tensor's shape
+  | "TL_BAD_INI"; // a kernel_config.ini that cannot be read
+
+/**
+ * Why a TL tensor cannot be decoded or encoded: a stable code and a one-line reason that names
+ * the tensor's shape and what to pass.
+ *
+ * @example
+ * ```ts
+ * import { TlConfigError } from "./tl_config.ts";
+ * new TlConfigError("TL_BAD_INI", "x").code; // "TL_BAD_INI"
+ * ```
+ */
+export class TlConfigError extends BitloadError<TlConfigErrorCode> {}
 
 type Preset = readonly [
   model: string,

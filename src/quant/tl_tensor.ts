@@ -7,6 +7,7 @@
  * @module
  */
 
+import { QuantError } from "./errors.ts";
 import { nativeKernels } from "../../ffi/native.ts";
 import { dequantizeTl, tlShape, tlTensorBytes, tlToI2S } from "./tl.ts";
 import {
@@ -34,7 +35,8 @@ function checkBytes(type: TlType, src: Uint8Array, dims: readonly number[], name
   const { M, K } = tlShape(dims);
   const expected = tlTensorBytes(type, M, K);
   if (src.byteLength !== expected) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected ${expected} bytes of ${type} data for ${name} [${dims}] but got ${src.byteLength}`,
     );
   }
@@ -45,7 +47,7 @@ function checkBytes(type: TlType, src: Uint8Array, dims: readonly number[], name
  * Dequantizes a whole TL1/TL2 tensor of ggml dims `dims` into `out`.
  *
  * @throws {TlConfigError} When no configuration is known for the shape, or it breaks the rule.
- * @throws {RangeError} For a wrong length or a code the converter never writes.
+ * @throws {QuantError} `BAD_LENGTH` for a wrong length, `BAD_VALUE` for a code the converter never writes.
  *
  * @example
  * ```ts
@@ -68,7 +70,8 @@ export function dequantizeTlTensor(
   const { config } = resolveTlConfig(type, dims, options, name);
   const { M, K } = checkBytes(type, src, dims, name);
   if (out.length !== M * K) {
-    throw new RangeError(
+    throw new QuantError(
+      "BAD_LENGTH",
       `Expected an output of ${M * K} values for ${name} [${dims}], got ${out.length}`,
     );
   }
