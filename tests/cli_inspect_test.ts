@@ -151,10 +151,20 @@ Deno.test("synth writes deterministic bytes; demo runs on the built-in default",
   const demo = await runCli(["demo"], { BITNET_GGUF: "" });
   assert.equal(demo.code, 0, demo.stderr);
   assert.match(demo.stdout, /wrote a synthetic BitNet b1\.58 model/);
-  assert.match(demo.stdout, /architecture\s+bitnet-b1\.58/);
-  const withFile = await runCli(["demo"], { BITNET_GGUF: a });
+  // The story in one screen: what it holds, where it fits, the load, a sentence, validated.
+  for (const label of ["holds", "fits", "loaded", "says", "valid"]) {
+    assert.match(demo.stdout, new RegExp(`\\n  ${label} +\\S`), label);
+  }
+  assert.match(demo.stdout, /holds +bitnet-b1\.58, /);
+  assert.match(demo.stdout, /valid +validated: structure pass, tensors pass/);
+  assert.doesNotMatch(demo.stderr, /pre-tokenizer/, "no warning about its own synthetic model");
+  const lines = demo.stdout.trimEnd().split("\n");
+  assert.ok(lines.length <= 24, `one screen, got ${lines.length} lines`);
+  assert.ok(lines.every((l) => [...l].length <= 100), "100 columns");
+  const withFile = await runCli(["demo", "--tensors"], { BITNET_GGUF: a });
   assert.equal(withFile.code, 0, withFile.stderr);
-  assert.match(withFile.stdout, /layers 1/);
+  assert.match(withFile.stdout, /1 layers/);
+  assert.match(withFile.stdout, /\nname +type +shape +offset +bytes/);
 });
 
 Deno.test("cleanup", async () => {

@@ -116,6 +116,12 @@ Deno.test("every command's --json output follows its schema", async (t) => {
       "quantize",
     );
   });
+  await t.step("demo", async () => {
+    const { runDemo } = await import("../src/cli/demo.ts");
+    const doc = await json(runDemo, [model, "--json"]);
+    check(S.DemoJsonSchema, doc, "demo");
+    assert.equal((doc as { synthetic: boolean }).synthetic, false);
+  });
   await t.step("run", async () => {
     check(
       S.RunJsonSchema,
