@@ -325,6 +325,19 @@ Deno.test("serve", async (t) => {
       await first.body?.cancel().catch(() => {});
       await second.then((r) => r.body?.cancel()).catch(() => {});
       await poll(() => small.scheduler.active === 0 && small.scheduler.queued === 0, "cancel");
+      // a non-streaming client that goes away also frees its slot before max_tokens
+      const before = small.metrics.generatedTokens;
+      const ac2 = new AbortController();
+      const pending = fetch(url, {
+        method: "POST",
+        body: JSON.stringify({ ...long, stream: false }),
+        signal: ac2.signal,
+      }).then((r) => r.body?.cancel()).catch(() => {});
+      await poll(() => small.scheduler.active === 1, "the request to start");
+      ac2.abort();
+      await pending;
+      await poll(() => small.scheduler.active === 0, "the slot to be freed");
+      assert.ok(small.metrics.generatedTokens - before < 4000);
     });
   } finally {
     for (const s of servers) await s.shutdown(1000);
