@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cudaRuntime } from "../ffi/cuda.ts";
 import {
   generate,
   InferenceModel,
@@ -49,7 +50,13 @@ function pipelineScript(modUrl: string, path: string): string {
 const events = [];
 await using model = await openGguf(${JSON.stringify(path)});
 const embd = model.tensorData("token_embd.weight");
-const plan = model.plan({ devices: "cpu:16GiB,cuda0:8GiB", ctx: 256 });
+// strategy gpu, every type allowed on the accelerator: the plan puts the layers on cuda0
+const plan = model.plan({
+  devices: "cpu:16GiB,cuda0:8GiB",
+  ctx: 256,
+  strategy: "gpu",
+  checkWeightTypes: false,
+});
 using loaded = await model.load({ plan, batchLayers: 1, onProgress: (e) => events.push(e.phase) });
 const report = await loaded.validate({ checkTensors: true });
 using engine = await loaded.engine({ threads: 1 });
@@ -67,6 +74,8 @@ console.log(JSON.stringify({
   batches: loaded.plan.batches.length,
   events: [events[0], events.at(-1)],
   warnings: loaded.warnings,
+  uploaded: [...(loaded.placement?.gpu ?? new Map())].map(([d, u]) => [d, u.tensors.length]),
+  cpuTensors: loaded.placement?.cpuTensors,
   ok: report.ok,
   checks: report.checks.map((c) => [c.name, c.status]),
   text: out.text,
@@ -120,11 +129,15 @@ Deno.test({
       assert.equal(result.planStatus, "ok");
       assert.deepEqual(result.events, ["open", "done"]);
       assert.ok(result.batches >= 3, "critical, one batch per layer, the rest");
-      if (result.gpuTensors > 0) {
+      assert.ok(result.gpuTensors > 0, "the plan puts tensors on cuda0");
+      if (cudaRuntime() === null) {
         assert.ok(
-          result.warnings.some((w: string) => /stay mapped on the CPU/.test(w)),
+          result.warnings.some((w: string) => /on cuda0, which is not available here/.test(w)),
           "without a GPU the plan's GPU tensors stay mapped, with a warning",
         );
+        assert.deepEqual(result.uploaded, []);
+      } else {
+        assert.deepEqual(result.uploaded, [["cuda0", result.gpuTensors]], "uploaded to cuda0");
       }
       assert.equal(result.ok, true, JSON.stringify(result.checks));
       assert.deepEqual(result.checks, [["structure", "pass"], ["tensors", "pass"]]);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { BitloadError } from "../common/errors.ts";
+
 /** Stable machine-readable reasons a model cannot be run. */
 export type ModelConfigErrorCode =
   | "UNSUPPORTED_ARCHITECTURE" // general.architecture is not one the forward pass implements
@@ -26,17 +28,4 @@ export type ModelConfigErrorCode =
  * }
  * ```
  */
-export class ModelConfigError extends Error {
-  /** Stable machine-readable reason. */
-  readonly code: ModelConfigErrorCode;
-  /** The human explanation. */
-  readonly reason: string;
-
-  /** Creates an error; `options.cause` chains an underlying error. */
-  constructor(code: ModelConfigErrorCode, reason: string, options: { cause?: unknown } = {}) {
-    super(`${reason} (${code})`, { cause: options.cause });
-    this.name = "ModelConfigError";
-    this.code = code;
-    this.reason = reason;
-  }
-}
+export class ModelConfigError extends BitloadError<ModelConfigErrorCode> {}

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { BitloadError } from "../common/errors.ts";
+
 /** Stable machine-readable reasons a load fails. */
 export type LoadErrorCode =
   | "NO_TENSOR" // the model has no tensor of that name
@@ -27,27 +29,7 @@ export type LoadErrorCode =
  * }
  * ```
  */
-export class LoadError extends Error {
-  /** Stable machine-readable reason. */
-  readonly code: LoadErrorCode;
-  /** The human explanation. */
-  readonly reason: string;
-  /** The model file, when known. */
-  readonly path?: string;
-
-  /** Creates an error; `options.path` names the file, `options.cause` chains another error. */
-  constructor(
-    code: LoadErrorCode,
-    reason: string,
-    options: { path?: string; cause?: unknown } = {},
-  ) {
-    super(`${reason} (${code})`, { cause: options.cause });
-    this.name = "LoadError";
-    this.code = code;
-    this.reason = reason;
-    this.path = options.path;
-  }
-}
+export class LoadError extends BitloadError<LoadErrorCode> {}
 
 /**
  * The load would not fit in memory; `needed` and `available` say by how much.
@@ -63,6 +45,5 @@ export class InsufficientMemoryError extends LoadError {
   /** Creates the error with the numbers. */
   constructor(readonly needed: number, readonly available: number, message: string) {
     super("INSUFFICIENT_MEMORY", message);
-    this.name = "InsufficientMemoryError";
   }
 }
