@@ -234,6 +234,57 @@ Deno.test("the real CLI exits 2 with the one line (subprocess)", async () => {
   );
 });
 
+Deno.test("every command: --help exits 0 and lists --json; an unknown option is one usage line", async () => {
+  const { COMMAND_NAMES, main } = await import("../src/cli/main.ts");
+  const log = console.log;
+  const error = console.error;
+  let stdout = "";
+  let stderr = "";
+  console.log = (s: string) => (stdout += s + "\n");
+  console.error = (s: string) => (stderr += s + "\n");
+  try {
+    for (const command of COMMAND_NAMES) {
+      stdout = stderr = "";
+      assert.equal(await main([command, "--help"]), 0, command);
+      assert.match(stdout, /Usage: bitload/, command);
+      // chat is interactive: its output is the conversation, not a report.
+      if (command !== "chat") assert.match(stdout, /--json/, `${command} --help lists --json`);
+      stdout = stderr = "";
+      assert.equal(await main([command, "--bogus-option"]), 2, command);
+      assert.equal(
+        stderr,
+        `bitload ${command}: unknown option '--bogus-option' (see bitload ${command} --help)\n`,
+      );
+    }
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+});
+
+Deno.test("progress: drawn only on a terminal, throttled, and always showing 100 % at the end", async () => {
+  const { progressBar } = await import("../src/cli/progress.ts");
+  const frames: string[] = [];
+  const off = progressBar("x", { write: (t) => frames.push(t), isTerminal: false });
+  off.update(5, 10);
+  off.done();
+  assert.equal(frames.length, 0);
+  const bar = progressBar("synth", { write: (t) => frames.push(t), isTerminal: true });
+  for (let i = 0; i <= 1000; i++) bar.update(i, 1000);
+  bar.done();
+  assert.ok(frames.length < 100, `throttled: ${frames.length} frames`);
+  assert.match(frames.at(-2)!, /synth █{30}\s+100% /);
+  assert.equal(frames.at(-1), "\r\x1b[2K");
+  // synth reports its writes up to the whole file, so its bar reaches 100 %.
+  const { synthesizeBitnetModel } = await import("../src/synth/bitnet_model.ts");
+  const seen: [number, number][] = [];
+  await synthesizeBitnetModel(join(dir, "p.gguf"), { layers: 1 }, {
+    onProgress: (d, t) => seen.push([d, t]),
+  });
+  assert.ok(seen.length > 2);
+  assert.equal(seen.at(-1)![0], seen.at(-1)![1]);
+});
+
 Deno.test({
   name: "cleanup",
   fn: async () => await Deno.remove(dir, { recursive: true }),

@@ -80,6 +80,9 @@ const COMMANDS: Record<string, readonly [module: string, name: string]> = {
   demo: ["./demo.ts", "runDemo"],
 };
 
+/** Every command's name, in the order of the help. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 async function loadCommand(name: string): Promise<Command> {
   const [module, exported] = COMMANDS[name];
   const m = await import(new URL(module, import.meta.url).href) as Record<string, Command>;

@@ -16,6 +16,14 @@ export interface Progress {
 
 const encoder = new TextEncoder();
 
+/** Where a bar draws (tests); by default stderr, and only when it is a terminal. */
+export interface ProgressOptions {
+  /** Writes one frame (default: to stderr). */
+  write?: (text: string) => void;
+  /** Whether to draw at all (default: whether stderr is a terminal). */
+  isTerminal?: boolean;
+}
+
 /**
  * Creates a progress bar labelled `label`; a no-op when stderr is not a TTY.
  *
@@ -27,8 +35,9 @@ const encoder = new TextEncoder();
  * bar.done();
  * ```
  */
-export function progressBar(label: string): Progress {
-  if (!Deno.stderr.isTerminal()) return { update() {}, done() {} };
+export function progressBar(label: string, options: ProgressOptions = {}): Progress {
+  const write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
+  if (!(options.isTerminal ?? Deno.stderr.isTerminal())) return { update() {}, done() {} };
   let last = 0;
   let drawn = false;
   const started = performance.now();
@@ -47,11 +56,11 @@ export function progressBar(label: string): Progress {
       const text = `\r\x1b[2K${current ?? label} ${bar} ${
         (fraction * 100).toFixed(0).padStart(3)
       }% ${formatBytes(done)} / ${formatBytes(total)} ${formatBytes(rate)}/s${eta}`;
-      Deno.stderr.writeSync(encoder.encode(text));
+      write(text);
       drawn = true;
     },
     done() {
-      if (drawn) Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+      if (drawn) write("\r\x1b[2K");
     },
   };
 }
