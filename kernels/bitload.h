@@ -145,7 +145,8 @@ BL_API int bl_dequantize_f32(int type, const void *src, float *dst, int64_t n, i
  * values (m*k, each (float)w * scale as I2_S decodes) to `f32`; either may be NULL, not both.
  * Returns BL_OK, BL_ERR_NULL, BL_ERR_BAD_LENGTH (a configuration or length that does not fit),
  * BL_ERR_NO_MEMORY, or 1 + the index of the first BM-row strip holding a code the converter never
- * writes (the caller re-decodes in TypeScript for the exact byte).
+ * writes (the caller re-decodes in TypeScript for the exact byte). Strips of BM rows run on the pool
+ * with the threads bl_set_threads set; the result does not depend on the count.
  */
 BL_API int64_t bl_tl_decode(int32_t tl, const uint8_t *src, int64_t src_len, int64_t m, int64_t k,
                             int32_t BM, int32_t BK, int32_t bm, uint8_t *i2s, float *f32);

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bitload.h"
+#include "internal.h"
 
 /* Bit set in a table entry whose nibble is not a code the converter writes. */
 #define TL_BAD 0x80u
@@ -162,6 +162,59 @@ static int64_t bl_tl_tensor_bytes(int32_t tl, int64_t m, int64_t k) {
   return (nb + 31) / 32 * 32 + 32;
 }
 
+/* One decode job: strips are independent, so pool tasks take whole strips. */
+struct tl_job {
+  int32_t tl, BM, BK, bm;
+  int64_t m, k, k3, strip;
+  const uint8_t *src;
+  uint8_t *i2s;
+  float *f32;
+  float scale;
+  int level;          /* the caller's SIMD level, for the I2_S dequantizer in the tasks */
+  int64_t first_bad;  /* 1 + the first strip with a bad code (atomic min), or INT64_MAX */
+  int status;         /* BL_OK, or the first failure (atomic) */
+};
+
+static void tl_task(void *ctx, int64_t begin, int64_t end) {
+  struct tl_job *j = (struct tl_job *)ctx;
+  const int64_t strip = j->strip, m = j->m, k = j->k, k3 = j->k3;
+  uint8_t *codes = (uint8_t *)bl_scratch(0, (size_t)strip);
+  uint8_t *packed = j->f32 ? (uint8_t *)bl_scratch(1, (size_t)(strip / 4 + 32)) : NULL;
+  if (!codes || (j->f32 && !packed)) {
+    __atomic_store_n(&j->status, BL_ERR_NO_MEMORY, __ATOMIC_RELAXED);
+    return;
+  }
+  if (packed) {
+    memset(packed + strip / 4, 0, 32);
+    memcpy(packed + strip / 4, &j->scale, 4);
+  }
+  for (int64_t i = begin; i < end; i++) {
+    const uint8_t *src = j->src;
+    uint32_t bad;
+    if (j->tl == 1) bad = tl1_strip(src + i * strip / 4, k, j->BM, j->BK, j->bm, codes);
+    else
+      bad = tl2_strip(src + i * (j->BM * k3 / 6), src + m * k3 / 6 + i * (j->BM * k3 / 24),
+                      src + m * k3 / 6 + m * k3 / 24 + i * (j->BM * (k - k3) / 4), k, j->BM, j->BK, codes);
+    if (bad) {
+      int64_t seen = __atomic_load_n(&j->first_bad, __ATOMIC_RELAXED);
+      while (i + 1 < seen &&
+             !__atomic_compare_exchange_n(&j->first_bad, &seen, i + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+      }
+      return;
+    }
+    if (j->i2s) pack_i2s(codes, strip, j->i2s + i * strip / 4);
+    if (j->f32) {
+      if (j->i2s) memcpy(packed, j->i2s + i * strip / 4, (size_t)(strip / 4));
+      else pack_i2s(codes, strip, packed);
+      int r = bl_dequantize_at(j->level, BL_TYPE_I2_S, packed, j->f32 + i * strip, strip);
+      if (r != BL_OK) {
+        __atomic_store_n(&j->status, r, __ATOMIC_RELAXED);
+        return;
+      }
+    }
+  }
+}
+
 BL_API int64_t bl_tl_decode(int32_t tl, const uint8_t *src, int64_t src_len, int64_t m, int64_t k,
                             int32_t BM, int32_t BK, int32_t bm, uint8_t *i2s, float *f32) {
   if (!src || (!i2s && !f32)) return BL_ERR_NULL;
@@ -174,48 +227,20 @@ BL_API int64_t bl_tl_decode(int32_t tl, const uint8_t *src, int64_t src_len, int
   const int64_t k3 = tl == 2 ? k - k % BK : 0;
   if (tl == 2 && m * k3 / 6 + m * k3 / 24 + m * (k - k3) / 4 > bytes - 32) return BL_ERR_BAD_LENGTH;
   init_tables();
-  float scale;
-  memcpy(&scale, src + bytes - 32, 4);
-  uint8_t *codes = (uint8_t *)malloc((size_t)(BM * k));
-  if (!codes) return BL_ERR_NO_MEMORY;
-  const int64_t strip = (int64_t)BM * k;
-  /* f32 goes through an I2_S strip and the I2_S dequantizer (its SIMD kernels): same products. */
-  uint8_t *packed = f32 ? (uint8_t *)malloc((size_t)(strip / 4 + 32)) : NULL;
-  if (f32 && !packed) {
-    free(codes);
-    return BL_ERR_NO_MEMORY;
-  }
-  if (packed) {
-    memset(packed + strip / 4, 0, 32);
-    memcpy(packed + strip / 4, &scale, 4);
-  }
-  int64_t status = BL_OK;
-  for (int64_t i = 0; i < m / BM; i++) {
-    uint32_t bad;
-    if (tl == 1) bad = tl1_strip(src + i * strip / 4, k, BM, BK, bm, codes);
-    else
-      bad = tl2_strip(src + i * (BM * k3 / 6), src + m * k3 / 6 + i * (BM * k3 / 24),
-                      src + m * k3 / 6 + m * k3 / 24 + i * (BM * (k - k3) / 4), k, BM, BK, codes);
-    if (bad) {
-      status = 1 + i; /* 1 + the strip with a code the converter never writes */
-      break;
-    }
-    if (i2s) pack_i2s(codes, strip, i2s + i * strip / 4);
-    if (f32) {
-      if (i2s) memcpy(packed, i2s + i * strip / 4, (size_t)(strip / 4));
-      else pack_i2s(codes, strip, packed);
-      int r = bl_dequantize_f32(BL_TYPE_I2_S, packed, f32 + i * strip, strip, 1);
-      if (r != BL_OK) {
-        status = r;
-        break;
-      }
-    }
-  }
-  free(codes);
-  free(packed);
-  if (status == BL_OK && i2s) {
+  struct tl_job job = {
+      .tl = tl, .BM = BM, .BK = BK, .bm = bm, .m = m, .k = k, .k3 = k3, .strip = (int64_t)BM * k,
+      .src = src, .i2s = i2s, .f32 = f32, .level = bl_thread_level(), .first_bad = INT64_MAX,
+      .status = BL_OK,
+  };
+  memcpy(&job.scale, src + bytes - 32, 4);
+  /* strips on the pool (bl_set_threads threads); f32 goes through an I2_S strip and the I2_S
+   * dequantizer of the caller's SIMD level, so the floats are the I2_S decode's */
+  bl_parallel_for(tl_task, &job, m / BM, 1);
+  if (job.first_bad != INT64_MAX) return job.first_bad;
+  if (job.status != BL_OK) return job.status;
+  if (i2s) {
     memset(i2s + m * k / 4, 0, 32);
-    memcpy(i2s + m * k / 4, &scale, 4);
+    memcpy(i2s + m * k / 4, &job.scale, 4);
   }
-  return status;
+  return BL_OK;
 }
