@@ -15,7 +15,9 @@
  * are measured by the same client in this process.
  *
  * Run: `deno bench -A bench/serve.bench.ts` (the table is printed at the end). Figures taken while
- * other processes compete for the cores are not meaningful.
+ * other processes compete for the cores are not meaningful; llama.cpp's thread pool spin-waits,
+ * so on a busy machine its multi-thread figures collapse (measured here: 1.1 s per token with 2
+ * threads against 90 ms with 1): compare with `BITLOAD_BENCH_THREADS=1` there.
  */
 
 import { bitnetModelParts, type BitnetSynthOptions } from "../src/synth/bitnet_model.ts";
@@ -51,6 +53,8 @@ interface LevelResult {
   server: string;
   clients: number;
   tokPerS: number;
+  /** Tokens generated (as the server reports them). */
+  tokens: number;
   ttft: number[];
   perToken: number[];
 }
@@ -99,7 +103,14 @@ async function startBitload(path: string): Promise<Server> {
     url,
     request: (prompt) => ({
       path: "/v1/completions",
-      body: { prompt, max_tokens: GEN_TOKENS, temperature: 0, ignore_eos: true, stream: true },
+      body: {
+        prompt,
+        max_tokens: GEN_TOKENS,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      },
     }),
     stop: async () => {
       child.kill("SIGTERM");
@@ -155,6 +166,8 @@ async function oneRequest(server: Server, prompt: number[]) {
   let buf = "";
   let first = 0;
   let last = 0;
+  let events = 0;
+  let tokens = 0; // as the server counts them (usage / tokens_predicted)
   const gaps: number[] = [];
   for (;;) {
     const { value, done } = await reader.read();
@@ -166,21 +179,24 @@ async function oneRequest(server: Server, prompt: number[]) {
       buf = buf.slice(nl + 2);
       if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
       const data = JSON.parse(event.slice(6));
+      tokens = data.usage?.completion_tokens ?? data.tokens_predicted ?? tokens;
       const text: string | undefined = data.choices?.[0]?.text ?? data.content;
       const final = data.choices?.[0]?.finish_reason != null || data.stop === true;
       if (final && !text) continue;
       const now = performance.now();
+      events++;
       if (first === 0) first = now;
       else gaps.push(now - last);
       last = now;
     }
   }
-  return { ttft: first - t0, gaps };
+  return { ttft: first - t0, gaps, tokens: tokens || events };
 }
 
 async function level(server: Server, clients: number): Promise<LevelResult> {
   const ttft: number[] = [];
   const perToken: number[] = [];
+  let tokens = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     for (let r = 0; r < REQUESTS; r++) {
@@ -190,6 +206,7 @@ async function level(server: Server, clients: number): Promise<LevelResult> {
       );
       const one = await oneRequest(server, prompt);
       ttft.push(one.ttft);
+      tokens += one.tokens;
       perToken.push(...one.gaps);
     }
   }));
@@ -197,7 +214,8 @@ async function level(server: Server, clients: number): Promise<LevelResult> {
   return {
     server: server.name,
     clients,
-    tokPerS: (clients * REQUESTS * GEN_TOKENS) / seconds,
+    tokPerS: tokens / seconds,
+    tokens,
     ttft,
     perToken,
   };
@@ -245,14 +263,16 @@ globalThis.addEventListener("unload", () => {
   const lines = [
     `serve: ${SHAPE_NAME} ${TYPE}, ${THREADS} threads, ${SLOTS} slots, ${REQUESTS} requests per client, ` +
     `prompt ${PROMPT_TOKENS} → ${GEN_TOKENS} tokens`,
-    "| server | clients | aggregate tok/s | TTFT p50 ms | TTFT p95 ms | per-token p50 ms | per-token p95 ms |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| server | clients | tokens | aggregate tok/s | TTFT p50 ms | TTFT p95 ms | per-token p50 ms | per-token p95 ms |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of results) {
     lines.push(
-      `| ${r.server} | ${r.clients} | ${f(r.tokPerS)} | ${f(percentile(r.ttft, 50))} | ${
-        f(percentile(r.ttft, 95))
-      } | ${f(percentile(r.perToken, 50))} | ${f(percentile(r.perToken, 95))} |`,
+      `| ${r.server} | ${r.clients} | ${r.tokens} | ${f(r.tokPerS)} | ${
+        f(percentile(r.ttft, 50))
+      } | ${f(percentile(r.ttft, 95))} | ${f(percentile(r.perToken, 50))} | ${
+        f(percentile(r.perToken, 95))
+      } |`,
     );
   }
   for (const name of new Set(results.map((r) => r.server))) {
