@@ -14,6 +14,7 @@ import {
   generate,
   InferenceModel,
   LoadError,
+  ModelConfigError,
   openGguf,
   synthesizeBitnetModel,
   Tokenizer,
@@ -165,9 +166,16 @@ Deno.test({
   },
 });
 
+/** Whether this process maps `path` now (from /proc/self/maps). */
+function isMapped(path: string): boolean {
+  return Deno.readTextFileSync("/proc/self/maps").includes(path);
+}
+
 Deno.test("one object per stage: views share one mapping; closing the model empties them", async () => {
   const model = await openGguf(modelPath);
+  assert.equal(isMapped(modelPath), false, "opening parses the header; nothing is mapped yet");
   const before = model.tensorData("output_norm.weight");
+  assert.equal(isMapped(modelPath), true, "the first tensorData maps the file");
   using loaded = await model.load();
   const after = loaded.tensorData("output_norm.weight");
   assert.equal(after.buffer, before.buffer, "load reuses the mapping tensorData created");
@@ -177,8 +185,21 @@ Deno.test("one object per stage: views share one mapping; closing the model empt
   engine.reset();
   const b = await engine.complete([1, 2, 3], { maxTokens: 3 });
   assert.deepEqual(a.tokens, b.tokens, "reset: the same prompt gives the same tokens");
+  // one KV cache: a second completion while one streams is refused, not interleaved
+  const stream = engine.stream([1, 2, 3], { maxTokens: 3 })[Symbol.asyncIterator]();
+  await stream.next();
+  await assert.rejects(
+    engine.complete([1, 2], { maxTokens: 1 }),
+    (e) => e instanceof ModelConfigError && e.code === "BUSY",
+  );
+  await stream.return?.();
+  const stopped = new AbortController();
+  stopped.abort(new Error("stop"));
+  await assert.rejects(engine.complete([1, 2], { signal: stopped.signal }), /stop/);
+  assert.equal((await engine.complete([1, 2], { maxTokens: 2 })).tokens.length, 2);
   await model[Symbol.asyncDispose]();
   assert.equal(before.byteLength, 0, "views are detached when the model closes");
+  assert.equal(isMapped(modelPath), false, "closing the model unmaps");
   assert.throws(() => model.tensorData("output_norm.weight"), LoadError);
   await assert.rejects(loaded.validate(), (e) => e instanceof LoadError && e.code === "CLOSED");
 });

@@ -62,6 +62,7 @@ export class Engine implements Disposable {
   readonly tokenizerError: string;
   /** Stats of the last completion or stream, once it ended. */
   lastStats: CompletionStats | undefined;
+  #busy = false;
 
   /** Wraps a prepared model; see {@link Engine.create}. */
   constructor(model: InferenceModel, tokenizerOptions: TokenizerOptions = {}) {
@@ -168,8 +169,27 @@ export class Engine implements Disposable {
     tokens: number[],
   ): AsyncGenerator<string> {
     options.signal?.throwIfAborted();
+    if (this.#busy) {
+      throw new ModelConfigError(
+        "BUSY",
+        "A completion is already running on this engine (one KV cache); await it first",
+      );
+    }
     this.lastStats = undefined;
     const ids = this.encode(prompt);
+    this.#busy = true;
+    try {
+      yield* this.#generate(ids, options, tokens);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async *#generate(
+    ids: number[],
+    options: CompleteOptions,
+    tokens: number[],
+  ): AsyncGenerator<string> {
     const { signal, onToken, ...generate } = options;
     const decoder = new TextDecoder();
     const tok = this.tokenizer;
@@ -178,9 +198,9 @@ export class Engine implements Disposable {
       const step = steps.next();
       if (step.done) {
         const { tokens: _, ...stats } = step.value;
+        this.lastStats = stats;
         const tail = tok ? decoder.decode() : "";
         if (tail) yield tail;
-        this.lastStats = stats;
         return;
       }
       tokens.push(step.value);

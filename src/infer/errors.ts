@@ -13,7 +13,8 @@ export type ModelConfigErrorCode =
   | "MISSING_KEY" // a hyperparameter the architecture needs is absent
   | "MISSING_TENSOR" // a weight the architecture needs is absent
   | "BAD_OPTION" // an engine option out of its range (kvType, dequantize, lmHead…)
-  | "NO_TOKENIZER"; // text was given but the model carries no usable tokenizer
+  | "NO_TOKENIZER" // text was given but the model carries no usable tokenizer
+  | "BUSY"; // a completion is already running on this engine (one KV cache)
 
 /**
  * A model cannot be run as asked.

@@ -14,6 +14,9 @@ export type LoadErrorCode =
   | "CLOSED" // the model (or the loaded model) was closed
   | "INSUFFICIENT_MEMORY" // the load would not fit in the memory budget
   | "BAD_OPTION" // an option out of its range (batchLayers < 1, a plan of another model…)
+  | "MAP_FAILED" // mmap (or the open for it) failed, or mapping is unavailable here
+  | "MLOCK_FAILED" // mlock refused (RLIMIT_MEMLOCK)
+  | "SHORT_READ" // the file ended before a tensor's bytes on the copy path
   | "PLACEMENT"; // a plan put tensors on a device that could not take them
 
 /**

@@ -22,6 +22,7 @@ import {
   openLibc,
 } from "../../ffi/libc.ts";
 import { requireRegularFile } from "../common/file_kind.ts";
+import { LoadError } from "./errors.ts";
 
 /** How to prefetch mapped pages (`madvise`). */
 export type PrefetchAdvice = "none" | "willneed" | "sequential" | "random";
@@ -67,9 +68,11 @@ const unmapLater = new FinalizationRegistry<{ libc: Libc; ptr: Deno.PointerObjec
 );
 
 /** Thrown by `view()` on a closed mapping or buffer. */
-export class ClosedError extends Error {
-  /** Always "ClosedError". */
-  override name = "ClosedError";
+export class ClosedError extends LoadError {
+  /** Creates the error (code `CLOSED`) with its one-line reason. */
+  constructor(reason: string) {
+    super("CLOSED", reason);
+  }
 }
 
 function checkRange(path: string, size: number, offset: number, length: number): void {
@@ -205,11 +208,19 @@ export function mappingUnavailableReason(): string {
  */
 export function mapFile(path: string, options: MapOptions = {}): FileMapping {
   const libc = openLibc();
-  if (!libc) throw new Error(`Cannot map "${path}": ${libcUnavailableReason()}`);
+  if (!libc) {
+    throw new LoadError("MAP_FAILED", `Cannot map "${path}": ${libcUnavailableReason()}`, { path });
+  }
   const size = requireRegularFile(path).size;
   if (size === 0) return new FileMapping(libc, path, null, 0, false);
   const fd = libc.open(cString(path), LINUX.O_RDONLY | LINUX.O_CLOEXEC);
-  if (fd < 0) throw new Error(`Cannot open "${path}" for mapping (errno ${lastErrno(libc)})`);
+  if (fd < 0) {
+    throw new LoadError(
+      "MAP_FAILED",
+      `Cannot open "${path}" for mapping (errno ${lastErrno(libc)})`,
+      { path },
+    );
+  }
   try {
     return mapDescriptor(libc, fd, path, size, options);
   } finally {
@@ -242,15 +253,21 @@ export function mapDescriptor(
   // (never in the file) instead of crashing the process on a read-only page.
   const ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ | LINUX.PROT_WRITE, flags, fd, 0n);
   if (ptr === null || Deno.UnsafePointer.value(ptr) === 0xffffffffffffffffn) {
-    throw new Error(`mmap of "${path}" (${size} bytes) failed (errno ${lastErrno(libc)})`);
+    throw new LoadError(
+      "MAP_FAILED",
+      `mmap of "${path}" (${size} bytes) failed (errno ${lastErrno(libc)})`,
+      { path },
+    );
   }
   let locked = false;
   if (options.mlock) {
     if (libc.mlock(ptr, BigInt(size)) !== 0) {
       const errno = lastErrno(libc);
       libc.munmap(ptr, BigInt(size));
-      throw new Error(
+      throw new LoadError(
+        "MLOCK_FAILED",
         `mlock of "${path}" (${size} bytes) failed (errno ${errno}); raise RLIMIT_MEMLOCK (ulimit -l) or load without --mlock`,
+        { path },
       );
     }
     locked = true;
@@ -286,7 +303,13 @@ function denoReader(path: string): ByteReader {
       while (done < dest.length) {
         const n = file.readSync(dest.subarray(done));
         if (n === null || n === 0) {
-          throw new Error(`Unexpected end of "${path}" at byte ${offset + done}`);
+          throw new LoadError(
+            "SHORT_READ",
+            `Unexpected end of "${path}" at byte ${offset + done}`,
+            {
+              path,
+            },
+          );
         }
         done += n;
       }
