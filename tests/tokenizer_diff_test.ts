@@ -219,7 +219,8 @@ Deno.test({
 if (ref === null) console.warn(`skipped libllama differential tests: ${llamaSkipReason()}`);
 
 Deno.test({
-  name: "tokenizer: a vocabulary without tokenizer.ggml.pre (BitNet b1.58 2B-4T) gets DEFAULT",
+  name:
+    "tokenizer: a Llama-3 vocabulary without tokenizer.ggml.pre (BitNet b1.58 2B-4T) gets llama-bpe; --pre default gives libllama's DEFAULT",
   ignore: ref === null || referenceVocab("llama-bpe") === null,
   fn: async () => {
     // llama-bpe has the same tokens and merges as BitNet 2B-4T's official GGUF, which has no pre
@@ -233,10 +234,16 @@ Deno.test({
         (e) => e.filter((x) => x.key !== "tokenizer.ggml.pre"),
       );
       const warnings: string[] = [];
-      const tok = await Tokenizer.fromGguf(noPre, { warn: (m) => warnings.push(m) });
+      // recognised by its token list: Llama-3's pre-tokenizer, the one libllama uses for the
+      // original file (parity with libllama when the same pre-tokenizer is in effect)
+      const llama3 = await Tokenizer.fromGguf(noPre, { warn: (m) => warnings.push(m) });
+      assert.equal(llama3.pre?.type, "LLAMA3");
+      assert.deepEqual(warnings, [
+        "vocabulary is Llama-3's; using pre-tokenizer llama-bpe (--pre default for llama.cpp's behaviour)",
+      ]);
+      // pre "default": what libllama does with the file that has no pre
+      const tok = await Tokenizer.fromGguf(noPre, { pre: "default", warn: () => {} });
       assert.equal(tok.pre?.type, "DEFAULT");
-      assert.match(warnings.join("\n"), /missing pre-tokenizer type/);
-      const llama3 = await Tokenizer.fromGguf(noPre, { pre: "llama3", warn: () => {} });
       const orig = ref!.loadVocab(referenceVocab("llama-bpe")!);
       const lv = ref!.loadVocab(noPre);
       try {

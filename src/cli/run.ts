@@ -48,6 +48,9 @@ Options (llama.cpp's names):
   --dequant M        types without an integer kernel (K-quants, IQ…): rows (default: dequantize
                      row by row in each product, memory = file size) or load (f32 copy at load)
   --no-eos           keep generating after the end-of-sequence token
+  --pre NAME         the tokenizer's pre-tokenizer (as tokenizer.ggml.pre: llama-bpe, default,
+                     …); without it a file with no pre but a well-known vocabulary (Llama-3's,
+                     as in BitNet b1.58 2B-4T) uses that vocabulary's, with a notice
   --tl-config FILE   bitnet.cpp kernel_config.ini for TL1/TL2 weights (else the official presets);
                      TL weights are transcoded to I2_S at load (same values and scale)
   --json             print one JSON object (token ids, text, timings) instead of streaming
@@ -85,6 +88,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     dequant: { type: "string" },
     "kv-type": { type: "string" },
     "no-eos": { type: "boolean" },
+    pre: { type: "string" },
     ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
@@ -133,6 +137,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     lmHead,
     dequantize: dequant,
     tlConfig: await tlConfigOption(values["tl-config"]),
+    tokenizer: { pre: values.pre },
   });
   const model = engine.model;
   const loadMs = performance.now() - tLoad;

@@ -25,8 +25,11 @@ Options:
   -f, --file PATH   read the text from a file
   --no-bos          do not add BOS/EOS/SEP (add_special = false)
   --special         recognise control-token texts such as <|eot_id|> (parse_special = true)
-  --pre NAME        override tokenizer.ggml.pre (e.g. llama3 for BitNet b1.58 2B-4T);
-                    auto: when the file has none, use a tokenizer.json next to it
+  --pre NAME        override tokenizer.ggml.pre (llama-bpe, gpt-2, qwen2, default, …). Without
+                    it, a file with no pre but a well-known vocabulary (Llama-3's, as in BitNet
+                    b1.58 2B-4T) uses that vocabulary's pre-tokenizer, with a notice; default
+                    gives llama.cpp's behaviour; auto: when the file has none, use a
+                    tokenizer.json next to it
   --json            print a JSON array of ids
   --explain         say on stderr where the tokenizer came from and why: the GGUF's own
                     tokenizer.ggml.*, else a tokenizer.json next to the file (byte-level BPE,

@@ -26,6 +26,12 @@ export {
   SUPPORTED_PRE_NAMES,
 } from "./pretokenize.ts";
 export { ATTR, type SpecialIds, TOKEN_TYPE } from "./vocab.ts";
+export {
+  KNOWN_VOCABULARIES,
+  type KnownVocabulary,
+  recognizeVocabulary,
+  vocabularyFingerprint,
+} from "./known_vocab.ts";
 export { type DiscoveredPre, discoverPre, preFromTokenizerJson, sidecarPath } from "./discovery.ts";
 export {
   findTokenizer,

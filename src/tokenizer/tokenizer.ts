@@ -18,6 +18,7 @@ import { GgufStringArray } from "../gguf/string_array.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import { BpeModel, utf8Bytes } from "./bpe.ts";
 import { discoverPre } from "./discovery.ts";
+import { recognizeVocabulary } from "./known_vocab.ts";
 import { PreTokenizer, type PreTokenizerConfig, preTokenizerConfig } from "./pretokenize.ts";
 import { SpecialTokens } from "./special.ts";
 import { SpmModel } from "./spm.ts";
@@ -28,6 +29,7 @@ import {
   boolKey,
   loadVocab,
   metaValue,
+  numberArray,
   readStringArray,
   type SpecialIds,
   type VocabData,
@@ -58,9 +60,12 @@ export interface DecodeOptions {
 /** Options of {@link Tokenizer.fromGguf} / {@link Tokenizer.fromMetadata}. */
 export interface TokenizerOptions {
   /**
-   * Override `tokenizer.ggml.pre` (e.g. `"llama3"` for BitNet 2B-4T, whose GGUF has none and so
-   * gets llama.cpp's DEFAULT regexes). `"auto"` (with a file path): the file's `pre` when it has
-   * one, else what a `tokenizer.json` next to the file says (see `discoverPre`), else DEFAULT.
+   * Override `tokenizer.ggml.pre`. Without it, a file that has no `pre` but a well-known
+   * vocabulary (by the fingerprint of its token list, see `KNOWN_VOCABULARIES`: Llama-3's, as in
+   * BitNet b1.58 2B-4T) gets that vocabulary's pre-tokenizer with one notice, and any other file
+   * llama.cpp's DEFAULT. `"default"` forces llama.cpp's behaviour. `"auto"` (with a file path):
+   * the file's `pre` when it has one, else what a `tokenizer.json` next to the file says (see
+   * `discoverPre`), else as without the option.
    */
   pre?: string;
   /** Receives the warnings llama.cpp would log. Default: `console.warn`. */
@@ -142,9 +147,21 @@ export class Tokenizer {
         let preName = options.pre ?? v.pre;
         if (v.model === "gemma4") preName = "gemma4";
         else if (preName === undefined || preName === "") {
-          warn(
-            'missing pre-tokenizer type, using "default" like llama.cpp (for BitNet b1.58 2B-4T pass { pre: "llama3" } to get the tokenization the model was trained with)',
+          // no tokenizer.ggml.pre: a well-known vocabulary gets its own pre-tokenizer
+          const known = recognizeVocabulary(
+            v.tokens,
+            numberArray(metadata, "tokenizer.ggml.token_type"),
           );
+          if (known) {
+            preName = known.pre;
+            warn(
+              `vocabulary is ${known.name}'s; using pre-tokenizer ${known.pre} (--pre default for llama.cpp's behaviour)`,
+            );
+          } else {
+            warn(
+              'missing pre-tokenizer type, using "default" like llama.cpp (pass --pre NAME / { pre: NAME } to use the one the model was trained with)',
+            );
+          }
         }
         const cfg = preTokenizerConfig(preName);
         this.pre = cfg;

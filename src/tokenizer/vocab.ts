@@ -148,7 +148,11 @@ export function readStringArray(metadata: GgufMetadata, key: string): string[] |
   return stringList(metadata, key);
 }
 
-function numberArray(metadata: GgufMetadata, key: string): ArrayLike<number> | undefined {
+/** A numeric array key (`tokenizer.ggml.token_type`, `scores`) as numbers, or undefined. */
+export function numberArray(
+  metadata: GgufMetadata,
+  key: string,
+): ArrayLike<number> | undefined {
   const v = metaValue(metadata, key);
   if (v === undefined) return undefined;
   if (
