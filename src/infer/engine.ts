@@ -8,6 +8,7 @@
  */
 
 import { Tokenizer, type TokenizerOptions } from "../tokenizer/tokenizer.ts";
+import { type LogitsTable, teacherForcedLogits } from "./logits.ts";
 import { ModelConfigError } from "./errors.ts";
 import { type GenerateOptions, type GenerateResult, generateSteps } from "./generate.ts";
 import { InferenceModel, type LoadModelOptions, type ModelWeights } from "./model.ts";
@@ -124,6 +125,20 @@ export class Engine implements Disposable {
   /** Forgets the KV cache: the next completion starts from an empty context. */
   reset(): void {
     this.model.reset();
+  }
+
+  /**
+   * The teacher-forced logits of every position of `tokens` (one row per token, predicting the
+   * next one), from an empty context; the KV cache holds the tokens afterwards. Compare engines
+   * with `compareLogits` (`bitload logits` / `compare-logits` on the command line).
+   *
+   * @example
+   * ```ts ignore
+   * const { rows, vocab, data } = engine.logits([1, 2, 3]);
+   * ```
+   */
+  logits(tokens: readonly number[]): LogitsTable {
+    return teacherForcedLogits(this.model, tokens);
   }
 
   /**
