@@ -16,6 +16,7 @@ import { openGguf } from "../src/pipeline/open.ts";
 import { parseKernelConfigIni } from "../src/quant/tl_config.ts";
 import { transcodeTlTensor } from "../src/quant/tl_tensor.ts";
 import { runCli } from "./support/cli.ts";
+import { findGgmlLibrary } from "./reference/ggml.ts";
 import { InspectJsonSchema, RunJsonSchema } from "../src/cli/schemas.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-tl-model-" });
@@ -243,4 +244,26 @@ Deno.test("plan counts TL tensors at the fork's exact ggml_nbytes", async () => 
   }
   assert.equal(tl, 14);
   assert.equal(plan.model.weightBytes, info.tensors.reduce((s, t) => s + t.byteSize, 0));
+});
+
+const ggmlLib = findGgmlLibrary();
+Deno.test({
+  name: "validate --reference ggml: TL2 tensors against ggml's TQ2_0 by way of the I2_S transcode" +
+    (ggmlLib ? "" : " — skipped: no ggml library (npm install)"),
+  ignore: ggmlLib === null,
+  async fn() {
+    const r = await runCli(["validate", tl2, "--reference", "ggml", "--json", "--tl-config", ini], {
+      BITLOAD_GGML_LIB: ggmlLib!,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rows = JSON.parse(r.stdout).tensors.filter((x: { check: string; type: string }) =>
+      x.check === "crossval" && x.type === "TL2"
+    );
+    assert.equal(rows.length, 14);
+    for (const row of rows) {
+      assert.equal(row.status, "pass", JSON.stringify(row));
+      assert.equal(row.figures.codeMismatches, 0);
+      assert.match(row.figures.reference, /TL2 → I2_S transcode/);
+    }
+  },
 });

@@ -28,6 +28,8 @@
 import { ValidateError } from "./errors.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import { dequantize } from "../quant/dequantize.ts";
+import type { TlConfigFile } from "../quant/tl_config.ts";
+import { transcodeTlTensor } from "../quant/tl_tensor.ts";
 import { fp32ToFp16Bits } from "../quant/quantize.ts";
 import { F16_TO_F32 } from "../quant/float.ts";
 import { seededRandom } from "../common/random.ts";
@@ -62,6 +64,8 @@ export interface CrossvalOptions extends CrossvalTolerances {
   threads?: number;
   /** bitload's decoder, replaceable to validate another implementation. Default {@link dequantize}. */
   decode?: (tensor: GgufTensorInfo, data: Uint8Array) => Float32Array;
+  /** bitnet.cpp `kernel_config.ini` for TL1/TL2 tensors (before the built-in presets). */
+  tlConfig?: TlConfigFile;
 }
 
 /** Reverses the four 2-bit fields of each byte (I2_S group g at 6−2g ↔ TQ2_0 group g at 2g). */
@@ -184,15 +188,36 @@ export function crossValidateTensor(
   const decode = options.decode ??
     ((t: GgufTensorInfo, bytes: Uint8Array) => {
       const out = new Float32Array(t.elementCount);
-      dequantize(t.type, bytes, out, { threads: options.threads ?? 1 });
+      dequantize(t.type, bytes, out, {
+        threads: options.threads ?? 1,
+        dims: t.dims,
+        tlConfig: options.tlConfig,
+        name: t.name,
+      });
       return out;
     });
 
-  if (type.name === "I2_S") {
+  // TL1/TL2: bitload's TL decoder against ggml's TQ2_0 decode of the same values, by way of the
+  // I2_S transcode (same ternary values and scale) and the I2_S repacking below.
+  let i2sBytes = data;
+  let via = "";
+  if (type.name === "TL1" || type.name === "TL2") {
+    try {
+      i2sBytes = transcodeTlTensor(type.name, data, tensor.dims, {
+        tlConfig: options.tlConfig,
+        name: tensor.name,
+      }).data;
+      via = `${type.name} → I2_S transcode, `;
+    } catch (error) {
+      return row("skip", { reference: "none" }, (error as Error).message);
+    }
+  }
+
+  if (type.name === "I2_S" || via) {
     const tq2 = ggmlId(reference, "tq2_0");
     if (tq2 < 0) return row("skip", { reference: "none" }, "ggml has no TQ2_0 to_float");
     const ours = decode(tensor, data);
-    const { blocks, scale, d, elements } = i2sToTq2(data, n);
+    const { blocks, scale, d, elements } = i2sToTq2(i2sBytes, n);
     const theirs = reference.dequantize(tq2, blocks, elements).subarray(0, n);
     const raw = compareArrays(ours, theirs, budget);
     const scaleRounding = scale === 0 ? 0 : Math.abs(d - scale) / Math.abs(scale);
@@ -221,7 +246,7 @@ export function crossValidateTensor(
         scale,
         f16Scale: d,
         scaleRounding,
-        reference: "ggml TQ2_0 (repacked, f16 scale)",
+        reference: `ggml TQ2_0 (${via}repacked, f16 scale)`,
       },
       detail || undefined,
     );

@@ -195,7 +195,11 @@ function crossvalCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult 
       const data = tensorBytes(model, t);
       return typeof data === "string"
         ? skipRow("crossval", t, data)
-        : crossValidateTensor(t, data, lib, { ...options.tolerances, threads });
+        : crossValidateTensor(t, data, lib, {
+          ...options.tolerances,
+          threads,
+          tlConfig: options.tlConfig,
+        });
     });
     tensors.push(...rows);
     return check("crossval", rows, "tensors", {
