@@ -125,7 +125,18 @@ Deno.test("every command's --json output follows its schema", async (t) => {
   await t.step("run", async () => {
     check(
       S.RunJsonSchema,
-      await json(runRun, [model, "--tokens", "1,2,3", "-n", "2", "--json"]),
+      await json(runRun, [
+        model,
+        "--tokens",
+        "1,2,3",
+        "-n",
+        "2",
+        "--no-mmap",
+        "--check-tensors",
+        "-ngl",
+        "0",
+        "--json",
+      ]),
       "run",
     );
   });

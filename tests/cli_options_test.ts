@@ -125,6 +125,10 @@ Deno.test("unknown and malformed options are one `bitload COMMAND:` usage line",
     "bitload inspect: unknown option '-x' (see bitload inspect --help)",
   );
   assert.equal(
+    await usageLine(() => runInspect([model, "-ngl", "1"], () => {})),
+    "bitload inspect: unknown option '-ngl' (see bitload inspect --help)",
+  );
+  assert.equal(
     await usageLine(() => runInspect([model, "other.gguf"], () => {})),
     "bitload inspect: unexpected argument 'other.gguf' (see bitload inspect --help)",
   );

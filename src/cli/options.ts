@@ -150,6 +150,14 @@ export function parseCommand<O extends ParseArgsOptionsConfig>(
   args: readonly string[],
   options: O,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>> {
+  for (const a of args) {
+    if (a === "--") break;
+    const head = a.split("=")[0];
+    // A multi-letter short flag this command lacks: parseArgs would read -ngl as -n gl.
+    if (/^-[a-z]{2,}$/.test(head) && ALIASES[head] && !(ALIASES[head].slice(2) in options)) {
+      throw new UsageError(`unknown option '${head}' (see bitload ${command} --help)`, { command });
+    }
+  }
   try {
     return parseArgs({
       args: normalizeArgs(args, options),

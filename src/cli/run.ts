@@ -7,6 +7,7 @@
  */
 
 import { openGguf } from "../pipeline/open.ts";
+import { progressBar } from "./progress.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
@@ -41,6 +42,10 @@ Options (llama.cpp's names):
   --seed S           sampling seed (default $BITNET_SEED, else 42)
   -t, --threads N    kernel threads (default: all hardware threads; more are clamped)
   -c, --ctx-size N   KV cache length (default min(training context, 2048); also --ctx)
+  -ngl N             accepted for llama.cpp habits; the engine runs on the CPU (a notice if N > 0)
+  --no-mmap          read the weights into memory instead of mapping them
+  --mlock            lock the weights in memory
+  --check-tensors    check the tensor data first (non-finite values, bad scales); exit 1 if bad
   --kv-type T        KV cache element type: f32 (default) or f16 (half the memory); the same
                      set as plan --kv-type (q8_0/q4_0 are llama.cpp-only)
   --backend B        native (C kernels) or ref (f32 reference, slow); default auto
@@ -89,6 +94,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     "kv-type": { type: "string" },
     "no-eos": { type: "boolean" },
     pre: { type: "string" },
+    ...pick("mlock", "no-mmap", "check-tensors", "n-gpu-layers"),
     ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
   });
@@ -126,9 +132,29 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const seed = integerOption("seed", values.seed ?? envVar("BITNET_SEED"), 0) ?? 42;
   const ctx = integerOption("ctx-size", values["ctx-size"], 1);
 
+  const gpuLayers = integerOption("n-gpu-layers", values["n-gpu-layers"], 0);
+  if (gpuLayers !== undefined && gpuLayers > 0) {
+    console.error(
+      `bitload run: the engine runs every layer on the CPU; -ngl ${gpuLayers} is ignored ` +
+        `(bitload plan shows where llama.cpp would put them)`,
+    );
+  }
   const tLoad = performance.now();
   await using opened = await openGguf(file);
-  using loaded = await opened.load();
+  const bar = progressBar("load");
+  using loaded = await opened.load({
+    mmap: !values["no-mmap"],
+    mlock: values.mlock,
+    onProgress: (e) => bar.update(e.bytesDone, e.bytesTotal),
+  });
+  bar.done();
+  if (values["check-tensors"]) {
+    const checked = await loaded.validate({ checkTensors: true });
+    if (!checked.ok) {
+      const bad = checked.checks.filter((c) => c.status !== "pass");
+      throw new Error(`${file}: --check-tensors: ${bad.map((c) => c.summary).join("; ")}`);
+    }
+  }
   using engine = await loaded.engine({
     backend,
     threads,
