@@ -17,6 +17,11 @@
  * for await (const piece of engine.stream("Hello", { maxTokens: 16 })) console.log(piece);
  * ```
  *
+ * The root holds the pipeline (open, plan, load, validate, engine), dequantization and the typed
+ * errors a caller may catch. Everything else has its own entry: `@bitload/bitload/gguf`
+ * (reading and writing GGUF), `/quant`, `/plan`, `/load`, `/tokenizer`, `/validate`, `/infer`,
+ * `/chat`, `/serve`, `/download`, `/synth`, `/bench` and `/cli`.
+ *
  * @module
  */
 
@@ -38,69 +43,33 @@ export { InsufficientMemoryError, LoadError, type LoadErrorCode } from "./src/lo
 export { ModelConfigError, type ModelConfigErrorCode } from "./src/infer/errors.ts";
 export { ModelFile, type TensorAccessOptions } from "./src/load/open.ts";
 
-export { GgufError, type GgufErrorCode } from "./src/gguf/errors.ts";
-export { BitloadError, type BitloadErrorOptions } from "./src/common/errors.ts";
-export * from "./src/gguf/limits.ts";
-export type {
-  GgufArrayItem,
-  GgufArrayValues,
-  GgufFile,
-  GgufMetadataEntry,
-  GgufModel,
-  GgufNestedArray,
-  GgufTensorInfo,
-  GgufTypedArray,
-  GgufValue,
-} from "./src/gguf/model.ts";
-export { HttpError, type HttpErrorCode, type HttpRequestOptions } from "./src/common/http.ts";
-export { NotRegularFileError } from "./src/common/file_kind.ts";
+// Planning: the devices and the plan `model.plan()` returns.
 export {
-  type GgufSource,
-  type HttpRangeOptions,
-  httpRangeReader,
-  type RangeReader,
-  readGguf,
-  readGgufFileSync,
-  type ReadGgufOptions,
-} from "./src/gguf/reader.ts";
+  detectDevices,
+  type Device,
+  type DeviceKind,
+  parseDeviceSpec,
+  type PlacementPlan,
+  type PlanOptions,
+  planPlacement,
+  type Strategy,
+} from "./src/plan/mod.ts";
+// Loading: what `model.load()` reports while it runs and when it is done.
+export { type LoadOptions, type LoadProgress, type LoadResult } from "./src/load/loader.ts";
+export { type MemoryReport } from "./src/load/memory_report.ts";
+// Validation of a loaded model.
 export {
-  openGgufModel,
-  type OpenGgufModelOptions,
-  parseSplitName,
-  splitPartPath,
-} from "./src/gguf/split.ts";
+  validateModel,
+  type ValidateOptions,
+  type ValidationSubject,
+} from "./src/validate/validate.ts";
 export {
-  ClosedError,
-  type FileBytes,
-  FileMapping,
-  mapFile,
-  type MapOptions,
-  mappingUnavailableReason,
-  type PrefetchAdvice,
-  ReadBuffer,
-} from "./src/load/mapping.ts";
-export {
-  type LoadOptions,
-  type LoadProgress,
-  type LoadResult,
-  PROGRESSIVE_THRESHOLD_BYTES,
-  ProgressiveLoader,
-} from "./src/load/loader.ts";
-export { buildLoadPlan, type LoadBatch, type LoadPlan } from "./src/load/plan.ts";
-export {
-  type MemoryBudget,
-  memoryBudget,
-  type ProcessMemory,
-  processMemory,
-} from "./src/load/memory.ts";
-export {
-  evaluateMemory,
-  MAPPED_TARGET_MULTIPLIER,
-  memoryLimitFor,
-  type MemoryMeasurement,
-  type MemoryReport,
-  MIN_JUDGED_BYTES,
-} from "./src/load/memory_report.ts";
+  type CheckResult,
+  type CheckStatus,
+  type TensorResult,
+  type ValidationReport,
+} from "./src/validate/report.ts";
+// Dequantization of any ggml type (native kernels or their TypeScript twins).
 export {
   dequantize,
   type DequantizeBackend,
@@ -108,233 +77,86 @@ export {
   dequantizeToNew,
   resolveGgmlType,
 } from "./src/quant/dequantize.ts";
-export {
-  checkTlConfig,
-  findTlConfig,
-  parseKernelConfigIni,
-  readKernelConfigIni,
-  resolveTlConfig,
-  type TlConfigChoice,
-  TlConfigError,
-  type TlConfigErrorCode,
-  type TlConfigFile,
-  type TlConfigOptions,
-  type TlPreset,
-  tlPresets,
-  type TlTileConfig,
-  type TlType,
-} from "./src/quant/tl_config.ts";
-export { decodeTl, encodeTl, quantizeTl, tlToI2S } from "./src/quant/tl.ts";
-export { dequantizeTlTensor, type TlTranscode, transcodeTlTensor } from "./src/quant/tl_tensor.ts";
-export { byteSwapTensor, canByteSwap } from "./src/quant/endian.ts";
 export { type KernelInfo, kernelInfo, type SimdLevel } from "./ffi/native.ts";
-export * from "./src/plan/mod.ts";
-export {
-  type PerfAlert,
-  PerfMonitor,
-  type PerfSpan,
-  type PerfThresholds,
-} from "./src/common/perf_monitor.ts";
-export {
-  type MachineInfo,
-  machineInfo,
-  measureMemcpyBandwidth,
-  measureReadBandwidth,
-} from "./src/bench/machine.ts";
-export { measure, type MeasureOptions, summarize, type TimingStats } from "./src/bench/measure.ts";
-export {
-  compareReports,
-  type ComparisonResult,
-  DEFAULT_THRESHOLDS,
-  type MetricComparison,
-  type RegressionThresholds,
-} from "./src/bench/compare.ts";
-export {
-  type BenchReport,
-  type Metric,
-  parseBenchReport,
-  type Target,
-} from "./src/bench/report.ts";
-export { GgufStringArray } from "./src/gguf/string_array.ts";
-export {
-  allGgmlTypes,
-  BITNET_ARCHITECTURES,
-  bitsPerWeight,
-  dialectForArchitecture,
-  elementCount,
-  fileTypeName,
-  GGML_TYPE_COUNT,
-  ggmlType,
-  ggmlTypeByName,
-  type GgmlTypeInfo,
-  QK_K,
-  tensorByteSize,
-  type TypeDialect,
-} from "./src/gguf/types.ts";
-export { GgufValueType, isGgufValueType, valueTypeName } from "./src/gguf/value_types.ts";
-export {
-  formatValue,
-  type GgufMetadata,
-  type JsonValue,
-  metadataArrayLength,
-  metadataBoolean,
-  metadataNumber,
-  metadataString,
-  valueToJson,
-} from "./src/gguf/metadata.ts";
-export {
-  type InspectJson,
-  inspectJson,
-  type InspectJsonTensor,
-  type ModelSummary,
-  type PartSummary,
-  type QuantMixRow,
-  summarizeModel,
-} from "./src/gguf/summary.ts";
-export {
-  type GgufMetadataInput,
-  type GgufTensorInput,
-  kv,
-  rewriteGgufMetadata,
-  serializeGguf,
-  writeGguf,
-  type WriteGgufOptions,
-} from "./src/gguf/writer.ts";
-export {
-  BITNET_SYNTH_DEFAULTS,
-  bitnetModelParts,
-  type BitnetSynthOptions,
-  synthesizeBitnetModel,
-} from "./src/synth/bitnet_model.ts";
-export { packI2S } from "./src/quant/i2s_pack.ts";
-export {
-  fp32ToBf16Bits,
-  fp32ToFp16Bits,
-  I2S_ZERO_THRESHOLD,
-  i2sScale,
-  quantize,
-  QUANTIZE_BLOCK_SIZE,
-  QUANTIZE_TYPES,
-  quantizeBF16,
-  quantizeF16,
-  quantizeI2S,
-  quantizeQ4_0,
-  quantizeQ8_0,
-  quantizeTQ2_0,
-  type QuantizeType,
-} from "./src/quant/quantize.ts";
-export {
-  FILE_TYPE_FOR,
-  type ModelTargetType,
-  type QuantizedTensor,
-  quantizeModel,
-  type QuantizeModelOptions,
-  type QuantizeSource,
-} from "./src/quant/quantize_model.ts";
-export { compareArrays, type CompareOptions, type DiffStats } from "./src/validate/compare.ts";
-export {
-  CROSSVAL_DEFAULTS,
-  crossValidateTensor,
-  type CrossvalOptions,
-  type CrossvalTolerances,
-  F16_ROUNDING_BOUND,
-  i2sToTq2,
-  sampleIndices,
-} from "./src/validate/crossval.ts";
-export {
-  checkTensorData,
-  SCALE_LAYOUTS,
-  type ScaleLayout,
-  scanTensorData,
-  type TensorDataFinding,
-} from "./src/validate/check_tensors.ts";
-export {
-  ACCURACY_DEFAULTS,
-  type AccuracyMetrics,
-  accuracyMetrics,
-  accuracyRow,
-  type AccuracyThresholds,
-  accuracyVerdict,
-} from "./src/validate/accuracy.ts";
-export {
-  checkDeterminism,
-  DEFAULT_SEED,
-  DETERMINISM_VARIANCE_LIMIT,
-  type DeterminismOptions,
-  type DeterminismSettings,
-  determinismSettings,
-} from "./src/validate/determinism.ts";
-export {
-  checkManifest,
-  HASH_MANIFEST_FORMAT,
-  type HashManifest,
-  hashModel,
-  type HashOptions,
-  type ManifestCheck,
-  meaningfulBytes,
-  parseManifest,
-  type TensorHash,
-} from "./src/validate/hash.ts";
-export {
-  findGgmlReferenceLibrary,
-  GGML_REFERENCE_SYMBOLS,
-  type GgmlGgufSummary,
-  type GgmlReferenceLibrary,
-  type GgmlTypeTraits,
-  openGgmlReferenceLibrary,
-} from "./src/validate/ggml_reference.ts";
-export {
-  type CheckResult,
-  type CheckStatus,
-  type Figures,
-  formatFigure,
-  makeReport,
-  renderValidationReport,
-  reportToJson,
-  statusOf,
-  type TensorResult,
-  type ValidationReport,
-} from "./src/validate/report.ts";
-export {
-  validateModel,
-  type ValidateOptions,
-  type ValidationSubject,
-} from "./src/validate/validate.ts";
-export * from "./src/tokenizer/mod.ts";
-export {
-  argmax,
-  compareLogits,
-  decodeLogits,
-  encodeLogits,
-  generate,
-  type GenerateOptions,
-  type GenerateResult,
-  generateSteps,
-  type InferArchitecture,
-  InferenceModel,
-  type LinearBackend,
-  type LoadModelOptions,
-  type LogitsComparison,
-  type LogitsTable,
-  makeSampler,
-  type ModelConfig,
-  type ModelWeights,
-  type PositionAgreement,
-  readModelConfig,
-  type Sampler,
-  type SamplingOptions,
-  type SlotTokens,
+// The model's header, as every stage sees it.
+export type { GgufMetadataEntry, GgufModel, GgufTensorInfo, GgufValue } from "./src/gguf/model.ts";
+export type { GgmlTypeInfo } from "./src/gguf/types.ts";
+// Typed errors: a stable `code` each (see docs/architecture.md).
+export { GgufError, type GgufErrorCode } from "./src/gguf/errors.ts";
+export { BitloadError, type BitloadErrorOptions } from "./src/common/errors.ts";
+export { HttpError, type HttpErrorCode } from "./src/common/http.ts";
+export { NotRegularFileError } from "./src/common/file_kind.ts";
+export { SizeError, type SizeErrorCode } from "./src/common/size.ts";
+export { ClosedError } from "./src/load/mapping.ts";
+export { PlanError, type PlanErrorCode } from "./src/plan/errors.ts";
+export { QuantError, type QuantErrorCode } from "./src/quant/errors.ts";
+export { TlConfigError, type TlConfigErrorCode } from "./src/quant/tl_config.ts";
+export { ValidateError, type ValidateErrorCode } from "./src/validate/errors.ts";
+export { DownloadError, type DownloadErrorCode } from "./src/download/resumable.ts";
+export { NativeKernelError, type NativeKernelErrorCode } from "./ffi/errors.ts";
+// Types the API above refers to (exported so the documentation is complete; their modules'
+// entries hold the functions that go with them).
+export type { HttpRequestOptions } from "./src/common/http.ts";
+export type { PerfAlert, PerfMonitor, PerfSpan } from "./src/common/perf_monitor.ts";
+export type { GgufMetadata } from "./src/gguf/metadata.ts";
+export type {
+  GgufArrayItem,
+  GgufArrayValues,
+  GgufFile,
+  GgufNestedArray,
+  GgufTypedArray,
+} from "./src/gguf/model.ts";
+export type {
+  GgufSource,
+  HttpRangeOptions,
+  RangeReader,
+  ReadGgufOptions,
+} from "./src/gguf/reader.ts";
+export type { GgufStringArray } from "./src/gguf/string_array.ts";
+export type { TypeDialect } from "./src/gguf/types.ts";
+export type { GgufValueType } from "./src/gguf/value_types.ts";
+export type {
+  InferArchitecture,
+  ModelConfig,
   SUPPORTED_ARCHITECTURES,
-  teacherForcedLogits,
-  type TlTranscodeReport,
-} from "./src/infer/mod.ts";
-export { cacheDirectory, type CacheEntry, DownloadCache } from "./src/download/cache.ts";
-export {
-  DEFAULT_MAX_DOWNLOAD_BYTES,
-  DownloadError,
-  type DownloadErrorCode,
-  downloadFile,
-  type DownloadOptions,
-  type DownloadProgress,
-  type DownloadResult,
-} from "./src/download/resumable.ts";
+} from "./src/infer/config.ts";
+export type { GenerateOptions, GenerateResult } from "./src/infer/generate.ts";
+export type { LinearBackend } from "./src/infer/linear.ts";
+export type {
+  InferenceModel,
+  LoadModelOptions,
+  ModelWeights,
+  SlotTokens,
+  TlTranscodeReport,
+} from "./src/infer/model.ts";
+export type { SamplingOptions } from "./src/infer/sample.ts";
+export type { FileBytes, PrefetchAdvice } from "./src/load/mapping.ts";
+export type { LoadBatch, LoadPlan } from "./src/load/plan.ts";
+export type { KvType, Margins, ModelShape, TensorRole } from "./src/plan/accounting.ts";
+export type { DetectDevicesOptions, NumaNode } from "./src/plan/devices.ts";
+export type {
+  DeviceUsage,
+  PlanStep,
+  PlanTensor,
+  PrecisionSuggestion,
+  TensorOverride,
+} from "./src/plan/strategies.ts";
+export type { TlConfigFile, TlTileConfig } from "./src/quant/tl_config.ts";
+export type { PreTokenizerConfig } from "./src/tokenizer/pretokenize.ts";
+export type {
+  DecodeOptions,
+  EncodeOptions,
+  Tokenizer,
+  TokenizerOptions,
+  VocabType,
+} from "./src/tokenizer/tokenizer.ts";
+export type { SpecialIds } from "./src/tokenizer/vocab.ts";
+export type { ACCURACY_DEFAULTS, AccuracyThresholds } from "./src/validate/accuracy.ts";
+export type { CROSSVAL_DEFAULTS, CrossvalTolerances } from "./src/validate/crossval.ts";
+export type { DeterminismSettings } from "./src/validate/determinism.ts";
+export type {
+  GgmlGgufSummary,
+  GgmlReferenceLibrary,
+  GgmlTypeTraits,
+} from "./src/validate/ggml_reference.ts";
+export type { Figures } from "./src/validate/report.ts";

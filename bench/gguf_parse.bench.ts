@@ -11,7 +11,7 @@
 
 import { gguf } from "npm:@huggingface/gguf@^0.4.6";
 import { join } from "node:path";
-import { GgufStringArray, readGguf } from "../mod.ts";
+import { GgufStringArray, readGguf } from "../src/gguf/mod.ts";
 import { writeVocabShapedGguf } from "../src/synth/bpe_vocab.ts";
 import { referenceVocab } from "../tests/reference/assets.ts";
 import { openGgmlReference } from "../tests/reference/ggml.ts";

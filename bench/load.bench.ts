@@ -10,7 +10,8 @@
  */
 
 import { join } from "node:path";
-import { kv, ProgressiveLoader, writeGguf } from "../mod.ts";
+import { kv, writeGguf } from "../src/gguf/mod.ts";
+import { ProgressiveLoader } from "../src/load/mod.ts";
 import { cString, LINUX, openLibc } from "../ffi/libc.ts";
 
 const full = Deno.env.get("BITLOAD_BENCH_SIZE") === "full";

@@ -6,7 +6,9 @@
  */
 
 import { join } from "node:path";
-import { PerfMonitor, ProgressiveLoader, synthesizeBitnetModel } from "../mod.ts";
+import { ProgressiveLoader } from "../src/load/mod.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
+import { PerfMonitor } from "../src/bench/mod.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-monitor-bench-" });
 const path = join(dir, "model.gguf");

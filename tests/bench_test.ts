@@ -8,7 +8,7 @@ import {
   parseBenchReport,
   PerfMonitor,
   summarize,
-} from "../mod.ts";
+} from "../src/bench/mod.ts";
 import { runCli } from "./support/cli.ts";
 
 const machine: MachineInfo = {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { dequantizeToNew, openGgufModel, synthesizeBitnetModel } from "../mod.ts";
+import { dequantizeToNew } from "../mod.ts";
+import { openGgufModel } from "../src/gguf/mod.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-dequant-cli-" });

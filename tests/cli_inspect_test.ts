@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "npm:zod@^4";
-import { bitnetModelParts, kv, writeGguf } from "../mod.ts";
+import { kv, writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 
 /** The exact `inspect --json` contract of issue #3. */

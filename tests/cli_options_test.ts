@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { asF16 } from "./support/gguf_builders.ts";
 import { errorLine, UsageError } from "../src/cli/output.ts";
 import {

@@ -4,7 +4,8 @@
  * and `--header`s on every request.
  */
 import assert from "node:assert/strict";
-import { bitnetModelParts, serializeGguf } from "../mod.ts";
+import { serializeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import {
   chooseHfQuantFile,
   HfError,

@@ -16,7 +16,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { rescaleTernary } from "../src/infer/convert.ts";
 import { compareLogits, teacherForcedLogits } from "../src/infer/logits.ts";
 import { InferenceModel } from "../src/infer/model.ts";

@@ -26,7 +26,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bitnetModelParts, type GgufFile, GgufValueType, readGguf, serializeGguf } from "../mod.ts";
+import { type GgufFile, GgufValueType, readGguf, serializeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { GgufError } from "../src/gguf/errors.ts";
 import { type GgmlGgufSummary, ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import {

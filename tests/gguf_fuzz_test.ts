@@ -9,13 +9,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  bitnetModelParts,
-  type GgufErrorCode,
-  type GgufFile,
-  readGguf,
-  serializeGguf,
-} from "../mod.ts";
+import type { GgufErrorCode } from "../mod.ts";
+import { type GgufFile, readGguf, serializeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { GgufError } from "../src/gguf/errors.ts";
 import {
   grammarFile,

@@ -7,18 +7,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { GgufError, type GgufMetadataEntry, openGguf } from "../mod.ts";
 import {
-  GgufError,
   type GgufFile,
-  type GgufMetadataEntry,
   GgufStringArray,
   GgufValueType,
   kv,
-  openGguf,
   readGguf,
   serializeGguf,
   writeGguf,
-} from "../mod.ts";
+} from "../src/gguf/mod.ts";
 import {
   floatBits,
   type RandomModel,

@@ -1,21 +1,20 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { GgufError, openGguf } from "../mod.ts";
 import {
-  bitnetModelParts,
   ggmlType,
-  GgufError,
   type GgufStringArray,
   GgufValueType,
   inspectJson,
   kv,
-  openGguf,
   readGguf,
   rewriteGgufMetadata,
   serializeGguf,
   splitPartPath,
   tensorByteSize,
   writeGguf,
-} from "../mod.ts";
+} from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { openGgmlReference } from "./reference/ggml.ts";
 import { referenceVocab, vocabSkipReason } from "./reference/assets.ts";
 

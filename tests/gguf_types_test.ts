@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { allGgmlTypes, GGML_TYPE_COUNT, ggmlType, tensorByteSize } from "../mod.ts";
+import { allGgmlTypes, GGML_TYPE_COUNT, ggmlType, tensorByteSize } from "../src/gguf/mod.ts";
 import { isWellFormedUtf8 } from "../src/gguf/utf8.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 import { seededRandom } from "../src/common/random.ts";

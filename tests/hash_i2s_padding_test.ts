@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { bitnetToUpstream } from "../src/infer/convert.ts";
 import { openGguf } from "../src/pipeline/open.ts";
 import { quantizeModel } from "../src/quant/quantize_model.ts";

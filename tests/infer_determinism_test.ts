@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { INFER_LEVELS, inferNative, inferNativeReason } from "../ffi/infer_native.ts";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { bitnetToUpstream } from "../src/infer/convert.ts";
 import { InferenceModel } from "../src/infer/model.ts";
 import { generate } from "../src/infer/generate.ts";

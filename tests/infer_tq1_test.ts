@@ -12,7 +12,8 @@ import { quantizeTQ1_0 } from "../src/quant/quantize.ts";
 import { FIXTURE_SCALE, TINY_SHAPE } from "./support/infer_fixtures.ts";
 import { generate } from "../src/infer/generate.ts";
 import { InferenceModel } from "../src/infer/model.ts";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { seededRandom } from "../src/common/random.ts";
 import { ggmlSkipReason, openGgmlReference } from "./reference/ggml.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { synthesizeBitnetModel } from "../mod.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 
 Deno.test("the adaptive kernel manager times the variants once, caches the choice, and obeys BITLOAD_SIMD", async () => {

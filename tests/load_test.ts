@@ -1,23 +1,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  bitnetModelParts,
-  buildLoadPlan,
   ClosedError,
   dequantizeToNew,
-  evaluateMemory,
   InsufficientMemoryError,
-  kv,
   type LoadProgress,
+  openGguf,
+} from "../mod.ts";
+import { kv, openGgufModel, splitPartPath, writeGguf } from "../src/gguf/mod.ts";
+import {
+  buildLoadPlan,
+  evaluateMemory,
   mapFile,
   memoryLimitFor,
-  openGguf,
-  openGgufModel,
   ProgressiveLoader,
-  splitPartPath,
-  synthesizeBitnetModel,
-  writeGguf,
-} from "../mod.ts";
+} from "../src/load/mod.ts";
+import { bitnetModelParts, synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { loadModel } from "../src/load/loader.ts";
 import { runCli } from "./support/cli.ts";
 

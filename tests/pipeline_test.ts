@@ -10,15 +10,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cudaRuntime } from "../ffi/cuda.ts";
-import {
-  generate,
-  InferenceModel,
-  LoadError,
-  ModelConfigError,
-  openGguf,
-  synthesizeBitnetModel,
-  Tokenizer,
-} from "../mod.ts";
+import { LoadError, ModelConfigError, openGguf } from "../mod.ts";
+import { Tokenizer } from "../src/tokenizer/mod.ts";
+import { generate, InferenceModel } from "../src/infer/mod.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const STRACE = "/usr/bin/strace";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PlanError } from "../src/plan/errors.ts";
-import { bitnetModelParts, readGguf, serializeGguf } from "../mod.ts";
+import { readGguf, serializeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import {
   accountWeights,
   applyMargins,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "npm:zod@^4";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { asF16 } from "./support/gguf_builders.ts";
 import { UsageError } from "../src/cli/output.ts";
 import { parseOverride, PLAN_HELP, renderPlan, runPlan } from "../src/cli/plan.ts";

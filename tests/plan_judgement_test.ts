@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bitnetModelParts, writeGguf } from "../mod.ts";
+import { writeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { runsWeightType, unsupportedWeightTypes } from "../src/plan/backends.ts";
 import { parseDeviceSpec } from "../src/plan/devices.ts";
 import { bitnetShapes, headerOnlyModel } from "../src/plan/shapes.ts";

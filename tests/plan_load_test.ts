@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { synthesizeBitnetModel } from "../mod.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { openGgufModel } from "../src/gguf/split.ts";
 import { loadModel } from "../src/load/loader.ts";
 import { parseDeviceSpec } from "../src/plan/devices.ts";

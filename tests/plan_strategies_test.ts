@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { bitnetModelParts, readGguf, serializeGguf } from "../mod.ts";
+import { readGguf, serializeGguf } from "../src/gguf/mod.ts";
+import { bitnetModelParts } from "../src/synth/mod.ts";
 import { type Device, parseDeviceSpec } from "../src/plan/devices.ts";
 import { bufferTypeName, llamaCppArgs, namesRegex } from "../src/plan/emit_llamacpp.ts";
 import { bitnetShapes, headerOnlyModel, transformerShapes } from "../src/plan/shapes.ts";

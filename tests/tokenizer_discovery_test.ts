@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { GgufValueType, kv, writeGguf } from "../mod.ts";
+import { GgufValueType, kv, writeGguf } from "../src/gguf/mod.ts";
 import { discoverPre, preFromTokenizerJson } from "../src/tokenizer/discovery.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DownloadCache } from "../src/download/cache.ts";
-import { findTokenizer, Tokenizer } from "../mod.ts";
-import { kv, writeGguf } from "../mod.ts";
+import { findTokenizer, Tokenizer } from "../src/tokenizer/mod.ts";
+import { kv, writeGguf } from "../src/gguf/mod.ts";
 import { buildBpeVocab } from "../src/synth/bpe_vocab.ts";
 import { GgufValueType } from "../src/gguf/value_types.ts";
 import { runCli } from "./support/cli.ts";

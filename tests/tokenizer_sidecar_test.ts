@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { findTokenizer, type GgufStringArray, kv, readGguf, Tokenizer, writeGguf } from "../mod.ts";
+import { type GgufStringArray, kv, readGguf, writeGguf } from "../src/gguf/mod.ts";
+import { findTokenizer, Tokenizer } from "../src/tokenizer/mod.ts";
 import { referenceVocab, vocabSkipReason } from "./reference/assets.ts";
 
 const TEXTS = [

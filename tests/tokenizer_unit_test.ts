@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { GgufValueType, kv, writeGguf } from "../mod.ts";
+import { GgufValueType, kv, writeGguf } from "../src/gguf/mod.ts";
 import type { GgufMetadata } from "../src/gguf/metadata.ts";
 import { GgufStringArray } from "../src/gguf/string_array.ts";
 import { runDetokenize, runTokenize } from "../src/cli/tokenize.ts";

@@ -38,7 +38,12 @@ export {
   readGgufFileSync,
   type ReadGgufOptions,
 } from "./reader.ts";
-export { openGgufModel, parseSplitName, splitPartPath } from "./split.ts";
+export {
+  openGgufModel,
+  type OpenGgufModelOptions,
+  parseSplitName,
+  splitPartPath,
+} from "./split.ts";
 export { GgufStringArray } from "./string_array.ts";
 export {
   allGgmlTypes,

@@ -91,7 +91,8 @@ function archNumber(metadata: GgufMetadata, arch: string | undefined, key: strin
  *
  * @example
  * ```ts ignore
- * import { openGguf, summarizeModel } from "../../mod.ts";
+ * import { openGguf } from "../../mod.ts";
+ * import { summarizeModel } from "./summary.ts";
  * const s = summarizeModel(await openGguf("model.gguf"));
  * console.log(s.architecture, s.parameters, s.quantMix);
  * ```
@@ -178,7 +179,8 @@ export interface InspectJson {
  *
  * @example
  * ```ts ignore
- * import { inspectJson, openGguf } from "../../mod.ts";
+ * import { openGguf } from "../../mod.ts";
+ * import { inspectJson } from "./summary.ts";
  * console.log(JSON.stringify(inspectJson(await openGguf("model.gguf"))));
  * ```
  */

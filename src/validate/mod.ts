@@ -59,7 +59,9 @@ export {
   HASH_MANIFEST_FORMAT,
   type HashManifest,
   hashModel,
+  type HashOptions,
   type ManifestCheck,
+  meaningfulBytes,
   parseManifest,
   type TensorHash,
 } from "./hash.ts";
@@ -83,5 +85,6 @@ export {
   type TensorResult,
   type ValidationReport,
 } from "./report.ts";
-export { validateModel, type ValidateOptions } from "./validate.ts";
+export { validateModel, type ValidateOptions, type ValidationSubject } from "./validate.ts";
 export { ValidateError, type ValidateErrorCode } from "./errors.ts";
+export type { ProcessMemory } from "../load/memory.ts";

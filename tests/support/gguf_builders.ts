@@ -8,15 +8,15 @@
  * @module
  */
 
+import type { GgmlTypeInfo } from "../../mod.ts";
 import {
   allGgmlTypes,
-  type GgmlTypeInfo,
   type GgufMetadataInput,
   type GgufTensorInput,
   GgufValueType,
   tensorByteSize,
   type WriteGgufOptions,
-} from "../../mod.ts";
+} from "../../src/gguf/mod.ts";
 import { Rng } from "./random.ts";
 
 export { Rng };
