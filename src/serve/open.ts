@@ -1,19 +1,22 @@
 /**
- * Opening a model for chat and serving: the inference model with its sequence slots, the
- * tokenizer, and the chat format (template + stop tokens). Until the pipeline's
- * `loaded.engine()` is available this goes through `InferenceModel` directly; the rest of the
- * serving layer only sees a {@link BatchEngine}.
+ * Opening a model for chat and serving, through the pipeline (`openGguf → load →
+ * loaded.engine()`): the engine's model gets its sequence slots (a {@link BatchEngine} for the
+ * scheduler), its tokenizer (with the pre-tokenizer a sidecar `tokenizer.json` names when the file
+ * has none, as `bitload tokenize` finds it), and the chat format (template + stop tokens).
  *
  * @module
  */
 
 import { ChatFormat } from "../chat/format.ts";
-import { InferenceModel, type LoadModelOptions } from "../infer/model.ts";
-import { Tokenizer } from "../tokenizer/tokenizer.ts";
+import type { Engine, EngineOptions } from "../infer/engine.ts";
+import type { InferenceModel } from "../infer/model.ts";
+import { openGguf } from "../pipeline/open.ts";
+import { discoverPre } from "../tokenizer/discovery.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type BatchEngine, engineFromModel } from "./scheduler.ts";
 
 /** Options of {@link openChatModel}. */
-export interface OpenChatModelOptions extends LoadModelOptions {
+export interface OpenChatModelOptions extends Omit<EngineOptions, "tokenizer"> {
   /** Sequence slots (parallel requests). Default 1. */
   parallel?: number;
   /** `--chat-template NAME|FILE`. */
@@ -22,9 +25,9 @@ export interface OpenChatModelOptions extends LoadModelOptions {
   warn?: (message: string) => void;
 }
 
-/** An opened model ready for chat. Dispose it to release the file. */
+/** An opened model ready for chat. Dispose it to release the engine and the file. */
 export interface ChatModel extends Disposable {
-  /** The model. */
+  /** The model (the pipeline engine's). */
   readonly model: InferenceModel;
   /** Its batched engine. */
   readonly engine: BatchEngine;
@@ -35,8 +38,10 @@ export interface ChatModel extends Disposable {
 }
 
 /**
- * Opens `path` with `parallel` KV slots of `contextLength` tokens each, its tokenizer (the
- * pre-tokenizer found as `bitload tokenize` finds it) and its chat template.
+ * Opens `path` with `parallel` KV slots of `contextLength` tokens each, its tokenizer and its
+ * chat template.
+ *
+ * @throws {Error} When the model has no usable tokenizer.
  *
  * @example
  * ```ts ignore
@@ -48,22 +53,33 @@ export async function openChatModel(
   path: string,
   options: OpenChatModelOptions = {},
 ): Promise<ChatModel> {
-  const model = await InferenceModel.fromGguf(path, options);
+  const { parallel, chatTemplate, warn, ...engineOptions } = options;
+  const handle = await openGguf(path);
+  const closers: (() => void)[] = [() => handle.close()];
+  const closeAll = () => {
+    for (const close of closers.reverse()) close();
+  };
   try {
-    const tokenizer = await Tokenizer.fromGguf(path, { pre: "auto", warn: options.warn });
-    const chat = ChatFormat.create(model.file.metadata, tokenizer, {
-      template: options.chatTemplate,
-    });
-    const engine = engineFromModel(model, Math.max(1, options.parallel ?? 1));
+    const loaded = await handle.load();
+    closers.push(() => loaded.close());
+    const pre = handle.metadata.has("tokenizer.ggml.pre")
+      ? undefined
+      : (await discoverPre(path))?.pre;
+    const engine: Engine = await loaded.engine({ ...engineOptions, tokenizer: { pre, warn } });
+    closers.push(() => engine.close());
+    const tokenizer = engine.tokenizer;
+    if (!tokenizer) throw new Error(`the model has no usable tokenizer: ${engine.tokenizerError}`);
+    const chat = ChatFormat.create(handle.metadata, tokenizer, { template: chatTemplate });
+    const batch = engineFromModel(engine.model, Math.max(1, parallel ?? 1));
     return {
-      model,
-      engine,
+      model: engine.model,
+      engine: batch,
       tokenizer,
       chat,
-      [Symbol.dispose]: () => model.close(),
+      [Symbol.dispose]: closeAll,
     };
   } catch (error) {
-    model.close();
+    closeAll();
     throw error;
   }
 }
