@@ -8,6 +8,7 @@
 
 import { QuantError } from "./errors.ts";
 import { type NativeKernels, nativeKernels } from "../../ffi/native.ts";
+import { NativeKernelError } from "../../ffi/errors.ts";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../gguf/types.ts";
 import { assertDequantizeArgs, dequantizeTs } from "./dequantize_ts.ts";
 import { dequantizeTlTensor } from "./tl_tensor.ts";
@@ -138,9 +139,10 @@ export function dequantize(
         native.dequantize(info.id, src, out, options.threads);
         return;
       } catch (error) {
-        // The arguments were checked above, so a RangeError here means the kernels lack this
+        // The arguments were checked above, so UNKNOWN_TYPE here means the kernels lack this
         // type (Q8_1, for one): "auto" then uses TypeScript; "native" reports it.
-        if (backend === "native" || !(error instanceof RangeError)) throw error;
+        const lacksType = error instanceof NativeKernelError && error.code === "UNKNOWN_TYPE";
+        if (backend === "native" || !lacksType) throw error;
       }
     }
     if (backend === "native") {
