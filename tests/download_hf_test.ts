@@ -4,8 +4,11 @@
  * and `--header`s on every request.
  */
 import assert from "node:assert/strict";
-import { serializeGguf } from "../src/gguf/mod.ts";
+import { join } from "node:path";
+import { kv, serializeGguf, writeGguf } from "../src/gguf/mod.ts";
 import { bitnetModelParts } from "../src/synth/mod.ts";
+import { buildBpeVocab } from "../src/synth/bpe_vocab.ts";
+import { runTokenize } from "../src/cli/tokenize.ts";
 import {
   chooseHfQuantFile,
   HfError,
@@ -17,6 +20,19 @@ import { runPlan } from "../src/cli/plan.ts";
 import { errorLine } from "../src/cli/output.ts";
 
 const TOKEN = "hf_test_token";
+const vocab = buildBpeVocab(300, 1);
+/** A byte-level BPE tokenizer.json for the tokenizer download through hf://. */
+const tokenizerJson = JSON.stringify({
+  model: {
+    type: "BPE",
+    vocab: Object.fromEntries(
+      vocab.tokens.map((t, i) => [t, i]).filter(([, i]) => vocab.tokenTypes[i as number] === 1),
+    ),
+    merges: vocab.merges,
+  },
+  pre_tokenizer: { type: "ByteLevel" },
+  decoder: { type: "ByteLevel" },
+});
 const { metadata, tensors } = bitnetModelParts({ layers: 1, vocab: 300 });
 const gguf = serializeGguf(metadata, tensors);
 const FILES = [
@@ -61,6 +77,9 @@ const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (re
       headers.set("link", `<${url.origin}${url.pathname}?recursive=true&cursor=2>; rel="next"`);
     }
     return new Response(JSON.stringify(entries), { headers });
+  }
+  if (url.pathname === "/owner/repo/resolve/main/tokenizer.json") {
+    return new Response(tokenizerJson, { headers: { "content-type": "application/json" } });
   }
   const m = /^\/owner\/repo\/resolve\/main\/(.+)$/.exec(url.pathname);
   if (m && FILES.includes(decodeURIComponent(m[1]))) {
@@ -196,6 +215,39 @@ Deno.test("hf:// failures are one line with a code", async () => {
     () => runInspect(["x.gguf", "--header", "nocolon"], () => {}),
     /--header must be 'NAME: VALUE'/,
   );
+});
+
+Deno.test("tokenize --tokenizer-url hf://… downloads with the token and --header", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-hf-tok-" });
+  const saved = Deno.env.get("XDG_CACHE_HOME");
+  Deno.env.set("XDG_CACHE_HOME", dir);
+  try {
+    const bare = join(dir, "bare.gguf");
+    await writeGguf(bare, [kv.string("general.architecture", "llama")], []);
+    await withHub(TOKEN, async () => {
+      seen.length = 0;
+      const ids = JSON.parse(
+        await capture(runTokenize, [
+          bare,
+          "--tokenizer-url",
+          "hf://owner/repo/tokenizer.json",
+          "--header",
+          "X-Trace: tok",
+          "--json",
+          "--text",
+          "hello world",
+        ]),
+      );
+      assert.ok(Array.isArray(ids) && ids.length > 0);
+      const got = seen.filter((x) => x.path === "/owner/repo/resolve/main/tokenizer.json");
+      assert.ok(got.length > 0);
+      assert.ok(got.every((x) => x.auth === `Bearer ${TOKEN}` && x.trace === "tok"));
+    });
+  } finally {
+    if (saved === undefined) Deno.env.delete("XDG_CACHE_HOME");
+    else Deno.env.set("XDG_CACHE_HOME", saved);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test({

@@ -8,6 +8,7 @@
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { findTokenizer } from "../tokenizer/find.ts";
 import { UsageError } from "./output.ts";
+import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload tokenize`. */
@@ -35,7 +36,9 @@ Options:
                     tokenizer.ggml.*, else a tokenizer.json next to the file (byte-level BPE,
                     WordPiece, Unigram), else a SentencePiece tokenizer.model next to it, else
                     --tokenizer-url / $BITLOAD_TOKENIZER_URL (downloaded into the cache)
-  --tokenizer-url U a tokenizer.json to use when neither the file nor a sidecar has one
+  --tokenizer-url U a tokenizer.json to use when neither the file nor a sidecar has one (a URL,
+                    or hf://OWNER/REPO/tokenizer.json with $HF_TOKEN)
+  --header 'K: V'   a request header for --tokenizer-url (repeatable)
   -h, --help        show this help
 
 Output: one "ID -> 'PIECE'" line per token, or the JSON array with --json.
@@ -98,6 +101,7 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
     pre: { type: "string" },
     explain: { type: "boolean" },
     "tokenizer-url": { type: "string" },
+    ...HEADER_FLAG,
     ...COMMON_FLAGS,
   });
   if (values.help) {
@@ -113,9 +117,13 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
   let tok: Tokenizer;
   if (values.pre === "auto") tok = await Tokenizer.fromGguf(file, { pre: "auto" });
   else {
+    const remote = values["tokenizer-url"] === undefined
+      ? undefined
+      : await remoteSource(values["tokenizer-url"], values.header);
     const choice = await findTokenizer(file, {
       pre: values.pre,
-      url: values["tokenizer-url"],
+      url: remote?.source,
+      headers: remote?.http?.headers,
     });
     if (values.explain) {
       console.error(`tokenizer: ${choice.source} (${choice.path})\n  ${choice.steps.join("\n  ")}`);

@@ -44,6 +44,8 @@ export interface FindTokenizerOptions extends TokenizerOptions {
   url?: string;
   /** The download cache (default: `$XDG_CACHE_HOME/bitload/tokenizers`). */
   cache?: DownloadCache;
+  /** Request headers for the download (the CLI's `--header`, a hub token). */
+  headers?: HeadersInit;
 }
 
 interface HfTokenizerJson {
@@ -238,7 +240,7 @@ export async function findTokenizer(
   }
   const cache = options.cache ?? new DownloadCache("tokenizers");
   const hit = cache.lookup(url);
-  const fetched = await cache.fetch(url);
+  const fetched = await cache.fetch(url, { headers: options.headers });
   const { metadata, kind } = metadataFromTokenizerFile(await Deno.readFile(fetched.path));
   steps.push(
     `4. ${url}: ${hit ? "from the cache" : "downloaded"} (${fetched.path}), ${kind}: used`,
