@@ -73,10 +73,15 @@ export function makeSampler(options: SamplingOptions = {}): Sampler {
         order = new Int32Array(n);
         probs = new Float64Array(n);
       }
-      for (let i = 0; i < n; i++) order[i] = i;
-      // sort descending by logit, ties by id (stable and deterministic)
-      const sorted = Array.from(order).sort((a, b) => logits[b] - logits[a] || a - b);
       const k = topK > 0 ? Math.min(topK, n) : n;
+      // descending by logit, ties by id (stable and deterministic); with top-k only the k best
+      // are selected (a heap, O(n log k)) and sorted, in the same order a full sort gives them
+      let sorted: ArrayLike<number>;
+      if (k < n) sorted = topKOrder(logits, k);
+      else {
+        for (let i = 0; i < n; i++) order[i] = i;
+        sorted = Array.from(order).sort((a, b) => logits[b] - logits[a] || a - b);
+      }
       const max = logits[sorted[0]];
       let sum = 0;
       for (let i = 0; i < k; i++) {
@@ -104,4 +109,53 @@ export function makeSampler(options: SamplingOptions = {}): Sampler {
       return sorted[keep - 1];
     },
   };
+}
+
+/**
+ * Ids of the `k` largest logits in descending order, ties by id: the first `k` entries of a full
+ * sort with `(a, b) => logits[b] - logits[a] || a - b`, found with a size-`k` heap.
+ *
+ * @example
+ * ```ts
+ * import { topKOrder } from "./sample.ts";
+ * Array.from(topKOrder(Float32Array.of(1, 5, 5, 0), 2)); // [1, 2]
+ * ```
+ */
+export function topKOrder(logits: Float32Array, k: number): Int32Array {
+  // heap[0] is the worst of the kept ids: lower logit, or equal logit and higher id
+  const heap = new Int32Array(k);
+  const worse = (a: number, b: number) =>
+    logits[a] < logits[b] || (logits[a] === logits[b] && a > b);
+  let size = 0;
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let w = i;
+      if (l < size && worse(heap[l], heap[w])) w = l;
+      if (r < size && worse(heap[r], heap[w])) w = r;
+      if (w === i) return;
+      const t = heap[i];
+      heap[i] = heap[w];
+      heap[w] = t;
+      i = w;
+    }
+  };
+  for (let id = 0; id < logits.length; id++) {
+    if (size < k) {
+      let i = size++;
+      heap[i] = id;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (!worse(heap[i], heap[p])) break;
+        const t = heap[i];
+        heap[i] = heap[p];
+        heap[p] = t;
+        i = p;
+      }
+    } else if (worse(heap[0], id)) {
+      heap[0] = id;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => logits[b] - logits[a] || a - b);
 }
