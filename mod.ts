@@ -41,7 +41,7 @@ export {
 } from "./src/infer/engine.ts";
 export { InsufficientMemoryError, LoadError, type LoadErrorCode } from "./src/load/errors.ts";
 export { ModelConfigError, type ModelConfigErrorCode } from "./src/infer/errors.ts";
-export { ModelFile, type TensorAccessOptions } from "./src/load/open.ts";
+export { ModelFile, type OpenStats, type TensorAccessOptions } from "./src/load/open.ts";
 
 // Planning: the devices and the plan `model.plan()` returns.
 export {

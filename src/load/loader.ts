@@ -248,17 +248,14 @@ export class ProgressiveLoader {
     }
   }
 
-  /** The model: the one given, or the path opened once (a `parse` span). */
+  /** The model: the one given, or the path opened once; its header parse is the `parse` span. */
   async #open(): Promise<ModelFile> {
-    if (typeof this.#source !== "string") return this.#source;
     const o = this.options;
-    const endParse = o.monitor?.start("parse");
-    const model = await openModelFile(this.#source, {
-      mmap: o.mmap,
-      mlock: o.mlock,
-      populate: o.populate,
-    });
-    endParse?.(model.parts.reduce((a, p) => a + p.dataOffset, 0));
+    const model = typeof this.#source === "string"
+      ? await openModelFile(this.#source, { mmap: o.mmap, mlock: o.mlock, populate: o.populate })
+      : this.#source;
+    const s = model.openStats;
+    if (s) o.monitor?.record("parse", s.startMs, s.endMs, s.headerBytes);
     return model;
   }
 
@@ -432,7 +429,7 @@ export class ProgressiveLoader {
       seconds: (performance.now() - clock.started) / 1000,
       parseOverheadBytes: owned && clock.atStart && clock.before
         ? Math.max(0, clock.before.rss - clock.atStart.rss)
-        : 0,
+        : model.openStats?.rssAddedBytes ?? 0,
       outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
       mappedResidentBytes: mapped
         ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))

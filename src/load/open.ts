@@ -18,6 +18,7 @@ import {
   type PrefetchAdvice,
   ReadBuffer,
 } from "./mapping.ts";
+import { processMemory } from "./memory.ts";
 
 /** How a {@link ModelFile} reaches its tensor data (decided when data is first needed). */
 export interface TensorAccessOptions {
@@ -37,6 +38,18 @@ export interface TensorAccessOptions {
 const closeLater = new FinalizationRegistry<FileHandle[]>((handles) => {
   for (const h of handles) h.close();
 });
+
+/** What opening a model cost: when the header parse ran and the resident memory it added. */
+export interface OpenStats {
+  /** `performance.now()` when the open started. */
+  readonly startMs: number;
+  /** `performance.now()` when the header of every part was parsed. */
+  readonly endMs: number;
+  /** Bytes of header (metadata and tensor directory) across the parts. */
+  readonly headerBytes: number;
+  /** Resident memory the parse added (0 when `/proc` is unreadable). */
+  readonly rssAddedBytes: number;
+}
 
 function isLocal(source: GgufSource): source is string {
   return typeof source === "string" && !/^https?:\/\//i.test(source);
@@ -73,6 +86,8 @@ export class ModelFile implements GgufModel, Disposable {
   readonly access: TensorAccessOptions;
   /** Things worth knowing about data access (e.g. mapping unavailable, read instead). */
   readonly accessWarnings: string[] = [];
+  /** What the open cost (set by {@link openModelFile}; the loader reports it as its parse). */
+  openStats: OpenStats | undefined;
   readonly #handles: FileHandle[];
   readonly #byName: Map<string, GgufTensorInfo>;
   #files: FileBytes[] | undefined;
@@ -245,6 +260,8 @@ export async function openModelFile(
     return new ModelFile(model, [], name, access);
   }
   const handles: FileHandle[] = [];
+  const startMs = performance.now();
+  const before = processMemory();
   try {
     const model = await openGgufModel(source, {
       readPart: async (path, index) => {
@@ -253,7 +270,15 @@ export async function openModelFile(
         return await readGguf(rangeReaderOf(h), { part: index });
       },
     });
-    return new ModelFile(model, handles, source, access);
+    const after = processMemory();
+    const file = new ModelFile(model, handles, source, access);
+    file.openStats = {
+      startMs,
+      endMs: performance.now(),
+      headerBytes: model.parts.reduce((a, p) => a + p.dataOffset, 0),
+      rssAddedBytes: before && after ? Math.max(0, after.rss - before.rss) : 0,
+    };
+    return file;
   } catch (e) {
     for (const h of handles) h?.close();
     throw e;
