@@ -9,6 +9,7 @@
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
 import { table, UsageError } from "./output.ts";
+import { progressBar } from "./progress.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
 
 /** Help text of `bitload hash`. */
@@ -60,7 +61,13 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   const expected = values.check ? parseManifest(await Deno.readTextFile(values.check)) : undefined;
   // --check hashes the way the manifest was made
   const canonical = expected ? expected.canonical === true : values.canonical === true;
-  const manifest = await hashModel(file, { canonical });
+  const bar = progressBar("hash");
+  let manifest;
+  try {
+    manifest = await hashModel(file, { canonical, onProgress: bar.update });
+  } finally {
+    bar.done();
+  }
   if (values.check && expected) {
     const r = checkManifest(manifest, expected);
     const rows = [["tensor", "status"]];

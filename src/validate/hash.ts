@@ -42,6 +42,8 @@ export interface HashOptions {
    * unused padding bytes after the scale (every other type is hashed whole). Default false.
    */
   canonical?: boolean;
+  /** Called after each tensor with the stored bytes hashed so far and in all (a progress bar). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -75,6 +77,8 @@ export interface HashManifest {
   tensors: TensorHash[];
   /** Present and true when the I2_S padding was left out (see {@link HashOptions}). */
   canonical?: boolean;
+  /** Called after each tensor with the stored bytes hashed so far and in all (a progress bar). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -92,8 +96,11 @@ export async function hashModel(path: string, options: HashOptions = {}): Promis
   using model = await openModelFile(path);
   const whole = createHash("sha256");
   const tensors: TensorHash[] = [];
+  const total = model.tensors.reduce((a, t) => a + t.byteSize, 0);
+  let done = 0;
   for (const t of model.tensors) {
     const stored = model.tensorData(t.name);
+    done += stored.length;
     const data = options.canonical
       ? stored.subarray(0, meaningfulBytes(t.type.name, t.elementCount, stored.length))
       : stored;
@@ -111,6 +118,7 @@ export async function hashModel(path: string, options: HashOptions = {}): Promis
       bytes: data.length,
       sha256: one.digest("hex"),
     });
+    options.onProgress?.(done, total);
   }
   return {
     format: HASH_MANIFEST_FORMAT,
