@@ -182,7 +182,7 @@ Deno.test("one object per stage: views share one mapping; closing the model empt
   using loaded = await model.load();
   const after = loaded.tensorData("output_norm.weight");
   assert.equal(after.buffer, before.buffer, "load reuses the mapping tensorData created");
-  using engine = await loaded.engine({ threads: 1, backend: "ref" });
+  using engine = await loaded.engine({ threads: 1, backend: "ref", tokenizer: { warn: () => {} } });
   assert.equal(engine.model.weights.metadata, model.metadata);
   const a = await engine.complete([1, 2, 3], { maxTokens: 3 });
   engine.reset();
@@ -205,6 +205,21 @@ Deno.test("one object per stage: views share one mapping; closing the model empt
   assert.equal(isMapped(modelPath), false, "closing the model unmaps");
   assert.throws(() => model.tensorData("output_norm.weight"), LoadError);
   await assert.rejects(loaded.validate(), (e) => e instanceof LoadError && e.code === "CLOSED");
+});
+
+Deno.test("the copy path (mmap: false) runs the same pipe to the same tokens", async () => {
+  const run = async (mmap: boolean) => {
+    await using model = await openGguf(modelPath, { mmap });
+    using loaded = await model.load();
+    assert.equal(loaded.mapped, mmap);
+    using engine = await loaded.engine({
+      threads: 1,
+      backend: "ref",
+      tokenizer: { warn: () => {} },
+    });
+    return (await engine.complete("The quick brown fox", { maxTokens: 4 })).tokens;
+  };
+  assert.deepEqual(await run(false), await run(true));
 });
 
 Deno.test("typed errors: a missing tensor, a remote model's data, a plan of another model", async () => {
