@@ -169,6 +169,59 @@ Deno.test({
   },
 });
 
+/** Runs `deno run -A src/cli/main.ts ARGS` under strace; returns the opens of `path` and the exit code. */
+async function cliOpens(args: string[], path: string): Promise<{ opens: string[]; code: number }> {
+  const work = await Deno.makeTempDir({ prefix: "bitload_cli_trace_" });
+  try {
+    const trace = join(work, "trace.log");
+    const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+    const run = await new Deno.Command(STRACE, {
+      args: [
+        "-f",
+        "-e",
+        "trace=open,openat,openat2",
+        "-o",
+        trace,
+        Deno.execPath(),
+        "run",
+        "-A",
+        main,
+        ...args,
+      ],
+      cwd: work,
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    const opens = (await Deno.readTextFile(trace)).split("\n")
+      .filter((l) => l.includes(`"${path}"`) && !/ENOENT/.test(l));
+    return { opens, code: run.code };
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "bitload demo, run, load, plan and validate open the model file exactly once" +
+    (STRACE_OK ? "" : " (NOT RUN: strace at /usr/bin/strace is missing or may not trace here)"),
+  ignore: !STRACE_OK,
+  async fn() {
+    for (
+      const args of [
+        ["demo", modelPath],
+        ["run", modelPath, "-p", "Hello", "-n", "2"],
+        ["load", modelPath],
+        ["plan", modelPath],
+        ["validate", modelPath, "--check-tensors"],
+      ]
+    ) {
+      const { opens, code } = await cliOpens(args, modelPath);
+      assert.equal(code, 0, `bitload ${args[0]} exits 0`);
+      assert.equal(opens.length, 1, `bitload ${args[0]}:\n${opens.join("\n")}`);
+    }
+  },
+});
+
 /** Whether this process maps `path` now (from /proc/self/maps). */
 function isMapped(path: string): boolean {
   return Deno.readTextFileSync("/proc/self/maps").includes(path);
