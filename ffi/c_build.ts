@@ -1,17 +1,23 @@
 /**
- * Building a C shared library on first use into a content-addressed cache: the key is the sha256
- * of the compiler and its version, the flags, `Deno.build.target` and every source and header, so
- * a changed file or compiler means a new build and never a stale one. The build writes a
- * temporary file and renames it into place, so processes racing to build all end up with a
- * complete library; a small pointer file records the last build of the same sources for processes
- * that may not run the compiler (no `--allow-run`). Used for the one kernel library
- * (`ffi/library.ts`: dequantizers and inference kernels).
+ * Building a native library on first use into a content-addressed cache, for every compiled
+ * library of bitload (the CPU kernels with `cc`, the CUDA kernels with `nvcc`): the key is the
+ * sha256 of the compiler and its version, the flags, `Deno.build.target` (the CPU architecture) and
+ * every source and header, so a changed file or compiler means a new build and never a stale one.
+ *
+ * - The sources are located relative to this module (`import.meta.url`): read from disk for a
+ *   `file:` import, fetched once per process for an `http:`/`https:` import
+ *   ({@link prefetchSources}) and written next to the cache for the compiler.
+ * - One process builds, the others wait: a lock file (`<library>.lock`, created exclusively) is
+ *   held during the build; a process that finds it waits for the library to appear and reuses it
+ *   (a lock older than {@link STALE_LOCK_MS} is a crashed build and is taken over).
+ * - The build writes a temporary file and renames it into place; a small pointer file records the
+ *   last build of the same sources for processes that may not run the compiler (no `--allow-run`).
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
@@ -39,20 +45,71 @@ export const C_LIBRARY_CFLAGS = [
   "-Wextra",
 ] as const;
 
+/**
+ * A lock older than this is left by a build that died (a build takes well under a minute; ten is
+ * a wide margin for a loaded machine): the next process takes it over.
+ */
+export const STALE_LOCK_MS = 10 * 60_000;
+
+/** How long a process waits for another one's build before giving up. */
+export const BUILD_WAIT_MS = 15 * 60_000;
+
+/** A compiler: the command (overridable by an environment variable) and the trailing arguments. */
+export interface Compiler {
+  /** Environment variable that names the command (`CC`, `NVCC`). */
+  env: string;
+  /** The command when the variable is unset. */
+  command: string;
+  /** Arguments after the sources (libraries such as `-lm`). */
+  libs: readonly string[];
+}
+
+/** The C compiler: `$CC`, else `cc`, linking libm. */
+export const CC: Compiler = { env: "CC", command: "cc", libs: ["-lm"] };
+
 /** What to build. */
 export interface CLibrarySpec {
   /** File name stem: the library is `lib<name>-<key>.so`. */
   name: string;
-  /** What it is, for error messages ("the kernels"). */
+  /** What it is, for messages ("the kernels"). */
   what: string;
-  /** Directory of the sources (a `file:` URL next to the module). */
+  /** Directory of the sources, next to the module (`file:`, `http:` or `https:`). */
   dir: URL;
-  /** Sources, compiled in this order by one command. */
+  /** Sources relative to `dir`, compiled in this order by one command. */
   sources: readonly string[];
-  /** Headers that take part in the cache key. */
+  /** Headers relative to `dir` that take part in the cache key. */
   headers: readonly string[];
   /** Compiler flags (`-shared` etc. included). */
   cflags: readonly string[];
+  /** The compiler (default {@link CC}). */
+  compiler?: Compiler;
+  /**
+   * A line printed to stderr once, by the process that builds, while it builds (when stderr is a
+   * terminal, or with `BITLOAD_BUILD_NOTICE=1`).
+   */
+  announce?: () => string;
+}
+
+/** Options of {@link buildCLibrary}. */
+export interface BuildOptions {
+  /** Build even when a cached library with the same key exists. */
+  force?: boolean;
+  /** Write the library here instead of the cache (no lock, no pointer). */
+  output?: string;
+  /** Replaces the spec's flags (e.g. fewer CUDA architectures for a quick compile check). */
+  cflags?: readonly string[];
+}
+
+/** What {@link buildCLibrary} produced. */
+export interface BuildResult {
+  /** Path of the library. */
+  path: string;
+  /** Whether this process ran the compiler (false: a cached build, or another process's). */
+  built: boolean;
+  /** Milliseconds the compiler ran (0 when it did not). */
+  ms: number;
+  /** The compiler command line, for logs. */
+  command: string[];
 }
 
 /**
@@ -74,23 +131,55 @@ export function nativeCacheDir(): string | null {
   return home ? join(home, ".cache", "bitload") : null;
 }
 
-/** The C compiler: `$CC`, else `cc`. */
-export function compilerCommand(): string {
-  return readEnv("CC") || "cc";
+/**
+ * The command of a compiler: its environment variable, else its default.
+ *
+ * @example
+ * ```ts
+ * import { CC, compilerCommand } from "./c_build.ts";
+ * compilerCommand(CC); // "cc" unless $CC is set
+ * ```
+ */
+export function compilerCommand(compiler: Compiler = CC): string {
+  return readEnv(compiler.env) || compiler.command;
 }
 
-/** First line of `cc --version`; throws when the compiler cannot run. */
-export function compilerVersion(cc: string): string {
-  const out = new Deno.Command(cc, { args: ["--version"], stdout: "piped", stderr: "piped" })
+const versions = new Map<string, string>();
+
+/**
+ * `<command> --version` (its non-empty lines joined with " | "), asked once per process; throws
+ * when the compiler cannot run.
+ *
+ * @example
+ * ```ts ignore
+ * import { compilerVersion } from "./c_build.ts";
+ * compilerVersion("cc"); // "cc (Debian 12.2.0-14) 12.2.0 | Copyright …"
+ * ```
+ */
+export function compilerVersion(command: string): string {
+  const known = versions.get(command);
+  if (known !== undefined) return known;
+  const out = new Deno.Command(command, { args: ["--version"], stdout: "piped", stderr: "piped" })
     .outputSync();
-  if (!out.success) throw new Error(`"${cc} --version" exited with code ${out.code}`);
-  return new TextDecoder().decode(out.stdout).split("\n")[0].trim();
+  if (!out.success) throw new Error(`"${command} --version" exited with code ${out.code}`);
+  const text = new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim());
+  const version = text.filter((line) => line !== "").join(" | ");
+  versions.set(command, version);
+  return version;
 }
 
 /** Formats an error for a one-line reason (the one copy lives in `./errors.ts`). */
 export { describeError };
 
-/** Whether a path exists (other errors, e.g. permissions, are rethrown). */
+/**
+ * Whether a path exists (other errors, e.g. permissions, are rethrown).
+ *
+ * @example
+ * ```ts
+ * import { fileExists } from "./c_build.ts";
+ * fileExists("/nonexistent"); // false
+ * ```
+ */
 export function fileExists(path: string): boolean {
   try {
     Deno.statSync(path);
@@ -101,52 +190,158 @@ export function fileExists(path: string): boolean {
   }
 }
 
-/** The sources' directory as a path; throws when they are not on the local file system. */
-export function sourceDir(spec: CLibrarySpec): string {
-  if (spec.dir.protocol !== "file:") {
-    throw new Error(`${spec.what} sources are not on the local file system (${spec.dir.href})`);
+let cpu: string | undefined;
+
+/**
+ * The CPU as the build notice names it: the architecture and the best SIMD level the kernels can
+ * use (`"x86_64, avx512"`, `"x86_64, avx2"`, `"aarch64, neon"`), read from `/proc/cpuinfo` on Linux
+ * (just the architecture where it cannot be read: Deno wants `--allow-all` for it).
+ *
+ * @example
+ * ```ts
+ * import { cpuDescription } from "./c_build.ts";
+ * console.log(cpuDescription()); // e.g. "x86_64, avx512"
+ * ```
+ */
+export function cpuDescription(): string {
+  if (cpu !== undefined) return cpu;
+  const arch = Deno.build.arch;
+  let level = "";
+  if (arch === "aarch64") level = "neon";
+  else {
+    try {
+      const info = Deno.readTextFileSync("/proc/cpuinfo");
+      const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
+      const avx2 = flags.has("avx2") && flags.has("fma") && flags.has("f16c");
+      const avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512_vnni"].every((f) => flags.has(f));
+      level = avx2 && avx512 ? "avx512" : avx2 ? "avx2" : flags.size > 1 ? "scalar" : "";
+    } catch { /* no /proc, or no read permission: the architecture alone */ }
   }
-  return fileURLToPath(spec.dir);
+  cpu = level ? `${arch}, ${level}` : arch;
+  return cpu;
 }
 
-/** sha256 of flags, target and every file: what the library is built from, minus the compiler. */
-function sourceKey(spec: CLibrarySpec): string {
-  const dir = sourceDir(spec);
-  const hash = createHash("sha256");
-  hash.update(`${spec.cflags.join(" ")}\0${Deno.build.target}\0`);
+/** Sources fetched for non-`file:` specs, by directory URL. */
+const fetched = new Map<string, Map<string, Uint8Array>>();
+
+function isLocal(spec: CLibrarySpec): boolean {
+  return spec.dir.protocol === "file:";
+}
+
+/**
+ * Fetches a spec's sources and headers (an `http:`/`https:` import) so that the synchronous
+ * build can use them; a no-op for `file:` sources, which are read when needed. Rejects when a
+ * file cannot be fetched.
+ *
+ * @example
+ * ```ts ignore
+ * import { prefetchSources } from "./c_build.ts";
+ * await prefetchSources(KERNEL_LIBRARY);
+ * ```
+ */
+export async function prefetchSources(spec: CLibrarySpec): Promise<void> {
+  if (isLocal(spec) || fetched.has(spec.dir.href)) return;
+  const names = [...spec.headers, ...spec.sources];
+  const files = await Promise.all(names.map(async (name) => {
+    const url = new URL(name, spec.dir);
+    const response = await fetch(url);
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`cannot fetch ${url.href}: HTTP ${response.status}`);
+    }
+    return [name, new Uint8Array(await response.arrayBuffer())] as const;
+  }));
+  fetched.set(spec.dir.href, new Map(files));
+}
+
+/** Every header and source of the spec, by name. */
+function readSources(spec: CLibrarySpec): Map<string, Uint8Array> {
+  if (!isLocal(spec)) {
+    const files = fetched.get(spec.dir.href);
+    if (files === undefined) {
+      throw new Error(`${spec.what} sources at ${spec.dir.href} could not be fetched`);
+    }
+    return files;
+  }
+  const files = new Map<string, Uint8Array>();
   for (const name of [...spec.headers, ...spec.sources]) {
+    files.set(name, Deno.readFileSync(new URL(name, spec.dir)));
+  }
+  return files;
+}
+
+/**
+ * sha256 of flags, target and every file: what the library is built from, minus the compiler. The
+ * target names the CPU architecture; the CPU's features are not part of the key, because the library
+ * dispatches on them at run time (one build serves every CPU of an architecture) and because reading
+ * them (`/proc/cpuinfo`) needs `--allow-all`, which would give one machine two keys.
+ */
+function sourceKey(spec: CLibrarySpec, cflags: readonly string[] = spec.cflags): string {
+  const hash = createHash("sha256");
+  hash.update(`${cflags.join(" ")}\0${Deno.build.target}\0`);
+  for (const [name, bytes] of readSources(spec)) {
     hash.update(`${name}\0`);
-    hash.update(Deno.readFileSync(join(dir, name)));
+    hash.update(bytes);
     hash.update("\0");
   }
   return hash.digest("hex");
 }
 
-/** Where the library built by `cc` (version `version`) from these sources lives in the cache. */
+function libraryFileName(name: string, key: string): string {
+  const os = Deno.build.os;
+  const ext = os === "darwin" ? "dylib" : os === "windows" ? "dll" : "so";
+  return `lib${name}-${key.slice(0, 24)}.${ext}`;
+}
+
+/**
+ * Where the library built by `command` (version `version`) from these sources lives in the cache.
+ *
+ * @example
+ * ```ts ignore
+ * import { cachedLibraryPath } from "./c_build.ts";
+ * cachedLibraryPath(KERNEL_LIBRARY, "/tmp/cache", "cc", "gcc 12"); // "/tmp/cache/libbitload-….so"
+ * ```
+ */
 export function cachedLibraryPath(
   spec: CLibrarySpec,
   cacheDir: string,
-  cc: string,
+  command: string,
   version: string,
 ): string {
-  const key = createHash("sha256").update(`${cc}\0${version}\0${sourceKey(spec)}`).digest("hex");
-  const os = Deno.build.os;
-  const ext = os === "darwin" ? "dylib" : os === "windows" ? "dll" : "so";
-  return join(cacheDir, `lib${spec.name}-${key.slice(0, 24)}.${ext}`);
+  const key = createHash("sha256").update(`${command}\0${version}\0${sourceKey(spec)}`).digest(
+    "hex",
+  );
+  return join(cacheDir, libraryFileName(spec.name, key));
 }
 
 function latestPointer(spec: CLibrarySpec, cacheDir: string): string {
   return join(cacheDir, `latest-${spec.name}-${sourceKey(spec).slice(0, 24)}.txt`);
 }
 
-/** Records `libraryPath` as the last build of these sources (an optimisation; never throws). */
+/**
+ * Records `libraryPath` as the last build of these sources (an optimisation; never throws).
+ *
+ * @example
+ * ```ts ignore
+ * import { recordLatestBuild } from "./c_build.ts";
+ * recordLatestBuild(KERNEL_LIBRARY, "/tmp/cache", "/tmp/cache/libbitload-….so");
+ * ```
+ */
 export function recordLatestBuild(spec: CLibrarySpec, cacheDir: string, libraryPath: string): void {
   try {
     writeTextFileAtomicSync(latestPointer(spec, cacheDir), libraryPath);
   } catch { /* only an optimisation */ }
 }
 
-/** The cached library last recorded for these sources, or `null`. */
+/**
+ * The cached library last recorded for these sources, or `null`.
+ *
+ * @example
+ * ```ts ignore
+ * import { latestBuild } from "./c_build.ts";
+ * latestBuild(KERNEL_LIBRARY, "/tmp/cache"); // null before the first build
+ * ```
+ */
 export function latestBuild(spec: CLibrarySpec, cacheDir: string): string | null {
   try {
     const path = Deno.readTextFileSync(latestPointer(spec, cacheDir)).trim();
@@ -157,40 +352,139 @@ export function latestBuild(spec: CLibrarySpec, cacheDir: string): string | null
 }
 
 /**
- * Builds the library into the cache (unless an up-to-date build is there, or `force`) and returns
- * its path. Throws with the compiler's output when the build fails.
- *
- * @example
- * ```ts ignore
- * import { buildCLibrary } from "./c_build.ts";
- * const path = buildCLibrary({
- *   name: "demo", what: "the demo", dir: new URL("./c/", import.meta.url),
- *   sources: ["demo.c"], headers: [], cflags: ["-O2", "-shared", "-fPIC"],
- * });
- * ```
+ * Whether the build line goes to stderr: on a terminal, where someone waits for it, or when
+ * `BITLOAD_BUILD_NOTICE=1` asks for it (tests); a pipe or a log gets no line it did not ask for.
  */
-export function buildCLibrary(spec: CLibrarySpec, options: { force?: boolean } = {}): string {
-  const dir = sourceDir(spec);
-  const cacheDir = nativeCacheDir();
-  if (cacheDir === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
-  const cc = compilerCommand();
-  const target = cachedLibraryPath(spec, cacheDir, cc, compilerVersion(cc));
-  if (!options.force && fileExists(target)) {
-    recordLatestBuild(spec, cacheDir, target);
-    return target;
+function announceBuilds(): boolean {
+  if (readEnv("BITLOAD_BUILD_NOTICE") === "1") return true;
+  try {
+    return Deno.stderr.isTerminal();
+  } catch {
+    return false;
   }
-  Deno.mkdirSync(cacheDir, { recursive: true });
-  const temp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const args = [...spec.cflags, "-o", temp, ...spec.sources.map((name) => join(dir, name)), "-lm"];
-  const out = new Deno.Command(cc, { args, stdout: "piped", stderr: "piped" }).outputSync();
+}
+
+/** Sleeps the calling thread (the loader is synchronous). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Takes the build lock: true when this process now owns it. */
+function tryLock(lock: string): boolean {
+  try {
+    Deno.writeTextFileSync(lock, `${Deno.pid}\n`, { createNew: true });
+    return true;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  try {
+    const age = Date.now() - (Deno.statSync(lock).mtime?.getTime() ?? Date.now());
+    if (age > STALE_LOCK_MS) Deno.removeSync(lock); // a build that died: retry next round
+  } catch { /* released meanwhile */ }
+  return false;
+}
+
+/** The directory the compiler reads: the sources' own for `file:`, else a copy in the cache. */
+function stagedSourceDir(spec: CLibrarySpec, cacheDir: string): string {
+  if (isLocal(spec)) return fileURLToPath(spec.dir);
+  const dir = join(cacheDir, `src-${spec.name}-${sourceKey(spec).slice(0, 24)}`);
+  for (const [name, bytes] of readSources(spec)) {
+    const path = join(dir, name);
+    Deno.mkdirSync(dirname(path), { recursive: true });
+    Deno.writeFileSync(path, bytes);
+  }
+  return dir;
+}
+
+function compile(
+  spec: CLibrarySpec,
+  command: string,
+  cflags: readonly string[],
+  sourceDir: string,
+  output: string,
+): { ms: number; args: string[] } {
+  const compiler = spec.compiler ?? CC;
+  const temp = `${output}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const args = [
+    ...cflags,
+    "-o",
+    temp,
+    ...spec.sources.map((n) => join(sourceDir, n)),
+    ...compiler.libs,
+  ];
+  const started = performance.now();
+  let out: Deno.CommandOutput;
+  try {
+    out = new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).outputSync();
+  } catch (error) {
+    throw new Error(`cannot run "${command}": ${describeError(error)}`, { cause: error });
+  }
+  const ms = Math.round(performance.now() - started);
   if (!out.success) {
     try {
       Deno.removeSync(temp);
     } catch { /* nothing was written */ }
     const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
-    throw new Error(`"${cc}" failed to build ${spec.what} (exit code ${out.code}):\n${log}`);
+    throw new Error(`"${command}" failed to build ${spec.what} (exit code ${out.code}):\n${log}`);
   }
-  Deno.renameSync(temp, target);
-  recordLatestBuild(spec, cacheDir, target);
-  return target;
+  Deno.renameSync(temp, output);
+  args[args.indexOf(temp)] = output;
+  return { ms, args };
+}
+
+/**
+ * Builds the library into the cache (unless an up-to-date build is there, or `force`) and says
+ * where it is. When another process is building the same library, waits for it and reuses its
+ * build. Throws with the compiler's output when the build fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { buildCLibrary } from "./c_build.ts";
+ * const { path } = buildCLibrary({
+ *   name: "demo", what: "the demo", dir: new URL("./c/", import.meta.url),
+ *   sources: ["demo.c"], headers: [], cflags: ["-O2", "-shared", "-fPIC"],
+ * });
+ * ```
+ */
+export function buildCLibrary(spec: CLibrarySpec, options: BuildOptions = {}): BuildResult {
+  const command = compilerCommand(spec.compiler);
+  const cflags = options.cflags ?? spec.cflags;
+  if (options.output !== undefined) {
+    const cacheDir = nativeCacheDir() ?? Deno.makeTempDirSync();
+    const { ms, args } = compile(
+      spec,
+      command,
+      cflags,
+      stagedSourceDir(spec, cacheDir),
+      options.output,
+    );
+    return { path: options.output, built: true, ms, command: [command, ...args] };
+  }
+  const cacheDir = nativeCacheDir();
+  if (cacheDir === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
+  const target = cachedLibraryPath(spec, cacheDir, command, compilerVersion(command));
+  const cached = { path: target, built: false, ms: 0, command: [command] };
+  if (!options.force && fileExists(target)) {
+    recordLatestBuild(spec, cacheDir, target);
+    return cached;
+  }
+  Deno.mkdirSync(cacheDir, { recursive: true });
+  const lock = `${target}.lock`;
+  const deadline = Date.now() + BUILD_WAIT_MS;
+  while (!tryLock(lock)) {
+    if (fileExists(target) && !options.force) return cached; // another process built it
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
+    sleepSync(100);
+  }
+  try {
+    if (!options.force && fileExists(target)) return cached;
+    if (spec.announce && announceBuilds()) console.error(spec.announce());
+    const { ms, args } = compile(spec, command, cflags, stagedSourceDir(spec, cacheDir), target);
+    recordLatestBuild(spec, cacheDir, target);
+    return { path: target, built: true, ms, command: [command, ...args] };
+  } finally {
+    try {
+      Deno.removeSync(lock);
+    } catch { /* already gone */ }
+  }
 }

@@ -1,25 +1,30 @@
 /**
- * Builds the optional CUDA library (`kernels/cuda/`) with nvcc into bitload's cache.
+ * Builds the optional CUDA library (`kernels/cuda/`) with nvcc into bitload's cache, through the
+ * same content-addressed cache as the CPU library (`ffi/c_build.ts`: key, lock, pointer file).
  *
  * - Only when `nvcc` (or `$NVCC`) runs; never required, and the CPU library never depends on it.
  * - Static cudart (nvcc's default): the library's only run-time dependency is the driver, which cudart
  *   dlopens lazily, so the library loads (and reports "no driver") on machines without one.
  * - No `-lcuda`: pip-wheel toolkits have no `libcuda.so` stub.
- * - The cache key is the sha256 of the nvcc path, `nvcc --version`, the flags, the target and every
- *   source; the file is written under a temporary name and renamed into place, so racing builds are safe.
- *   The cache directory is `nativeCacheDir()`: `$BITLOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/bitload`,
- *   else `~/.cache/bitload`.
+ * - The cache key is the sha256 of the nvcc path, `nvcc --version`, the flags (architectures
+ *   included), the target, the CPU and every source; `$BITLOAD_CACHE_DIR`, else
+ *   `$XDG_CACHE_HOME/bitload`, else `~/.cache/bitload`.
  *
  * @module
  */
 
-import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
-import { readEnv } from "./env.ts";
-import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
-
-import { fileExists, nativeCacheDir } from "./c_build.ts";
+import {
+  buildCLibrary,
+  type BuildResult,
+  cachedLibraryPath,
+  type CLibrarySpec,
+  type Compiler,
+  compilerCommand,
+  compilerVersion,
+  latestBuild,
+  nativeCacheDir,
+} from "./c_build.ts";
 
 /** The CUDA sources, compiled as one translation unit (`bitload_cuda.cu` includes the headers). */
 export const CUDA_SOURCES = ["bitload_cuda.cu"] as const;
@@ -57,6 +62,20 @@ export const CUDA_NVCC_FLAGS = [
   "static",
 ] as const;
 
+/** nvcc: `$NVCC`, else `nvcc`; no libraries (static cudart, no `-lcuda`). */
+export const NVCC: Compiler = { env: "NVCC", command: "nvcc", libs: [] };
+
+/** How the CUDA library is built (the cache of `ffi/c_build.ts`). */
+export const CUDA_LIBRARY: CLibrarySpec = {
+  name: "bitload_cuda",
+  what: "the CUDA kernels",
+  dir: new URL("../kernels/cuda/", import.meta.url),
+  sources: CUDA_SOURCES,
+  headers: CUDA_HEADERS,
+  cflags: [...CUDA_NVCC_FLAGS, ...CUDA_GENCODE],
+  compiler: NVCC,
+};
+
 /** Options of {@link buildCudaLibrary}. */
 export interface CudaBuildOptions {
   /** Build even when a cached library with the same key exists. */
@@ -67,19 +86,8 @@ export interface CudaBuildOptions {
   gencode?: readonly string[];
 }
 
-/** What a build produced. */
-export interface CudaBuildResult {
-  /** Path of the library. */
-  path: string;
-  /** Whether nvcc ran (false: an up-to-date cached build was found). */
-  built: boolean;
-  /** Milliseconds spent (0 for a cache hit). */
-  ms: number;
-  /** The full nvcc command line, for logs. */
-  command: string[];
-}
-
-const CUDA_DIR_URL = new URL("../kernels/cuda/", import.meta.url);
+/** What a build produced: the path, whether nvcc ran, its milliseconds and its command line. */
+export type CudaBuildResult = BuildResult;
 
 /**
  * The directory holding the CUDA sources.
@@ -91,10 +99,10 @@ const CUDA_DIR_URL = new URL("../kernels/cuda/", import.meta.url);
  * ```
  */
 export function cudaSourceDir(): string {
-  if (CUDA_DIR_URL.protocol !== "file:") {
-    throw new Error(`CUDA sources are not on the local file system (${CUDA_DIR_URL.href})`);
+  if (CUDA_LIBRARY.dir.protocol !== "file:") {
+    throw new Error(`CUDA sources are not on the local file system (${CUDA_LIBRARY.dir.href})`);
   }
-  return fileURLToPath(CUDA_DIR_URL);
+  return fileURLToPath(CUDA_LIBRARY.dir);
 }
 
 /**
@@ -107,12 +115,12 @@ export function cudaSourceDir(): string {
  * ```
  */
 export function nvccCommand(): string {
-  return readEnv("NVCC") || "nvcc";
+  return compilerCommand(NVCC);
 }
 
 /**
- * `nvcc --version` (its last line, e.g. "Build cuda_13.0.r13.0/compiler.36424714_0"), or `null` with
- * no nvcc on PATH (or no `--allow-run`).
+ * `nvcc --version` (its lines joined, e.g. "… | Build cuda_13.0.r13.0/compiler.36424714_0"), or
+ * `null` with no nvcc on PATH (or no `--allow-run`).
  *
  * @example
  * ```ts
@@ -121,47 +129,16 @@ export function nvccCommand(): string {
  * ```
  */
 export function nvccVersion(): string | null {
-  const nvcc = nvccCommand();
-  if (!versionCache.has(nvcc)) versionCache.set(nvcc, queryNvccVersion(nvcc));
-  return versionCache.get(nvcc)!;
-}
-
-/** `nvcc --version` per command, asked once per process. */
-const versionCache = new Map<string, string | null>();
-
-function queryNvccVersion(nvcc: string): string | null {
   try {
-    const out = new Deno.Command(nvcc, {
-      args: ["--version"],
-      stdout: "piped",
-      stderr: "piped",
-    }).outputSync();
-    if (!out.success) return null;
-    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-    return lines.filter((line) => line.trim() !== "").join(" | ");
+    return compilerVersion(nvccCommand());
   } catch {
     return null;
   }
 }
 
-function sourceKey(dir: string, gencode: readonly string[]): string {
-  const hash = createHash("sha256");
-  hash.update(`${CUDA_NVCC_FLAGS.join(" ")}\0${gencode.join(" ")}\0${Deno.build.target}\0`);
-  for (const name of [...CUDA_HEADERS, ...CUDA_SOURCES]) {
-    hash.update(`${name}\0`);
-    hash.update(Deno.readFileSync(join(dir, name)));
-    hash.update("\0");
-  }
-  return hash.digest("hex");
-}
-
-function latestPointer(cacheDir: string, dir: string): string {
-  return join(cacheDir, `latest-cuda-${sourceKey(dir, CUDA_GENCODE).slice(0, 24)}.txt`);
-}
-
 /**
- * The last cached build of the current sources (recorded by {@link buildCudaLibrary}), or `null`. Used
- * where nvcc cannot run (a machine with a driver but no toolkit, or no `--allow-run`).
+ * The last cached build of the current sources, or `null`. Used where nvcc cannot run (a machine
+ * with a driver but no toolkit, or no `--allow-run`).
  *
  * @example
  * ```ts
@@ -172,9 +149,7 @@ function latestPointer(cacheDir: string, dir: string): string {
 export function latestCudaBuild(): string | null {
   try {
     const cacheDir = nativeCacheDir();
-    if (cacheDir === null) return null;
-    const path = Deno.readTextFileSync(latestPointer(cacheDir, cudaSourceDir())).trim();
-    return fileExists(path) ? path : null;
+    return cacheDir === null ? null : latestBuild(CUDA_LIBRARY, cacheDir);
   } catch {
     return null;
   }
@@ -193,10 +168,7 @@ export function cudaCachePath(): string | null {
   const cacheDir = nativeCacheDir();
   const version = nvccVersion();
   if (cacheDir === null || version === null) return null;
-  const key = createHash("sha256")
-    .update(`${nvccCommand()}\0${version}\0${sourceKey(cudaSourceDir(), CUDA_GENCODE)}`)
-    .digest("hex");
-  return join(cacheDir, `libbitload_cuda-${key.slice(0, 24)}.so`);
+  return cachedLibraryPath(CUDA_LIBRARY, cacheDir, nvccCommand(), version);
 }
 
 /**
@@ -211,59 +183,12 @@ export function cudaCachePath(): string | null {
  */
 export function buildCudaLibrary(options: CudaBuildOptions = {}): CudaBuildResult {
   if (Deno.build.os !== "linux") throw new Error("the CUDA library is built on Linux only");
-  const dir = cudaSourceDir();
-  const nvcc = nvccCommand();
-  const gencode = options.gencode ?? CUDA_GENCODE;
-  let target: string;
-  let cacheDir: string | null = null;
-  if (options.output !== undefined) {
-    target = options.output;
-  } else {
-    cacheDir = nativeCacheDir();
-    if (cacheDir === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
-    const path = cudaCachePath();
-    if (path === null) throw new Error(`"${nvcc}" is not available (is the CUDA toolkit on PATH?)`);
-    target = path;
+  if (nvccVersion() === null) {
+    throw new Error(`"${nvccCommand()}" is not available (is the CUDA toolkit on PATH?)`);
   }
-  const args = [
-    ...CUDA_NVCC_FLAGS,
-    ...gencode,
-    "-o",
-    "",
-    ...CUDA_SOURCES.map((name) => join(dir, name)),
-  ];
-  const outIndex = args.indexOf("-o") + 1;
-  if (options.output === undefined && !options.force && fileExists(target)) {
-    args[outIndex] = target;
-    recordLatest(cacheDir!, dir, target);
-    return { path: target, built: false, ms: 0, command: [nvcc, ...args] };
-  }
-  if (cacheDir !== null) Deno.mkdirSync(cacheDir, { recursive: true });
-  const temp = `${target}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  args[outIndex] = temp;
-  const started = performance.now();
-  let out: Deno.CommandOutput;
-  try {
-    out = new Deno.Command(nvcc, { args, stdout: "piped", stderr: "piped" }).outputSync();
-  } catch (error) {
-    throw new Error(`cannot run "${nvcc}": ${(error as Error).message.split("\n")[0]}`);
-  }
-  const ms = Math.round(performance.now() - started);
-  if (!out.success) {
-    try {
-      Deno.removeSync(temp);
-    } catch { /* nothing was written */ }
-    const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
-    throw new Error(`"${nvcc}" failed to build the CUDA kernels (exit code ${out.code}):\n${log}`);
-  }
-  Deno.renameSync(temp, target);
-  if (cacheDir !== null) recordLatest(cacheDir, dir, target);
-  args[outIndex] = target;
-  return { path: target, built: true, ms, command: [nvcc, ...args] };
-}
-
-function recordLatest(cacheDir: string, dir: string, path: string): void {
-  try {
-    writeTextFileAtomicSync(latestPointer(cacheDir, dir), path);
-  } catch { /* only an optimisation */ }
+  return buildCLibrary(CUDA_LIBRARY, {
+    force: options.force,
+    output: options.output,
+    cflags: options.gencode ? [...CUDA_NVCC_FLAGS, ...options.gencode] : undefined,
+  });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { BitloadError } from "../src/common/errors.ts";
 import { BitloadStatus } from "./symbols.ts";
 
 /**
@@ -24,7 +25,7 @@ export type NativeKernelErrorCode =
  * A native kernel refused its arguments, ran out of memory, or the library is unavailable.
  *
  * `code` is stable, `status` is the C status when one was returned, `reason` is the one-line
- * explanation without the context.
+ * explanation (with the call's context in front).
  *
  * @example
  * ```ts
@@ -36,27 +37,20 @@ export type NativeKernelErrorCode =
  * }
  * ```
  */
-export class NativeKernelError extends Error {
-  /** Stable machine-readable reason. */
-  readonly code: NativeKernelErrorCode;
+export class NativeKernelError extends BitloadError<NativeKernelErrorCode> {
   /** The C status (`BL_ERR_*`), when the error comes from one. */
   readonly status?: number;
-  /** The human explanation, without the context. */
-  readonly reason: string;
 
-  /** Creates an error; `options.status` is the C status, `options.cause` an underlying error. */
+  /** Creates an error; `options.status` is the C status, `options.context` the call. */
   constructor(
     code: NativeKernelErrorCode,
     reason: string,
     options: { status?: number; context?: string; cause?: unknown } = {},
   ) {
-    super(`${options.context ? `${options.context}: ` : ""}${reason} (${code})`, {
+    super(code, options.context ? `${options.context}: ${reason}` : reason, {
       cause: options.cause,
     });
-    this.name = "NativeKernelError";
-    this.code = code;
     this.status = options.status;
-    this.reason = reason;
   }
 }
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { openLibrary } from "./loader.ts";
+
 /** libc symbols, with the C declaration of each. */
 const LIBC_SYMBOLS = {
   // int open(const char *path, int flags)
@@ -78,11 +80,11 @@ export function openLibc(): Libc | null {
     };
     return null;
   }
-  try {
-    cached = { libc: Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols, reason: "" };
-  } catch (e) {
-    cached = { libc: null, reason: `cannot open libc.so.6: ${(e as Error).message}` };
-  }
+  // the generic loader (ffi/loader.ts) with the system's libc
+  const opened = openLibrary({ what: "libc", symbols: LIBC_SYMBOLS, path: "libc.so.6" });
+  cached = opened.ok
+    ? { libc: opened.library.symbols, reason: "" }
+    : { libc: null, reason: `cannot open libc.so.6: ${opened.reason}` };
   return cached.libc;
 }
 

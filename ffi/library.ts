@@ -1,47 +1,41 @@
 /**
- * Finds, builds and opens the native kernel library: the dequantizers and the inference kernels
- * of `kernels/`, one `.so` with the ABI of `kernels/bitload.h`.
+ * The one native kernel library — the dequantizers and the inference kernels of `kernels/`, one
+ * `.so` with the ABI of `kernels/bitload.h` — found, built and opened by the generic loader
+ * (`ffi/loader.ts`):
  *
- * Discovery order:
  * 1. `BITLOAD_NATIVE=0` disables native code altogether;
  * 2. `BITLOAD_NATIVE_LIB`: an explicit path to a built library;
- * 3. a cached build in `$BITLOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/bitload`, else `~/.cache/bitload`,
- *    keyed by the sha256 of (compiler and its version, flags, `Deno.build.target`, every kernel source);
- * 4. a build with `cc` (or `$CC`) into that cache on first use: written under a temporary name, then
- *    `Deno.rename`d into place, so two processes racing to build both end up with a complete file
- *    (when the compiler cannot run, e.g. without `--allow-run`, the last build of the same sources
- *    recorded in the cache is used);
+ * 3. a cached build in `$BITLOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/bitload`, else
+ *    `~/.cache/bitload`, keyed by the sha256 of the compiler and its version, the flags, the
+ *    target (CPU architecture) and every source (when the compiler cannot run, e.g. without `--allow-run`,
+ *    the last build of the same sources);
+ * 4. a build with `cc` (or `$CC`) into that cache on first use, announced by one stderr line; a
+ *    lock file makes concurrent processes wait for one build;
  * 5. otherwise no library: the caller falls back to the pure-TypeScript kernels.
  *
- * Missing permissions (`PermissionDenied`, `NotCapable`) lead to step 5 with the reason, never to a crash.
- * The C sources are read next to this module through `import.meta.url`.
+ * The C sources are located relative to this module (`import.meta.url`): read from disk for a
+ * `file:` import, fetched once when this module is imported over `http:`/`https:`. Missing
+ * permissions (`PermissionDenied`, `NotCapable`) lead to step 5 with the reason, never to a crash.
  *
  * @module
  */
 
-import { readEnv } from "./env.ts";
 import {
   buildCLibrary,
   C_LIBRARY_CFLAGS,
-  cachedLibraryPath,
   type CLibrarySpec,
-  compilerCommand,
-  compilerVersion,
-  describeError,
-  fileExists,
-  latestBuild,
+  cpuDescription,
   nativeCacheDir,
-  recordLatestBuild,
-  sourceDir,
+  prefetchSources,
 } from "./c_build.ts";
-
-import { BITLOAD_ABI_VERSION, BITLOAD_SYMBOLS } from "./symbols.ts";
+import { describeError } from "./errors.ts";
+import { abiProbe, type LibraryOrigin, openLibrary } from "./loader.ts";
+import { BITLOAD_ABI_VERSION, BITLOAD_SYMBOLS, SIMD_LEVEL_NAMES } from "./symbols.ts";
 
 /** The opened kernel library. */
 export type BitloadLibrary = Deno.DynamicLibrary<typeof BITLOAD_SYMBOLS>;
 
-/** Where an opened library came from. */
-export type LibraryOrigin = "env" | "cache" | "built";
+export type { LibraryOrigin };
 
 /** Outcome of {@link openNativeLibrary}: a library, or the reason there is none. */
 export type OpenLibraryResult =
@@ -94,6 +88,9 @@ export const KERNEL_HEADERS = [
  */
 export const KERNEL_CFLAGS = [...C_LIBRARY_CFLAGS, "-Wl,-z,nodelete"] as const;
 
+/** How long a build takes on a 2-core machine, for the notice (a full build measured ~15 s). */
+const BUILD_ESTIMATE = "about 15 s";
+
 /** How the kernel library is built (see `ffi/c_build.ts` for the cache). */
 export const KERNEL_LIBRARY: CLibrarySpec = {
   name: "bitload",
@@ -102,7 +99,19 @@ export const KERNEL_LIBRARY: CLibrarySpec = {
   sources: KERNEL_SOURCES,
   headers: KERNEL_HEADERS,
   cflags: KERNEL_CFLAGS,
+  announce: () =>
+    `bitload: building native kernels (${cpuDescription()}), once — ${BUILD_ESTIMATE}`,
 };
+
+/** Why the sources of a remote import could not be fetched, if they could not. */
+let fetchFailure: string | undefined;
+if (KERNEL_LIBRARY.dir.protocol !== "file:") {
+  try {
+    await prefetchSources(KERNEL_LIBRARY);
+  } catch (error) {
+    fetchFailure = `cannot fetch the kernel sources: ${describeError(error)}`;
+  }
+}
 
 /**
  * The directory bitload caches built libraries in, or `null` when no home or cache variable is visible.
@@ -120,27 +129,14 @@ export { nativeCacheDir };
  * Throws with the compiler's output when the build fails.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { buildNativeLibrary } from "./library.ts";
  * const path = buildNativeLibrary();
  * console.log(`kernels at ${path}`);
  * ```
  */
 export function buildNativeLibrary(options: BuildOptions = {}): string {
-  return buildCLibrary(KERNEL_LIBRARY, options);
-}
-
-/** Opens a library and checks its ABI version; closes it again on a mismatch. */
-function openAndProbe(path: string): BitloadLibrary {
-  const library = Deno.dlopen(path, BITLOAD_SYMBOLS);
-  const version = library.symbols.bl_abi_version();
-  if (version !== BITLOAD_ABI_VERSION) {
-    library.close();
-    throw new Error(
-      `ABI version mismatch in "${path}": the library has ${version}, bitload expects ${BITLOAD_ABI_VERSION}`,
-    );
-  }
-  return library;
+  return buildCLibrary(KERNEL_LIBRARY, options).path;
 }
 
 /**
@@ -148,60 +144,45 @@ function openAndProbe(path: string): BitloadLibrary {
  * `{ ok: false, reason }`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { openNativeLibrary } from "./library.ts";
  * const result = openNativeLibrary();
- * console.log(result.ok ? result.path : result.reason);
+ * console.log(result.ok ? `${result.path} (${result.origin})` : result.reason);
  * ```
  */
 export function openNativeLibrary(): OpenLibraryResult {
-  if (readEnv("BITLOAD_NATIVE") === "0") {
-    return { ok: false, reason: "disabled by BITLOAD_NATIVE=0" };
+  const result = openLibrary({
+    what: "the kernels",
+    symbols: BITLOAD_SYMBOLS,
+    disabledBy: ["BITLOAD_NATIVE", "0"],
+    env: "BITLOAD_NATIVE_LIB",
+    build: KERNEL_LIBRARY,
+    probe: abiProbe((library) => library.symbols.bl_abi_version(), BITLOAD_ABI_VERSION),
+  });
+  if (
+    !result.ok && fetchFailure !== undefined && !/^disabled|BITLOAD_NATIVE_LIB/.test(result.reason)
+  ) {
+    return { ok: false, reason: fetchFailure };
   }
-  const fromEnv = readEnv("BITLOAD_NATIVE_LIB");
-  if (fromEnv) {
-    try {
-      return { ok: true, library: openAndProbe(fromEnv), path: fromEnv, origin: "env" };
-    } catch (error) {
-      return { ok: false, reason: `BITLOAD_NATIVE_LIB="${fromEnv}": ${describeError(error)}` };
-    }
-  }
-  let path: string;
-  let origin: LibraryOrigin = "cache";
+  return result;
+}
+
+/**
+ * The ABI version and SIMD level of the library at `path` (opened, asked, closed): what
+ * `deno task build:native` prints.
+ *
+ * @example
+ * ```ts ignore
+ * import { buildNativeLibrary, describeNativeLibrary } from "./library.ts";
+ * console.log(describeNativeLibrary(buildNativeLibrary())); // { abi: 6, simd: "avx512" }
+ * ```
+ */
+export function describeNativeLibrary(path: string): { abi: number; simd: string } {
+  const library = Deno.dlopen(path, BITLOAD_SYMBOLS);
   try {
-    sourceDir(KERNEL_LIBRARY);
-    const cacheDir = nativeCacheDir();
-    if (cacheDir === null) return { ok: false, reason: "no cache directory (HOME is not set)" };
-    const cc = compilerCommand();
-    let version: string;
-    try {
-      version = compilerVersion(cc);
-    } catch (error) {
-      // No compiler (or no --allow-run): use the last build of these sources, if there is one.
-      const latest = latestBuild(KERNEL_LIBRARY, cacheDir);
-      if (latest === null) throw error;
-      return { ok: true, library: openAndProbe(latest), path: latest, origin: "cache" };
-    }
-    path = cachedLibraryPath(KERNEL_LIBRARY, cacheDir, cc, version);
-    if (fileExists(path)) {
-      recordLatestBuild(KERNEL_LIBRARY, cacheDir, path);
-    } else {
-      origin = "built";
-      buildNativeLibrary();
-    }
-  } catch (error) {
-    return { ok: false, reason: describeError(error) };
-  }
-  try {
-    return { ok: true, library: openAndProbe(path), path, origin };
-  } catch (error) {
-    if (origin === "built") return { ok: false, reason: describeError(error) };
-    // A damaged cached file: rebuild once.
-    try {
-      buildNativeLibrary({ force: true });
-      return { ok: true, library: openAndProbe(path), path, origin: "built" };
-    } catch (rebuildError) {
-      return { ok: false, reason: describeError(rebuildError) };
-    }
+    const simd = SIMD_LEVEL_NAMES[library.symbols.bl_simd_level()] ?? "unknown";
+    return { abi: library.symbols.bl_abi_version(), simd };
+  } finally {
+    library.close();
   }
 }

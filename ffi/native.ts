@@ -5,7 +5,7 @@
  * @module
  */
 
-import { openNativeLibrary } from "./library.ts";
+import { type LibraryOrigin, openNativeLibrary } from "./library.ts";
 import { check } from "./errors.ts";
 import { type BitloadSymbols, SIMD_LEVEL_NAMES } from "./symbols.ts";
 
@@ -57,12 +57,18 @@ export interface KernelInfo {
   threads: number;
   /** Why the native kernels are not used, when they are not. */
   reason?: string;
+  /**
+   * Where the kernels came from: `"env"` (`BITLOAD_NATIVE_LIB`), `"cache"` (an earlier build),
+   * `"built"` (built by this process), or `"fallback"` (the TypeScript kernels; see `reason`).
+   */
+  origin: "env" | "path" | "cache" | "built" | "fallback";
 }
 
 interface Loaded {
   kernels: NativeKernels | null;
   symbols: BitloadSymbols | null;
   path?: string;
+  origin?: LibraryOrigin;
   reason?: string;
 }
 
@@ -156,6 +162,7 @@ function load(): Loaded {
       kernels: makeKernels(result.library.symbols, result.path),
       symbols: result.library.symbols,
       path: result.path,
+      origin: result.origin,
     };
   } else {
     loaded = { kernels: null, symbols: null, reason: result.reason };
@@ -231,8 +238,9 @@ export function supportedSimdLevels(): SimdLevel[] {
  * ```
  */
 export function kernelInfo(): KernelInfo {
-  const { kernels, reason } = load();
+  const { kernels, reason, origin } = load();
   const threads = navigator.hardwareConcurrency ?? 1;
-  if (kernels === null) return { backend: "ts", threads, reason };
-  return { backend: "native", library: kernels.libraryPath, simd: kernels.simdLevel(), threads };
+  if (kernels === null) return { backend: "ts", threads, reason, origin: "fallback" };
+  const simd = kernels.simdLevel();
+  return { backend: "native", library: kernels.libraryPath, simd, threads, origin: origin! };
 }

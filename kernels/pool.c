@@ -82,12 +82,16 @@ static void *worker_main(void *arg) {
   const int index = start->index;
   uint32_t last = start->gen;
   long nap_ns = 20000;
+  /* A worker that the last job did not include (its index is above the job's thread count, e.g.
+   * one started for a many-threaded dequantization) only naps: spinning through every inference
+   * job it skips would burn a core. */
+  int spin = 4000;
   for (;;) {
     uint32_t gen = last;
     /* spin briefly (decode issues a job every few tens of microseconds), then nap with
      * exponential backoff up to 1 ms: no condition variable, so nothing can be lost or stuck,
      * and a sleeping worker never delays a job (the caller claims the chunks itself) */
-    for (int i = 0; i < 4000; i++) {
+    for (int i = 0; i < spin || i == 0; i++) {
       gen = (uint32_t)(atomic_load_explicit(&g_ticket, memory_order_acquire) >> 32);
       if (gen != last || atomic_load_explicit(&g_quit, memory_order_relaxed)) break;
       BL_PAUSE();
@@ -99,9 +103,14 @@ static void *worker_main(void *arg) {
       if (nap_ns < 1000000) nap_ns *= 2;
       continue;
     }
-    nap_ns = 20000;
     last = gen;
-    if (index < g_jobs[gen & 1].threads) run_chunks(gen);
+    if (index < g_jobs[gen & 1].threads) {
+      nap_ns = 20000;
+      spin = 4000;
+      run_chunks(gen);
+    } else {
+      spin = 0;
+    }
   }
 }
 

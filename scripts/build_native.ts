@@ -7,14 +7,13 @@
  * @module
  */
 
-import { buildNativeLibrary } from "../ffi/library.ts";
-import { BITLOAD_SYMBOLS, SIMD_LEVEL_NAMES } from "../ffi/symbols.ts";
+import { buildNativeLibrary, describeNativeLibrary } from "../ffi/library.ts";
 
 /**
  * Builds (or finds the up-to-date cached build of) the kernels and returns a one-line summary.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { buildAndDescribe } from "./build_native.ts";
  * console.log(buildAndDescribe({ force: false }));
  * ```
@@ -23,14 +22,8 @@ export function buildAndDescribe(options: { force: boolean }): string {
   const started = performance.now();
   const path = buildNativeLibrary({ force: options.force });
   const ms = Math.round(performance.now() - started);
-  const library = Deno.dlopen(path, BITLOAD_SYMBOLS);
-  try {
-    const abi = library.symbols.bl_abi_version();
-    const simd = SIMD_LEVEL_NAMES[library.symbols.bl_simd_level()] ?? "unknown";
-    return `${path} (abi ${abi}, simd ${simd}, ${ms} ms)`;
-  } finally {
-    library.close();
-  }
+  const { abi, simd } = describeNativeLibrary(path);
+  return `${path} (abi ${abi}, simd ${simd}, ${ms} ms)`;
 }
 
 if (import.meta.main) {

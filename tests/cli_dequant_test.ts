@@ -59,6 +59,7 @@ Deno.test("bitload kernels reports the native library, or the fallback and why",
   const native = JSON.parse((await runCli(["kernels", "--json"])).stdout);
   assert.equal(native.backend, "native");
   assert.match(native.simd, /scalar|avx2|avx512|neon/);
+  assert.match(native.origin, /^(env|cache|built)$/);
   const capped = JSON.parse(
     (await runCli(["kernels", "--json"], { BITLOAD_SIMD: "scalar" })).stdout,
   );
@@ -66,6 +67,8 @@ Deno.test("bitload kernels reports the native library, or the fallback and why",
   const off = await runCli(["kernels"], { BITLOAD_NATIVE: "0" });
   assert.match(off.stdout, /pure-TypeScript kernels \(disabled by BITLOAD_NATIVE=0\)/);
   assert.match(off.stderr, /^bitload: native kernels unavailable/);
+  const offJson = JSON.parse((await runCli(["kernels", "--json"], { BITLOAD_NATIVE: "0" })).stdout);
+  assert.equal(offJson.origin, "fallback");
 });
 
 Deno.test("cleanup", async () => {

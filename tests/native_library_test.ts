@@ -1,7 +1,8 @@
 /**
  * Discovery of the native library: the pure-TypeScript fallback (BITLOAD_NATIVE=0, no --allow-ffi, a
  * bad BITLOAD_NATIVE_LIB) prints exactly one notice and yields `null`; an explicit build lands in the
- * cache and is reused; two processes building at once both succeed.
+ * cache and is reused; two processes building at once into an empty cache both succeed with one
+ * build (a lock file; one "building" line); `kernelInfo().origin` says where the library came from.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import { BITLOAD_ABI_VERSION } from "../ffi/symbols.ts";
 const NATIVE_URL = new URL("../ffi/native.ts", import.meta.url).href;
 const BUILD_SCRIPT = new URL("../scripts/build_native.ts", import.meta.url).pathname;
 const NOTICE = /^bitload: native kernels unavailable \((.+)\); using pure-TypeScript kernels$/;
+const BUILDING = /^bitload: building native kernels \((x86_64|aarch64)[^)]*\), once — about \d+ s$/;
 
 /** Runs a snippet in a fresh Deno with the given permissions and environment. */
 async function runChild(
@@ -112,8 +114,8 @@ Deno.test("two processes building into an empty cache both load the same library
   const cacheDir = await Deno.makeTempDir();
   try {
     const [a, b] = await Promise.all([
-      runChild(["-A"], { BITLOAD_CACHE_DIR: cacheDir }),
-      runChild(["-A"], { BITLOAD_CACHE_DIR: cacheDir }),
+      runChild(["-A"], { BITLOAD_CACHE_DIR: cacheDir, BITLOAD_BUILD_NOTICE: "1" }),
+      runChild(["-A"], { BITLOAD_CACHE_DIR: cacheDir, BITLOAD_BUILD_NOTICE: "1" }),
     ]);
     for (const child of [a, b]) {
       assert.equal(child.code, 0, child.stderr);
@@ -121,9 +123,15 @@ Deno.test("two processes building into an empty cache both load the same library
       assert.equal(result.isNull, false, child.stderr);
       assert.equal(result.info.backend, "native");
       assert.ok(result.info.library.startsWith(cacheDir));
-      assert.equal(noticeLines(child.stderr).length, 0, child.stderr);
+      assert.deepEqual(noticeLines(child.stderr).filter((l) => NOTICE.test(l)), [], child.stderr);
     }
     assert.equal(JSON.parse(a.stdout).info.library, JSON.parse(b.stdout).info.library);
+    // one build: exactly one process printed the build line and says "built"; the other waited
+    // on the lock file and reused it
+    const building = [a, b].flatMap((c) => noticeLines(c.stderr)).filter((l) => BUILDING.test(l));
+    assert.equal(building.length, 1, a.stderr + b.stderr);
+    const origins = [a, b].map((c) => JSON.parse(c.stdout).info.origin).sort();
+    assert.deepEqual(origins, ["built", "cache"]);
     const names = [...Deno.readDirSync(cacheDir)].map((entry) => entry.name).sort();
     assert.equal(names.length, 2, `leftover files: ${names.join(", ")}`);
     assert.match(names[0], /^latest-bitload-[0-9a-f]{24}\.txt$/);

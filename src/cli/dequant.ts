@@ -43,8 +43,8 @@ Permissions: --allow-read, --allow-write, --allow-ffi (native kernels; --allow-r
 /** Help text of `bitload kernels`. */
 export const KERNELS_HELP = `Usage: bitload kernels [--json]
 
-Says which dequantization kernels are in use: the native library (path, SIMD level) or the
-pure-TypeScript fallback and why. BITLOAD_SIMD=scalar|avx2|avx512 caps the SIMD level,
+Says which kernels are in use and where they came from: the native library (path; from
+BITLOAD_NATIVE_LIB, the cache or a fresh build; SIMD level) or the pure-TypeScript fallback and why. BITLOAD_SIMD=scalar|avx2|avx512 caps the SIMD level,
 BITLOAD_NATIVE=0 disables native code, BITLOAD_NATIVE_LIB names a prebuilt library.`;
 
 /** Runs `kernels`; returns the exit code. */
@@ -58,7 +58,17 @@ export function runKernels(args: string[], out: (s: string) => void): Promise<nu
   const info = kernelInfo();
   if (values.json) out(JSON.stringify(info));
   else if (info.backend === "native") {
-    out(`native kernels: ${info.library}, SIMD ${info.simd}, ${info.threads} hardware threads`);
+    const from = {
+      env: "BITLOAD_NATIVE_LIB",
+      path: "a given path",
+      cache: "the cache",
+      built: "a fresh build",
+    };
+    out(
+      `native kernels: ${info.library} (from ${
+        from[info.origin as keyof typeof from]
+      }), SIMD ${info.simd}, ${info.threads} hardware threads`,
+    );
   } else out(`pure-TypeScript kernels (${info.reason ?? "native kernels unavailable"})`);
   return Promise.resolve(0);
 }

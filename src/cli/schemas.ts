@@ -94,6 +94,7 @@ export const KernelsJsonSchema = z.looseObject({
   simd: z.string().optional(),
   threads: int().positive(),
   reason: z.string().optional(),
+  origin: z.enum(["env", "path", "cache", "built", "fallback"]),
 }).describe("bitload kernels --json");
 
 const DeviceUsageSchema = z.looseObject({

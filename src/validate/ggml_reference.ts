@@ -15,6 +15,7 @@
 
 import { ValidateError } from "./errors.ts";
 import { readEnv } from "../../ffi/env.ts";
+import { openLibrary } from "../../ffi/loader.ts";
 import { existsSync } from "node:fs";
 
 /** The symbols bound from `libggml-base.so` (C declarations in the comments). */
@@ -163,13 +164,10 @@ export function openGgmlReferenceLibrary(libraryPath?: string):
         : "ggml reference library not found (set BITLOAD_GGML_LIB to a libggml-base.so, e.g. the one in npm @node-llama-cpp/linux-x64)",
     };
   }
-  let lib: Deno.DynamicLibrary<typeof GGML_REFERENCE_SYMBOLS>;
-  try {
-    lib = Deno.dlopen(path, GGML_REFERENCE_SYMBOLS);
-  } catch (error) {
-    if (error instanceof Deno.errors.PermissionDenied) throw error;
-    return { reason: `cannot open ggml reference library ${path}: ${(error as Error).message}` };
-  }
+  // the generic loader (ffi/loader.ts), with the caller's (or BITLOAD_GGML_LIB's) path
+  const opened = openLibrary({ what: "the ggml reference", symbols: GGML_REFERENCE_SYMBOLS, path });
+  if (!opened.ok) return { reason: `cannot open ggml reference library ${opened.reason}` };
+  const lib = opened.library;
   const s = lib.symbols;
   const toFloat = new Map<number, Deno.UnsafeFnPointer<ToFloat>>();
   const traits = (id: number): Deno.UnsafePointerView | null => {
