@@ -92,6 +92,7 @@ export { PlanError, type PlanErrorCode } from "./src/plan/errors.ts";
 export { QuantError, type QuantErrorCode } from "./src/quant/errors.ts";
 export { TlConfigError, type TlConfigErrorCode } from "./src/quant/tl_config.ts";
 export { ValidateError, type ValidateErrorCode } from "./src/validate/errors.ts";
+export { TokenizerError, type TokenizerErrorCode } from "./src/tokenizer/errors.ts";
 export { DownloadError, type DownloadErrorCode } from "./src/download/resumable.ts";
 export { NativeKernelError, type NativeKernelErrorCode } from "./ffi/errors.ts";
 // Types the API above refers to (exported so the documentation is complete; their modules'

@@ -2,6 +2,7 @@
  * Pre-tokenizer discovery from a `tokenizer.json` sidecar next to a model.
  */
 
+import { TokenizerError } from "../src/tokenizer/errors.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GgufValueType, kv, writeGguf } from "../src/gguf/mod.ts";
@@ -77,7 +78,10 @@ Deno.test("pre: auto uses a tokenizer.json next to a GGUF without tokenizer.ggml
     assert.equal(tok.pre?.type, "LLAMA3");
     assert.match(warnings.join("\n"), /using "llama3" from/);
     await Deno.writeTextFile(join(dir, "tokenizer.json"), "{ not json");
-    await assert.rejects(() => discoverPre(path), SyntaxError);
+    await assert.rejects(
+      () => discoverPre(path),
+      (e: unknown) => e instanceof TokenizerError && e.code === "BAD_SIDECAR",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

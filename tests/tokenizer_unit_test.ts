@@ -5,6 +5,7 @@
  * file, plus the reference vocabularies when present).
  */
 
+import { TokenizerError } from "../src/tokenizer/errors.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GgufValueType, kv, writeGguf } from "../src/gguf/mod.ts";
@@ -146,7 +147,10 @@ Deno.test("BPE from metadata: merges by rank, specials, BOS, missing pre", () =>
   assert.equal(tok.decode([bos, hello, world]), "<|bos|>hello world");
   assert.equal(tok.decode([bos, hello, world], { skipSpecial: true }), "hello world");
   assert.equal(tok.tokenToPiece(world), " world");
-  assert.throws(() => tok.tokenToPiece(1e6), RangeError);
+  assert.throws(
+    () => tok.tokenToPiece(1e6),
+    (e: unknown) => e instanceof TokenizerError && e.code === "BAD_TOKEN",
+  );
 });
 
 Deno.test("BPE: an unknown pre is an error, a pre override wins", () => {

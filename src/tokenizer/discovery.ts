@@ -11,6 +11,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -110,9 +111,13 @@ export async function discoverPre(modelPath: string): Promise<DiscoveredPre | un
   try {
     json = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
-    throw new SyntaxError(`Cannot read tokenizer sidecar "${path}": ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new TokenizerError(
+      "BAD_SIDECAR",
+      `Cannot read tokenizer sidecar "${path}": ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const pre = preFromTokenizerJson(json);
   return pre === undefined ? undefined : { pre, source: path };

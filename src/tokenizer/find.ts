@@ -8,6 +8,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { readEnv } from "../../ffi/env.ts";
@@ -99,14 +100,16 @@ function templateBos(post: HfTokenizerJson["post_processor"]): string | undefine
 export function metadataFromTokenizerJson(json: unknown): GgufMetadata {
   const j = json as HfTokenizerJson;
   if (j?.model?.type !== "BPE" || !j.model.vocab || !Array.isArray(j.model.merges)) {
-    throw new Error(
+    throw new TokenizerError(
+      "UNSUPPORTED_MODEL",
       `tokenizer.json has a ${
         j?.model?.type ?? "missing"
       } model; bitload reads byte-level BPE ones`,
     );
   }
   if (!isByteLevel(j)) {
-    throw new Error(
+    throw new TokenizerError(
+      "UNSUPPORTED_MODEL",
       "tokenizer.json is a BPE model without a ByteLevel decoder (SentencePiece-style); convert it to GGUF",
     );
   }
@@ -236,7 +239,10 @@ export async function findTokenizer(
   const url = options.url ?? readEnv("BITLOAD_TOKENIZER_URL");
   if (!url) {
     steps.push("4. no --tokenizer-url and no $BITLOAD_TOKENIZER_URL");
-    throw new Error(`No tokenizer found for "${modelPath}":\n  ${steps.join("\n  ")}`);
+    throw new TokenizerError(
+      "NOT_FOUND",
+      `No tokenizer found for "${modelPath}":\n  ${steps.join("\n  ")}`,
+    );
   }
   const cache = options.cache ?? new DownloadCache("tokenizers");
   const hit = cache.lookup(url);

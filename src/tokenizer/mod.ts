@@ -45,3 +45,4 @@ export {
   metadataFromUnigram,
   metadataFromWordPiece,
 } from "./sidecar.ts";
+export { TokenizerError, type TokenizerErrorCode } from "./errors.ts";

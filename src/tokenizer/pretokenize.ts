@@ -18,6 +18,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { codepointFlags, FLAG, toLower } from "./unicode.ts";
 
 /** A pre-tokenizer configuration: the regex list and the flags llama.cpp sets with it. */
@@ -274,12 +275,18 @@ const UNSUPPORTED = new Set([
 export function preTokenizerConfig(pre: string | undefined): PreTokenizerConfig {
   const name = pre === undefined || pre === "" ? "default" : pre;
   if (UNSUPPORTED.has(name)) {
-    throw new RangeError(
+    throw new TokenizerError(
+      "UNSUPPORTED_MODEL",
       `Unsupported pre-tokenizer type "${name}": llama.cpp knows it but bitload does not implement it yet`,
     );
   }
   const row = TABLE.find((r) => r.names.includes(name));
-  if (!row) throw new RangeError(`Unknown pre-tokenizer type "${name}" (tokenizer.ggml.pre)`);
+  if (!row) {
+    throw new TokenizerError(
+      "UNSUPPORTED_MODEL",
+      `Unknown pre-tokenizer type "${name}" (tokenizer.ggml.pre)`,
+    );
+  }
   return {
     type: row.type,
     regexes: row.regexes,
@@ -673,7 +680,12 @@ function rewriteSpaces(pattern: string): string {
       const d = pattern[i + 1];
       if (d === "s") out += inside ? ISSPACE : `[${ISSPACE}]`;
       else if (d === "S") {
-        if (inside) throw new RangeError(`Unsupported "\\S" inside a class in regex "${pattern}"`);
+        if (inside) {
+          throw new TokenizerError(
+            "BAD_REGEX",
+            `Unsupported "\\S" inside a class in regex "${pattern}"`,
+          );
+        }
         out += `[^${ISSPACE}]`;
       } else out += c + d;
       i++;
@@ -691,7 +703,8 @@ function compileStdRegex(regex: string): Splitter {
   if (useCollapsed) {
     for (const ch of regex) {
       if (ch.codePointAt(0)! >= 128) {
-        throw new RangeError(
+        throw new TokenizerError(
+          "BAD_REGEX",
           `Regex "${regex}" includes both unicode categories and non-ASCII characters`,
         );
       }

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufMetadataEntry } from "../gguf/model.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
@@ -49,18 +50,22 @@ class ProtoReader {
     let result = 0;
     let shift = 0;
     for (;;) {
-      if (this.pos >= this.end) throw new Error("tokenizer.model: truncated varint");
+      if (this.pos >= this.end) {
+        throw new TokenizerError("BAD_SIDECAR", "tokenizer.model: truncated varint");
+      }
       const b = this.bytes[this.pos++];
       result += (b & 0x7f) * 2 ** shift;
       if (b < 0x80) return result;
       shift += 7;
-      if (shift > 63) throw new Error("tokenizer.model: varint too long");
+      if (shift > 63) throw new TokenizerError("BAD_SIDECAR", "tokenizer.model: varint too long");
     }
   }
   /** A reader over the next length-delimited field (a nested message); skips it here. */
   sub(): ProtoReader {
     const n = this.varint();
-    if (this.pos + n > this.end) throw new Error("tokenizer.model: field runs past the end");
+    if (this.pos + n > this.end) {
+      throw new TokenizerError("BAD_SIDECAR", "tokenizer.model: field runs past the end");
+    }
     const inner = new ProtoReader(this.bytes, this.pos + n);
     inner.pos = this.pos;
     this.pos += n;
@@ -73,13 +78,17 @@ class ProtoReader {
   }
   bytesField(): Uint8Array {
     const n = this.varint();
-    if (this.pos + n > this.end) throw new Error("tokenizer.model: field runs past the end");
+    if (this.pos + n > this.end) {
+      throw new TokenizerError("BAD_SIDECAR", "tokenizer.model: field runs past the end");
+    }
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
   float(): number {
-    if (this.pos + 4 > this.end) throw new Error("tokenizer.model: truncated float");
+    if (this.pos + 4 > this.end) {
+      throw new TokenizerError("BAD_SIDECAR", "tokenizer.model: truncated float");
+    }
     const v = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.pos, 4).getFloat32(
       0,
       true,
@@ -92,7 +101,7 @@ class ProtoReader {
     else if (wire === 1) this.pos += 8;
     else if (wire === 2) this.bytesField();
     else if (wire === 5) this.pos += 4;
-    else throw new Error(`tokenizer.model: unsupported wire type ${wire}`);
+    else throw new TokenizerError("BAD_SIDECAR", `tokenizer.model: unsupported wire type ${wire}`);
   }
 }
 
@@ -161,9 +170,12 @@ export function metadataFromSentencePiece(bytes: Uint8Array): GgufMetadata {
       }
     } else top.skip(wire);
   }
-  if (tokens.length === 0) throw new Error("tokenizer.model holds no pieces");
+  if (tokens.length === 0) {
+    throw new TokenizerError("BAD_SIDECAR", "tokenizer.model holds no pieces");
+  }
   if (modelType !== 1 && modelType !== 2) {
-    throw new Error(
+    throw new TokenizerError(
+      "UNSUPPORTED_MODEL",
       `tokenizer.model has SentencePiece model type ${modelType}; only BPE (2) and unigram (1) are read`,
     );
   }
@@ -237,7 +249,7 @@ export function metadataFromWordPiece(json: unknown): GgufMetadata {
   const j = json as { model?: HfModelJson; added_tokens?: HfAddedToken[] };
   const vocab = j.model?.vocab;
   if (j.model?.type !== "WordPiece" || !vocab || Array.isArray(vocab)) {
-    throw new Error("tokenizer.json is not a WordPiece model");
+    throw new TokenizerError("BAD_SIDECAR", "tokenizer.json is not a WordPiece model");
   }
   const byId = new Map<number, string>();
   for (const [text, id] of Object.entries(vocab)) byId.set(id, text);
@@ -302,7 +314,7 @@ export function metadataFromUnigram(json: unknown): GgufMetadata {
   const j = json as { model?: HfModelJson; added_tokens?: HfAddedToken[]; normalizer?: unknown };
   const vocab = j.model?.vocab;
   if (j.model?.type !== "Unigram" || !Array.isArray(vocab)) {
-    throw new Error("tokenizer.json is not a Unigram model");
+    throw new TokenizerError("BAD_SIDECAR", "tokenizer.json is not a Unigram model");
   }
   const tokens = vocab.map(([piece]) => piece);
   const scores = Float32Array.from(vocab.map(([, score]) => score));

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { utf8Bytes } from "./bpe.ts";
 import { PairHeap } from "./heap.ts";
 
@@ -260,7 +261,8 @@ export class SpmModel {
     for (const byte of b - a === 1 ? utf8Unit(text.charCodeAt(0)) : utf8Bytes(text)) {
       const t = this.#byteTok[byte];
       if (t < 0) {
-        throw new RangeError(
+        throw new TokenizerError(
+          "BAD_TOKEN",
           `Cannot encode byte 0x${
             byte.toString(16).padStart(2, "0")
           }: the vocabulary has no byte token for it`,

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { readGguf } from "../gguf/reader.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
@@ -171,7 +172,10 @@ export class Tokenizer {
         if (cfg.noBos) v.special.bos = -1;
         const merges = metaValue(metadata, "tokenizer.ggml.merges");
         if (merges === undefined) {
-          throw new TypeError('Cannot build a BPE tokenizer: no "tokenizer.ggml.merges"');
+          throw new TokenizerError(
+            "BAD_METADATA",
+            'Cannot build a BPE tokenizer: no "tokenizer.ggml.merges"',
+          );
         }
         const mergeList = merges instanceof GgufStringArray
           ? merges
@@ -190,7 +194,10 @@ export class Tokenizer {
         addEos = true;
         break;
       default:
-        throw new RangeError(`Unknown or unsupported tokenizer model "${v.model}"`);
+        throw new TokenizerError(
+          "UNSUPPORTED_MODEL",
+          `Unknown or unsupported tokenizer model "${v.model}"`,
+        );
     }
     addSpacePrefix = boolKey(metadata, "tokenizer.ggml.add_space_prefix") ?? addSpacePrefix;
     addBos = boolKey(metadata, "tokenizer.ggml.add_bos_token") ?? addBos;
@@ -221,7 +228,10 @@ export class Tokenizer {
       else if (cm instanceof Int8Array) {
         charsmap = new Uint8Array(cm.buffer, cm.byteOffset, cm.length);
       } else if (cm !== undefined) {
-        throw new TypeError('Invalid GGUF type for "tokenizer.ggml.precompiled_charsmap"');
+        throw new TokenizerError(
+          "BAD_METADATA",
+          'Invalid GGUF type for "tokenizer.ggml.precompiled_charsmap"',
+        );
       }
       this.#ugm = new UgmModel(v.tokens, v.attrs, v.scores, v.special.unk, charsmap, {
         addSpacePrefix,
@@ -356,7 +366,10 @@ export class Tokenizer {
 
   #checkId(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.#vocab.tokens.length) {
-      throw new RangeError(`Token id ${id} is out of range [0, ${this.#vocab.tokens.length})`);
+      throw new TokenizerError(
+        "BAD_TOKEN",
+        `Token id ${id} is out of range [0, ${this.#vocab.tokens.length})`,
+      );
     }
   }
 
@@ -373,7 +386,9 @@ export class Tokenizer {
       return decodeByteLevel(text);
     }
     if (attr & ATTR.BYTE) {
-      if (this.type === "wpm") throw new RangeError(`Byte token ${id} in a WPM vocabulary`);
+      if (this.type === "wpm") {
+        throw new TokenizerError("BAD_TOKEN", `Byte token ${id} in a WPM vocabulary`);
+      }
       return Uint8Array.of(parseInt(text.slice(3, 5), 16) & 0xff);
     }
     return new Uint8Array(0);
@@ -551,7 +566,12 @@ export class Tokenizer {
 }
 
 function requireId(id: number, what: string): number {
-  if (id < 0) throw new RangeError(`The vocabulary asks for ${what} but has no ${what} token`);
+  if (id < 0) {
+    throw new TokenizerError(
+      "BAD_METADATA",
+      `The vocabulary asks for ${what} but has no ${what} token`,
+    );
+  }
   return id;
 }
 

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import { utf8Bytes } from "./bpe.ts";
 import { ATTR } from "./vocab.ts";
 
@@ -184,12 +185,18 @@ export class UgmModel {
     this.#opts = opts;
     if (charsmap && charsmap.length > 0) {
       if (charsmap.length < 4) {
-        throw new RangeError("precompiled_charsmap too small for xcda_blob_size header");
+        throw new TokenizerError(
+          "BAD_CHARSMAP",
+          "precompiled_charsmap too small for xcda_blob_size header",
+        );
       }
       const dv = new DataView(charsmap.buffer, charsmap.byteOffset, charsmap.byteLength);
       const blob = dv.getUint32(0, true);
       if (blob + 4 >= charsmap.length) {
-        throw new RangeError("Index out of array bounds in precompiled charsmap");
+        throw new TokenizerError(
+          "BAD_CHARSMAP",
+          "Index out of array bounds in precompiled charsmap",
+        );
       }
       const xcda = new Uint32Array(blob >>> 2);
       for (let i = 0; i < xcda.length; i++) xcda[i] = dv.getUint32(4 + i * 4, true);
@@ -237,13 +244,17 @@ export class UgmModel {
         const c = input[p];
         if (c === 0) break;
         idx = (idx ^ c) >>> 0;
-        if (idx >= xl) throw new RangeError("Index out of array bounds in XCDA array");
+        if (idx >= xl) {
+          throw new TokenizerError("BAD_CHARSMAP", "Index out of array bounds in XCDA array");
+        }
         const node = x[idx];
         if (((node & 0x800000ff) >>> 0) !== c) break;
         const leaf = ((node >>> 8) & 1) === 1;
         idx = (idx ^ (((node >>> 10) << ((node & (1 << 9)) >>> 6)) >>> 0)) >>> 0;
         if (leaf) {
-          if (idx >= xl) throw new RangeError("Index out of array bounds in XCDA array");
+          if (idx >= xl) {
+            throw new TokenizerError("BAD_CHARSMAP", "Index out of array bounds in XCDA array");
+          }
           longestLen = p - offset + 1;
           longestOff = x[idx] & 0x7fffffff;
         }
@@ -252,12 +263,15 @@ export class UgmModel {
     if (longestLen > 0) {
       const r = this.#replacements;
       if (longestOff >= r.length) {
-        throw new RangeError("Index out of array bounds in precompiled charsmap");
+        throw new TokenizerError(
+          "BAD_CHARSMAP",
+          "Index out of array bounds in precompiled charsmap",
+        );
       }
       let n = 0;
       while (longestOff + n < r.length && r[longestOff + n] !== 0) n++;
       if (longestOff + n === r.length) {
-        throw new RangeError("Unterminated string in precompiled charsmap");
+        throw new TokenizerError("BAD_CHARSMAP", "Unterminated string in precompiled charsmap");
       }
       this.#pSrc = r;
       this.#pStart = longestOff;

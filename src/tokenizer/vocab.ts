@@ -8,6 +8,7 @@
  * @module
  */
 
+import { TokenizerError } from "./errors.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
 
@@ -131,7 +132,7 @@ function stringList(metadata: GgufMetadata, key: string): string[] | undefined {
   // GgufStringArray keeps a leading U+FEFF (llama-spm token 30143 is exactly that character).
   if (v instanceof GgufStringArray) return v.toArray();
   if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v as string[];
-  throw new TypeError(`Metadata key "${key}" is not an array of strings`);
+  throw new TokenizerError("BAD_METADATA", `Metadata key "${key}" is not an array of strings`);
 }
 
 /**
@@ -159,7 +160,7 @@ export function numberArray(
     ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) &&
     !(v instanceof BigUint64Array)
   ) return v as unknown as ArrayLike<number>;
-  throw new TypeError(`Metadata key "${key}" is not a numeric array`);
+  throw new TokenizerError("BAD_METADATA", `Metadata key "${key}" is not a numeric array`);
 }
 
 function uintKey(metadata: GgufMetadata, key: string): number | undefined {
@@ -321,22 +322,34 @@ const SPECIAL_KEYS: [string, keyof SpecialIds][] = [
 export function loadVocab(metadata: GgufMetadata, warn: (msg: string) => void): VocabData {
   const model = metaValue(metadata, "tokenizer.ggml.model");
   if (typeof model !== "string") {
-    throw new TypeError('Cannot build a tokenizer: metadata has no string "tokenizer.ggml.model"');
+    throw new TokenizerError(
+      "BAD_METADATA",
+      'Cannot build a tokenizer: metadata has no string "tokenizer.ggml.model"',
+    );
   }
   const preValue = metaValue(metadata, "tokenizer.ggml.pre");
   const pre = typeof preValue === "string" ? preValue : undefined;
   const tokens = stringList(metadata, "tokenizer.ggml.tokens");
   if (!tokens) {
-    throw new TypeError('Cannot build a tokenizer: metadata has no "tokenizer.ggml.tokens"');
+    throw new TokenizerError(
+      "BAD_METADATA",
+      'Cannot build a tokenizer: metadata has no "tokenizer.ggml.tokens"',
+    );
   }
   const n = tokens.length;
   const rawScores = numberArray(metadata, "tokenizer.ggml.scores");
   if (rawScores && rawScores.length < n) {
-    throw new RangeError(`Index out of array bounds for scores (${rawScores.length} < ${n})`);
+    throw new TokenizerError(
+      "BAD_METADATA",
+      `Index out of array bounds for scores (${rawScores.length} < ${n})`,
+    );
   }
   const types = numberArray(metadata, "tokenizer.ggml.token_type");
   if (types && types.length < n) {
-    throw new RangeError(`Index out of array bounds for toktypes (${types.length} < ${n})`);
+    throw new TokenizerError(
+      "BAD_METADATA",
+      `Index out of array bounds for toktypes (${types.length} < ${n})`,
+    );
   }
   const scores = new Float32Array(n);
   const attrs = new Int32Array(n);
