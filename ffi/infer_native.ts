@@ -224,6 +224,22 @@ export class InferNative {
     this.#s.bl_matmul_f16(w, big(rows), big(cols), x, big(ntok), y);
   }
 
+  /**
+   * F16 weights times f32 activations in ggml's one-token arithmetic (activations rounded to f16,
+   * `ggml_vec_dot_f16` per row), as llama.cpp and bitnet.cpp compute a decode step's LM head.
+   */
+  matmulF16Decode(
+    w: Uint8Array | Uint16Array,
+    rows: number,
+    cols: number,
+    x: Float32Array,
+    ntok: number,
+    y: Float32Array,
+    context: string,
+  ): void {
+    check(this.#s.bl_matmul_f16_decode(w, big(rows), big(cols), x, big(ntok), y), context);
+  }
+
   /** F32 weights times f32 activations. */
   matmulF32(
     w: Float32Array,
@@ -365,6 +381,35 @@ export class InferNative {
     const s = this.#s;
     const fn = k instanceof Float16Array ? s.bl_attention_batch_f16 : s.bl_attention_batch;
     fn(q, k, v, shape.nHead, shape.nKv, shape.headDim, pos0, ntok, shape.scale, out, scratch);
+  }
+
+  /**
+   * One query over positions `0…npos-1` of an f32 or f16 cache in ggml's one-token arithmetic
+   * (V · p by `ggml_vec_dot_f16` with p rounded to f16 for an f16 cache), as llama.cpp and
+   * bitnet.cpp decode.
+   */
+  attentionDecode(
+    q: Float32Array,
+    k: Float32Array | Float16Array,
+    v: Float32Array | Float16Array,
+    shape: AttentionShape,
+    npos: number,
+    out: Float32Array,
+    scratch: Float32Array,
+  ): void {
+    this.#s.bl_attention_decode(
+      q,
+      k,
+      v,
+      shape.nHead,
+      shape.nKv,
+      shape.headDim,
+      npos,
+      shape.scale,
+      out,
+      scratch,
+      k instanceof Float16Array ? 1 : 0,
+    );
   }
 
   /** Single-query attention over positions `0…npos-1` of an f32 cache. */

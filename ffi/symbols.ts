@@ -202,6 +202,31 @@ export const BITLOAD_SYMBOLS = {
     ],
     result: "void",
   },
+  // void bl_attention_decode(const float *q, const void *k, const void *v, int32_t n_head,
+  //   int32_t n_kv, int32_t head_dim, int32_t npos, float scale, float *out, float *scratch,
+  //   int32_t kv_f16);
+  bl_attention_decode: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  // int32_t bl_matmul_f16_decode(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
+  //   int64_t ntok, float *y);
+  bl_matmul_f16_decode: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's symbols. */

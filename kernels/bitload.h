@@ -191,6 +191,13 @@ BL_API int32_t bl_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const
 BL_API void bl_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
                           float *y);
 
+/**
+ * F16 weights times f32 activations in ggml's one-token arithmetic: activations rounded to f16, then
+ * ggml_vec_dot_f16 per row. Returns 0, or -1 when scratch memory cannot be allocated.
+ */
+BL_API int32_t bl_matmul_f16_decode(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
+                                    int64_t ntok, float *y);
+
 /** F32 weights times f32 activations. */
 BL_API void bl_matmul_f32(const float *w, int64_t rows, int64_t cols, const float *x, int64_t ntok,
                           float *y);
@@ -293,6 +300,14 @@ BL_API void bl_attention_batch_f16(const float *q, const uint16_t *k, const uint
 /** Single-query attention; `scratch` holds n_head * npos floats. */
 BL_API void bl_attention(const float *q, const float *k, const float *v, int32_t n_head, int32_t n_kv,
                          int32_t head_dim, int32_t npos, float scale, float *out, float *scratch);
+
+/**
+ * One query token in ggml's one-token arithmetic (llama.cpp's and bitnet.cpp's decode steps): V * p by
+ * ggml_vec_dot_f16 with p rounded to f16 for an f16 cache. `k`, `v` are f16 bits when `kv_f16`, else f32.
+ */
+BL_API void bl_attention_decode(const float *q, const void *k, const void *v, int32_t n_head, int32_t n_kv,
+                                int32_t head_dim, int32_t npos, float scale, float *out, float *scratch,
+                                int32_t kv_f16);
 
 #ifdef __cplusplus
 }

@@ -297,7 +297,15 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       const o32 = new Float32Array(nHead * D), o16 = new Float32Array(nHead * D);
       nat.attention(qv, k, v, shape, npos, o32, new Float32Array(nHead * npos));
       nat.attentionBatch(qv, k16, v16, shape, npos - 1, 1, o16, new Float32Array(nHead * npos));
-      byLevel.push(new Float32Array([...o32, ...o16]));
+      // ggml's one-token arithmetic (decodeArithmetic "ggml"), both caches, and its f16 head
+      const d32 = new Float32Array(nHead * D), d16 = new Float32Array(nHead * D);
+      nat.attentionDecode(qv, k, v, shape, npos, d32, new Float32Array(nHead * npos));
+      nat.attentionDecode(qv, k16, v16, shape, npos, d16, new Float32Array(nHead * npos));
+      const head = new Float32Array(npos);
+      nat.matmulF16Decode(new Uint8Array(k16.buffer), npos, nKv * D, v, 1, head, "head");
+      byLevel.push(new Float32Array([...o32, ...o16, ...d32, ...d16, ...head]));
+      // the one-token V·p differs from the batch order only by rounding
+      for (let i = 0; i < o32.length; i++) assert.ok(Math.abs(d32[i] - o32[i]) < 1e-5);
     }
     nat.setLevel("best");
     for (const o of byLevel) assert.deepEqual(o, byLevel[0]);

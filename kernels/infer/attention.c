@@ -16,6 +16,7 @@ typedef struct {
   float *scratch; /* n_head * npos */
   int lvl;
   int kv_f16;
+  int ggml_decode; /* ggml's one-token arithmetic for V . p (see bl_attention_decode) */
 } attn_ctx;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -122,8 +123,9 @@ static void task_attn(void *p, int64_t b, int64_t e) {
   int64_t stride = (int64_t)c->n_kv * c->head_dim;
   int D = c->head_dim;
   size_t esz = c->kv_f16 ? 2 : 4;
-  /* per thread: 8 lane rows of D floats, then q as f16 */
-  float *lanes = (float *)bl_scratch(1, (size_t)D * 8 * sizeof(float) + (size_t)D * 2);
+  /* per thread: L lane rows of D floats, then q as f16 */
+  const int L = c->ggml_decode ? 32 : 8;
+  float *lanes = (float *)bl_scratch(1, (size_t)D * L * sizeof(float) + (size_t)D * 2);
   for (int64_t h = b; h < e; h++) {
     float *o = c->out + h * D;
     if (!lanes) {
@@ -133,7 +135,7 @@ static void task_attn(void *p, int64_t b, int64_t e) {
     const float *qh = c->q + h * D;
     const void *qk = qh;
     if (c->kv_f16) {
-      uint16_t *q16 = (uint16_t *)(lanes + (size_t)D * 8);
+      uint16_t *q16 = (uint16_t *)(lanes + (size_t)D * L);
       for (int d = 0; d < D; d++) q16[d] = f32_to_f16(qh[d]);
       qk = q16;
     }
@@ -162,11 +164,13 @@ static void task_attn(void *p, int64_t b, int64_t e) {
       sum += (double)hsum8_scalar(g);
     }
     const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < 8 * D; i++) lanes[i] = 0.0f;
+    for (int i = 0; i < L * D; i++) lanes[i] = 0.0f;
     for (int t = 0; t < c->npos; t++) {
-      const float w = sc[t] * inv;
+      float w = sc[t] * inv;
+      /* one-token decode: ggml converts p to the f16 V's type */
+      if (c->ggml_decode && c->kv_f16) w = bl_fp16_to_fp32(f32_to_f16(w));
       const void *vt = (const char *)c->v + (size_t)(t * stride + (int64_t)kvh * D) * esz;
-      float *acc = lanes + (size_t)(t & 7) * D;
+      float *acc = lanes + (size_t)(t % L) * D;
 #if BL_X86
       if (c->lvl >= BL_SIMD_AVX2) fma_row_avx2(acc, vt, c->kv_f16, w, D);
       else
@@ -174,9 +178,9 @@ static void task_attn(void *p, int64_t b, int64_t e) {
         fma_row_scalar(acc, vt, c->kv_f16, w, D);
     }
     for (int d = 0; d < D; d++) {
-      float a[8];
-      for (int l = 0; l < 8; l++) a[l] = lanes[(size_t)l * D + d];
-      o[d] = hsum8_scalar(a);
+      float a[32];
+      for (int l = 0; l < L; l++) a[l] = lanes[(size_t)l * D + d];
+      o[d] = c->ggml_decode ? ggml_reduce32(a) : hsum8_scalar(a);
     }
   }
 }
@@ -230,4 +234,27 @@ BL_API void bl_attention(const float *q, const float *k, const float *v, int32_t
                        float *scratch) {
   attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bl_level(), 0};
   bl_parallel_for(task_attn, &c, n_head, 1);
+}
+
+/**
+ * One query token (its K/V already in the cache) in ggml's one-token arithmetic, as llama.cpp and
+ * bitnet.cpp decode: V * p by ggml_vec_dot_f16 (p rounded to f16 for an f16 cache; 4 chains of 8
+ * lanes over 32 positions, GGML_F32x8_REDUCE) instead of tinyBLAS's order, which ggml uses only
+ * for batches of 2 or more. `k`, `v` are f16 bits when `kv_f16`, else f32.
+ */
+BL_API void bl_attention_decode(const float *q, const void *k, const void *v, int32_t n_head,
+                                int32_t n_kv, int32_t head_dim, int32_t npos, float scale,
+                                float *out, float *scratch, int32_t kv_f16) {
+  attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bl_level(),
+                kv_f16 != 0, 1};
+  bl_parallel_for(task_attn, &c, n_head, 1);
+}
+
+/* ggml_vec_dot_f16 of two f16 vectors (the order of the scores above). */
+float bl_ggml_vec_dot_f16(int lvl, const uint16_t *x, const uint16_t *y, int n) {
+#if BL_X86
+  if (lvl >= BL_SIMD_AVX2) return kq_dot_avx2(x, y, 1, n);
+#endif
+  (void)lvl;
+  return kq_dot_scalar(x, y, 1, n);
 }

@@ -143,6 +143,36 @@ static void task_dense(dense_ctx *c, int64_t b, int64_t e, int f16) {
 static void task_f16(void *p, int64_t b, int64_t e) { task_dense((dense_ctx *)p, b, e, 1); }
 static void task_f32(void *p, int64_t b, int64_t e) { task_dense((dense_ctx *)p, b, e, 0); }
 
+typedef struct {
+  const uint16_t *w, *x16;
+  int64_t rows, cols, ntok;
+  float *y;
+  int lvl;
+} decode_ctx;
+
+static void task_f16_decode(void *p, int64_t b, int64_t e) {
+  decode_ctx *c = (decode_ctx *)p;
+  for (int64_t r = b; r < e; r++)
+    for (int64_t t = 0; t < c->ntok; t++)
+      c->y[t * c->rows + r] = bl_ggml_vec_dot_f16(c->lvl, c->w + r * c->cols, c->x16 + t * c->cols,
+                                                  (int)c->cols);
+}
+
+/**
+ * F16 weights times f32 activations in ggml's one-token arithmetic (llama.cpp's and bitnet.cpp's
+ * decode steps): the activations rounded to f16, then ggml_vec_dot_f16 per row. Returns 0, or -1
+ * when scratch memory cannot be allocated.
+ */
+BL_API int32_t bl_matmul_f16_decode(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
+                                    int64_t ntok, float *y) {
+  uint16_t *x16 = (uint16_t *)bl_scratch(0, (size_t)(ntok * cols) * sizeof(uint16_t));
+  if (!x16) return -1;
+  for (int64_t i = 0; i < ntok * cols; i++) x16[i] = f32_to_f16(x[i]);
+  decode_ctx c = {w, x16, rows, cols, ntok, y, bl_level()};
+  bl_parallel_for(task_f16_decode, &c, rows, 8);
+  return 0;
+}
+
 /** F16 weights times f32 activations. */
 BL_API void bl_matmul_f16(const uint16_t *w, int64_t rows, int64_t cols, const float *x,
                         int64_t ntok, float *y) {

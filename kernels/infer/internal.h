@@ -176,6 +176,8 @@ static inline float ggml_expf_scalar(float x) {
 
 /* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
 BL_HIDDEN float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
+/* ggml_vec_dot_f16 of two f16 vectors: 4 chains of 8 lanes, GGML_F32x8_REDUCE (attention.c). */
+BL_HIDDEN float bl_ggml_vec_dot_f16(int lvl, const uint16_t *x, const uint16_t *y, int n);
 BL_HIDDEN float bl_dot_f32(int lvl, const float *w, const float *x, int64_t n);
 
 #endif

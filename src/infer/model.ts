@@ -106,6 +106,15 @@ export interface LoadModelOptions {
    * so the I2_S integer kernels run them.
    */
   tlConfig?: TlConfigFile;
+  /**
+   * Arithmetic of one-token forward calls (decode steps), native backend: `"batch"` (default) is
+   * the arithmetic of prompt batches, so that a token gives the same bits alone or in any batch
+   * (continuous batching relies on it); `"ggml"` copies llama.cpp's and bitnet.cpp's one-token
+   * path, which rounds the F16 LM head's activations and the attention probabilities (f16 cache)
+   * to f16 and sums with `ggml_vec_dot_f16` — for greedy continuations identical to those engines'
+   * (see docs/exactness.md).
+   */
+  decodeArithmetic?: "batch" | "ggml";
 }
 
 /** What transcoding TL1/TL2 weights to I2_S at load cost (all zero for other files). */
@@ -384,6 +393,8 @@ export class InferenceModel implements Disposable {
   readonly contextLength: number;
   /** Element type of the KV cache. */
   readonly kvType: "f32" | "f16";
+  /** One-token calls in ggml's one-token arithmetic (`decodeArithmetic: "ggml"`). */
+  readonly #ggmlDecode: boolean;
   /** Largest prompt batch per {@link forward} call. */
   readonly maxBatch: number;
   /** Tokens in the KV cache. */
@@ -431,6 +442,11 @@ export class InferenceModel implements Disposable {
     const c = readModelConfig(weights.metadata, embd.dims[1]);
     this.config = c;
     this.kvType = options.kvType ?? "f32";
+    const decode = options.decodeArithmetic ?? "batch";
+    if (decode !== "batch" && decode !== "ggml") {
+      throw new RangeError(`decodeArithmetic must be "batch" or "ggml", got "${decode}"`);
+    }
+    this.#ggmlDecode = decode === "ggml";
     if (this.kvType !== "f32" && this.kvType !== "f16") {
       throw new ModelConfigError(
         "BAD_OPTION",
@@ -862,7 +878,9 @@ export class InferenceModel implements Disposable {
         vc.set(v.subarray(r0 * kvDim, r1 * kvDim), seg.pos0 * kvDim);
         const qs = q.subarray(r0 * qDim, r1 * qDim);
         const as = att.subarray(r0 * qDim, r1 * qDim);
-        if (this.#native) {
+        if (this.#native && this.#ggmlDecode && n === 1) {
+          this.#native.attentionDecode(qs, kc, vc, this.#shape, seg.pos0 + 1, as, this.#scores);
+        } else if (this.#native) {
           this.#native.attentionBatch(qs, kc, vc, this.#shape, seg.pos0, seg.n, as, this.#scores);
         } else {
           for (let t = 0; t < seg.n; t++) {
@@ -922,7 +940,10 @@ export class InferenceModel implements Disposable {
     }
     const logits = this.#logits.subarray(0, rows * c.nVocab);
     staleActs(this.#actsEmbd);
-    this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
+    if (this.#native && this.#ggmlDecode && n === 1 && this.#head.kernel === "f16") {
+      const head = this.#head;
+      this.#native.matmulF16Decode(head.data, head.rows, head.cols, h, rows, logits, head.name);
+    } else this.#matmul(this.#head, h, rows, logits, this.#actsEmbd);
     return logits;
   }
 
