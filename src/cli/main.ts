@@ -43,6 +43,10 @@ Commands:
   synth OUT      write a synthetic BitNet b1.58 model
   demo [FILE]    run the main job on FILE, $BITNET_GGUF or a synthetic model
 
+Every command takes --json (one JSON object; schemas in docs/schemas/) and -m FILE for its
+model; llama.cpp's flags mean the same here (-p, -f, -n, -t, -c, -b, -ngl, -ts, --temp, --seed).
+FILE may be a URL or hf://OWNER/REPO/FILE.gguf | hf://OWNER/REPO:QUANT for inspect and plan.
+
 Global options:
   -h, --help     help (also: bitload <command> --help)
   -V, --version  print the version
