@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   type BenchReport,
   compareReports,
+  gateReports,
   type MachineInfo,
   type Metric,
   parseBenchReport,
@@ -66,7 +67,7 @@ Deno.test("summarize drops outliers and reports the spread", () => {
 Deno.test("regression tester on the same machine compares the figures", async (t) => {
   const base = report([loadMs(100), multiplier(1.0), gibps(50, 3)]);
   await t.step("within thresholds: ok", () => {
-    const r = compareReports(base, report([loadMs(105), multiplier(1.1), gibps(47, 2.9)]));
+    const r = compareReports(base, report([loadMs(105), multiplier(1.1), gibps(48, 2.9)]));
     assert.equal(r.ok, true);
     assert.equal(r.sameMachine, true);
     assert.deepEqual(r.metrics.map((m) => m.status), ["ok", "ok", "ok"]);
@@ -86,7 +87,11 @@ Deno.test("regression tester on the same machine compares the figures", async (t
     const r = compareReports(base, report([loadMs(100), multiplier(1.16), gibps(50, 3)]));
     assert.equal(r.metrics[1].status, "regressed");
   });
-  await t.step("throughput -12 % regresses, +30 % improves", () => {
+  await t.step("throughput -6 % regresses (threshold 5 %), +30 % improves", () => {
+    assert.equal(
+      compareReports(base, report([loadMs(100), multiplier(1), gibps(47, 3)])).ok,
+      false,
+    );
     assert.equal(
       compareReports(base, report([loadMs(100), multiplier(1), gibps(44, 3)])).ok,
       false,
@@ -115,6 +120,53 @@ Deno.test("regression tester on the same machine compares the figures", async (t
       ratio: 0.1,
     });
     assert.equal(r.metrics[0].status, "regressed");
+  });
+});
+
+Deno.test("regression gate: noise inside the spread, a regression, a re-measurement that clears it", async (t) => {
+  const spread = (m: Metric, lo: number, hi: number): Metric => ({ ...m, spread: [lo, hi] });
+  const base = report([spread(loadMs(100), 95, 106)]);
+  await t.step("+12 % inside both runs' spread is noise, not a failure", () => {
+    const r = compareReports(base, report([spread(loadMs(112), 104, 125)]));
+    assert.equal(r.ok, true);
+    assert.equal(r.metrics[0].status, "noise");
+    assert.match(r.metrics[0].note!, /run-to-run spread/);
+  });
+  await t.step("+12 % with the spreads apart regresses", () => {
+    const r = compareReports(base, report([spread(loadMs(112), 110, 115)]));
+    assert.equal(r.ok, false);
+    assert.equal(r.metrics[0].status, "regressed");
+  });
+  await t.step(
+    "a suspected regression is re-measured: cleared when the second run is fine",
+    async () => {
+      const asked: string[][] = [];
+      const r = await gateReports(base, report([spread(loadMs(130), 128, 133)]), {
+        remeasure: (ids) => {
+          asked.push(ids);
+          return Promise.resolve([spread(loadMs(101), 99, 104)]);
+        },
+      });
+      assert.deepEqual(asked, [["load.mmap.ms"]]);
+      assert.equal(r.ok, true);
+      assert.equal(r.metrics[0].status, "ok");
+      assert.equal(r.metrics[0].firstRun, 130);
+      assert.match(r.metrics[0].note!, /cleared by re-measurement \(first run 130\.0\)/);
+    },
+  );
+  await t.step("… and fails when the second run confirms it", async () => {
+    const r = await gateReports(base, report([spread(loadMs(130), 128, 133)]), {
+      remeasure: () => Promise.resolve([spread(loadMs(129), 127, 131)]),
+    });
+    assert.equal(r.ok, false);
+    assert.equal(r.metrics[0].status, "regressed");
+    assert.equal(r.metrics[0].note, "confirmed by re-measurement");
+  });
+  await t.step("nothing suspected: no re-measurement", async () => {
+    const r = await gateReports(base, report([spread(loadMs(101), 97, 105)]), {
+      remeasure: () => Promise.reject(new Error("must not be called")),
+    });
+    assert.equal(r.ok, true);
   });
 });
 
@@ -190,12 +242,17 @@ Deno.test("bitload bench smoke: JSON report, save and compare (no timing asserti
     // A baseline 100× faster than anything real: the comparison must fail with exit 1.
     const doctored = {
       ...rep,
-      metrics: rep.metrics.map((m) => m.id === "load.mmap.ms" ? { ...m, value: m.value / 100 } : m),
+      metrics: rep.metrics.map((m) =>
+        m.id === "load.mmap.ms"
+          ? { ...m, value: m.value / 100, spread: m.spread!.map((x) => x / 100) }
+          : m
+      ),
     };
     await Deno.writeTextFile(join(dir, "fast.json"), JSON.stringify(doctored));
     const c = await runCli(["bench", "--only", "^load$", "--compare", join(dir, "fast.json")]);
     assert.equal(c.code, 1, c.stdout + c.stderr);
     assert.match(c.stdout, /REGRESSED/);
+    assert.match(c.stdout, /REGRESSED \(confirmed/, "measured again before failing");
     const usage = await runCli(["bench", "--size", "huge"]);
     assert.equal(usage.code, 2);
   } finally {

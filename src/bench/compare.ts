@@ -4,6 +4,11 @@
  * comparison uses what travels — bitload's advantage over the peer measured in the same run, or
  * throughput as a share of the machine's own memcpy bandwidth — and says which basis it used.
  *
+ * A change inside the run-to-run spread measured for the figure (the p10–p90 ranges of the two
+ * runs overlap) is `noise`, never a regression; a suspected regression is measured again
+ * ({@link gateReports} with a `remeasure` function) and only fails when the new measurement
+ * confirms it.
+ *
  * @module
  */
 
@@ -16,7 +21,7 @@ export interface RegressionThresholds {
   time: number;
   /** Memory. The seed's number: 15 %. */
   memory: number;
-  /** Throughput. 10 %. */
+  /** Throughput. The project's number: 5 %. */
   throughput: number;
   /** Ratios (advantages over peers, speed-ups). 10 %. */
   ratio: number;
@@ -26,7 +31,7 @@ export interface RegressionThresholds {
 export const DEFAULT_THRESHOLDS: RegressionThresholds = {
   time: 0.10,
   memory: 0.15,
-  throughput: 0.10,
+  throughput: 0.05,
   ratio: 0.10,
 };
 
@@ -34,8 +39,11 @@ export const DEFAULT_THRESHOLDS: RegressionThresholds = {
 export interface MetricComparison {
   /** Metric id. */
   id: string;
-  /** `ok`, `regressed`, `improved`, `missing` (in the baseline only), `new`, or `skipped`. */
-  status: "ok" | "regressed" | "improved" | "missing" | "new" | "skipped";
+  /**
+   * `ok`, `regressed`, `improved`, `noise` (beyond the threshold but inside the run-to-run
+   * spread), `missing` (in the baseline only), `new`, or `skipped`.
+   */
+  status: "ok" | "regressed" | "improved" | "noise" | "missing" | "new" | "skipped";
   /** What was compared: the value itself, the advantage over the peer, or the share of memcpy. */
   basis: "absolute" | "peer-ratio" | "ceiling-share" | "none";
   /** Baseline figure on that basis. */
@@ -46,8 +54,10 @@ export interface MetricComparison {
   worsening?: number;
   /** Allowed worsening. */
   threshold?: number;
-  /** Why it was skipped, when it was. */
+  /** Why it was skipped, noise, or what re-measuring found. */
   note?: string;
+  /** The first run's figure, when a suspected regression was measured again. */
+  firstRun?: number;
 }
 
 /** The outcome of a comparison. */
@@ -78,6 +88,22 @@ function basisFor(
     return { basis: "absolute", base: a.value, cur: b.value, better: a.better };
   }
   return null;
+}
+
+function range(m: Metric): [number, number] {
+  return m.spread ?? [m.value, m.value];
+}
+
+/** Whether the two runs' p10–p90 ranges overlap (a point without a spread is its own range). */
+function spreadsOverlap(a: Metric, b: Metric): boolean {
+  if (!a.spread && !b.spread) return false;
+  const [a0, a1] = range(a);
+  const [b0, b1] = range(b);
+  return a0 <= b1 && b0 <= a1;
+}
+
+function fmtSpread(s: [number, number] | undefined): string {
+  return s ? `${s[0].toPrecision(3)}–${s[1].toPrecision(3)}` : "none";
 }
 
 /**
@@ -131,7 +157,18 @@ export function compareReports(
     }
     const worsening = b.better === "lower" ? (b.cur - b.base) / b.base : (b.base - b.cur) / b.base;
     const threshold = thresholds[cur.kind];
-    const status = worsening > threshold ? "regressed" : worsening < -threshold ? "improved" : "ok";
+    let status: MetricComparison["status"] = worsening > threshold
+      ? "regressed"
+      : worsening < -threshold
+      ? "improved"
+      : "ok";
+    let note: string | undefined;
+    if (status !== "ok" && b.basis === "absolute" && spreadsOverlap(base, cur)) {
+      status = "noise";
+      note = `inside the run-to-run spread (${fmtSpread(base.spread)} then ${
+        fmtSpread(cur.spread)
+      })`;
+    }
     out.push({
       id: base.id,
       status,
@@ -140,8 +177,65 @@ export function compareReports(
       current: b.cur,
       worsening,
       threshold,
+      ...(note ? { note } : {}),
     });
   }
   for (const id of now.keys()) out.push({ id, status: "new", basis: "none" });
   return { ok: !out.some((m) => m.status === "regressed"), sameMachine: same, metrics: out };
+}
+
+/** Options of {@link gateReports}. */
+export interface GateOptions {
+  /** Allowed worsening per kind. Default {@link DEFAULT_THRESHOLDS}. */
+  thresholds?: RegressionThresholds;
+  /**
+   * Measures the given metric ids again (e.g. re-runs the benchmarks they belong to) and returns
+   * fresh metrics; without it a suspected regression fails at once.
+   */
+  remeasure?: (ids: string[]) => Promise<Metric[]>;
+}
+
+/**
+ * The regression gate: {@link compareReports}, then every suspected regression measured again
+ * with `remeasure`; a metric fails only when the new measurement regresses too (it is then
+ * marked "confirmed by re-measurement"), otherwise it becomes `ok`/`noise`/`improved` with a
+ * note naming the first run's figure.
+ *
+ * @example
+ * ```ts ignore
+ * import { gateReports } from "./compare.ts";
+ * const result = await gateReports(baseline, current, {
+ *   remeasure: async (ids) => (await runAgain(ids)).metrics,
+ * });
+ * if (!result.ok) Deno.exitCode = 1;
+ * ```
+ */
+export async function gateReports(
+  baseline: BenchReport,
+  current: BenchReport,
+  options: GateOptions = {},
+): Promise<ComparisonResult> {
+  const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  const first = compareReports(baseline, current, thresholds);
+  const suspects = first.metrics.filter((m) => m.status === "regressed").map((m) => m.id);
+  if (suspects.length === 0 || !options.remeasure) return first;
+  const fresh = new Map((await options.remeasure(suspects)).map((m) => [m.id, m]));
+  const again = compareReports(
+    baseline,
+    { ...current, metrics: current.metrics.map((m) => fresh.get(m.id) ?? m) },
+    thresholds,
+  );
+  const second = new Map(again.metrics.map((m) => [m.id, m]));
+  const metrics = first.metrics.map((m): MetricComparison => {
+    if (m.status !== "regressed") return m;
+    const r = second.get(m.id);
+    if (!r || !fresh.has(m.id)) return { ...m, note: "could not be measured again" };
+    const note = r.status === "regressed"
+      ? "confirmed by re-measurement"
+      : `cleared by re-measurement (first run ${m.current?.toPrecision(4)})${
+        r.note ? `; ${r.note}` : ""
+      }`;
+    return { ...r, note, firstRun: m.current };
+  });
+  return { ...first, ok: !metrics.some((m) => m.status === "regressed"), metrics };
 }

@@ -30,6 +30,8 @@ export {
   compareReports,
   type ComparisonResult,
   DEFAULT_THRESHOLDS,
+  type GateOptions,
+  gateReports,
   type MetricComparison,
   type RegressionThresholds,
 } from "./compare.ts";

@@ -8,7 +8,7 @@
  */
 
 import { COMMON_FLAGS, noMorePositionals, parseCommand } from "./options.ts";
-import { compareReports, DEFAULT_THRESHOLDS, type RegressionThresholds } from "../bench/compare.ts";
+import { DEFAULT_THRESHOLDS, gateReports, type RegressionThresholds } from "../bench/compare.ts";
 import { machineInfo } from "../bench/machine.ts";
 import {
   type BenchReport,
@@ -31,14 +31,17 @@ spread, bitload's advantage over each peer, and the seed's targets (pass/fail).
 
 Options:
   --size S             small (default; about a minute) or full (1 GiB models, 64 MiB buffers)
-  --only PATTERN       only benchmarks whose id matches (parse, dequant, load, plan, tokenize)
+  --only PATTERN       only these benchmarks: an id (parse, dequant, load, plan, tokenize), a
+                       comma-separated list, or a regular expression matched against the ids
   --json               print the report as JSON (validated by the report schema)
   --save FILE          also write the report to FILE (e.g. bench/baselines/my-machine.json)
   --compare FILE       compare with a saved report; exit 1 when a metric regressed beyond its
                        threshold (same machine: the figures; another machine: the advantage over
-                       the in-run peer or the share of the in-run memcpy ceiling)
+                       the in-run peer or the share of the in-run memcpy ceiling); a change
+                       inside both runs' spread is "noise", and a suspected regression is
+                       measured again before it fails
   --threshold K=F      change a threshold, K one of time, memory, throughput, ratio; F a fraction
-                       (defaults: time 0.10, memory 0.15, throughput 0.10, ratio 0.10)
+                       (defaults: time 0.10, memory 0.15, throughput 0.05, ratio 0.10)
   -h, --help           show this help
 
 Permissions: -A is simplest (FFI for kernels and the ggml reference, read/write of temp files).`;
@@ -156,7 +159,24 @@ export async function runBench(
   if (values.json) out(JSON.stringify(report));
   else out(renderBenchReport(report));
   if (!baseline) return 0;
-  const result = compareReports(baseline, report, thresholds);
+  const result = await gateReports(baseline, report, {
+    thresholds,
+    remeasure: async (ids) => {
+      const again: Metric[] = [];
+      for (const b of benches.filter((b) => ids.some((id) => id.startsWith(`${b.id}.`)))) {
+        log(`re-measuring ${b.id} (suspected regression)`);
+        const d = await Deno.makeTempDir({ prefix: "bitload-bench-" });
+        try {
+          again.push(
+            ...await b.run({ size, machine, dir: d, log, peers: peers ?? installed?.peers }),
+          );
+        } finally {
+          await Deno.remove(d, { recursive: true }).catch(() => {});
+        }
+      }
+      return again;
+    },
+  });
   const rows = [["metric", "basis", "baseline", "now", "change", "status"]];
   for (const c of result.metrics) {
     rows.push([
@@ -166,7 +186,7 @@ export async function runBench(
       c.current?.toFixed(3) ?? "",
       c.worsening === undefined ? "" : `${(-c.worsening * 100).toFixed(1)} %`,
       c.status === "regressed"
-        ? yellow("REGRESSED")
+        ? yellow(c.note ? `REGRESSED (${c.note})` : "REGRESSED")
         : c.note
         ? `${c.status} (${c.note})`
         : c.status,

@@ -26,12 +26,20 @@
 
 import {
   type AttentionShape,
+  type InferLevel,
   type InferNative,
   inferNative,
   inferNativeReason,
   requireInferNative,
 } from "../../ffi/infer_native.ts";
-import { cachedKernelChoice, kernelChoiceKey, saveKernelChoice } from "./kernel_choice.ts";
+import {
+  cachedKernelChoice,
+  choiceDoubt,
+  kernelChoiceKey,
+  kernelEnvironment,
+  saveKernelChoice,
+  timingOf,
+} from "./kernel_choice.ts";
 import { openModelFile } from "../load/open.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
@@ -576,41 +584,60 @@ export class InferenceModel implements Disposable {
     const key = kernelChoiceKey(this.config, projection?.type.name ?? "?");
     const describe = (how: string) =>
       `${native.level} × ${this.threads} thread${this.threads === 1 ? "" : "s"} (${how})`;
-    if (cacheable) {
-      const cached = cachedKernelChoice(key);
-      if (cached && native.levels.includes(cached.level)) {
-        native.setLevel(cached.level);
-        this.threads = native.setThreads(cached.threads);
-        this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`);
-        return;
-      }
+    const env = kernelEnvironment();
+    const cached = cacheable ? cachedKernelChoice(key) : undefined;
+    const doubt = cacheable
+      ? cached && !native.levels.includes(cached.level)
+        ? "the stored level is not available"
+        : choiceDoubt(cached, env)
+      : null;
+    if (cacheable && cached && doubt === null) {
+      native.setLevel(cached.level);
+      this.threads = native.setThreads(cached.threads);
+      this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`);
+      return;
     }
     // A fixed level (BITLOAD_SIMD caps the best one) is the one the library starts at: keep it.
     const levels = tuneLevels ? native.levels : [native.level];
     const hw = navigator.hardwareConcurrency ?? 1;
     const threadCounts = tuneThreads ? [...new Set([1, hw])] : [this.threads];
-    let choice = { level: levels[levels.length - 1], threads: threadCounts[0], ms: Infinity };
+    const timed: { level: InferLevel; threads: number; ms: number; spreadMs: number }[] = [];
     this.reset();
     this.forward([0]); // warm the pages
     for (const level of levels) {
       native.setLevel(level);
       for (const n of threadCounts) {
         native.setThreads(n);
-        let ms = Infinity;
+        const samples: number[] = [];
         for (let rep = 0; rep < 3; rep++) {
           const t0 = performance.now();
           this.forward([0]);
-          ms = Math.min(ms, performance.now() - t0);
+          samples.push(performance.now() - t0);
         }
-        if (ms < choice.ms) choice = { level, threads: n, ms };
+        timed.push({ level, threads: n, ...timingOf(samples) });
       }
     }
+    timed.sort((a, b) => a.ms - b.ms);
+    const choice = timed[0];
+    const runnerUp = timed[1];
     this.reset();
     native.setLevel(choice.level);
     this.threads = native.setThreads(choice.threads);
-    this.kernelInfo = describe(`tuned: ${choice.ms.toFixed(1)} ms/token`);
+    const retuned = cached && doubt !== "no stored choice" ? `re-tuned: ${doubt}; ` : "";
+    this.kernelInfo = describe(`${retuned}tuned: ${choice.ms.toFixed(1)} ms/token`);
     if (cacheable) {
-      saveKernelChoice(key, { level: choice.level, threads: this.threads, msPerToken: choice.ms });
+      saveKernelChoice(key, {
+        level: choice.level,
+        threads: this.threads,
+        msPerToken: choice.ms,
+        spreadMs: choice.spreadMs,
+        ...(runnerUp ? { runnerUpMs: runnerUp.ms, runnerUpSpreadMs: runnerUp.spreadMs } : {}),
+        abi: env.abi,
+        cpuFlags: env.cpuFlags,
+        retunes: cached && doubt?.startsWith("the winner is within")
+          ? (cached.retunes ?? 0) + 1
+          : 0,
+      });
     }
   }
 

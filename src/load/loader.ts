@@ -149,6 +149,8 @@ interface LoadClock {
   started: number;
   atStart: ProcessMemory | null;
   before: ProcessMemory | null;
+  /** Whether VmHWM was reset after `before` (else it holds the process's all-time peak). */
+  peakReset?: boolean;
 }
 
 /**
@@ -234,7 +236,7 @@ export class ProgressiveLoader {
     const model = await this.#open();
     // Measure the tensor load from here: the parse's own cost is reported separately.
     clock.before = processMemory();
-    resetPeakRss();
+    clock.peakReset = resetPeakRss();
     const dequantized = new Map<string, Float32Array | Float16Array>();
     try {
       const budget = this.#budget(model);
@@ -423,6 +425,7 @@ export class ProgressiveLoader {
       fileBytes: tensorBytes,
       before: clock.before,
       after: processMemory(),
+      peakReset: clock.peakReset,
       mapped,
       zeroCopyTensors: mapped ? model.tensors.length : 0,
       copiedTensors: (mapped ? 0 : model.tensors.length) + dequantized.size,

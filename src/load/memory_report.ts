@@ -98,6 +98,13 @@ export interface MemoryMeasurement {
   parseOverheadBytes?: number;
   /** Bytes of dequantized copies the caller asked for; they count as expected memory. Default 0. */
   outputBytes?: number;
+  /**
+   * Whether VmHWM was reset just before the load (`resetPeakRss` succeeded). When it was
+   * not (Deno refuses the write to `/proc/self/clear_refs` without `--allow-all`), VmHWM is the
+   * process's all-time peak — whatever ran earlier, e.g. another benchmark's buffers — so the
+   * growth of the resident set is used instead. Default true.
+   */
+  peakReset?: boolean;
 }
 
 /**
@@ -120,7 +127,8 @@ export function evaluateMemory(m: MemoryMeasurement): MemoryReport {
   const limit = memoryLimitFor(m.fileBytes);
   const warnings: string[] = [];
   const measured = m.before !== null && m.after !== null;
-  const peak = measured ? Math.max(0, m.after!.peakRss - m.before!.rss) : 0;
+  const peakNow = m.peakReset === false ? m.after?.rss : m.after?.peakRss;
+  const peak = measured ? Math.max(0, peakNow! - m.before!.rss) : 0;
   const fileGrowth = measured ? Math.max(0, m.after!.file - m.before!.file) : 0;
   // Anonymous memory at its peak: the peak's growth minus what file pages explain, or the
   // anonymous growth still resident at the end, whichever is larger.
