@@ -46,7 +46,7 @@ Deno.test("a script outside the checkout imports mod.ts with plain deno run", as
     await Deno.writeTextFile(
       script,
       `import * as bitload from ${JSON.stringify(modUrl)};\n` +
-        `console.log(typeof bitload.openGguf, typeof bitload.readGguf);\n`,
+        `console.log(typeof bitload.openGguf, typeof bitload.Engine);\n`,
     );
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", script],
