@@ -27,7 +27,7 @@ export function generatedSchemas(): Record<string, Record<string, unknown>> {
       unknown
     >;
     out[`${name}.schema.json`] = {
-      title: `bitload ${name.replace("-", " --")} --json`,
+      title: `bitload ${name === "compare-logits" ? name : name.replace("-", " --")} --json`,
       ...json,
     };
   }

@@ -122,6 +122,16 @@ Deno.test("every command's --json output follows its schema", async (t) => {
     check(S.DemoJsonSchema, doc, "demo");
     assert.equal((doc as { synthetic: boolean }).synthetic, false);
   });
+  await t.step("logits and compare-logits", async () => {
+    const { runCompareLogits, runLogits } = await import("../src/cli/logits.ts");
+    const doc = await json(runLogits, [model, "--tokens", "1,2,3", "--json"]);
+    check(S.LogitsJsonSchema, doc, "logits");
+    const path = join(dir, "logits.json");
+    await Deno.writeTextFile(path, JSON.stringify(doc));
+    const same = await json(runCompareLogits, [path, path, "--json"]);
+    check(S.CompareLogitsJsonSchema, same, "compare-logits");
+    assert.equal((same as { identical: boolean }).identical, true);
+  });
   await t.step("run", async () => {
     check(
       S.RunJsonSchema,

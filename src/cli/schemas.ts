@@ -290,6 +290,33 @@ export const DemoJsonSchema = z.looseObject({
   validation: z.looseObject({ ok: z.boolean() }),
 }).describe("bitload demo --json");
 
+/** `logits --json`: the teacher-forced logits of every position. */
+export const LogitsJsonSchema = z.strictObject({
+  tokens: z.array(count()),
+  vocab: int().positive(),
+  logits: z.array(z.array(z.number())).describe("one row of vocab f32 values per position"),
+}).describe("bitload logits --json");
+
+/** `compare-logits --json`. */
+export const CompareLogitsJsonSchema = z.looseObject({
+  rows: count(),
+  rowsA: count(),
+  rowsB: count(),
+  vocab: count(),
+  minCosine: z.number(),
+  maxAbsDiff: z.number().nonnegative(),
+  largestLogit: z.number().nonnegative(),
+  argmaxAgree: z.number(),
+  identical: z.boolean(),
+  positions: z.array(z.looseObject({
+    position: count(),
+    cosine: z.number(),
+    maxAbsDiff: z.number().nonnegative(),
+    argmaxA: count(),
+    argmaxB: count(),
+  })),
+}).describe("bitload compare-logits --json");
+
 /** Every schema by its file name in `docs/schemas/` (without `.schema.json`). */
 export const CLI_JSON_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   inspect: InspectJsonSchema,
@@ -307,5 +334,7 @@ export const CLI_JSON_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   run: RunJsonSchema,
   synth: SynthJsonSchema,
   demo: DemoJsonSchema,
+  logits: LogitsJsonSchema,
+  "compare-logits": CompareLogitsJsonSchema,
   bench: BenchReportSchema,
 };
