@@ -40,7 +40,12 @@ export {
   type EngineOptions,
 } from "./src/infer/engine.ts";
 export { InsufficientMemoryError, LoadError, type LoadErrorCode } from "./src/load/errors.ts";
-export { ModelConfigError, type ModelConfigErrorCode } from "./src/infer/errors.ts";
+export {
+  InferError,
+  type InferErrorCode,
+  ModelConfigError,
+  type ModelConfigErrorCode,
+} from "./src/infer/errors.ts";
 export { ModelFile, type OpenStats, type TensorAccessOptions } from "./src/load/open.ts";
 
 // Planning: the devices and the plan `model.plan()` returns.

@@ -5,6 +5,7 @@
  * with `forward`.
  */
 
+import { InferError } from "../src/infer/errors.ts";
 import assert from "node:assert/strict";
 import { inferNative } from "../ffi/infer_native.ts";
 import { InferenceModel, type SlotTokens } from "../src/infer/model.ts";
@@ -94,7 +95,7 @@ Deno.test("forwardSlots: eight sequences batched give the bits of each alone", a
   }
 });
 
-Deno.test("forwardSlots: bad steps are RangeErrors", async () => {
+Deno.test("forwardSlots: bad steps are InferErrors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-slots-" });
   try {
     const path = `${dir}/tiny.gguf`;
@@ -106,17 +107,17 @@ Deno.test("forwardSlots: bad steps are RangeErrors", async () => {
     });
     model.allocateSlots(2);
     assert.equal(model.slotCount, 2);
-    assert.throws(() => model.forwardSlots([{ slot: 2, tokens: [1] }]), RangeError);
+    assert.throws(() => model.forwardSlots([{ slot: 2, tokens: [1] }]), InferError);
     assert.throws(
       () => model.forwardSlots([{ slot: 1, tokens: [1] }, { slot: 1, tokens: [2] }]),
-      RangeError,
+      InferError,
     );
-    assert.throws(() => model.forwardSlots([{ slot: 1, tokens: [1, 2, 3, 4, 5, 6] }]), RangeError);
+    assert.throws(() => model.forwardSlots([{ slot: 1, tokens: [1, 2, 3, 4, 5, 6] }]), InferError);
     model.forwardSlots([{ slot: 1, tokens: [1, 2, 3, 4] }, { slot: 0, tokens: [5] }]);
     assert.equal(model.slotPosition(1), 4);
     assert.equal(model.position, 1);
     model.forwardSlots([{ slot: 1, tokens: [1, 2, 3, 4] }]);
-    assert.throws(() => model.forwardSlots([{ slot: 1, tokens: [1] }]), RangeError); // full
+    assert.throws(() => model.forwardSlots([{ slot: 1, tokens: [1] }]), InferError); // full
     model.resetSlot(1);
     assert.equal(model.slotPosition(1), 0);
   } finally {

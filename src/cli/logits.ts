@@ -7,6 +7,7 @@
  * @module
  */
 
+import { InferError } from "../infer/errors.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { compareLogits, decodeLogits, encodeLogits, teacherForcedLogits } from "../infer/logits.ts";
 import { InferenceModel } from "../infer/model.ts";
@@ -153,7 +154,7 @@ export async function runCompareLogits(args: string[], out: (s: string) => void)
     try {
       return decodeLogits(await Deno.readFile(path));
     } catch (e) {
-      if (e instanceof RangeError) throw new Error(`${path}: ${e.message}`);
+      if (e instanceof InferError) throw e.withPath(path);
       throw e;
     }
   };

@@ -30,3 +30,24 @@ export type ModelConfigErrorCode =
  * ```
  */
 export class ModelConfigError extends BitloadError<ModelConfigErrorCode> {}
+
+/** Stable machine-readable reasons a forward pass, a generation or a logits file is refused. */
+export type InferErrorCode =
+  | "CONTEXT_FULL" // the KV cache (or a slot's share of it) cannot hold the tokens
+  | "BATCH_TOO_LARGE" // more tokens in one call or step than maxBatch
+  | "BAD_SLOT" // a sequence slot that is not allocated, repeated, empty, or a bad slot count
+  | "BAD_TOKEN" // a token id outside the vocabulary
+  | "BAD_PROMPT" // an empty prompt, or a request option out of range (maxTokens < 1)
+  | "BAD_LOGITS"; // a logits file that does not parse, or two that cannot be compared
+
+/**
+ * A forward pass, a generation or a logits file was refused.
+ *
+ * @example
+ * ```ts
+ * import { InferError } from "./errors.ts";
+ * const e = new InferError("BAD_TOKEN", "Token id 70000 is outside the vocabulary (0…31999)");
+ * console.log(e.code); // BAD_TOKEN
+ * ```
+ */
+export class InferError extends BitloadError<InferErrorCode> {}

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { InferError } from "./errors.ts";
 import type { InferenceModel } from "./model.ts";
 import { makeSampler, type SamplingOptions } from "./sample.ts";
 
@@ -82,7 +83,9 @@ export function* generateSteps(
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): Generator<number, GenerateResult, void> {
-  if (promptIds.length === 0) throw new RangeError("The prompt must hold at least one token");
+  if (promptIds.length === 0) {
+    throw new InferError("BAD_PROMPT", "The prompt must hold at least one token");
+  }
   const maxTokens = options.maxTokens ?? 32;
   const stopOnEos = options.stopOnEos ?? true;
   const eos = model.config.eosId;

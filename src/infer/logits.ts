@@ -7,6 +7,7 @@
  * @module
  */
 
+import { InferError } from "./errors.ts";
 import type { InferenceModel } from "./model.ts";
 
 /** Logits of `rows` positions over a vocabulary of `vocab` ids, row-major. */
@@ -89,15 +90,18 @@ export function decodeLogits(bytes: Uint8Array): LogitsTable {
   let first = 0;
   while (first < bytes.length && /\s/.test(String.fromCharCode(bytes[first]))) first++;
   if (bytes[first] === 0x7b /* { */) return decodeJson(new TextDecoder().decode(bytes));
-  if (bytes.length < 8) throw new RangeError(`${bytes.length} bytes: too short for a logits file`);
+  if (bytes.length < 8) {
+    throw new InferError("BAD_LOGITS", `${bytes.length} bytes: too short for a logits file`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rows = view.getInt32(0, true), vocab = view.getInt32(4, true);
   if (rows < 0 || vocab < 1 || rows * vocab > MAX_LOGITS) {
-    throw new RangeError(`bad logits header: ${rows} rows × ${vocab} vocab`);
+    throw new InferError("BAD_LOGITS", `bad logits header: ${rows} rows × ${vocab} vocab`);
   }
   const want = 8 + rows * vocab * 4;
   if (bytes.length !== want) {
-    throw new RangeError(
+    throw new InferError(
+      "BAD_LOGITS",
       `logits header says ${rows} rows × ${vocab} (${want} bytes) but the file has ${bytes.length}`,
     );
   }
@@ -111,22 +115,26 @@ function decodeJson(text: string): LogitsTable {
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new RangeError(`not a logits file: ${(e as Error).message}`);
+    throw new InferError("BAD_LOGITS", `not a logits file: ${(e as Error).message}`);
   }
   const o = parsed as { logits?: unknown; vocab?: unknown; n_vocab?: unknown };
-  if (!Array.isArray(o.logits)) throw new RangeError("JSON logits file without a logits array");
+  if (!Array.isArray(o.logits)) {
+    throw new InferError("BAD_LOGITS", "JSON logits file without a logits array");
+  }
   const rows = o.logits.length;
   const vocab = Number(o.vocab ?? o.n_vocab ?? (rows > 0 ? (o.logits[0] as unknown[]).length : 0));
-  if (!Number.isInteger(vocab) || vocab < 1) throw new RangeError(`bad vocab ${String(vocab)}`);
+  if (!Number.isInteger(vocab) || vocab < 1) {
+    throw new InferError("BAD_LOGITS", `bad vocab ${String(vocab)}`);
+  }
   const data = new Float32Array(rows * vocab);
   o.logits.forEach((row: unknown, i: number) => {
     if (!Array.isArray(row) || row.length !== vocab) {
-      throw new RangeError(`logits row ${i} does not hold ${vocab} values`);
+      throw new InferError("BAD_LOGITS", `logits row ${i} does not hold ${vocab} values`);
     }
     row.forEach((v: unknown, j: number) => {
       // bitnet_logits prints non-finite values as null
       if (v !== null && typeof v !== "number") {
-        throw new RangeError(`logits row ${i} column ${j} is not a number`);
+        throw new InferError("BAD_LOGITS", `logits row ${i} column ${j} is not a number`);
       }
       data[i * vocab + j] = v === null ? NaN : v;
     });
@@ -192,7 +200,10 @@ function argmaxOf(row: Float32Array): number {
  */
 export function compareLogits(a: LogitsTable, b: LogitsTable): LogitsComparison {
   if (a.vocab !== b.vocab) {
-    throw new RangeError(`the vocabularies differ: ${a.vocab} vs ${b.vocab} logits per row`);
+    throw new InferError(
+      "BAD_LOGITS",
+      `the vocabularies differ: ${a.vocab} vs ${b.vocab} logits per row`,
+    );
   }
   const rows = Math.min(a.rows, b.rows), V = a.vocab;
   const positions: PositionAgreement[] = [];

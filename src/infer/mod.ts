@@ -36,7 +36,6 @@ export {
   Engine,
   type EngineOptions,
 } from "./engine.ts";
-export { ModelConfigError, type ModelConfigErrorCode } from "./errors.ts";
 export { argmax, makeSampler, type Sampler, type SamplingOptions } from "./sample.ts";
 export { generate, type GenerateOptions, type GenerateResult, generateSteps } from "./generate.ts";
 export {
@@ -49,3 +48,9 @@ export {
   teacherForcedLogits,
 } from "./logits.ts";
 export { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";
+export {
+  InferError,
+  type InferErrorCode,
+  ModelConfigError,
+  type ModelConfigErrorCode,
+} from "./errors.ts";

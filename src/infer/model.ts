@@ -49,7 +49,7 @@ import { isTlType, transcodeTlTensor } from "../quant/tl_tensor.ts";
 import { ggmlType } from "../gguf/types.ts";
 import { readEnv } from "../../ffi/env.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
-import { ModelConfigError } from "./errors.ts";
+import { InferError, ModelConfigError } from "./errors.ts";
 import {
   allocQuantizedActs,
   type Linear,
@@ -713,12 +713,16 @@ export class InferenceModel implements Disposable {
   forward(tokens: readonly number[], allLogits = false): Float32Array {
     const c = this.config;
     if (this.position + tokens.length > this.contextLength) {
-      throw new RangeError(
+      throw new InferError(
+        "CONTEXT_FULL",
         `The KV cache holds ${this.contextLength} tokens: cannot add ${tokens.length} at position ${this.position}`,
       );
     }
     if (allLogits && tokens.length > this.maxBatch) {
-      throw new RangeError(`allLogits needs at most maxBatch = ${this.maxBatch} tokens per call`);
+      throw new InferError(
+        "BATCH_TOO_LARGE",
+        `allLogits needs at most maxBatch = ${this.maxBatch} tokens per call`,
+      );
     }
     // the thread count is process-wide: restore ours if another model changed it
     if (this.#native && this.#native.threads !== this.threads) {
@@ -746,7 +750,7 @@ export class InferenceModel implements Disposable {
    */
   allocateSlots(count: number): void {
     if (!Number.isSafeInteger(count) || count < 1) {
-      throw new RangeError(`slot count must be a positive integer, got ${count}`);
+      throw new InferError("BAD_SLOT", `slot count must be a positive integer, got ${count}`);
     }
     const c = this.config;
     const size = this.contextLength * c.nHeadKv * c.headDim;
@@ -794,7 +798,10 @@ export class InferenceModel implements Disposable {
 
   #checkSlot(slot: number): void {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.#slots.length) {
-      throw new RangeError(`slot ${slot} is not allocated (0…${this.#slots.length - 1})`);
+      throw new InferError(
+        "BAD_SLOT",
+        `slot ${slot} is not allocated (0…${this.#slots.length - 1})`,
+      );
     }
   }
 
@@ -821,12 +828,15 @@ export class InferenceModel implements Disposable {
     const seen = new Set<number>();
     for (const e of entries) {
       this.#checkSlot(e.slot);
-      if (seen.has(e.slot)) throw new RangeError(`slot ${e.slot} appears twice in one step`);
+      if (seen.has(e.slot)) {
+        throw new InferError("BAD_SLOT", `slot ${e.slot} appears twice in one step`);
+      }
       seen.add(e.slot);
-      if (e.tokens.length === 0) throw new RangeError(`slot ${e.slot} has no tokens`);
+      if (e.tokens.length === 0) throw new InferError("BAD_SLOT", `slot ${e.slot} has no tokens`);
       const pos0 = this.slotPosition(e.slot);
       if (pos0 + e.tokens.length > this.contextLength) {
-        throw new RangeError(
+        throw new InferError(
+          "CONTEXT_FULL",
           `The KV cache holds ${this.contextLength} tokens: cannot add ${e.tokens.length} at position ${pos0} of slot ${e.slot}`,
         );
       }
@@ -835,7 +845,8 @@ export class InferenceModel implements Disposable {
     }
     if (tokens.length === 0) return this.#logits.subarray(0, 0);
     if (tokens.length > this.maxBatch) {
-      throw new RangeError(
+      throw new InferError(
+        "BATCH_TOO_LARGE",
         `one step holds at most maxBatch = ${this.maxBatch} tokens, got ${tokens.length}`,
       );
     }
@@ -977,7 +988,10 @@ export class InferenceModel implements Disposable {
   #embed(token: number, out: Float32Array): void {
     const c = this.config;
     if (!Number.isInteger(token) || token < 0 || token >= c.nVocab) {
-      throw new RangeError(`Token id ${token} is outside the vocabulary (0…${c.nVocab - 1})`);
+      throw new InferError(
+        "BAD_TOKEN",
+        `Token id ${token} is outside the vocabulary (0…${c.nVocab - 1})`,
+      );
     }
     const info = this.#embd;
     const data = this.#file.tensorData(info.name);

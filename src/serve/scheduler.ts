@@ -9,6 +9,7 @@
  * @module
  */
 
+import { InferError } from "../infer/errors.ts";
 import { setImmediate } from "node:timers";
 import type { SlotTokens } from "../infer/model.ts";
 import type { Sampler } from "../infer/sample.ts";
@@ -172,13 +173,14 @@ export class Scheduler {
    * ```
    */
   submit(req: SequenceRequest): SequenceHandle | null {
-    if (req.prompt.length === 0) throw new RangeError("the prompt has no tokens");
+    if (req.prompt.length === 0) throw new InferError("BAD_PROMPT", "the prompt has no tokens");
     if (req.prompt.length > this.#engine.contextLength) {
-      throw new RangeError(
+      throw new InferError(
+        "CONTEXT_FULL",
         `the prompt has ${req.prompt.length} tokens; the context holds ${this.#engine.contextLength}`,
       );
     }
-    if (!(req.maxTokens >= 1)) throw new RangeError("maxTokens must be at least 1");
+    if (!(req.maxTokens >= 1)) throw new InferError("BAD_PROMPT", "maxTokens must be at least 1");
     if (this.full) return null;
     const now = performance.now();
     const seq: Seq = {
