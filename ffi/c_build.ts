@@ -4,9 +4,10 @@
  * sha256 of the compiler and its version, the flags, `Deno.build.target` (the CPU architecture) and
  * every source and header, so a changed file or compiler means a new build and never a stale one.
  *
- * - The sources are located relative to this module (`import.meta.url`): read from disk for a
- *   `file:` import, fetched once per process for an `http:`/`https:` import
- *   ({@link prefetchSources}) and written next to the cache for the compiler.
+ * - The sources are located relative to the module that names them (`import.meta.url`) and read
+ *   with `fetch` once per process ({@link prefetchSources}), so `file:`, `http:` and `https:`
+ *   imports work alike; sources fetched over the network are written next to the cache for the
+ *   compiler. A spec nobody prefetched (the CUDA library) is read from disk.
  * - One process builds, the others wait: a lock file (`<library>.lock`, created exclusively) is
  *   held during the build; a process that finds it waits for the library to appear and reuses it
  *   (a lock older than {@link STALE_LOCK_MS} is a crashed build and is taken over).
@@ -229,9 +230,8 @@ function isLocal(spec: CLibrarySpec): boolean {
 }
 
 /**
- * Fetches a spec's sources and headers (an `http:`/`https:` import) so that the synchronous
- * build can use them; a no-op for `file:` sources, which are read when needed. Rejects when a
- * file cannot be fetched.
+ * Fetches a spec's sources and headers (`file:`, `http:` or `https:`) so that the synchronous
+ * build can hash and compile them. Rejects when a file cannot be fetched.
  *
  * @example
  * ```ts ignore
@@ -240,7 +240,7 @@ function isLocal(spec: CLibrarySpec): boolean {
  * ```
  */
 export async function prefetchSources(spec: CLibrarySpec): Promise<void> {
-  if (isLocal(spec) || fetched.has(spec.dir.href)) return;
+  if (fetched.has(spec.dir.href)) return;
   const names = [...spec.headers, ...spec.sources];
   const files = await Promise.all(names.map(async (name) => {
     const url = new URL(name, spec.dir);
@@ -256,12 +256,10 @@ export async function prefetchSources(spec: CLibrarySpec): Promise<void> {
 
 /** Every header and source of the spec, by name. */
 function readSources(spec: CLibrarySpec): Map<string, Uint8Array> {
+  const prefetched = fetched.get(spec.dir.href);
+  if (prefetched !== undefined) return prefetched;
   if (!isLocal(spec)) {
-    const files = fetched.get(spec.dir.href);
-    if (files === undefined) {
-      throw new Error(`${spec.what} sources at ${spec.dir.href} could not be fetched`);
-    }
-    return files;
+    throw new Error(`${spec.what} sources at ${spec.dir.href} could not be fetched`);
   }
   const files = new Map<string, Uint8Array>();
   for (const name of [...spec.headers, ...spec.sources]) {

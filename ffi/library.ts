@@ -13,8 +13,8 @@
  *    lock file makes concurrent processes wait for one build;
  * 5. otherwise no library: the caller falls back to the pure-TypeScript kernels.
  *
- * The C sources are located relative to this module (`import.meta.url`): read from disk for a
- * `file:` import, fetched once when this module is imported over `http:`/`https:`. Missing
+ * The C sources are located relative to this module (`import.meta.url`) and read with `fetch`
+ * once, when this module is imported, so `file:`, `http:` and `https:` imports work alike. Missing
  * permissions (`PermissionDenied`, `NotCapable`) lead to step 5 with the reason, never to a crash.
  *
  * @module
@@ -105,12 +105,11 @@ export const KERNEL_LIBRARY: CLibrarySpec = {
 
 /** Why the sources of a remote import could not be fetched, if they could not. */
 let fetchFailure: string | undefined;
-if (KERNEL_LIBRARY.dir.protocol !== "file:") {
-  try {
-    await prefetchSources(KERNEL_LIBRARY);
-  } catch (error) {
-    fetchFailure = `cannot fetch the kernel sources: ${describeError(error)}`;
-  }
+try {
+  // once per process, when this module is imported: `file:`, `http:` and `https:` alike
+  await prefetchSources(KERNEL_LIBRARY);
+} catch (error) {
+  fetchFailure = `cannot read the kernel sources: ${describeError(error)}`;
 }
 
 /**
