@@ -21,6 +21,8 @@ const LIBC_SYMBOLS = {
   pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
   // off_t lseek(int fd, off_t offset, int whence)
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  // int fcntl(int fd, int cmd, int arg)  (F_DUPFD_CLOEXEC: a descriptor a mapping keeps)
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   // int munmap(void *addr, size_t length)
@@ -42,6 +44,7 @@ export const LINUX = {
   O_RDONLY: 0,
   O_CLOEXEC: 0o2000000,
   SEEK_END: 2,
+  F_DUPFD_CLOEXEC: 1030,
   PROT_READ: 1,
   PROT_WRITE: 2,
   MAP_PRIVATE: 2,

@@ -69,6 +69,7 @@ export const KERNEL_SOURCES = [
   "infer/norm.c",
   "infer/attention.c",
   "tl.c",
+  "fault_guard.c",
 ] as const;
 
 /** Headers that take part in the cache key (relative to `kernels/`). */

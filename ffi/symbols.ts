@@ -227,6 +227,14 @@ export const BITLOAD_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "buffer", "i64", "buffer"],
     result: "i32",
   },
+  // int32_t bl_fault_guard_install(void);
+  bl_fault_guard_install: { parameters: [], result: "i32" },
+  // int32_t bl_fault_guard_add(int64_t start, int64_t length);
+  bl_fault_guard_add: { parameters: ["i64", "i64"], result: "i32" },
+  // void bl_fault_guard_remove(int32_t slot);
+  bl_fault_guard_remove: { parameters: ["i32"], result: "void" },
+  // int64_t bl_fault_guard_events(int32_t slot);
+  bl_fault_guard_events: { parameters: ["i32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's symbols. */

@@ -309,6 +309,24 @@ BL_API void bl_attention_decode(const float *q, const void *k, const void *v, in
                                 int32_t head_dim, int32_t npos, float scale, float *out, float *scratch,
                                 int32_t kv_f16);
 
+/*
+ * The fault guard (fault_guard.c): a SIGBUS inside a guarded range (a mapped model file that shrank)
+ * maps a zero page over the faulting page and is counted, instead of killing the process. Addresses
+ * are passed as integers. Unavailable on Windows (install returns -1).
+ */
+
+/** Installs the SIGBUS handler (once; chains to the previous one for other faults); 0 or -1. */
+BL_API int32_t bl_fault_guard_install(void);
+
+/** Guards [start, start + length); returns a slot, or -1 when none is free. */
+BL_API int32_t bl_fault_guard_add(int64_t start, int64_t length);
+
+/** Stops guarding a slot (before the range is unmapped). */
+BL_API void bl_fault_guard_remove(int32_t slot);
+
+/** Faults caught in the slot's range since it was added. */
+BL_API int64_t bl_fault_guard_events(int32_t slot);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,6 +33,7 @@ export type GgufErrorCode =
   | "UNSUPPORTED_TYPE" // a type that is known but cannot be decoded (TL1, TL2, I8_S)
   | "SPLIT_INCONSISTENT" // split parts disagree with each other or with their names
   | "SPLIT_MISSING_PART" // a part of a split model is missing
+  | "FILE_CHANGED" // a mapped or opened file shrank (or a mapped page vanished) while in use
   | "BAD_ARGUMENT"; // the caller passed something the writer cannot encode
 
 /**

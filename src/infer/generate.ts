@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkMappedFiles } from "../common/mapped_files.ts";
 import { InferError } from "./errors.ts";
 import type { InferenceModel } from "./model.ts";
 import { makeSampler, type SamplingOptions } from "./sample.ts";
@@ -93,6 +94,7 @@ export function* generateSteps(
   if (!options.keepCache) model.reset();
   const t0 = performance.now();
   let logits = model.forward(promptIds);
+  checkMappedFiles(); // a mapped weight file that shrank reads as zeros: stop (FILE_CHANGED)
   const tPrompt = performance.now();
   const tokens: number[] = [];
   let stop: GenerateResult["stop"] = "length";
@@ -112,6 +114,7 @@ export function* generateSteps(
       break;
     }
     logits = model.forward([id]);
+    checkMappedFiles();
   }
   const tEnd = performance.now();
   const promptMs = tPrompt - t0;

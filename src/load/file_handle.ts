@@ -12,6 +12,7 @@
 
 import { cString, lastErrno, type Libc, LINUX, openLibc } from "../../ffi/libc.ts";
 import { NotRegularFileError, requireRegularFile } from "../common/file_kind.ts";
+import { fileChangedError } from "../common/mapped_files.ts";
 import { GgufError } from "../gguf/errors.ts";
 import type { RangeReader } from "../gguf/reader.ts";
 import { type FileMapping, mapDescriptor, type MapOptions } from "./mapping.ts";
@@ -49,8 +50,9 @@ function ioError(path: string, e: unknown): Error {
   return new GgufError("IO", 0, reason, { path, cause: e });
 }
 
+/** A read that ends before the size measured at open: the file shrank since (FILE_CHANGED). */
 function shortRead(path: string, at: number): GgufError {
-  return new GgufError("IO", at, `Unexpected end of "${path}" while reading`, { path });
+  return fileChangedError(path, `read (it now ends at byte ${at})`);
 }
 
 class LibcHandle implements FileHandle {

@@ -32,6 +32,8 @@ import { type ModelFile, openModelFile } from "./open.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
 import type { PerfMonitor } from "../common/perf_monitor.ts";
 import { formatBytes as fmt } from "../common/format.ts";
+import { checkMappedFiles } from "../common/mapped_files.ts";
+import { faultGuard } from "../../ffi/fault_guard.ts";
 
 export { InsufficientMemoryError } from "./errors.ts";
 
@@ -231,6 +233,7 @@ export class ProgressiveLoader {
   /** budget → map → batches → report, releasing everything on failure or cancellation. */
   async #run(): Promise<LoadResult> {
     this.options.signal?.throwIfAborted();
+    faultGuard(); // the SIGBUS guard (native library) is process set-up, not part of loading
     const clock: LoadClock = { started: performance.now(), atStart: processMemory(), before: null };
     const owned = typeof this.#source === "string";
     const model = await this.#open();
@@ -368,6 +371,7 @@ export class ProgressiveLoader {
         }
       }
       endBatch?.();
+      checkMappedFiles(); // a page that vanished while the batch was touched: FILE_CHANGED
       await yieldToEventLoop();
     }
     progress("done", plan.batches.length - 1);

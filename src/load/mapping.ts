@@ -10,6 +10,14 @@
  * and only then unmaps the memory. A view can therefore never touch unmapped memory. A
  * `FinalizationRegistry` unmaps a mapping nobody closed once its buffer is unreachable.
  *
+ * A file that shrinks while mapped (another process truncates it): reading a page past the new
+ * end raises SIGBUS. With the native library, its fault guard (`kernels/fault_guard.c`) maps a zero
+ * page there and counts the event, and {@link FileMapping.check} (called by `view()`, and through
+ * `checkMappedFiles` by every load, dequantize and generate step) throws `GgufError`
+ * `FILE_CHANGED`. Without it, the file's size is checked (`lseek` on a descriptor the mapping
+ * keeps) at the same points; a truncation between a check and the next read of a vanished page
+ * still ends the process with SIGBUS (the remaining window).
+ *
  * @module
  */
 
@@ -21,7 +29,9 @@ import {
   LINUX,
   openLibc,
 } from "../../ffi/libc.ts";
+import { faultGuard } from "../../ffi/fault_guard.ts";
 import { requireRegularFile } from "../common/file_kind.ts";
+import { fileChangedError, watchMappedFile } from "../common/mapped_files.ts";
 import { LoadError } from "./errors.ts";
 
 /** How to prefetch mapped pages (`madvise`). */
@@ -60,12 +70,25 @@ const MADVICE: Record<PrefetchAdvice, number> = {
   random: LINUX.MADV_RANDOM,
 };
 
+/** What must be released with a mapping: the guard slot, the watch, the descriptor. */
+interface MappingHandles {
+  libc: Libc;
+  ptr: Deno.PointerObject;
+  size: number;
+  fd: number;
+  slot: number;
+  unwatch: () => void;
+}
+
+function release({ libc, ptr, size, fd, slot, unwatch }: MappingHandles): void {
+  unwatch();
+  if (slot >= 0) faultGuard()?.remove(slot); // before munmap: the range may be reused
+  if (fd >= 0) libc.close(fd);
+  libc.munmap(ptr, BigInt(size));
+}
+
 /** Closes a mapping that was dropped without `close()`, once its buffer is unreachable. */
-const unmapLater = new FinalizationRegistry<{ libc: Libc; ptr: Deno.PointerObject; size: number }>(
-  ({ libc, ptr, size }) => {
-    libc.munmap(ptr, BigInt(size));
-  },
-);
+const unmapLater = new FinalizationRegistry<MappingHandles>(release);
 
 /** Thrown by `view()` on a closed mapping or buffer. */
 export class ClosedError extends LoadError {
@@ -95,15 +118,20 @@ export class FileMapping implements FileBytes, Disposable {
   #ptr: Deno.PointerObject | null;
   #buffer: ArrayBuffer | null;
   #locked: boolean;
+  #handles: MappingHandles | null = null;
   readonly #token = {};
 
-  /** Wraps an existing mapping; use {@link mapFile}. */
+  /**
+   * Wraps an existing mapping; use {@link mapFile}. `fd` (owned: closed with the mapping) lets
+   * {@link FileMapping.check} see the file's current size; -1 when there is none.
+   */
   constructor(
     libc: Libc,
     path: string,
     ptr: Deno.PointerObject | null,
     size: number,
     locked: boolean,
+    fd = -1,
   ) {
     this.#libc = libc;
     this.path = path;
@@ -113,7 +141,40 @@ export class FileMapping implements FileBytes, Disposable {
     this.#buffer = ptr === null
       ? new ArrayBuffer(0)
       : Deno.UnsafePointerView.getArrayBuffer(ptr, size);
-    if (ptr !== null) unmapLater.register(this.#buffer, { libc, ptr, size }, this.#token);
+    if (ptr !== null) {
+      const guard = faultGuard();
+      const slot = guard?.add(ptr, size) ?? -1;
+      const changed = () =>
+        (slot >= 0 && guard!.events(slot) > 0) ||
+        (fd >= 0 && Number(libc.lseek(fd, 0n, LINUX.SEEK_END)) < size);
+      const unwatch = watchMappedFile({ path, changed });
+      this.#handles = { libc, ptr, size, fd, slot, unwatch };
+      unmapLater.register(this.#buffer, this.#handles, this.#token);
+    } else if (fd >= 0) {
+      libc.close(fd);
+    }
+  }
+
+  /**
+   * Throws `GgufError` `FILE_CHANGED` when the file shrank since it was mapped or a page of the
+   * mapping vanished (a SIGBUS the fault guard caught: that page now reads as zeros).
+   *
+   * @example
+   * ```ts ignore
+   * import { mapFile } from "./mapping.ts";
+   * using m = mapFile("model.gguf");
+   * m.check(); // throws when another process truncated model.gguf
+   * ```
+   */
+  check(): void {
+    const h = this.#handles;
+    if (h === null) return;
+    if (h.slot >= 0 && faultGuard()!.events(h.slot) > 0) {
+      throw fileChangedError(this.path); // a mapped page vanished and reads as zeros
+    }
+    if (h.fd >= 0 && Number(this.#libc.lseek(h.fd, 0n, LINUX.SEEK_END)) < this.size) {
+      throw fileChangedError(this.path); // it shrank
+    }
   }
 
   /** Whether {@link FileMapping.close} was called. */
@@ -143,6 +204,7 @@ export class FileMapping implements FileBytes, Disposable {
       );
     }
     checkRange(this.path, this.size, offset, length);
+    this.check();
     return new Uint8Array(this.#buffer, offset, length);
   }
 
@@ -178,7 +240,9 @@ export class FileMapping implements FileBytes, Disposable {
     buffer.transfer(0);
     if (this.#ptr !== null) {
       if (this.#locked) this.#libc.munlock(this.#ptr, BigInt(this.size));
-      this.#libc.munmap(this.#ptr, BigInt(this.size));
+      if (this.#handles) release(this.#handles);
+      else this.#libc.munmap(this.#ptr, BigInt(this.size));
+      this.#handles = null;
       this.#ptr = null;
     }
   }
@@ -259,11 +323,14 @@ export function mapDescriptor(
       { path },
     );
   }
+  // A descriptor of our own for the mapping's life: check() asks it for the file's size.
+  const own = libc.fcntl(fd, LINUX.F_DUPFD_CLOEXEC, 0);
   let locked = false;
   if (options.mlock) {
     if (libc.mlock(ptr, BigInt(size)) !== 0) {
       const errno = lastErrno(libc);
       libc.munmap(ptr, BigInt(size));
+      if (own >= 0) libc.close(own);
       throw new LoadError(
         "MLOCK_FAILED",
         `mlock of "${path}" (${size} bytes) failed (errno ${errno}); raise RLIMIT_MEMLOCK (ulimit -l) or load without --mlock`,
@@ -272,7 +339,7 @@ export function mapDescriptor(
     }
     locked = true;
   }
-  const mapping = new FileMapping(libc, path, ptr, size, locked);
+  const mapping = new FileMapping(libc, path, ptr, size, locked, own);
   if (options.prefetch && options.prefetch !== "none") mapping.advise(0, size, options.prefetch);
   return mapping;
 }
@@ -303,13 +370,8 @@ function denoReader(path: string): ByteReader {
       while (done < dest.length) {
         const n = file.readSync(dest.subarray(done));
         if (n === null || n === 0) {
-          throw new LoadError(
-            "SHORT_READ",
-            `Unexpected end of "${path}" at byte ${offset + done}`,
-            {
-              path,
-            },
-          );
+          // The size was taken when the file was opened: it shrank since.
+          throw fileChangedError(path, `read (it now ends at byte ${offset + done})`);
         }
         done += n;
       }

@@ -9,6 +9,7 @@
 import { QuantError } from "./errors.ts";
 import { type NativeKernels, nativeKernels } from "../../ffi/native.ts";
 import { NativeKernelError } from "../../ffi/errors.ts";
+import { checkMappedFiles } from "../common/mapped_files.ts";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../gguf/types.ts";
 import { assertDequantizeArgs, dequantizeTs } from "./dequantize_ts.ts";
 import { dequantizeTlTensor } from "./tl_tensor.ts";
@@ -114,6 +115,18 @@ export function resolveGgmlType(type: GgmlTypeInfo | string | number): GgmlTypeI
  * ```
  */
 export function dequantize(
+  type: GgmlTypeInfo | string | number,
+  src: Uint8Array,
+  out: Float32Array,
+  options: DequantizeOptions = {},
+): void {
+  // A mapped model that shrank reads as zeros where its pages vanished: refuse before and after.
+  checkMappedFiles();
+  dequantizeUnchecked(type, src, out, options);
+  checkMappedFiles();
+}
+
+function dequantizeUnchecked(
   type: GgmlTypeInfo | string | number,
   src: Uint8Array,
   out: Float32Array,
