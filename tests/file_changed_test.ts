@@ -51,7 +51,7 @@ Deno.test({
   ignore: noGuard !== "",
   async fn() {
     const path = fresh("views.gguf");
-    const opened = new URL("../src/load/open.ts", import.meta.url).href;
+    const opened = new URL("../src/pipeline/open.ts", import.meta.url).href;
     const dequant = new URL("../src/quant/dequantize.ts", import.meta.url).href;
     // In a child process: a SIGBUS there must fail this test, not kill the test runner.
     const script = `
