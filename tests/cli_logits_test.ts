@@ -2,7 +2,8 @@
  * `bitload logits` and `bitload compare-logits`: the binary file (the oracles' format) and the JSON
  * hold the same f32 values, the comparison of a file with itself is bit-identical, the table and
  * JSON summaries report argmax agreement and the largest difference, usage errors exit 2, and the
- * binary file reads against bitnet.cpp's bitnet_logits output when the oracle is present.
+ * binary file reads against bitnet.cpp's bitnet_logits output when the oracle is present (and
+ * `run --decode ggml` gives the fork's greedy tokens).
  */
 
 import assert from "node:assert/strict";
@@ -72,6 +73,26 @@ Deno.test("bitload logits / compare-logits", async () => {
       await Deno.writeFile(fork, encodeLogits(theirs.prompt));
       r = await runCli(["compare-logits", bin, fork, "--json"]);
       assert.equal(JSON.parse(r.stdout).identical, true, r.stdout);
+      // run --decode ggml: the fork's greedy tokens
+      const gen = await oracleLogits("bitnet.cpp", file, ids.split(",").map(Number), { nGen: 8 });
+      r = await runCli([
+        "run",
+        file,
+        "--tokens",
+        ids,
+        "-n",
+        "8",
+        "--no-eos",
+        "--kv-type",
+        "f16",
+        "--decode",
+        "ggml",
+        "--json",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout.trim().split("\n").at(-1)!).tokens, gen.generated);
+      r = await runCli(["run", file, "--tokens", ids, "--decode", "fast"]);
+      assert.equal(r.code, 2);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -56,6 +56,9 @@ Options (llama.cpp's names):
   --pre NAME         the tokenizer's pre-tokenizer (as tokenizer.ggml.pre: llama-bpe, default,
                      …); without it a file with no pre but a well-known vocabulary (Llama-3's,
                      as in BitNet b1.58 2B-4T) uses that vocabulary's, with a notice
+  --decode A         arithmetic of decode steps: batch (default: a token gives the same bits alone
+                     or in a batch) or ggml (llama.cpp's / bitnet.cpp's one-token path: greedy
+                     tokens identical to theirs, see docs/exactness.md)
   --tl-config FILE   bitnet.cpp kernel_config.ini for TL1/TL2 weights (else the official presets);
                      TL weights are transcoded to I2_S at load (same values and scale)
   --json             print one JSON object (token ids, text, timings) instead of streaming
@@ -63,6 +66,12 @@ Options (llama.cpp's names):
 
 Kernel level: BITLOAD_SIMD=scalar|avx2|avx512 caps the SIMD level.
 Permissions: --allow-read, --allow-ffi, --allow-env, --allow-run (first build of the kernels).`;
+
+/** Parses `--decode batch|ggml`. */
+function decodeOption(text: string | undefined): "batch" | "ggml" | undefined {
+  if (text === undefined || text === "batch" || text === "ggml") return text;
+  throw new UsageError(`--decode must be batch or ggml, got "${text}"`);
+}
 
 /** Peak resident set size in bytes (VmHWM), or the current RSS where /proc is unavailable. */
 function peakRss(): number {
@@ -94,6 +103,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     "kv-type": { type: "string" },
     "no-eos": { type: "boolean" },
     pre: { type: "string" },
+    decode: { type: "string" },
     ...pick("mlock", "no-mmap", "check-tensors", "n-gpu-layers"),
     ...TL_CONFIG_FLAG,
     ...COMMON_FLAGS,
@@ -164,6 +174,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     dequantize: dequant,
     tlConfig: await tlConfigOption(values["tl-config"]),
     tokenizer: { pre: values.pre },
+    decodeArithmetic: decodeOption(values.decode),
   });
   const model = engine.model;
   const loadMs = performance.now() - tLoad;
