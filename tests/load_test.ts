@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LoadError } from "../src/load/errors.ts";
 import { join } from "node:path";
 import {
   ClosedError,
@@ -40,7 +41,7 @@ Deno.test("load plan: critical tensors first, then layers in batches, then the r
   assert.equal(plan.batches.at(-1)!.bytesAfter, sum);
   assert.equal(plan.batches.reduce((a, b) => a + b.tensors.length, 0), model.tensors.length);
   assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, "plain, serialisable data");
-  assert.throws(() => buildLoadPlan(model, { batchLayers: 0 }), RangeError);
+  assert.throws(() => buildLoadPlan(model, { batchLayers: 0 }), LoadError);
 });
 
 Deno.test("mapped and read loads give identical tensor bytes, equal to the file", async () => {
@@ -266,7 +267,7 @@ Deno.test("dequantInto fills the caller's own arrays and rejects a wrong destina
   }
   await assert.rejects(
     loadModel(small, { dequant: "f32", dequantInto: () => new Float32Array(3) }),
-    RangeError,
+    LoadError,
   );
   await assert.rejects(
     loadModel(small, {

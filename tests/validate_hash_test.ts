@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ValidateError } from "../src/validate/errors.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { openGgufModel } from "../src/gguf/split.ts";
@@ -24,7 +25,10 @@ Deno.test("hash manifest: per-tensor sha256 and a whole-model digest of the data
   }
   assert.equal(m.modelDigest, whole.digest("hex"));
   assert.deepEqual(parseManifest(JSON.stringify(m)), m);
-  assert.throws(() => parseManifest("{}"), SyntaxError);
+  assert.throws(
+    () => parseManifest("{}"),
+    (e: unknown) => e instanceof ValidateError && e.code === "BAD_MANIFEST",
+  );
 });
 
 Deno.test("bitload hash: round trip, then a changed byte is detected", async () => {

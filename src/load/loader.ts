@@ -513,7 +513,8 @@ function dequantizeTensor(
 ): Float32Array | Float16Array {
   const wanted = kind === "f16" ? Float16Array : Float32Array;
   if (target !== undefined && (!(target instanceof wanted) || target.length !== t.elementCount)) {
-    throw new RangeError(
+    throw new LoadError(
+      "BAD_OPTION",
       `dequantInto for "${t.name}" must return a ${wanted.name} of ${t.elementCount} values`,
     );
   }

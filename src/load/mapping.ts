@@ -100,10 +100,11 @@ export class ClosedError extends LoadError {
 
 function checkRange(path: string, size: number, offset: number, length: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
-    throw new RangeError(`Invalid range ${offset}+${length} of "${path}"`);
+    throw new LoadError("BAD_OPTION", `Invalid range ${offset}+${length} of "${path}"`);
   }
   if (offset + length > size) {
-    throw new RangeError(
+    throw new LoadError(
+      "BAD_OPTION",
       `Range ${offset}–${offset + length} is past the end of "${path}" (${size} bytes)`,
     );
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { LoadError } from "./errors.ts";
 import type { GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 
 /** One batch of a load plan. */
@@ -54,7 +55,7 @@ const LAYER = /^blk\.(\d+)\./;
 export function buildLoadPlan(model: GgufModel, options: { batchLayers?: number } = {}): LoadPlan {
   const batchLayers = options.batchLayers ?? 4;
   if (!Number.isInteger(batchLayers) || batchLayers < 1) {
-    throw new RangeError(`batchLayers must be a positive integer, got ${batchLayers}`);
+    throw new LoadError("BAD_OPTION", `batchLayers must be a positive integer, got ${batchLayers}`);
   }
   const critical: GgufTensorInfo[] = [];
   const layers = new Map<number, GgufTensorInfo[]>();

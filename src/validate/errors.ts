@@ -11,6 +11,8 @@ import { BitloadError } from "../common/errors.ts";
 export type ValidateErrorCode =
   | "BAD_LENGTH" // two arrays to compare differ in length, or a row length does not divide them
   | "BAD_ENV" // an environment setting (BITNET_SEED) that does not parse
+  | "BAD_OPTION" // an option out of range (an unknown reference)
+  | "BAD_MANIFEST" // a hash manifest that does not parse or is not bitload's format
   | "REFERENCE"; // the ggml reference cannot do what was asked (no to_float, unknown type, short write)
 
 /**

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import { createHash } from "node:crypto";
 import { openModelFile } from "../load/open.ts";
 
@@ -163,7 +164,7 @@ export function parseManifest(text: string): HashManifest {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new SyntaxError(`Not a hash manifest: ${(e as Error).message}`);
+    throw new ValidateError("BAD_MANIFEST", `Not a hash manifest: ${(e as Error).message}`);
   }
   const m = v as Partial<HashManifest>;
   if (
@@ -174,7 +175,8 @@ export function parseManifest(text: string): HashManifest {
       Array.isArray(t.dims) && typeof t.bytes === "number"
     ) || (m.canonical !== undefined && typeof m.canonical !== "boolean")
   ) {
-    throw new SyntaxError(
+    throw new ValidateError(
+      "BAD_MANIFEST",
       `Not a hash manifest: expected {"format": "${HASH_MANIFEST_FORMAT}", "version": 1, "algorithm": "sha256", "modelDigest", "tensors": [...]}`,
     );
   }

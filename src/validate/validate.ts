@@ -9,6 +9,7 @@
  * @module
  */
 
+import { ValidateError } from "./errors.ts";
 import { GgufError } from "../gguf/errors.ts";
 import type { GgufModel } from "../gguf/model.ts";
 import { openModelFile } from "../load/open.ts";
@@ -172,7 +173,10 @@ function refusedCheck(error: GgufError): CheckResult {
 function crossvalCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
   const { model, options, threads } = ctx;
   if (options.reference !== "ggml") {
-    throw new RangeError(`Unknown reference "${options.reference}": only "ggml" is supported`);
+    throw new ValidateError(
+      "BAD_OPTION",
+      `Unknown reference "${options.reference}": only "ggml" is supported`,
+    );
   }
   let ref = options.referenceLibrary;
   let owned = false;
