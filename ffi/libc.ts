@@ -33,6 +33,8 @@ const LIBC_SYMBOLS = {
   mlock: { parameters: ["pointer", "usize"], result: "i32" },
   // int munlock(const void *addr, size_t len)
   munlock: { parameters: ["pointer", "usize"], result: "i32" },
+  // int mincore(void *addr, size_t length, unsigned char *vec)
+  mincore: { parameters: ["pointer", "usize", "buffer"], result: "i32", optional: true },
   // int posix_fadvise(int fd, off_t offset, off_t len, int advice)
   posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
   // int *__errno_location(void)  (glibc; the thread's errno)
@@ -54,6 +56,8 @@ export const LINUX = {
   MADV_SEQUENTIAL: 2,
   MADV_WILLNEED: 3,
   MADV_DONTNEED: 4,
+  /** Linux 5.14+: fault the range in (readable) now, in the kernel; EINVAL on older kernels. */
+  MADV_POPULATE_READ: 22,
   POSIX_FADV_DONTNEED: 4,
 } as const;
 

@@ -3,6 +3,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { kv, writeGguf } from "../src/gguf/writer.ts";
 import { selectBenches } from "../src/bench/suite.ts";
+import { loadModel } from "../src/load/loader.ts";
+import { FileMapping } from "../src/load/mapping.ts";
+import { mappedResidentBytes } from "../src/load/memory.ts";
 import { runCli } from "./support/cli.ts";
 
 const SUITE = fileURLToPath(new URL("../src/bench/suite.ts", import.meta.url));
@@ -67,6 +70,39 @@ Deno.test("bench's mapped-load multiplier and load's are one figure on the same 
       `bench ${b.multiplier} vs load ${l.multiplier}`,
     );
     assert.ok(b.multiplier < 1.1 && b.multiplier > 0.95, `bench multiplier ${b.multiplier}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a mapped load leaves every page resident; mincore and smaps agree on it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bitload-resident-" });
+  try {
+    const path = join(dir, "r.gguf");
+    const data = new Uint8Array(3 << 20).map((_, i) => i & 255);
+    await writeGguf(
+      path,
+      [kv.string("general.architecture", "llama")],
+      [0, 1].map((i) => ({
+        name: `blk.${i}.ffn_up.weight`,
+        type: "I8",
+        dims: [data.length],
+        data,
+      })),
+    );
+    using loaded = await loadModel(path);
+    const [mapping] = loaded.model.data({ mmap: true });
+    assert.ok(mapping instanceof FileMapping, "mapped");
+    const resident = mapping.residentBytes();
+    if (resident === null) return; // no mincore on this platform
+    const tensors = loaded.model.tensors;
+    const start = Math.floor(tensors[0].fileOffset / 4096) * 4096;
+    assert.ok(resident >= mapping.size - start - 4096, `${resident} of ${mapping.size} resident`);
+    const smaps = mappedResidentBytes([mapping.address]);
+    if (smaps !== null) {
+      assert.ok(Math.abs(smaps - resident) <= 4 * 4096, `${smaps} vs ${resident}`);
+    }
+    assert.equal(loaded.report.fileBackedBytes, resident);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

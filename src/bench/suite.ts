@@ -19,6 +19,7 @@ import { GgufStringArray } from "../gguf/string_array.ts";
 import { readGguf } from "../gguf/reader.ts";
 import { ggmlTypeByName, tensorByteSize } from "../gguf/types.ts";
 import { kv, writeGguf } from "../gguf/writer.ts";
+import { cString, LINUX, openLibc } from "../../ffi/libc.ts";
 import { loadModel } from "../load/loader.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
 import { packI2S } from "../quant/i2s_pack.ts";
@@ -401,6 +402,88 @@ export async function mappedLoadMemory(path: string): Promise<MemoryReport> {
   return loaded.report;
 }
 
+async function runTool(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
+    return r.success;
+  } catch {
+    return false;
+  }
+}
+
+/** Drops the file's pages from the page cache (`posix_fadvise(DONTNEED)`); false when it cannot. */
+function dropFromPageCache(path: string): boolean {
+  const libc = openLibc();
+  if (!libc) return false;
+  const fd = libc.open(cString(path), LINUX.O_RDONLY | LINUX.O_CLOEXEC);
+  if (fd < 0) return false;
+  try {
+    return libc.posix_fadvise(fd, 0n, 0n, LINUX.POSIX_FADV_DONTNEED) === 0;
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/**
+ * `bitload load`'s mapped load against the page cache's own speed (`cat FILE > /dev/null`, warm)
+ * and the disk's (`dd bs=1M`, cold: the file's pages dropped before every run), as ratios of
+ * times measured in the same run, so the figures mean something even on a loaded machine.
+ */
+async function pageCacheMetrics(
+  path: string,
+  warmLoad: TimingStats,
+  ctx: BenchContext,
+): Promise<Metric[]> {
+  const out: Metric[] = [];
+  const reps = { reps: ctx.size === "full" ? 5 : 7, warmup: 1 };
+  if (await runTool("cat", [path])) {
+    const cat = await measure(() => runTool("cat", [path]), reps);
+    const ratio = warmLoad.medianMs / cat.medianMs;
+    out.push(metric({
+      id: "load.mmap.vs_cat",
+      label: "mapped load ÷ cat of the file, warm (same run)",
+      unit: "×",
+      kind: "ratio",
+      better: "lower",
+      value: ratio,
+      spread: [warmLoad.p10Ms / cat.p90Ms, warmLoad.p90Ms / cat.p10Ms],
+      peer: { name: "cat FILE > /dev/null", value: cat.medianMs, advantage: 1 / ratio },
+      target: { op: "<=", value: 0.5, label: "≤ 0.5× cat warm" },
+    }));
+  } else out.push(skipped("load.mmap.vs_cat", "mapped load ÷ cat, warm", "cat did not run"));
+  await Deno.open(path, { read: true, write: true }).then((f) => {
+    f.syncSync(); // dirty pages cannot be dropped
+    f.close();
+  });
+  if (!dropFromPageCache(path)) {
+    out.push(skipped("load.cold.vs_dd", "mapped load ÷ dd, cold", "posix_fadvise unavailable"));
+    return out;
+  }
+  const cold = { reps: 3, warmup: 0, before: () => dropFromPageCache(path) };
+  const ddArgs = [`if=${path}`, "of=/dev/null", "bs=1M"];
+  if (!await runTool("dd", ddArgs)) {
+    out.push(skipped("load.cold.vs_dd", "mapped load ÷ dd, cold", "dd did not run"));
+    return out;
+  }
+  const dd = await measure(() => runTool("dd", ddArgs), cold);
+  const load = await measure(async () => {
+    using _ = await loadModel(path);
+  }, cold);
+  const ratio = load.medianMs / dd.medianMs;
+  out.push(metric({
+    id: "load.cold.vs_dd",
+    label: "mapped load ÷ sequential dd, cold (page cache dropped, same run)",
+    unit: "×",
+    kind: "ratio",
+    better: "lower",
+    value: ratio,
+    spread: [load.p10Ms / dd.p90Ms, load.p90Ms / dd.p10Ms],
+    peer: { name: "dd bs=1M", value: dd.medianMs, advantage: 1 / ratio },
+    target: { op: "<=", value: 1.1, label: "≤ 1.1× dd cold" },
+  }));
+  return out;
+}
+
 const loadBench: Bench = {
   id: "load",
   description:
@@ -446,7 +529,10 @@ const loadBench: Bench = {
     ctx.log("load: Deno.readFile");
     const readFile = await measure(() => Deno.readFile(path), reps);
     const gbps = (ms: number) => size / GB / (ms / 1000);
+    ctx.log("load: cat and dd (page-cache and disk peers, same run)");
+    const peers = await pageCacheMetrics(path, mmap, ctx);
     return [
+      ...peers,
       metric({
         id: "load.mmap.ms",
         label: `mmap load of ${size >> 20} MiB, every page resident`,

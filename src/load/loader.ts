@@ -126,6 +126,12 @@ export const PROGRESSIVE_THRESHOLD_BYTES = 4 * GIB;
 const PAGE = 4096;
 /** Bytes processed between yields to the event loop (so signals and timers run). */
 const YIELD_EVERY = 64 * 1024 * 1024;
+/**
+ * …and at least this much time: a `setTimeout(0)` costs 1–5 ms on a busy machine, while 64 MiB
+ * now becomes resident in a few ms (MADV_POPULATE_READ), so yielding on bytes alone would cost
+ * more than the work; 50 ms keeps Ctrl-C and progress prompt.
+ */
+const YIELD_AFTER_MS = 50;
 
 function touchPages(view: Uint8Array): number {
   let sum = 0;
@@ -338,6 +344,7 @@ export class ProgressiveLoader {
       });
     let bytesDone = 0;
     let sinceYield = 0;
+    let lastYield = performance.now();
     let prefetching = true;
     progress("open", 0);
     for (const batch of plan.batches) {
@@ -364,8 +371,9 @@ export class ProgressiveLoader {
         bytesDone += t.byteSize;
         sinceYield += t.byteSize;
         progress("tensor", batch.index, name);
-        if (sinceYield >= YIELD_EVERY) {
+        if (sinceYield >= YIELD_EVERY && performance.now() - lastYield >= YIELD_AFTER_MS) {
           sinceYield = 0;
+          lastYield = performance.now();
           await yieldToEventLoop();
           o.signal?.throwIfAborted();
         }
@@ -385,8 +393,15 @@ export class ProgressiveLoader {
       file.readRange(t.fileOffset, t.byteSize);
       model.markRead(t.name);
     } else if (file instanceof FileMapping && prefetching && (o.resident?.(t) ?? true)) {
-      file.advise(t.fileOffset, t.byteSize, o.prefetch ?? "willneed");
-      touchPages(file.view(t.fileOffset, t.byteSize));
+      const advice = o.prefetch ?? "willneed";
+      // MADV_POPULATE_READ maps the whole range in one system call (page-cache speed: no
+      // JavaScript loop, no fault per page); it reads ahead like WILLNEED, so the default needs
+      // no separate hint. Kernels before 5.14 refuse it: hint, then touch a byte per page.
+      if (advice !== "willneed") file.advise(t.fileOffset, t.byteSize, advice);
+      if (!file.advise(t.fileOffset, t.byteSize, "populate")) {
+        if (advice === "willneed") file.advise(t.fileOffset, t.byteSize, advice);
+        touchPages(file.view(t.fileOffset, t.byteSize));
+      }
     }
   }
 
@@ -438,9 +453,7 @@ export class ProgressiveLoader {
         ? Math.max(0, clock.before.rss - clock.atStart.rss)
         : model.openStats?.rssAddedBytes ?? 0,
       outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
-      mappedResidentBytes: mapped
-        ? mappedResidentBytes(files.map((f) => (f as FileMapping).address))
-        : undefined,
+      mappedResidentBytes: mapped ? residentOf(files as FileMapping[]) : undefined,
     });
     this.options.monitor?.checkMemory("resident memory added by the load", report.peakRssBytes);
     const info: string[] = [];
@@ -481,6 +494,20 @@ export class ProgressiveLoader {
       },
     };
   }
+}
+
+/**
+ * Resident bytes of the model's mappings: `mincore` on each (cheap: no `/proc` text), else the
+ * `Rss:` of their `/proc/self/smaps` entries (tens of ms on a runtime with many mappings).
+ */
+function residentOf(mappings: FileMapping[]): number | null {
+  let total = 0;
+  for (const m of mappings) {
+    const r = m.residentBytes();
+    if (r === null) return mappedResidentBytes(mappings.map((f) => f.address));
+    total += r;
+  }
+  return total;
 }
 
 /**

@@ -220,15 +220,44 @@ export class FileMapping implements FileBytes, Disposable {
     return this.#ptr === null ? 0n : Deno.UnsafePointer.value(this.#ptr);
   }
 
-  /** `madvise` on a byte range (page-aligned internally); returns false when the call failed. */
-  advise(offset: number, length: number, advice: PrefetchAdvice | "dontneed"): boolean {
+  /**
+   * `madvise` on a byte range (page-aligned internally); returns false when the call failed.
+   * `"populate"` (`MADV_POPULATE_READ`) maps every page of the range now, in one system call.
+   */
+  advise(
+    offset: number,
+    length: number,
+    advice: PrefetchAdvice | "dontneed" | "populate",
+  ): boolean {
     if (this.#ptr === null || this.#buffer === null || length <= 0) return true;
     const page = 4096;
     const start = Math.floor(offset / page) * page;
     const end = Math.min(this.size, offset + length);
     const at = Deno.UnsafePointer.offset(this.#ptr, start);
-    const code = advice === "dontneed" ? LINUX.MADV_DONTNEED : MADVICE[advice];
+    const code = advice === "dontneed"
+      ? LINUX.MADV_DONTNEED
+      : advice === "populate"
+      ? LINUX.MADV_POPULATE_READ
+      : MADVICE[advice];
     return this.#libc.madvise(at, BigInt(end - start), code) === 0;
+  }
+
+  /**
+   * Bytes of this mapping resident in memory now (`mincore`: one byte per page, no `/proc`
+   * parsing), or `null` when the call is unavailable or fails. Pages another process keeps in
+   * the page cache count too: they are this model's memory either way.
+   */
+  residentBytes(): number | null {
+    if (this.#ptr === null || this.#buffer === null) return 0;
+    const mincore = this.#libc.mincore;
+    if (!mincore) return null;
+    const page = 4096;
+    const pages = Math.ceil(this.size / page);
+    const vec = new Uint8Array(pages);
+    if (mincore(this.#ptr, BigInt(this.size), vec) !== 0) return null;
+    let resident = 0;
+    for (let i = 0; i < pages; i++) resident += vec[i] & 1;
+    return Math.min(this.size, resident * page);
   }
 
   /** Detaches every view, then unmaps. Safe to call twice. */
