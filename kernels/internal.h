@@ -166,7 +166,8 @@ BL_HIDDEN int bl_dequantize_at(int level, int type, const void *src, float *dst,
 typedef void (*bl_task_fn)(void *ctx, int64_t begin, int64_t end);
 
 /* Runs fn over [0, total) in chunks of whole `align` units on the pool (the caller included), with as
- * many threads as bl_set_threads set. Returns when every chunk is done. Never call it from a task. */
+ * many threads as bl_set_threads set. Returns when every chunk is done. Called from inside a pool
+ * task, it runs fn inline on the calling thread (the pool runs one job at a time). */
 BL_HIDDEN void bl_parallel_for(bl_task_fn fn, void *ctx, int64_t total, int64_t align);
 
 /* The same with up to `threads` threads (the pool grows to that many, without changing the count

@@ -50,6 +50,11 @@ typedef struct {
 } job_t;
 static job_t g_jobs[2];
 
+/* Set while the calling thread runs a pool task: a nested bl_parallel_for (e.g. a dequantization
+ * with threads > 1 from inside a product's task) runs inline instead of waiting on the job lock
+ * that its own job holds. */
+static __thread int t_in_task = 0;
+
 static void run_chunks(uint32_t gen) {
   const job_t *job = &g_jobs[gen & 1];
   for (;;) {
@@ -65,7 +70,9 @@ static void run_chunks(uint32_t gen) {
       continue;
     int64_t b = i * chunk, e = b + chunk;
     if (e > total) e = total;
+    t_in_task = 1;
     fn(ctx, b, e);
+    t_in_task = 0;
     atomic_fetch_add_explicit(&g_done, 1, memory_order_release);
   }
 }
@@ -184,7 +191,7 @@ static void run_job(bl_task_fn fn, void *ctx, int64_t total, int64_t align, int 
 }
 
 void bl_parallel_for(bl_task_fn fn, void *ctx, int64_t total, int64_t align) {
-  if (total <= align) {
+  if (total <= align || t_in_task) {
     fn(ctx, 0, total);
     return;
   }
@@ -192,7 +199,7 @@ void bl_parallel_for(bl_task_fn fn, void *ctx, int64_t total, int64_t align) {
 }
 
 void bl_parallel_for_n(bl_task_fn fn, void *ctx, int64_t total, int64_t align, int threads) {
-  if (total <= align || threads <= 1) {
+  if (total <= align || threads <= 1 || t_in_task) {
     fn(ctx, 0, total);
     return;
   }
