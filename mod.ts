@@ -100,6 +100,10 @@ export { ValidateError, type ValidateErrorCode } from "./src/validate/errors.ts"
 export { TokenizerError, type TokenizerErrorCode } from "./src/tokenizer/errors.ts";
 export { DownloadError, type DownloadErrorCode } from "./src/download/resumable.ts";
 export { NativeKernelError, type NativeKernelErrorCode } from "./ffi/errors.ts";
+export { GpuError, type GpuErrorCode } from "./src/gpu/errors.ts";
+export { SynthError, type SynthErrorCode } from "./src/synth/errors.ts";
+export { BenchError, type BenchErrorCode } from "./src/bench/errors.ts";
+export { ChatTemplateError } from "./src/chat/template.ts";
 // Types the API above refers to (exported so the documentation is complete; their modules'
 // entries hold the functions that go with them).
 export type { HttpRequestOptions } from "./src/common/http.ts";
