@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkMappedFiles } from "../common/mapped_files.ts";
+import { checkMappedFiles } from "../gguf/mapped_files.ts";
 import { InferError } from "./errors.ts";
 import type { InferenceModel } from "./model.ts";
 import { makeSampler, type SamplingOptions } from "./sample.ts";

@@ -12,7 +12,7 @@
 
 import { cString, lastErrno, type Libc, LINUX, openLibc } from "../../ffi/libc.ts";
 import { NotRegularFileError, requireRegularFile } from "../common/file_kind.ts";
-import { fileChangedError } from "../common/mapped_files.ts";
+import { fileChangedError } from "../gguf/mapped_files.ts";
 import { GgufError } from "../gguf/errors.ts";
 import type { RangeReader } from "../gguf/reader.ts";
 import { type FileMapping, mapDescriptor, type MapOptions } from "./mapping.ts";

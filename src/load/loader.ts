@@ -32,7 +32,7 @@ import { type ModelFile, openModelFile } from "./open.ts";
 import { buildLoadPlan, type LoadPlan } from "./plan.ts";
 import type { PerfMonitor } from "../common/perf_monitor.ts";
 import { formatBytes as fmt } from "../common/format.ts";
-import { checkMappedFiles } from "../common/mapped_files.ts";
+import { checkMappedFiles } from "../gguf/mapped_files.ts";
 import { faultGuard } from "../../ffi/fault_guard.ts";
 
 export { InsufficientMemoryError } from "./errors.ts";

@@ -31,7 +31,7 @@ import {
 } from "../../ffi/libc.ts";
 import { faultGuard } from "../../ffi/fault_guard.ts";
 import { requireRegularFile } from "../common/file_kind.ts";
-import { fileChangedError, watchMappedFile } from "../common/mapped_files.ts";
+import { fileChangedError, watchMappedFile } from "../gguf/mapped_files.ts";
 import { LoadError } from "./errors.ts";
 
 /** How to prefetch mapped pages (`madvise`). */

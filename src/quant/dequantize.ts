@@ -9,7 +9,7 @@
 import { QuantError } from "./errors.ts";
 import { type NativeKernels, nativeKernels } from "../../ffi/native.ts";
 import { NativeKernelError } from "../../ffi/errors.ts";
-import { checkMappedFiles } from "../common/mapped_files.ts";
+import { checkMappedFiles } from "../gguf/mapped_files.ts";
 import { ggmlType, ggmlTypeByName, type GgmlTypeInfo } from "../gguf/types.ts";
 import { assertDequantizeArgs, dequantizeTs } from "./dequantize_ts.ts";
 import { dequantizeTlTensor } from "./tl_tensor.ts";

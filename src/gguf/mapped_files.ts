@@ -8,7 +8,7 @@
  * @module
  */
 
-import { GgufError } from "../gguf/errors.ts";
+import { GgufError } from "./errors.ts";
 
 /** A mapping under watch. */
 export interface WatchedFile {
