@@ -32,6 +32,7 @@ export {
   cudaRuntime,
   cudaSetDevice,
   cudaUnavailableReason,
+  describeCudaLibrary,
   openCudaLibrary,
   type OpenCudaLibraryResult,
 } from "./cuda_open.ts";

@@ -274,3 +274,25 @@ export function cudaSetDevice(index: number): void {
     `Cannot select CUDA device ${index}`,
   );
 }
+
+/**
+ * The ABI version and static cudart version of the CUDA library at `path` (opened, asked,
+ * closed): what `deno task build:cuda` prints. Needs no driver.
+ *
+ * @example
+ * ```ts ignore
+ * import { describeCudaLibrary } from "./cuda_open.ts";
+ * console.log(describeCudaLibrary("/path/to/libbitload_cuda.so")); // { abi: 3, runtime: 13000 }
+ * ```
+ */
+export function describeCudaLibrary(path: string): { abi: number; runtime: number } {
+  const library = Deno.dlopen(path, BITLOAD_CUDA_SYMBOLS);
+  try {
+    return {
+      abi: library.symbols.blc_abi_version(),
+      runtime: library.symbols.blc_runtime_version(),
+    };
+  } finally {
+    library.close();
+  }
+}

@@ -10,8 +10,7 @@
  */
 
 import { buildCudaLibrary, nvccVersion } from "../ffi/cuda_build.ts";
-import { cudaDevices, cudaUnavailableReason } from "../ffi/cuda.ts";
-import { BITLOAD_CUDA_SYMBOLS } from "../ffi/cuda_symbols.ts";
+import { cudaDevices, cudaUnavailableReason, describeCudaLibrary } from "../ffi/cuda.ts";
 
 /**
  * Builds (or finds the cached build of) the CUDA library and returns a summary, or `null` without nvcc.
@@ -26,30 +25,24 @@ export function buildCudaAndDescribe(options: { force: boolean }): string | null
   const toolkit = nvccVersion();
   if (toolkit === null) return null;
   const result = buildCudaLibrary({ force: options.force });
-  const library = Deno.dlopen(result.path, BITLOAD_CUDA_SYMBOLS);
-  try {
-    const abi = library.symbols.blc_abi_version();
-    const runtime = library.symbols.blc_runtime_version();
-    const how = result.built ? `built in ${result.ms} ms` : "cached";
-    const lines = [`${result.path} (abi ${abi}, cudart ${runtime}, ${how})`];
-    lines.push(`nvcc: ${toolkit.split(" | ").at(-1)}`);
-    const reason = cudaUnavailableReason();
-    if (reason !== null) {
-      lines.push(`GPU: none usable here (${reason}); the CPU kernels are used`);
-    } else {
-      for (const d of cudaDevices()) {
-        lines.push(
-          `GPU: ${d.name} ${d.model} (sm_${d.computeCapability.replace(".", "")}, ` +
-            `${(d.freeBytes / 2 ** 30).toFixed(1)} of ${
-              (d.totalBytes / 2 ** 30).toFixed(1)
-            } GiB free)`,
-        );
-      }
+  const { abi, runtime } = describeCudaLibrary(result.path);
+  const how = result.built ? `built in ${result.ms} ms` : "cached";
+  const lines = [`${result.path} (abi ${abi}, cudart ${runtime}, ${how})`];
+  lines.push(`nvcc: ${toolkit.split(" | ").at(-1)}`);
+  const reason = cudaUnavailableReason();
+  if (reason !== null) {
+    lines.push(`GPU: none usable here (${reason}); the CPU kernels are used`);
+  } else {
+    for (const d of cudaDevices()) {
+      lines.push(
+        `GPU: ${d.name} ${d.model} (sm_${d.computeCapability.replace(".", "")}, ` +
+          `${(d.freeBytes / 2 ** 30).toFixed(1)} of ${
+            (d.totalBytes / 2 ** 30).toFixed(1)
+          } GiB free)`,
+      );
     }
-    return lines.join("\n");
-  } finally {
-    library.close();
   }
+  return lines.join("\n");
 }
 
 if (import.meta.main) {
