@@ -6,6 +6,8 @@
  * @module
  */
 
+import { processMemory } from "../load/memory.ts";
+import { planRunMemory } from "../infer/run_memory.ts";
 import { openGguf } from "../pipeline/open.ts";
 import { progressBar } from "./progress.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
@@ -158,6 +160,12 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     onProgress: (e) => bar.update(e.bytesDone, e.bytesTotal),
   });
   bar.done();
+  // The runtime's own resident set (Deno, V8, the parsed header and vocabulary) once the load
+  // settled: what the process holds beyond the tensor data the load made resident.
+  const runtimeBytes = Math.max(
+    0,
+    (processMemory()?.rss ?? 0) - loaded.report.fileBackedBytes - loaded.report.anonBytes,
+  );
   if (values["check-tensors"]) {
     const checked = await loaded.validate({ checkTensors: true });
     if (!checked.ok) {
@@ -217,6 +225,27 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const text = engine.tokenizer ? completion.text : null;
   const peak = peakRss();
   const c = model.config;
+  const allocated = model.allocatedBytes();
+  const planned = planRunMemory(
+    {
+      config: c,
+      contextLength: model.contextLength,
+      maxBatch: model.maxBatch,
+      kvType: model.kvType,
+      slots: model.slotCount,
+    },
+    {
+      weights: opened.tensors.reduce((n, t) => n + t.byteSize, 0),
+      weightCopies: allocated.weightCopies,
+      runtime: runtimeBytes,
+    },
+  );
+  const memory = {
+    planned,
+    allocated,
+    measuredPeakBytes: peak,
+    plannedToMeasured: peak > 0 ? Math.round(planned.total / peak * 1000) / 1000 : 0,
+  };
   if (values.json) {
     out(JSON.stringify({
       file,
@@ -242,6 +271,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       promptTokensPerSecond: round(result.promptTokensPerSecond),
       generationTokensPerSecond: round(result.generationTokensPerSecond),
       peakRssBytes: peak,
+      memory,
     }));
   } else {
     out(
@@ -263,6 +293,17 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       } tok/s; first token ${result.timeToFirstTokenMs.toFixed(0)} ms; peak memory ${
         formatBytes(peak)
       } (stop: ${result.stop})`,
+    );
+    out(
+      `memory planned ${formatBytes(planned.total)} = weights ${
+        formatBytes(planned.weights)
+      } + KV ${
+        formatBytes(planned.kvCache)
+      } (${model.contextLength} tokens, ${model.kvType}) + arena ${
+        formatBytes(planned.arena + planned.logits)
+      } + copies ${formatBytes(planned.weightCopies)} + runtime ${
+        formatBytes(planned.runtime)
+      }; measured peak ${formatBytes(peak)} (planned ÷ measured ${memory.plannedToMeasured})`,
     );
   }
   return 0;

@@ -268,6 +268,25 @@ export const RunJsonSchema = z.looseObject({
   promptTokensPerSecond: z.number().nonnegative(),
   generationTokensPerSecond: z.number().nonnegative(),
   peakRssBytes: count(),
+  memory: z.strictObject({
+    planned: z.strictObject({
+      weights: count().describe("tensor data made resident (mapped pages or read buffers)"),
+      kvCache: count().describe("KV cache of every slot: layers × 2 × context × KV width"),
+      arena: count().describe("activations, attention scores, RoPE tables, quantized activations"),
+      logits: count().describe("logits of maxBatch tokens"),
+      weightCopies: count().describe("weights the engine copies (int8 head, TL → I2_S, f32)"),
+      runtime: count().describe("the runtime's resident set after the load (measured)"),
+      total: count(),
+    }).describe("the plan, bytes by where they go"),
+    allocated: z.strictObject({
+      kvCache: count(),
+      arena: count(),
+      logits: count(),
+      weightCopies: count(),
+    }).describe("the engine's arrays, counted from the arrays themselves"),
+    measuredPeakBytes: count().describe("VmHWM at the end of the run"),
+    plannedToMeasured: z.number().nonnegative().describe("planned total ÷ measured peak"),
+  }).optional().describe("planned memory of the run next to the measured peak"),
 }).describe("bitload run --json");
 
 /** `synth --json`. */

@@ -183,6 +183,10 @@ function f32Of(model: ModelWeights, info: GgufTensorInfo): Float32Array {
   return out;
 }
 
+function linearsOf(b: Block): Linear[] {
+  return [b.wq, b.wk, b.wv, b.wo, b.gate, b.up, b.down];
+}
+
 /** The kernels chosen for a model: native (with its thread count) or the f32 reference. */
 interface BackendChoice {
   native: InferNative | null;
@@ -508,6 +512,57 @@ export class InferenceModel implements Disposable {
       k: this.#blocks.map((b) => b.kCache),
       v: this.#blocks.map((b) => b.vCache),
     });
+  }
+
+  /**
+   * Bytes this model allocated, counted from the arrays themselves: the KV caches of every slot,
+   * the forward pass's arena (the logits apart) and the weight copies it owns (int8 head, TL →
+   * I2_S, f32 dequantized tensors and norms); the mapped tensor data is not counted.
+   *
+   * @example
+   * ```ts ignore
+   * const { kvCache, arena, logits, weightCopies } = model.allocatedBytes();
+   * ```
+   */
+  allocatedBytes(): { kvCache: number; arena: number; logits: number; weightCopies: number } {
+    let kvCache = 0;
+    for (const slot of this.#slots) {
+      for (const a of [...slot.k, ...slot.v]) kvCache += a.byteLength;
+    }
+    const acts = (a: QuantizedActs) =>
+      a.q.byteLength + a.gsum.byteLength + a.factor.byteLength + a.q8.byteLength +
+      a.q81.byteLength + a.q8k.byteLength;
+    const arena = [
+      this.#x,
+      this.#h,
+      this.#q,
+      this.#k,
+      this.#v,
+      this.#att,
+      this.#o,
+      this.#g,
+      this.#u,
+      this.#scores,
+      this.#cos,
+      this.#sin,
+      this.#embRow,
+    ].reduce((n, a) => n + a.byteLength, 0) + acts(this.#actsEmbd) + acts(this.#actsFf);
+    const mapped = new Set<ArrayBufferLike>(
+      this.#file.tensors.map((t) => this.#file.tensorData(t.name).buffer),
+    );
+    const owned = (a: { buffer: ArrayBufferLike; byteLength: number } | undefined) =>
+      a && !mapped.has(a.buffer) ? a.byteLength : 0;
+    let weightCopies = owned(this.#outNorm);
+    for (const lin of [this.#head, ...this.#blocks.flatMap((b) => linearsOf(b))]) {
+      weightCopies += owned(lin.data) + owned(lin.f32) + owned(lin.i8?.w) + owned(lin.i8?.scale) +
+        owned(lin.i8?.sum);
+    }
+    for (const b of this.#blocks) {
+      for (const n of [b.attnNorm, b.ffnNorm, b.attnSubNorm, b.ffnSubNorm]) {
+        weightCopies += owned(n);
+      }
+    }
+    return { kvCache, arena, logits: this.#logits.byteLength, weightCopies };
   }
 
   /**

@@ -1,0 +1,118 @@
+/**
+ * Where a `run`'s memory goes, planned before anything is allocated: the model's mapped tensor
+ * data, the KV cache, the forward pass's arena (activations, attention scores, logits, quantized
+ * activations, RoPE tables), weight copies the engine makes (an int8 head for `--lm-head q8`,
+ * TL1/TL2 transcoded to I2_S, f32 copies of types without a native kernel), and the runtime's own
+ * baseline (the resident set before the model was opened, measured). `bitload run --json` prints
+ * this plan next to the measured peak.
+ *
+ * @module
+ */
+
+import type { ModelConfig } from "./config.ts";
+
+/** The planned resident memory of a run, bytes, by where it goes. */
+export interface RunMemoryPlan {
+  /** Tensor data of the model (mapped pages, or the read buffers without mmap). */
+  weights: number;
+  /** KV cache: layers × 2 × context × KV heads × head width × KV element size, per slot. */
+  kvCache: number;
+  /** Activations for `maxBatch` tokens, attention scores, RoPE tables, quantized activations. */
+  arena: number;
+  /** The logits of `maxBatch` tokens (part of the arena, shown apart: it scales with the vocabulary). */
+  logits: number;
+  /** Copies of weights the engine owns (int8 head, TL → I2_S, f32 dequantized tensors). */
+  weightCopies: number;
+  /** The runtime before the model was opened (measured resident set: Deno, V8, the CLI). */
+  runtime: number;
+  /** Everything above. */
+  total: number;
+}
+
+/** The shape of a run, as the engine will allocate it. */
+export interface RunShape {
+  /** The model's configuration. */
+  config: ModelConfig;
+  /** KV cache length in tokens. */
+  contextLength: number;
+  /** Largest prompt batch (arena rows). */
+  maxBatch: number;
+  /** KV element type. */
+  kvType: "f32" | "f16";
+  /** Sequence slots (KV caches). Default 1. */
+  slots?: number;
+}
+
+/**
+ * Bytes of the KV cache of `shape` (every slot).
+ *
+ * @example
+ * ```ts ignore
+ * import { kvCacheBytesOf } from "./run_memory.ts";
+ * kvCacheBytesOf({ config, contextLength: 2048, maxBatch: 64, kvType: "f16" });
+ * ```
+ */
+export function kvCacheBytesOf(shape: RunShape): number {
+  const c = shape.config;
+  const per = shape.kvType === "f16" ? 2 : 4;
+  return (shape.slots ?? 1) * c.nLayer * 2 * shape.contextLength * c.nHeadKv * c.headDim * per;
+}
+
+/** Bytes of the quantized-activation buffers for `rows` × `width` (linear.ts allocQuantizedActs). */
+function quantizedActsBytes(rows: number, width: number): number {
+  return rows * width + (rows * width / 32) * 4 + rows * 4 +
+    rows * Math.ceil(width / 32) * 34 + rows * Math.ceil(width / 32) * 36 +
+    rows * Math.ceil(width / 256) * 292;
+}
+
+/**
+ * Bytes of the forward pass's arena for `shape` (the logits apart), the same arrays the engine
+ * allocates (`allocArena` in model.ts; `InferenceModel.allocatedBytes()` counts the real ones).
+ *
+ * @example
+ * ```ts ignore
+ * import { arenaBytesOf } from "./run_memory.ts";
+ * arenaBytesOf({ config, contextLength: 2048, maxBatch: 64, kvType: "f32" });
+ * ```
+ */
+export function arenaBytesOf(shape: RunShape): { arena: number; logits: number } {
+  const c = shape.config;
+  const B = shape.maxBatch;
+  const qDim = c.nHead * c.headDim;
+  const kvDim = c.nHeadKv * c.headDim;
+  const f32 = B * c.nEmbd * 2 + // x, o
+    B * Math.max(c.nEmbd, qDim) + // h
+    B * qDim * 2 + // q, att
+    B * kvDim * 2 + // k, v
+    B * c.nFf * 2 + // g, u
+    B * c.nHead * shape.contextLength + // scores
+    B * (c.nRot / 2) * 2 + // cos, sin
+    c.nEmbd; // embRow
+  const acts = quantizedActsBytes(B, Math.max(c.nEmbd, qDim)) + quantizedActsBytes(B, c.nFf);
+  return { arena: f32 * 4 + acts, logits: B * c.nVocab * 4 };
+}
+
+/**
+ * The whole plan: `weights` (tensor bytes made resident), `weightCopies` (what the engine copies)
+ * and `runtime` (the resident set measured before the model was opened) are given; the KV cache
+ * and the arena follow from the shape.
+ *
+ * @example
+ * ```ts ignore
+ * import { planRunMemory } from "./run_memory.ts";
+ * const plan = planRunMemory(
+ *   { config, contextLength: 2048, maxBatch: 64, kvType: "f32" },
+ *   { weights: 1.2e9, weightCopies: 0, runtime: 60e6 },
+ * );
+ * plan.total;
+ * ```
+ */
+export function planRunMemory(
+  shape: RunShape,
+  given: { weights: number; weightCopies: number; runtime: number },
+): RunMemoryPlan {
+  const kvCache = kvCacheBytesOf(shape);
+  const { arena, logits } = arenaBytesOf(shape);
+  const total = given.weights + kvCache + arena + logits + given.weightCopies + given.runtime;
+  return { ...given, kvCache, arena, logits, total };
+}
