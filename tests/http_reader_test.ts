@@ -165,7 +165,8 @@ Deno.test("HTTP: a 206 whose Content-Range start is not the one asked is a proto
     await assert.rejects(readGguf(s.url, FAST), (e: unknown) => {
       assert.ok(e instanceof HttpError);
       assert.equal(e.code, "HTTP_PROTOCOL");
-      assert.match(e.message, new RegExp(`^${s.url}: asked for bytes 0-\\d+, got Content-Range`));
+      assert.equal(e.path, s.url);
+      assert.match(e.reason, /^asked for bytes 0-\d+, got Content-Range/);
       return true;
     });
   } finally {
@@ -181,7 +182,7 @@ Deno.test("HTTP: silent, stalling and trickling servers time out with the URL na
         await assert.rejects(readGguf(s.url, FAST), (e: unknown) => {
           assert.ok(e instanceof HttpError, String(e));
           assert.equal(e.code, "HTTP_TIMEOUT");
-          assert.ok(e.message.startsWith(`${s.url}: `), e.message);
+          assert.equal(e.path, s.url, e.message);
           return true;
         });
       } finally {
@@ -196,7 +197,7 @@ Deno.test("HTTP: 404 is `URL: HTTP 404 (HTTP_STATUS)`, in the library and as the
   try {
     await assert.rejects(readGguf(s.url, FAST), (e: unknown) => {
       assert.ok(e instanceof HttpError);
-      assert.equal(e.message, `${s.url}: HTTP 404 (HTTP_STATUS)`);
+      assert.equal(`${e.path}: ${e.message}`, `${s.url}: HTTP 404 (HTTP_STATUS)`);
       assert.equal(e.status, 404);
       return true;
     });

@@ -4,17 +4,21 @@
  * device never ends), and the atomic writer checks it before a rename would replace a device
  * node, FIFO or socket with a regular file.
  *
- * A leaf module: it imports nothing, so any layer (the GGUF reader and writer included) may use it.
+ * A leaf module (it imports only the shared `BitloadError`), so any layer (the GGUF reader and
+ * writer included) may use it.
  *
  * @module
  */
+
+import { BitloadError } from "./errors.ts";
 
 /** The code of {@link NotRegularFileError}. */
 export const NOT_REGULAR_FILE = "NOT_REGULAR_FILE" as const;
 
 /**
  * A path is a directory, FIFO, socket or device where a regular file (or nothing) was expected.
- * `code` is always `NOT_REGULAR_FILE`; the CLI prints `bitload: PATH: REASON (NOT_REGULAR_FILE)`.
+ * `code` is always `NOT_REGULAR_FILE`, `path` the path; the CLI prints
+ * `bitload: PATH: REASON (NOT_REGULAR_FILE)`.
  *
  * @example
  * ```ts
@@ -23,21 +27,10 @@ export const NOT_REGULAR_FILE = "NOT_REGULAR_FILE" as const;
  * e.code; // "NOT_REGULAR_FILE"
  * ```
  */
-export class NotRegularFileError extends Error {
-  /** Always "NotRegularFileError". */
-  override name = "NotRegularFileError";
-  /** Always `NOT_REGULAR_FILE`. */
-  readonly code: "NOT_REGULAR_FILE" = NOT_REGULAR_FILE;
-  /** The path that was refused. */
-  readonly path: string;
-  /** The human explanation, without the path. */
-  readonly reason: string;
-
+export class NotRegularFileError extends BitloadError<"NOT_REGULAR_FILE"> {
   /** Creates the error for `path` with a one-line `reason`. */
   constructor(path: string, reason: string) {
-    super(`${path}: ${reason} (${NOT_REGULAR_FILE})`);
-    this.path = path;
-    this.reason = reason;
+    super(NOT_REGULAR_FILE, reason, { path });
   }
 }
 

@@ -4,10 +4,12 @@
  * only up to a byte count (the rest is cancelled, never downloaded), and one typed error,
  * {@link HttpError}, whose message names the URL: `URL: HTTP 404 (HTTP_STATUS)`.
  *
- * A leaf module (no imports), so any layer may use it.
+ * A leaf module (it imports only the shared `BitloadError`), so any layer may use it.
  *
  * @module
  */
+
+import { BitloadError } from "./errors.ts";
 
 /** Default idle and connect timeout: 30 s without a byte ends the request. */
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
@@ -27,33 +29,25 @@ export type HttpErrorCode =
   | "TOO_LARGE"; // the body is larger than the caller's cap
 
 /**
- * An HTTP request failed. `message` is `URL: REASON (CODE)`, the CLI's one-line form.
+ * An HTTP request failed. `path` is the URL; the CLI prints `bitload: URL: REASON (CODE)`.
  *
  * @example
  * ```ts
  * import { HttpError } from "./http.ts";
  * const e = new HttpError("HTTP_STATUS", "http://127.0.0.1/m.gguf", "HTTP 404", 404);
- * e.message; // "http://127.0.0.1/m.gguf: HTTP 404 (HTTP_STATUS)"
+ * e.message; // "HTTP 404 (HTTP_STATUS)", e.path: the URL
  * ```
  */
-export class HttpError extends Error {
-  /** Always "HttpError". */
-  override name = "HttpError";
-  /** Stable machine-readable reason. */
-  readonly code: HttpErrorCode;
+export class HttpError extends BitloadError<HttpErrorCode> {
   /** The URL requested. */
   readonly url: string;
-  /** The human explanation, without the URL. */
-  readonly reason: string;
   /** The HTTP status, when the server answered. */
   readonly status?: number;
 
   /** Creates the error; `cause` chains an underlying error. */
   constructor(code: HttpErrorCode, url: string, reason: string, status?: number, cause?: unknown) {
-    super(`${url}: ${reason} (${code})`, { cause });
-    this.code = code;
+    super(code, reason, { path: url, cause });
     this.url = url;
-    this.reason = reason;
     this.status = status;
   }
 }

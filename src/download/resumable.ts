@@ -17,6 +17,7 @@
 
 import { createHash } from "node:crypto";
 import { checkReplaceable, writeBytesAtomically } from "../common/atomic_write.ts";
+import { BitloadError } from "../common/errors.ts";
 import { HttpError, parseContentRange, requestBounded } from "../common/http.ts";
 
 /**
@@ -81,7 +82,8 @@ export type DownloadErrorCode =
   | "DOWNLOAD_FAILED"; // every attempt failed (network, timeouts, a server that kept lying)
 
 /**
- * A download that failed for good. `message` is `URL: REASON (CODE)`, the CLI's one-line form.
+ * A download that failed for good. `path` is the URL (the file, for `CHECKSUM`); the CLI prints
+ * `bitload: URL: REASON (CODE)`.
  *
  * @example
  * ```ts
@@ -90,22 +92,14 @@ export type DownloadErrorCode =
  * e.code; // "TOO_LARGE"
  * ```
  */
-export class DownloadError extends Error {
-  /** Always "DownloadError". */
-  override name = "DownloadError";
-  /** Stable machine-readable reason. */
-  readonly code: DownloadErrorCode;
-  /** The URL. */
+export class DownloadError extends BitloadError<DownloadErrorCode> {
+  /** The URL (or the file, for `CHECKSUM`). */
   readonly url: string;
-  /** The human explanation, without the URL. */
-  readonly reason: string;
 
   /** Creates the error; `cause` chains the last underlying failure. */
   constructor(code: DownloadErrorCode, url: string, reason: string, cause?: unknown) {
-    super(`${url}: ${reason} (${code})`, { cause });
-    this.code = code;
+    super(code, reason, { path: url, cause });
     this.url = url;
-    this.reason = reason;
   }
 }
 
