@@ -269,10 +269,6 @@ function ranges(layers: readonly number[]): string {
   return out.join(",");
 }
 
-function signedBytes(n: number): string {
-  return n < 0 ? `-${formatBytes(-n)}` : formatBytes(n);
-}
-
 /** Options of {@link renderPlan}. */
 export interface RenderPlanOptions {
   /** The model file, for the heading. */
@@ -348,7 +344,7 @@ export function renderPlan(plan: PlacementPlan, options: RenderPlanOptions = {})
       formatBytes(d.margin),
       formatBytes(d.reserved),
       formatBytes(d.available),
-      signedBytes(d.freeAfter),
+      formatBytes(d.freeAfter),
       d.fits ? "yes" : yellow("NO"),
     ]);
   }
