@@ -47,10 +47,14 @@ export const C_LIBRARY_CFLAGS = [
 ] as const;
 
 /**
- * A lock older than this is left by a build that died (a build takes well under a minute; ten is
- * a wide margin for a loaded machine): the next process takes it over.
+ * A lock older than this is left by a build that died (e.g. Ctrl-C during the first build): the
+ * next process takes it over. A full build takes 15–25 s on two idle cores and was measured at up to
+ * 90 s on two cores shared by seven busy processes; three minutes leaves room for that, and a
+ * takeover of a build that was merely slow only costs a second compile (each writes its own
+ * temporary file and renames it into place), while a user who interrupted the first build waits at
+ * most this long.
  */
-export const STALE_LOCK_MS = 10 * 60_000;
+export const STALE_LOCK_MS = 3 * 60_000;
 
 /** How long a process waits for another one's build before giving up. */
 export const BUILD_WAIT_MS = 15 * 60_000;

@@ -7,6 +7,14 @@
 
 import assert from "node:assert/strict";
 import { BITLOAD_ABI_VERSION } from "../ffi/symbols.ts";
+import {
+  cachedLibraryPath,
+  compilerCommand,
+  compilerVersion,
+  fileExists,
+  STALE_LOCK_MS,
+} from "../ffi/c_build.ts";
+import { KERNEL_LIBRARY } from "../ffi/library.ts";
 
 const NATIVE_URL = new URL("../ffi/native.ts", import.meta.url).href;
 const BUILD_SCRIPT = new URL("../scripts/build_native.ts", import.meta.url).pathname;
@@ -176,9 +184,16 @@ Deno.test({
   },
 });
 
-Deno.test("scripts/build_native.ts prints where the library went", async () => {
+Deno.test("scripts/build_native.ts prints where the library went, past a crashed build's lock", async () => {
   const cacheDir = await Deno.makeTempDir();
   try {
+    // a lock left by a build that died (older than STALE_LOCK_MS) is taken over, then removed
+    const cc = compilerCommand();
+    const target = cachedLibraryPath(KERNEL_LIBRARY, cacheDir, cc, compilerVersion(cc));
+    const lock = `${target}.lock`;
+    Deno.writeTextFileSync(lock, "99999999\n");
+    const old = new Date(Date.now() - STALE_LOCK_MS - 60_000);
+    Deno.utimeSync(lock, old, old);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-check", "-A", BUILD_SCRIPT],
       env: { NO_COLOR: "1", BITLOAD_CACHE_DIR: cacheDir },
@@ -189,6 +204,8 @@ Deno.test("scripts/build_native.ts prints where the library went", async () => {
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     assert.match(stdout, new RegExp(`${cacheDir}/libbitload-[0-9a-f]{24}\\.so`));
     assert.match(stdout, new RegExp(`abi ${BITLOAD_ABI_VERSION}\\b`));
+    assert.ok(stdout.includes(target), stdout);
+    assert.equal(fileExists(lock), false, "the lock is released");
   } finally {
     await Deno.remove(cacheDir, { recursive: true });
   }
