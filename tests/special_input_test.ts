@@ -20,14 +20,17 @@ function makeSpecials(dir: string): Record<string, string> {
   return { fifo, socket, device: "/dev/zero", directory: dir };
 }
 
-/** Runs the CLI, killing it after 30 s so that a hang fails the test instead of the suite. */
+/**
+ * Runs the CLI, killing it after 180 s so that a hang fails the test instead of the suite (not
+ * less: `run` may first build the native library, a minute on a busy 2-core machine).
+ */
 async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
   const out = await child.output();
   clearTimeout(timer);
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr).trim() };
