@@ -106,4 +106,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a SIGBUS outside bitload's mappings is not swallowed: the process dies as before",
+  ignore: noGuard !== "",
+  async fn() {
+    const path = fresh("unguarded.bin");
+    const guardUrl = new URL("../ffi/fault_guard.ts", import.meta.url).href;
+    const libcUrl = new URL("../ffi/libc.ts", import.meta.url).href;
+    // The guard is installed, but this mapping (made with libc directly) is not registered.
+    const script = `
+      import { faultGuard } from "${guardUrl}";
+      import { cString, LINUX, openLibc } from "${libcUrl}";
+      if (!faultGuard()) throw new Error("no guard");
+      const libc = openLibc();
+      const size = Deno.statSync(Deno.args[0]).size;
+      const fd = libc.open(cString(Deno.args[0]), LINUX.O_RDONLY);
+      const ptr = libc.mmap(null, BigInt(size), LINUX.PROT_READ, LINUX.MAP_PRIVATE, fd, 0n);
+      const view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptr, size));
+      new Deno.Command("truncate", { args: ["-s", "4096", Deno.args[0]] }).outputSync();
+      console.log(view[size - 1]);`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=js", script, path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.signal, "SIGBUS", new TextDecoder().decode(out.stderr));
+  },
+});
+
 Deno.test("cleanup", () => Deno.removeSync(dir, { recursive: true }));
