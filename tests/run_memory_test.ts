@@ -5,11 +5,10 @@ import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 
 /**
- * How far the planned total may be from the measured peak on this small model. The goal for a
- * 2B model is 3 %; here the runtime (Deno, V8's heap, the tokenizer, the kernels' library) is
- * most of the process and its growth after the load is not planned yet, so the bound is wider.
+ * The project's bound on planned vs measured peak: 3 %. The run commits its KV cache and arena
+ * up front, and the token loop allocates nothing, so the peak is the plan.
  */
-const SMALL_MODEL_TOLERANCE = 0.2;
+const TOLERANCE = 0.03;
 
 Deno.test("run --json: planned memory (weights + KV + arena + copies + runtime) next to the measured peak", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bitload-runmem-" });
@@ -38,11 +37,11 @@ Deno.test("run --json: planned memory (weights + KV + arena + copies + runtime) 
     assert.equal(m.planned.kvCache, 2 * 2 * 2048 * 2 * 128 * 4);
     assert.equal(m.planned.weightCopies, 0, "an I2_S model runs on its mapped tensors");
     const sum = m.planned.weights + m.planned.kvCache + m.planned.arena + m.planned.logits +
-      m.planned.weightCopies + m.planned.runtime;
+      m.planned.weightCopies + m.planned.runtime + m.planned.engineOther;
     assert.equal(m.planned.total, sum);
     if (m.measuredPeakBytes === 0) return; // no /proc
     const off = Math.abs(m.planned.total / m.measuredPeakBytes - 1);
-    assert.ok(off <= SMALL_MODEL_TOLERANCE, `planned ÷ measured ${m.plannedToMeasured}`);
+    assert.ok(off <= TOLERANCE, `planned ÷ measured ${m.plannedToMeasured}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -162,9 +162,10 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   bar.done();
   // The runtime's own resident set (Deno, V8, the parsed header and vocabulary) once the load
   // settled: what the process holds beyond the tensor data the load made resident.
+  const afterLoad = processMemory()?.rss ?? 0;
   const runtimeBytes = Math.max(
     0,
-    (processMemory()?.rss ?? 0) - loaded.report.fileBackedBytes - loaded.report.anonBytes,
+    afterLoad - loaded.report.fileBackedBytes - loaded.report.anonBytes,
   );
   if (values["check-tensors"]) {
     const checked = await loaded.validate({ checkTensors: true });
@@ -185,6 +186,14 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     decodeArithmetic: decodeOption(values.decode),
   });
   const model = engine.model;
+  // Hold the KV cache and the arena now: the run's peak is then its plan, however many tokens.
+  model.commitMemory();
+  const allocated = model.allocatedBytes();
+  const engineOther = Math.max(
+    0,
+    (processMemory()?.rss ?? 0) - afterLoad - allocated.kvCache - allocated.arena -
+      allocated.logits - allocated.weightCopies,
+  );
   const loadMs = performance.now() - tLoad;
   let promptIds: number[];
   if (values.tokens !== undefined) {
@@ -225,7 +234,6 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const text = engine.tokenizer ? completion.text : null;
   const peak = peakRss();
   const c = model.config;
-  const allocated = model.allocatedBytes();
   const planned = planRunMemory(
     {
       config: c,
@@ -238,6 +246,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       weights: opened.tensors.reduce((n, t) => n + t.byteSize, 0),
       weightCopies: allocated.weightCopies,
       runtime: runtimeBytes,
+      engineOther,
     },
   );
   const memory = {
@@ -303,7 +312,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
         formatBytes(planned.arena + planned.logits)
       } + copies ${formatBytes(planned.weightCopies)} + runtime ${
         formatBytes(planned.runtime)
-      }; measured peak ${formatBytes(peak)} (planned ÷ measured ${memory.plannedToMeasured})`,
+      } + tokenizer/library ${formatBytes(planned.engineOther)}; measured peak ${
+        formatBytes(peak)
+      } (planned ÷ measured ${memory.plannedToMeasured})`,
     );
   }
   return 0;

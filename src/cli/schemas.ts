@@ -276,6 +276,9 @@ export const RunJsonSchema = z.looseObject({
       logits: count().describe("logits of maxBatch tokens"),
       weightCopies: count().describe("weights the engine copies (int8 head, TL → I2_S, f32)"),
       runtime: count().describe("the runtime's resident set after the load (measured)"),
+      engineOther: count().describe(
+        "what building the engine added besides its arrays: tokenizer, kernels (measured)",
+      ),
       total: count(),
     }).describe("the plan, bytes by where they go"),
     allocated: z.strictObject({

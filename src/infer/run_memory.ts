@@ -3,8 +3,10 @@
  * data, the KV cache, the forward pass's arena (activations, attention scores, logits, quantized
  * activations, RoPE tables), weight copies the engine makes (an int8 head for `--lm-head q8`,
  * TL1/TL2 transcoded to I2_S, f32 copies of types without a native kernel), and the runtime's own
- * baseline (the resident set before the model was opened, measured). `bitload run --json` prints
- * this plan next to the measured peak.
+ * baseline and what building the engine added besides its arrays (tokenizer, kernels' library),
+ * both measured. `bitload run --json` prints this plan next to the measured peak; `run` commits
+ * the KV cache and the arena up front (`InferenceModel.commitMemory`), so the peak is the plan
+ * whatever the number of tokens generated.
  *
  * @module
  */
@@ -23,8 +25,13 @@ export interface RunMemoryPlan {
   logits: number;
   /** Copies of weights the engine owns (int8 head, TL → I2_S, f32 dequantized tensors). */
   weightCopies: number;
-  /** The runtime before the model was opened (measured resident set: Deno, V8, the CLI). */
+  /** The runtime once the load settled (measured: Deno, V8, the CLI, the parsed header). */
   runtime: number;
+  /**
+   * What building the engine added besides its arrays (measured: the tokenizer's tables, the
+   * kernels' library and its threads).
+   */
+  engineOther: number;
   /** Everything above. */
   total: number;
 }
@@ -109,10 +116,12 @@ export function arenaBytesOf(shape: RunShape): { arena: number; logits: number }
  */
 export function planRunMemory(
   shape: RunShape,
-  given: { weights: number; weightCopies: number; runtime: number },
+  given: { weights: number; weightCopies: number; runtime: number; engineOther?: number },
 ): RunMemoryPlan {
   const kvCache = kvCacheBytesOf(shape);
   const { arena, logits } = arenaBytesOf(shape);
-  const total = given.weights + kvCache + arena + logits + given.weightCopies + given.runtime;
-  return { ...given, kvCache, arena, logits, total };
+  const engineOther = given.engineOther ?? 0;
+  const total = given.weights + kvCache + arena + logits + given.weightCopies + given.runtime +
+    engineOther;
+  return { ...given, engineOther, kvCache, arena, logits, total };
 }

@@ -453,7 +453,9 @@ export class ProgressiveLoader {
         ? Math.max(0, clock.before.rss - clock.atStart.rss)
         : model.openStats?.rssAddedBytes ?? 0,
       outputBytes: [...dequantized.values()].reduce((a, v) => a + v.byteLength, 0),
-      mappedResidentBytes: mapped ? residentOf(files as FileMapping[]) : undefined,
+      mappedResidentBytes: mapped
+        ? residentOf(files as FileMapping[], model.parts.map((p) => p.dataOffset))
+        : undefined,
     });
     this.options.monitor?.checkMemory("resident memory added by the load", report.peakRssBytes);
     const info: string[] = [];
@@ -497,13 +499,13 @@ export class ProgressiveLoader {
 }
 
 /**
- * Resident bytes of the model's mappings: `mincore` on each (cheap: no `/proc` text), else the
+ * Resident bytes of the model's mappings past each header (`mincore`: cheap, no `/proc` text), else the
  * `Rss:` of their `/proc/self/smaps` entries (tens of ms on a runtime with many mappings).
  */
-function residentOf(mappings: FileMapping[]): number | null {
+function residentOf(mappings: FileMapping[], dataOffsets: number[]): number | null {
   let total = 0;
-  for (const m of mappings) {
-    const r = m.residentBytes();
+  for (const [i, m] of mappings.entries()) {
+    const r = m.residentBytes(dataOffsets[i] ?? 0);
     if (r === null) return mappedResidentBytes(mappings.map((f) => f.address));
     total += r;
   }

@@ -243,21 +243,26 @@ export class FileMapping implements FileBytes, Disposable {
   }
 
   /**
-   * Bytes of this mapping resident in memory now (`mincore`: one byte per page, no `/proc`
-   * parsing), or `null` when the call is unavailable or fails. Pages another process keeps in
+   * Bytes of this mapping from byte `from` on (page-rounded down; the tensor data, leaving out
+   * the header that was read, not mapped) resident in memory now (`mincore`: one byte per page,
+   * no `/proc` parsing), or `null` when the call is unavailable or fails. Pages another process keeps in
    * the page cache count too: they are this model's memory either way.
    */
-  residentBytes(): number | null {
+  residentBytes(from = 0): number | null {
     if (this.#ptr === null || this.#buffer === null) return 0;
     const mincore = this.#libc.mincore;
     if (!mincore) return null;
     const page = 4096;
-    const pages = Math.ceil(this.size / page);
+    const start = Math.min(this.size, Math.floor(Math.max(0, from) / page) * page);
+    const length = this.size - start;
+    if (length === 0) return 0;
+    const pages = Math.ceil(length / page);
     const vec = new Uint8Array(pages);
-    if (mincore(this.#ptr, BigInt(this.size), vec) !== 0) return null;
+    const at = Deno.UnsafePointer.offset(this.#ptr, start);
+    if (mincore(at, BigInt(length), vec) !== 0) return null;
     let resident = 0;
     for (let i = 0; i < pages; i++) resident += vec[i] & 1;
-    return Math.min(this.size, resident * page);
+    return Math.min(length, resident * page);
   }
 
   /** Detaches every view, then unmaps. Safe to call twice. */
