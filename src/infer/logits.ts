@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkMappedFiles } from "../gguf/mapped_files.ts";
 import { InferError } from "./errors.ts";
 import type { InferenceModel } from "./model.ts";
 
@@ -45,6 +46,7 @@ export function teacherForcedLogits(
   for (let start = 0; start < tokens.length; start += model.maxBatch) {
     const chunk = tokens.slice(start, start + model.maxBatch);
     data.set(model.forward(chunk, true).subarray(0, chunk.length * vocab), start * vocab);
+    checkMappedFiles(); // weights from a model file that shrank read as zeros: FILE_CHANGED
   }
   return { rows: tokens.length, vocab, data };
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { checkMappedFiles } from "../gguf/mapped_files.ts";
 import { InferError } from "../infer/errors.ts";
 import { setImmediate } from "node:timers";
 import type { SlotTokens } from "../infer/model.ts";
@@ -55,7 +56,11 @@ export function engineFromModel(
     contextLength: model.contextLength,
     maxBatch: model.maxBatch,
     slots,
-    step: (entries) => model.forwardSlots(entries),
+    step: (entries) => {
+      const logits = model.forwardSlots(entries);
+      checkMappedFiles(); // weights from a model file that shrank read as zeros: FILE_CHANGED
+      return logits;
+    },
     resetSlot: (slot) => model.resetSlot(slot),
   };
 }
