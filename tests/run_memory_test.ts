@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { RunJsonSchema } from "../src/cli/schemas.ts";
+import { readModelConfig } from "../src/infer/config.ts";
+import { fitRunShape, kvCacheBytesOf, MIN_FITTED_CONTEXT } from "../src/infer/run_memory.ts";
+import { bitnetShapes, headerOnlyModel } from "../src/plan/shapes.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 
@@ -45,4 +48,42 @@ Deno.test("run --json: planned memory (weights + KV + arena + copies + runtime) 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("default context and KV type: the 2B-4T shape fits the 1.5× target where the plan says it can", () => {
+  const s = bitnetShapes();
+  const header = headerOnlyModel(s.metadata, s.tensors);
+  const config = readModelConfig(header.metadata);
+  const weights = header.tensors.reduce((n, t) => n + t.byteSize, 0);
+  const fileBytes = weights + 8e6;
+  const fit = (runtime: number, extra: { contextLength?: number; kvType?: "f32" | "f16" } = {}) =>
+    fitRunShape(config, {
+      fileBytes,
+      limit: 1.5,
+      judged: true,
+      maxBatch: 64,
+      given: { weights, weightCopies: 0, runtime },
+      ...extra,
+    });
+  // 30 layers × 2 × 2048 × 640 × 4 B: the f32 default's KV cache.
+  assert.equal(
+    kvCacheBytesOf({ config, contextLength: 2048, maxBatch: 64, kvType: "f32" }),
+    314572800,
+  );
+  const roomy = fit(100e6);
+  assert.deepEqual([roomy.contextLength, roomy.kvType, roomy.fits], [2048, "f32", true]);
+  assert.deepEqual(roomy.notes, []);
+  // Less room: f16 KV first, then a shorter context, each only as far as needed.
+  const free = 1.5 * fileBytes - weights;
+  const tight = fit(free - 230e6);
+  assert.deepEqual([tight.kvType, tight.contextLength], ["f16", 2048]);
+  assert.ok(tight.fits && tight.planned.total <= 1.5 * fileBytes);
+  assert.match(tight.notes[0], /KV cache f16, \d+ tokens: the defaults \(f32, 2048 tokens\)/);
+  const tighter = fit(free - 120e6);
+  assert.ok(tighter.contextLength < 2048 && tighter.contextLength >= MIN_FITTED_CONTEXT);
+  assert.ok(tighter.fits);
+  // What the caller gave is kept; a plan that cannot fit keeps the defaults.
+  assert.equal(fit(free - 120e6, { kvType: "f32", contextLength: 2048 }).kvType, "f32");
+  const hopeless = fit(free + 1e9);
+  assert.deepEqual([hopeless.contextLength, hopeless.kvType, hopeless.fits], [2048, "f32", false]);
 });

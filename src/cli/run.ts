@@ -7,7 +7,11 @@
  */
 
 import { processMemory } from "../load/memory.ts";
-import { planRunMemory } from "../infer/run_memory.ts";
+import { fitRunShape, type FittedRunShape, planRunMemory } from "../infer/run_memory.ts";
+import { readModelConfig } from "../infer/config.ts";
+import { memoryLimitFor, MIN_JUDGED_BYTES } from "../load/memory_report.ts";
+import type { GgufMetadata } from "../gguf/metadata.ts";
+import type { GgufTensorInfo } from "../gguf/model.ts";
 import { openGguf } from "../pipeline/open.ts";
 import { progressBar } from "./progress.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
@@ -85,6 +89,20 @@ function peakRss(): number {
   return Deno.memoryUsage().rss;
 }
 
+/** {@link fitRunShape} for a file whose configuration can be read; undefined otherwise. */
+function fitDefaults(
+  metadata: GgufMetadata,
+  tensors: readonly GgufTensorInfo[],
+  options: Parameters<typeof fitRunShape>[1],
+): FittedRunShape | undefined {
+  try {
+    const embd = tensors.find((t) => t.name === "token_embd.weight");
+    return fitRunShape(readModelConfig(metadata, embd?.dims[1]), options);
+  } catch {
+    return undefined; // the engine reports what is wrong with the file
+  }
+}
+
 /**
  * Runs `bitload run`; returns the exit code.
  *
@@ -127,7 +145,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   if (backend !== "auto" && backend !== "native" && backend !== "ref") {
     throw new UsageError(`--backend must be native, ref or auto, got "${backend}"`);
   }
-  const kvType = kvTypeOption(values["kv-type"], "f32");
+  const kvType = values["kv-type"] === undefined
+    ? undefined
+    : kvTypeOption(values["kv-type"], "f32");
   const lmHead = values["lm-head"] ?? "stored";
   if (lmHead !== "stored" && lmHead !== "q8") {
     throw new UsageError(`--lm-head must be q8 or stored, got "${lmHead}"`);
@@ -174,11 +194,23 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       throw new Error(`${file}: --check-tensors: ${bad.map((c) => c.summary).join("; ")}`);
     }
   }
+  const fileBytes = opened.parts.reduce((n, p) => n + (p.fileSize ?? 0), 0);
+  const weightBytes = opened.tensors.reduce((n, t) => n + t.byteSize, 0);
+  const fit = fitDefaults(opened.metadata, opened.tensors, {
+    fileBytes,
+    limit: memoryLimitFor(fileBytes),
+    judged: fileBytes >= MIN_JUDGED_BYTES,
+    maxBatch: 64,
+    given: { weights: weightBytes, weightCopies: 0, runtime: runtimeBytes },
+    contextLength: ctx,
+    kvType,
+  });
+  for (const note of fit?.notes ?? []) console.error(`bitload run: ${note}`);
   using engine = await loaded.engine({
     backend,
     threads,
-    contextLength: ctx,
-    kvType,
+    contextLength: fit?.contextLength ?? ctx,
+    kvType: fit?.kvType ?? kvType ?? "f32",
     lmHead,
     dequantize: dequant,
     tlConfig: await tlConfigOption(values["tl-config"]),
@@ -243,7 +275,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       slots: model.slotCount,
     },
     {
-      weights: opened.tensors.reduce((n, t) => n + t.byteSize, 0),
+      weights: weightBytes,
       weightCopies: allocated.weightCopies,
       runtime: runtimeBytes,
       engineOther,
@@ -252,6 +284,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   const memory = {
     planned,
     allocated,
+    limitBytes: Math.round(memoryLimitFor(fileBytes) * fileBytes),
+    withinLimit: peak <= memoryLimitFor(fileBytes) * fileBytes,
+    peakToFile: fileBytes > 0 ? Math.round(peak / fileBytes * 1000) / 1000 : 0,
     measuredPeakBytes: peak,
     plannedToMeasured: peak > 0 ? Math.round(planned.total / peak * 1000) / 1000 : 0,
   };

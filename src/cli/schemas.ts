@@ -287,6 +287,11 @@ export const RunJsonSchema = z.looseObject({
       logits: count(),
       weightCopies: count(),
     }).describe("the engine's arrays, counted from the arrays themselves"),
+    limitBytes: count().describe(
+      "the project's peak target: 1.5× the file (1.3 > 4 GiB, 1.2 > 10 GiB)",
+    ),
+    withinLimit: z.boolean().describe("measured peak ≤ limitBytes"),
+    peakToFile: z.number().nonnegative().describe("measured peak ÷ the model file"),
     measuredPeakBytes: count().describe("VmHWM at the end of the run"),
     plannedToMeasured: z.number().nonnegative().describe("planned total ÷ measured peak"),
   }).optional().describe("planned memory of the run next to the measured peak"),

@@ -125,3 +125,92 @@ export function planRunMemory(
     engineOther;
   return { ...given, engineOther, kvCache, arena, logits, total };
 }
+
+/** The default context a run starts from: the training context, at most this many tokens. */
+export const DEFAULT_RUN_CONTEXT = 2048;
+/** The smallest context {@link fitRunShape} shrinks a default to (a usable prompt + reply). */
+export const MIN_FITTED_CONTEXT = 512;
+
+/** What {@link fitRunShape} chose. */
+export interface FittedRunShape {
+  /** KV cache length. */
+  contextLength: number;
+  /** KV element type. */
+  kvType: "f32" | "f16";
+  /** The plan at that shape. */
+  planned: RunMemoryPlan;
+  /** The peak allowed for this model: the project's limit × the file size. */
+  limitBytes: number;
+  /** Whether the plan fits the limit. */
+  fits: boolean;
+  /** What was changed from the defaults, and why (empty when nothing was). */
+  notes: string[];
+}
+
+/**
+ * Chooses the run's context and KV type where the caller left them open, so the planned peak
+ * stays within the project's memory target (`limit` × the file: 1.5, 1.3 above 4 GiB, 1.2 above
+ * 10 GiB): the defaults (training context up to {@link DEFAULT_RUN_CONTEXT} tokens, f32 KV)
+ * when they fit; else f16 KV; else the context halved down to {@link MIN_FITTED_CONTEXT}, only
+ * when that makes the plan fit (else the defaults stay and `fits` is false). What the caller gave is
+ * never changed; a model too small to judge (`judged` false) keeps the defaults.
+ *
+ * @example
+ * ```ts ignore
+ * import { fitRunShape } from "./run_memory.ts";
+ * const fit = fitRunShape(config, { fileBytes, limit: 1.5, judged: true, maxBatch: 64,
+ *   given: { weights, weightCopies: 0, runtime } });
+ * fit.contextLength; fit.kvType; fit.notes;
+ * ```
+ */
+export function fitRunShape(
+  config: ModelConfig,
+  options: {
+    fileBytes: number;
+    limit: number;
+    judged: boolean;
+    maxBatch: number;
+    given: { weights: number; weightCopies: number; runtime: number };
+    contextLength?: number;
+    kvType?: "f32" | "f16";
+  },
+): FittedRunShape {
+  const limitBytes = options.limit * options.fileBytes;
+  const start = Math.max(1, Math.min(config.nCtxTrain || DEFAULT_RUN_CONTEXT, DEFAULT_RUN_CONTEXT));
+  let contextLength = options.contextLength ?? start;
+  let kvType = options.kvType ?? "f32";
+  const plan = () =>
+    planRunMemory({ config, contextLength, maxBatch: options.maxBatch, kvType }, options.given);
+  let planned = plan();
+  const notes: string[] = [];
+  if (options.judged && planned.total > limitBytes) {
+    const before = planned.total;
+    if (options.kvType === undefined && kvType === "f32") {
+      kvType = "f16";
+      planned = plan();
+    }
+    while (
+      options.contextLength === undefined && planned.total > limitBytes &&
+      contextLength / 2 >= MIN_FITTED_CONTEXT
+    ) {
+      contextLength = contextLength / 2;
+      planned = plan();
+    }
+    if (planned.total > limitBytes) {
+      // Shrinking cannot make it fit (the weights and the runtime alone pass the target): keep
+      // the defaults rather than give up context for nothing.
+      kvType = options.kvType ?? "f32";
+      contextLength = options.contextLength ?? start;
+      planned = plan();
+    } else if (
+      kvType !== (options.kvType ?? "f32") || contextLength !== (options.contextLength ?? start)
+    ) {
+      notes.push(
+        `KV cache ${kvType}, ${contextLength} tokens: the defaults (f32, ${start} tokens) plan ${
+          (before / options.fileBytes).toFixed(2)
+        }× the model file, above the ${options.limit}× target`,
+      );
+    }
+  }
+  return { contextLength, kvType, planned, limitBytes, fits: planned.total <= limitBytes, notes };
+}
