@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { ChatJsonSchema } from "../src/cli/schemas.ts";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -50,6 +51,18 @@ Deno.test("bitload chat", async (t) => {
       assert.equal(replies[0], replies[1]); // same greedy reply after /reset
       assert.match(r.stderr, /\(conversation forgotten\)/);
       assert.equal(r.stderr.match(/\[8 tokens, [\d.]+ tok\/s, first token \d+ ms/g)?.length, 2);
+    });
+
+    await t.step("--json: one line per reply, no prompt, the schema's shape", async () => {
+      const r = await session(path, ["-n", "8", "--json"], "Hello\n/reset\nHello\n");
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.split("\n").filter((l) => l !== "");
+      assert.equal(lines.length, 2, r.stdout);
+      const [a, b] = lines.map((l) => ChatJsonSchema.parse(JSON.parse(l)));
+      assert.equal(a.tokens.length, 8);
+      assert.equal(a.finishReason, "length");
+      assert.deepEqual(a.tokens, b.tokens); // same greedy reply after /reset
+      assert.equal(a.reply, b.reply);
     });
 
     await t.step(

@@ -252,8 +252,7 @@ Deno.test("every command: --help exits 0 and lists --json; an unknown option is 
       stdout = stderr = "";
       assert.equal(await main([command, "--help"]), 0, command);
       assert.match(stdout, /Usage: bitload/, command);
-      // chat is interactive: its output is the conversation, not a report.
-      if (command !== "chat") assert.match(stdout, /--json/, `${command} --help lists --json`);
+      assert.match(stdout, /--json/, `${command} --help lists --json`);
       stdout = stderr = "";
       assert.equal(await main([command, "--bogus-option"]), 2, command);
       assert.equal(

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import OpenAI from "npm:openai@^7";
 import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
+import { ServeJsonSchema } from "../src/cli/schemas.ts";
 import { type ChatModel, openChatModel } from "../src/serve/open.ts";
 import { type RunningServer, startServer } from "../src/serve/server.ts";
 
@@ -366,7 +367,7 @@ Deno.test("bitload serve: SIGTERM finishes in-flight streams and exits 0; binds 
       if (done) break;
       line += value;
     }
-    const info = JSON.parse(line);
+    const info = ServeJsonSchema.parse(JSON.parse(line));
     assert.equal(info.host, "127.0.0.1");
     const res = await fetch(`${info.url}/v1/completions`, {
       method: "POST",

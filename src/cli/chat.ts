@@ -13,7 +13,7 @@ import { makeSampler } from "../infer/sample.ts";
 import { openChatModel } from "../serve/open.ts";
 import { type FinishReason, Scheduler } from "../serve/scheduler.ts";
 import { StopTextStream } from "../serve/text.ts";
-import { dim, envVar, UsageError } from "./output.ts";
+import { dim, envVar } from "./output.ts";
 import {
   COMMON_FLAGS,
   integerOption,
@@ -48,6 +48,9 @@ Options:
   --kv-type T          KV cache element type: f32 (default) or f16
   --chat-template T    a built-in template (bitnet, llama3, chatml), a named template of the
                        file, or a Jinja file
+  --json               for scripts: no prompt, no streaming; one JSON line per reply
+                       ({reply, tokens, finishReason, promptTokens, droppedTurns,
+                       tokensPerSecond, timeToFirstTokenMs})
   -h, --help           show this help
 
 Permissions: --allow-read, --allow-ffi, --allow-env, --allow-run.`;
@@ -87,7 +90,6 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
     out(CHAT_HELP);
     return 0;
   }
-  if (values.json) throw new UsageError("bitload chat is interactive: --json is not supported");
   const { file, rest } = modelArgument("chat", values, positionals, envVar("BITNET_GGUF"));
   noMorePositionals("chat", rest);
   const nText = values["n-predict"];
@@ -107,7 +109,8 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
   });
   const err = (s: string) => console.error(s);
   if (m.chat.template.notice) err(`bitload: ${m.chat.template.notice}`);
-  const tty = Deno.stdin.isTerminal();
+  const json = values.json === true;
+  const tty = Deno.stdin.isTerminal() && !json;
   const context = m.engine.contextLength;
   const scheduler = new Scheduler(m.engine, { maxQueue: 0 });
   const sampler = makeSampler({ temperature, topK, topP, seed });
@@ -168,6 +171,7 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
       let tFirst = 0;
       let count = 0;
       let reply = "";
+      const ids: number[] = [];
       const textStream = new StopTextStream();
       const reason = await new Promise<FinishReason>((resolve) => {
         const handle = scheduler.submit({
@@ -177,9 +181,10 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
           stopIds: m.chat.stopIds,
           onToken: (id) => {
             if (count++ === 0) tFirst = performance.now();
+            ids.push(id);
             const piece = textStream.push(m.tokenizer.tokenToPieceBytes(id, false)).text;
             reply += piece;
-            write(piece);
+            if (!json) write(piece);
           },
           onEnd: (r) => resolve(r),
         });
@@ -189,7 +194,7 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
       cancelReply = null;
       const tail = textStream.flush();
       reply += tail;
-      write(tail + "\n");
+      if (!json) write(tail + "\n");
       history.push({ role: "assistant", content: reply });
       const genMs = performance.now() - tFirst;
       const tps = count > 1 && genMs > 0 ? (count - 1) / (genMs / 1000) : 0;
@@ -198,11 +203,26 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
         : reason === "length"
         ? ", length limit"
         : "";
-      err(dim(
-        `[${count} tokens, ${tps.toFixed(1)} tok/s, first token ${
-          (tFirst ? tFirst - t0 : 0).toFixed(0)
-        } ms${note}]`,
-      ));
+      const firstMs = tFirst ? tFirst - t0 : 0;
+      if (json) {
+        out(JSON.stringify({
+          reply,
+          tokens: ids,
+          finishReason: reason,
+          promptTokens: prompt.length,
+          droppedTurns: dropped,
+          tokensPerSecond: Math.round(tps * 100) / 100,
+          timeToFirstTokenMs: Math.round(firstMs * 100) / 100,
+        }));
+      } else {
+        err(
+          dim(
+            `[${count} tokens, ${tps.toFixed(1)} tok/s, first token ${
+              firstMs.toFixed(0)
+            } ms${note}]`,
+          ),
+        );
+      }
       if (tty) write("> ");
     }
   } finally {

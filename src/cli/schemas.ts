@@ -344,6 +344,29 @@ export const CompareLogitsJsonSchema = z.looseObject({
   })),
 }).describe("bitload compare-logits --json");
 
+/** `chat --json`: one line per reply (the input comes from stdin, one message a line). */
+export const ChatJsonSchema = z.strictObject({
+  reply: z.string(),
+  tokens: z.array(count()),
+  finishReason: z.enum(["stop", "length", "cancelled", "error"]),
+  promptTokens: count().describe("tokens of the rendered conversation the reply continued"),
+  droppedTurns: count().describe("oldest turns dropped to keep the conversation in the context"),
+  tokensPerSecond: z.number().nonnegative(),
+  timeToFirstTokenMs: z.number().nonnegative(),
+}).describe("bitload chat --json (one object per line, one line per reply)");
+
+/** `serve --json`: the line printed once the server listens. */
+export const ServeJsonSchema = z.strictObject({
+  url: z.string().regex(/^http:\/\//),
+  host: z.string(),
+  port: int().positive(),
+  model: z.string().describe("the id clients name in requests (--alias, else the file name)"),
+  parallel: int().positive(),
+  contextLength: int().positive(),
+  kernels: z.string(),
+  chatTemplate: z.string(),
+}).describe("bitload serve --json (one line once listening)");
+
 /** Every schema by its file name in `docs/schemas/` (without `.schema.json`). */
 export const CLI_JSON_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   inspect: InspectJsonSchema,
@@ -363,5 +386,7 @@ export const CLI_JSON_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   demo: DemoJsonSchema,
   logits: LogitsJsonSchema,
   "compare-logits": CompareLogitsJsonSchema,
+  chat: ChatJsonSchema,
+  serve: ServeJsonSchema,
   bench: BenchReportSchema,
 };
