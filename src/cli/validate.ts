@@ -9,6 +9,7 @@
 
 import { renderValidationReport, reportToJson } from "../validate/report.ts";
 import { validateModel } from "../validate/validate.ts";
+import { progressBar } from "./progress.ts";
 import { determinismSettings } from "../validate/determinism.ts";
 import { UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
@@ -88,7 +89,9 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const bar = progressBar("validate");
   const report = await validateModel(file, {
+    onProgress: (done, total, check) => bar.update(done, total, check),
     tlConfig: await tlConfigOption(values["tl-config"]),
     reference: values.reference as "ggml" | undefined,
     checkTensors: values["check-tensors"] ?? false,
@@ -97,7 +100,7 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
     sample: integerOption("sample", values.sample, 1),
     threads: threadsOption(values.threads),
     settings,
-  });
+  }).finally(() => bar.done());
   out(
     values.json ? reportToJson(report) : renderValidationReport(report, {
       maxRows: values.all ? Infinity : undefined,

@@ -64,6 +64,30 @@ export interface ValidateOptions {
   referenceLibrary?: GgmlReferenceLibrary;
   /** bitnet.cpp `kernel_config.ini` for TL1/TL2 tensors (before the built-in presets). */
   tlConfig?: TlConfigFile;
+  /**
+   * Called after each tensor of each check with the bytes done and to do in that check and the
+   * check's name (`crossval`, `tensors`, `accuracy`, `determinism`): a progress bar's feed.
+   */
+  onProgress?: (done: number, total: number, check: string) => void;
+}
+
+/** `f` over `list` (one check's tensors), reporting the bytes done after each tensor. */
+function eachTensor<T>(
+  ctx: CheckContext,
+  check: string,
+  list: readonly GgufTensorInfo[],
+  f: (t: GgufTensorInfo) => T,
+): T[] {
+  const report = ctx.options.onProgress;
+  if (!report) return list.map(f);
+  const total = list.reduce((s, t) => s + t.byteSize, 0);
+  let done = 0;
+  return list.map((t) => {
+    const result = f(t);
+    done += t.byteSize;
+    report(done, total, check);
+    return result;
+  });
 }
 
 function summarize(rows: TensorResult[], what: string): string {
@@ -195,7 +219,7 @@ function crossvalCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult 
   }
   try {
     const lib = ref;
-    const rows = ctx.sample.map((t) => {
+    const rows = eachTensor(ctx, "crossval", ctx.sample, (t) => {
       const data = tensorBytes(model, t);
       return typeof data === "string"
         ? skipRow("crossval", t, data)
@@ -221,7 +245,7 @@ function crossvalCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult 
 function tensorDataCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
   const { model } = ctx;
   const started = performance.now();
-  const rows = model.tensors.map((t) => {
+  const rows = eachTensor(ctx, "tensors", model.tensors, (t) => {
     const data = tensorBytes(model, t);
     return typeof data === "string"
       ? skipRow("tensors", t, data)
@@ -267,7 +291,12 @@ async function accuracyCheck(ctx: CheckContext, tensors: TensorResult[]): Promis
   const path = ctx.options.accuracy!;
   using original = await openModelFile(path);
   const byName = new Map(original.tensors.map((t) => [t.name, t]));
-  const rows = ctx.sample.map((t) => accuracyOf(ctx, original, byName.get(t.name), t));
+  const rows = eachTensor(
+    ctx,
+    "accuracy",
+    ctx.sample,
+    (t) => accuracyOf(ctx, original, byName.get(t.name), t),
+  );
   tensors.push(...rows);
   return check("accuracy", rows, "tensors", {
     ...ACCURACY_DEFAULTS,
@@ -280,7 +309,7 @@ async function accuracyCheck(ctx: CheckContext, tensors: TensorResult[]): Promis
 /** `determinism`: the sampled tensors dequantized repeatedly with 1, 2 and 4 threads. */
 function determinismCheck(ctx: CheckContext, tensors: TensorResult[]): CheckResult {
   const { settings } = ctx;
-  const rows = ctx.sample.map((t) => {
+  const rows = eachTensor(ctx, "determinism", ctx.sample, (t) => {
     const data = tensorBytes(ctx.model, t);
     return typeof data === "string"
       ? skipRow("determinism", t, data)
