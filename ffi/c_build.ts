@@ -22,7 +22,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
-import { describeError } from "./errors.ts";
+import { describeError, NativeKernelError } from "./errors.ts";
 
 /**
  * Flags every bitload C library is built with. `-ffp-contract=off` keeps the compiler from fusing
@@ -166,7 +166,12 @@ export function compilerVersion(command: string): string {
   if (known !== undefined) return known;
   const out = new Deno.Command(command, { args: ["--version"], stdout: "piped", stderr: "piped" })
     .outputSync();
-  if (!out.success) throw new Error(`"${command} --version" exited with code ${out.code}`);
+  if (!out.success) {
+    throw new NativeKernelError(
+      "BUILD_FAILED",
+      `"${command} --version" exited with code ${out.code}`,
+    );
+  }
   const text = new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim());
   const version = text.filter((line) => line !== "").join(" | ");
   versions.set(command, version);
@@ -251,7 +256,10 @@ export async function prefetchSources(spec: CLibrarySpec): Promise<void> {
     const response = await fetch(url);
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`cannot fetch ${url.href}: HTTP ${response.status}`);
+      throw new NativeKernelError(
+        "BUILD_FAILED",
+        `cannot fetch ${url.href}: HTTP ${response.status}`,
+      );
     }
     return [name, new Uint8Array(await response.arrayBuffer())] as const;
   }));
@@ -263,7 +271,10 @@ function readSources(spec: CLibrarySpec): Map<string, Uint8Array> {
   const prefetched = fetched.get(spec.dir.href);
   if (prefetched !== undefined) return prefetched;
   if (!isLocal(spec)) {
-    throw new Error(`${spec.what} sources at ${spec.dir.href} could not be fetched`);
+    throw new NativeKernelError(
+      "BUILD_FAILED",
+      `${spec.what} sources at ${spec.dir.href} could not be fetched`,
+    );
   }
   const files = new Map<string, Uint8Array>();
   for (const name of [...spec.headers, ...spec.sources]) {
@@ -419,7 +430,11 @@ function compile(
   try {
     out = new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).outputSync();
   } catch (error) {
-    throw new Error(`cannot run "${command}": ${describeError(error)}`, { cause: error });
+    throw new NativeKernelError(
+      "BUILD_FAILED",
+      `cannot run "${command}": ${describeError(error)}`,
+      { cause: error },
+    );
   }
   const ms = Math.round(performance.now() - started);
   if (!out.success) {
@@ -427,7 +442,10 @@ function compile(
       Deno.removeSync(temp);
     } catch { /* nothing was written */ }
     const log = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 20).join("\n");
-    throw new Error(`"${command}" failed to build ${spec.what} (exit code ${out.code}):\n${log}`);
+    throw new NativeKernelError(
+      "BUILD_FAILED",
+      `"${command}" failed to build ${spec.what} (exit code ${out.code}):\n${log}`,
+    );
   }
   Deno.renameSync(temp, output);
   args[args.indexOf(temp)] = output;
@@ -463,7 +481,12 @@ export function buildCLibrary(spec: CLibrarySpec, options: BuildOptions = {}): B
     return { path: options.output, built: true, ms, command: [command, ...args] };
   }
   const cacheDir = nativeCacheDir();
-  if (cacheDir === null) throw new Error("no cache directory: set BITLOAD_CACHE_DIR or HOME");
+  if (cacheDir === null) {
+    throw new NativeKernelError(
+      "BUILD_FAILED",
+      "no cache directory: set BITLOAD_CACHE_DIR or HOME",
+    );
+  }
   const target = cachedLibraryPath(spec, cacheDir, command, compilerVersion(command));
   const cached = { path: target, built: false, ms: 0, command: [command] };
   if (!options.force && fileExists(target)) {
@@ -475,7 +498,9 @@ export function buildCLibrary(spec: CLibrarySpec, options: BuildOptions = {}): B
   const deadline = Date.now() + BUILD_WAIT_MS;
   while (!tryLock(lock)) {
     if (fileExists(target) && !options.force) return cached; // another process built it
-    if (Date.now() > deadline) throw new Error(`timed out waiting for the build lock ${lock}`);
+    if (Date.now() > deadline) {
+      throw new NativeKernelError("BUILD_FAILED", `timed out waiting for the build lock ${lock}`);
+    }
     sleepSync(100);
   }
   try {

@@ -25,6 +25,7 @@ import {
   latestBuild,
   nativeCacheDir,
 } from "./c_build.ts";
+import { CudaError } from "./errors.ts";
 
 /** The CUDA sources, compiled as one translation unit (`bitload_cuda.cu` includes the headers). */
 export const CUDA_SOURCES = ["bitload_cuda.cu"] as const;
@@ -100,7 +101,10 @@ export type CudaBuildResult = BuildResult;
  */
 export function cudaSourceDir(): string {
   if (CUDA_LIBRARY.dir.protocol !== "file:") {
-    throw new Error(`CUDA sources are not on the local file system (${CUDA_LIBRARY.dir.href})`);
+    throw new CudaError(
+      "UNAVAILABLE",
+      `CUDA sources are not on the local file system (${CUDA_LIBRARY.dir.href})`,
+    );
   }
   return fileURLToPath(CUDA_LIBRARY.dir);
 }
@@ -182,9 +186,14 @@ export function cudaCachePath(): string | null {
  * ```
  */
 export function buildCudaLibrary(options: CudaBuildOptions = {}): CudaBuildResult {
-  if (Deno.build.os !== "linux") throw new Error("the CUDA library is built on Linux only");
+  if (Deno.build.os !== "linux") {
+    throw new CudaError("UNAVAILABLE", "the CUDA library is built on Linux only");
+  }
   if (nvccVersion() === null) {
-    throw new Error(`"${nvccCommand()}" is not available (is the CUDA toolkit on PATH?)`);
+    throw new CudaError(
+      "UNAVAILABLE",
+      `"${nvccCommand()}" is not available (is the CUDA toolkit on PATH?)`,
+    );
   }
   return buildCLibrary(CUDA_LIBRARY, {
     force: options.force,

@@ -6,6 +6,7 @@
  */
 
 import { check, openCudaLibrary, requireRuntime } from "./cuda_open.ts";
+import { CudaError } from "./errors.ts";
 import {
   cudaAlloc,
   type CudaBuffer,
@@ -53,9 +54,12 @@ const GEOMETRY: Record<number, { elements: number; bytes: number }> = {
  */
 export function cudaSourceBytes(typeId: number, n: number): number {
   const g = GEOMETRY[typeId];
-  if (g === undefined) throw new RangeError(`Type ${typeId} is not supported by the CUDA kernels`);
+  if (g === undefined) {
+    throw new CudaError("UNSUPPORTED_TYPE", `Type ${typeId} is not supported by the CUDA kernels`);
+  }
   if (!Number.isSafeInteger(n) || n < 0 || n % g.elements !== 0) {
-    throw new RangeError(
+    throw new CudaError(
+      "BAD_ARGUMENT",
       `Cannot dequantize type ${typeId}: ${n} elements is not a multiple of the block size ${g.elements}`,
     );
   }
@@ -77,10 +81,13 @@ export function cudaSupportsType(typeId: number): boolean {
 }
 
 function checkSource(typeId: number, src: Uint8Array, n: number): number {
-  if (!(src instanceof Uint8Array)) throw new TypeError("Source must be a Uint8Array");
+  if (!(src instanceof Uint8Array)) {
+    throw new CudaError("BAD_ARGUMENT", "Source must be a Uint8Array");
+  }
   const needed = cudaSourceBytes(typeId, n);
   if (src.byteLength < needed) {
-    throw new RangeError(
+    throw new CudaError(
+      "BAD_ARGUMENT",
       `Cannot dequantize type ${typeId}: ${n} elements need ${needed} source bytes but got ${src.byteLength}`,
     );
   }
@@ -184,7 +191,7 @@ export function cudaDequantizeEmulated(
   options: CudaDequantizeOptions & { canonicalNan?: boolean } = {},
 ): Float32Array<ArrayBuffer> | Uint16Array<ArrayBuffer> {
   const opened = openCudaLibrary();
-  if (!opened.ok) throw new Error(`CUDA library unavailable: ${opened.reason}`);
+  if (!opened.ok) throw new CudaError("UNAVAILABLE", `CUDA library unavailable: ${opened.reason}`);
   const { symbols } = opened.library;
   const out = options.out ?? "f32";
   checkSource(typeId, src, n);
@@ -300,19 +307,27 @@ export function cudaDequantizeThroughput(
 
 function checkMatvec(rows: number, cols: number, wBytes: number, xLength: number): void {
   if (!Number.isSafeInteger(rows) || rows < 0 || !Number.isSafeInteger(cols) || cols < 0) {
-    throw new RangeError(`Matrix shape must be non-negative integers: got ${rows} x ${cols}`);
+    throw new CudaError(
+      "BAD_ARGUMENT",
+      `Matrix shape must be non-negative integers: got ${rows} x ${cols}`,
+    );
   }
   if (cols % 128 !== 0) {
-    throw new RangeError(`I2_S rows must hold whole blocks: ${cols} % 128 != 0`);
+    throw new CudaError("BAD_ARGUMENT", `I2_S rows must hold whole blocks: ${cols} % 128 != 0`);
   }
   if (cols > 132096) {
-    throw new RangeError(`At most 132096 columns (exact integer sums): got ${cols}`);
+    throw new CudaError("BAD_ARGUMENT", `At most 132096 columns (exact integer sums): got ${cols}`);
   }
   const needed = (rows * cols) / 4 + 4;
   if (wBytes < needed) {
-    throw new RangeError(`${rows} x ${cols} I2_S weights need ${needed} bytes but got ${wBytes}`);
+    throw new CudaError(
+      "BAD_ARGUMENT",
+      `${rows} x ${cols} I2_S weights need ${needed} bytes but got ${wBytes}`,
+    );
   }
-  if (xLength < cols) throw new RangeError(`Need ${cols} activations but got ${xLength}`);
+  if (xLength < cols) {
+    throw new CudaError("BAD_ARGUMENT", `Need ${cols} activations but got ${xLength}`);
+  }
 }
 
 /**
@@ -373,7 +388,7 @@ export function cudaI2sMatvecEmulated(
   xScale: number,
 ): Float32Array<ArrayBuffer> {
   const opened = openCudaLibrary();
-  if (!opened.ok) throw new Error(`CUDA library unavailable: ${opened.reason}`);
+  if (!opened.ok) throw new CudaError("UNAVAILABLE", `CUDA library unavailable: ${opened.reason}`);
   checkMatvec(rows, cols, w.byteLength, x.length);
   const y = new Float32Array(rows);
   const { symbols } = opened.library;

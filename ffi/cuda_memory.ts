@@ -6,6 +6,7 @@
  */
 
 import { check, requireRuntime } from "./cuda_open.ts";
+import { CudaError } from "./errors.ts";
 import { CUDA_COPY } from "./cuda_symbols.ts";
 
 /** H2D transfer mode: `cudaMemcpy` from pageable memory, pinned staging buffers, or registered memory. */
@@ -60,7 +61,7 @@ export interface CudaBuffer extends Disposable {
 export function cudaAlloc(bytes: number): CudaBuffer {
   const { symbols } = requireRuntime();
   if (!Number.isSafeInteger(bytes) || bytes < 0) {
-    throw new RangeError(`Byte count must be a non-negative integer: got ${bytes}`);
+    throw new CudaError("BAD_ARGUMENT", `Byte count must be a non-negative integer: got ${bytes}`);
   }
   const out = new BigUint64Array(1);
   check(
@@ -71,14 +72,17 @@ export function cudaAlloc(bytes: number): CudaBuffer {
   let pointer: bigint | null = out[0];
   const buffer: CudaBuffer = {
     get pointer() {
-      if (pointer === null) throw new Error("CUDA buffer already freed");
+      if (pointer === null) throw new CudaError("FREED", "CUDA buffer already freed");
       return pointer;
     },
     bytes,
     read(count = bytes) {
-      if (pointer === null) throw new Error("CUDA buffer already freed");
+      if (pointer === null) throw new CudaError("FREED", "CUDA buffer already freed");
       if (!Number.isSafeInteger(count) || count < 0 || count > bytes) {
-        throw new RangeError(`Cannot read ${count} bytes of a ${bytes}-byte CUDA buffer`);
+        throw new CudaError(
+          "BAD_ARGUMENT",
+          `Cannot read ${count} bytes of a ${bytes}-byte CUDA buffer`,
+        );
       }
       const host = new Uint8Array(count);
       check(
@@ -134,14 +138,16 @@ export function transferArgs(
   options: CudaTransferOptions,
 ): { mode: number; chunk: number; streams: number } {
   const mode = CUDA_COPY[options.mode ?? "staged"];
-  if (mode === undefined) throw new RangeError(`Unknown copy mode "${options.mode}"`);
+  if (mode === undefined) {
+    throw new CudaError("BAD_ARGUMENT", `Unknown copy mode "${options.mode}"`);
+  }
   const chunk = options.chunkBytes ?? 64 << 20;
   const streams = options.streams ?? 2;
   if (!Number.isSafeInteger(chunk) || chunk <= 0) {
-    throw new RangeError(`Chunk size must be a positive integer: got ${chunk}`);
+    throw new CudaError("BAD_ARGUMENT", `Chunk size must be a positive integer: got ${chunk}`);
   }
   if (!Number.isInteger(streams) || streams < 1 || streams > 8) {
-    throw new RangeError(`Stream count must be 1..8: got ${streams}`);
+    throw new CudaError("BAD_ARGUMENT", `Stream count must be 1..8: got ${streams}`);
   }
   return { mode, chunk, streams };
 }
@@ -167,7 +173,10 @@ export function cudaUpload(
   const { symbols } = requireRuntime();
   const { mode, chunk, streams } = transferArgs(options);
   if (host.byteLength > target.bytes) {
-    throw new RangeError(`Cannot copy ${host.byteLength} bytes into a ${target.bytes}-byte buffer`);
+    throw new CudaError(
+      "BAD_ARGUMENT",
+      `Cannot copy ${host.byteLength} bytes into a ${target.bytes}-byte buffer`,
+    );
   }
   const seconds = new Float64Array(1);
   const setup = new Float64Array(1);
@@ -244,7 +253,7 @@ export interface CudaPinnedHost extends Disposable {
  */
 export function cudaRegisterHost(bytes: Uint8Array): CudaPinnedHost {
   const { symbols } = requireRuntime();
-  if (bytes.byteLength === 0) throw new RangeError("Cannot pin an empty buffer");
+  if (bytes.byteLength === 0) throw new CudaError("BAD_ARGUMENT", "Cannot pin an empty buffer");
   const started = performance.now();
   check(
     symbols,

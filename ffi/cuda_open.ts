@@ -8,6 +8,7 @@
  */
 
 import { readEnv } from "./env.ts";
+import { CudaError } from "./errors.ts";
 import { probeCudaDriver } from "./cuda_probe.ts";
 import { CUDA_LIBRARY } from "./cuda_build.ts";
 import { abiProbe, type LibraryOrigin, openLibrary } from "./loader.ts";
@@ -189,22 +190,23 @@ export function cudaUnavailableReason(): string | null {
   return state.runtime === null ? state.reason ?? "unknown" : null;
 }
 
-/** The CUDA runtime, or an Error saying why there is none (for the memory and kernel calls). */
+/** The CUDA runtime, or a {@link CudaError} `UNAVAILABLE` saying why there is none (for the memory and kernel calls). */
 export function requireRuntime(): CudaRuntime {
   const state = loadRuntime();
-  if (state.runtime === null) throw new Error(`CUDA is unavailable: ${state.reason}`);
+  if (state.runtime === null) {
+    throw new CudaError("UNAVAILABLE", `CUDA is unavailable: ${state.reason}`);
+  }
   return state.runtime;
 }
 
 /**
- * Turns a CUDA status into an exception (`RangeError` for bitload's argument checks, negative;
- * `Error` with `cudaGetErrorString` for CUDA's own, positive): the CUDA calls' one check.
+ * Turns a CUDA status into an exception (a {@link CudaError}: `KERNEL_REFUSED` for bitload's
+ * argument checks, negative; `CUDA_STATUS` with `cudaGetErrorString` for CUDA's own, positive): the CUDA calls' one check.
  */
 export function check(symbols: BitloadCudaSymbols, status: number, context: string): void {
   if (status === 0) return;
   const message = `${context}: ${errorString(symbols, status)} (status ${status})`;
-  if (status < 0) throw new RangeError(message);
-  throw new Error(message);
+  throw new CudaError(status < 0 ? "KERNEL_REFUSED" : "CUDA_STATUS", message, { status });
 }
 
 /**
@@ -266,7 +268,10 @@ export function cudaDevices(): CudaDevice[] {
 export function cudaSetDevice(index: number): void {
   const runtime = requireRuntime();
   if (!Number.isInteger(index) || index < 0 || index >= runtime.deviceCount) {
-    throw new RangeError(`No CUDA device ${index}: this machine has ${runtime.deviceCount}`);
+    throw new CudaError(
+      "BAD_ARGUMENT",
+      `No CUDA device ${index}: this machine has ${runtime.deviceCount}`,
+    );
   }
   check(
     runtime.symbols,

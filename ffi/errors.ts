@@ -1,6 +1,8 @@
 /**
- * The one error type of the native layer: a C status turned into an exception by {@link check},
- * or a library that cannot be used. Codes are stable; each has a one-line meaning below.
+ * The error types of the native layer: {@link NativeKernelError} for the CPU library (a C status
+ * turned into an exception by {@link check}, an argument check, a library that cannot be built or
+ * used) and {@link CudaError} for the CUDA library. Codes are stable; each has a one-line meaning
+ * below.
  *
  * @module
  */
@@ -19,7 +21,10 @@ export type NativeKernelErrorCode =
   | "THREADS" // BL_ERR_THREADS: a worker thread could not be started
   | "NO_MEMORY" // BL_ERR_NO_MEMORY: a kernel could not allocate its scratch memory
   | "BAD_STATUS" // a status the header does not define
-  | "UNAVAILABLE"; // the library could not be found, built or opened (see the reason)
+  | "UNAVAILABLE" // the library could not be found, built or opened (see the reason)
+  | "BAD_ARGUMENT" // an argument failed the TypeScript-side check (type, count, threads, level name)
+  | "BUILD_FAILED" // a native library could not be compiled (compiler, sources, cache or lock)
+  | "ABI_MISMATCH"; // the library's ABI version is not the one bitload expects
 
 /**
  * A native kernel refused its arguments, ran out of memory, or the library is unavailable.
@@ -50,6 +55,48 @@ export class NativeKernelError extends BitloadError<NativeKernelErrorCode> {
     super(code, options.context ? `${options.context}: ${reason}` : reason, {
       cause: options.cause,
     });
+    this.status = options.status;
+  }
+}
+
+/**
+ * Stable machine-readable reasons a CUDA call failed.
+ */
+export type CudaErrorCode =
+  | "UNAVAILABLE" // no CUDA runtime, driver, device, toolkit or library (see the reason)
+  | "BAD_ARGUMENT" // an argument failed the TypeScript-side check (shape, byte count, mode, index)
+  | "UNSUPPORTED_TYPE" // the CUDA kernels have no path for this ggml type id
+  | "FREED" // the CUDA buffer was already freed
+  | "KERNEL_REFUSED" // bitload's CUDA library refused its arguments (a negative status)
+  | "CUDA_STATUS"; // the CUDA runtime reported an error (its cudaGetErrorString is in the message)
+
+/**
+ * A CUDA call was refused, failed in the CUDA runtime, or CUDA is unavailable.
+ *
+ * `code` is stable; `status` is the library's status when one was returned (negative: bitload's
+ * own argument check in C, positive: a `cudaError_t`).
+ *
+ * @example
+ * ```ts
+ * import { CudaError } from "./errors.ts";
+ * try {
+ *   throw new CudaError("FREED", "CUDA buffer already freed");
+ * } catch (e) {
+ *   if (e instanceof CudaError) console.log(e.code); // FREED
+ * }
+ * ```
+ */
+export class CudaError extends BitloadError<CudaErrorCode> {
+  /** The status the CUDA library returned, when the error comes from one. */
+  readonly status?: number;
+
+  /** Creates an error; `options.status` is the library's status. */
+  constructor(
+    code: CudaErrorCode,
+    reason: string,
+    options: { status?: number; cause?: unknown } = {},
+  ) {
+    super(code, reason, { cause: options.cause });
     this.status = options.status;
   }
 }

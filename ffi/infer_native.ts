@@ -108,7 +108,9 @@ export class InferNative {
    */
   setLevel(level: InferLevel | "best"): InferLevel {
     let i = level === "best" ? -1 : INFER_LEVELS.indexOf(level);
-    if (level !== "best" && i < 0) throw new RangeError(`Unknown SIMD level "${level}"`);
+    if (level !== "best" && i < 0) {
+      throw new NativeKernelError("BAD_ARGUMENT", `Unknown SIMD level "${level}"`);
+    }
     if (i >= 0 && !this.levels.includes(level as InferLevel)) {
       const below = this.levels.filter((name) =>
         name !== "neon" && INFER_LEVELS.indexOf(name) <= i

@@ -29,7 +29,7 @@ import {
   recordLatestBuild,
 } from "./c_build.ts";
 import { readEnv } from "./env.ts";
-import { describeError } from "./errors.ts";
+import { describeError, NativeKernelError } from "./errors.ts";
 
 /** Where an opened library came from. */
 export type LibraryOrigin = "env" | "path" | "cache" | "built";
@@ -100,7 +100,8 @@ export function abiProbe<S extends Deno.ForeignLibraryInterface>(
   return (library, path) => {
     const version = abi(library);
     if (version !== expected) {
-      throw new Error(
+      throw new NativeKernelError(
+        "ABI_MISMATCH",
         `ABI version mismatch in "${path}": the library has ${version}, bitload expects ${expected}`,
       );
     }

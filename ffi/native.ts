@@ -6,7 +6,7 @@
  */
 
 import { type LibraryOrigin, openNativeLibrary } from "./library.ts";
-import { check } from "./errors.ts";
+import { check, NativeKernelError } from "./errors.ts";
 import { type BitloadSymbols, SIMD_LEVEL_NAMES } from "./symbols.ts";
 
 /** A SIMD level of the native kernels. */
@@ -92,24 +92,33 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
     libraryPath,
     dequantize(typeId, src, out, threads = 1) {
       if (!Number.isInteger(typeId)) {
-        throw new TypeError(`Type id must be an integer: got ${typeId}`);
+        throw new NativeKernelError("BAD_ARGUMENT", `Type id must be an integer: got ${typeId}`);
       }
-      if (!(src instanceof Uint8Array)) throw new TypeError("Source must be a Uint8Array");
-      if (!(out instanceof Float32Array)) throw new TypeError("Output must be a Float32Array");
+      if (!(src instanceof Uint8Array)) {
+        throw new NativeKernelError("BAD_ARGUMENT", "Source must be a Uint8Array");
+      }
+      if (!(out instanceof Float32Array)) {
+        throw new NativeKernelError("BAD_ARGUMENT", "Output must be a Float32Array");
+      }
       if (!Number.isInteger(threads) || threads < 1) {
-        throw new RangeError(`Thread count must be a positive integer: got ${threads}`);
+        throw new NativeKernelError(
+          "BAD_ARGUMENT",
+          `Thread count must be a positive integer: got ${threads}`,
+        );
       }
       const n = out.length;
       const { elements } = geometry(typeId);
       if (n % elements !== 0) {
-        throw new RangeError(
+        throw new NativeKernelError(
+          "BAD_ARGUMENT",
           `Cannot dequantize type ${typeId}: ${n} elements is not a multiple of the block size ${elements}`,
         );
       }
       const needed = Number(symbols.bl_source_bytes(typeId, BigInt(n)));
       check(needed, `Cannot dequantize type ${typeId}`);
       if (src.byteLength < needed) {
-        throw new RangeError(
+        throw new NativeKernelError(
+          "BAD_ARGUMENT",
           `Cannot dequantize type ${typeId}: ${n} elements need ${needed} source bytes but got ${src.byteLength}`,
         );
       }
@@ -121,12 +130,16 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
     },
     tlDecode(tl, src, m, k, tiles, i2s, f32) {
       if (i2s !== null && i2s.byteLength !== m * k / 4 + 32) {
-        throw new RangeError(
+        throw new NativeKernelError(
+          "BAD_ARGUMENT",
           `The I2_S output needs ${m * k / 4 + 32} bytes, got ${i2s.byteLength}`,
         );
       }
       if (f32 !== null && f32.length !== m * k) {
-        throw new RangeError(`The f32 output needs ${m * k} values, got ${f32.length}`);
+        throw new NativeKernelError(
+          "BAD_ARGUMENT",
+          `The f32 output needs ${m * k} values, got ${f32.length}`,
+        );
       }
       const status = Number(symbols.bl_tl_decode(
         tl,
@@ -148,7 +161,9 @@ function makeKernels(symbols: BitloadSymbols, libraryPath: string): NativeKernel
     },
     setSimd(level) {
       const index = level === "best" ? -1 : SIMD_LEVEL_NAMES.indexOf(level);
-      if (level !== "best" && index < 0) throw new RangeError(`Unknown SIMD level "${level}"`);
+      if (level !== "best" && index < 0) {
+        throw new NativeKernelError("BAD_ARGUMENT", `Unknown SIMD level "${level}"`);
+      }
       check(symbols.bl_set_simd(index), `Cannot select SIMD level "${level}"`);
     },
   };

@@ -173,9 +173,21 @@ Deno.test({
   name: `CUDA emulation rejects bad arguments${libraryReason}`,
   ignore: !library.ok,
   fn() {
-    assert.throws(() => cudaDequantizeEmulated(10, new Uint8Array(84), 256), RangeError); // Q2_K
-    assert.throws(() => cudaDequantizeEmulated(8, new Uint8Array(34), 33), RangeError);
-    assert.throws(() => cudaDequantizeEmulated(8, new Uint8Array(33), 32), RangeError);
+    assert.throws(() => cudaDequantizeEmulated(10, new Uint8Array(84), 256), {
+      name: "CudaError",
+      code: "UNSUPPORTED_TYPE",
+      message: /Type 10 is not supported/,
+    }); // Q2_K
+    assert.throws(() => cudaDequantizeEmulated(8, new Uint8Array(34), 33), {
+      name: "CudaError",
+      code: "BAD_ARGUMENT",
+      message: /not a multiple of the block size 32/,
+    });
+    assert.throws(() => cudaDequantizeEmulated(8, new Uint8Array(33), 32), {
+      name: "CudaError",
+      code: "BAD_ARGUMENT",
+      message: /need 34 source bytes but got 33/,
+    });
     assert.deepEqual(cudaDequantizeEmulated(8, new Uint8Array(0), 0), new Float32Array(0));
   },
 });

@@ -136,6 +136,14 @@ Deno.test("type support and source sizes", () => {
   assert.equal(cudaSourceBytes(36, 128), 36);
   assert.equal(cudaSourceBytes(12, 512), 288);
   assert.equal(cudaSourceBytes(1, 3), 6);
-  assert.throws(() => cudaSourceBytes(34, 100), RangeError);
-  assert.throws(() => cudaSourceBytes(10, 256), RangeError);
+  assert.throws(() => cudaSourceBytes(34, 100), {
+    name: "CudaError",
+    code: "BAD_ARGUMENT",
+    message: /100 elements is not a multiple of the block size 256/,
+  });
+  assert.throws(() => cudaSourceBytes(10, 256), {
+    name: "CudaError",
+    code: "UNSUPPORTED_TYPE",
+    message: /Type 10 is not supported/,
+  });
 });

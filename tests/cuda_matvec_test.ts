@@ -73,15 +73,27 @@ Deno.test({
         "neg",
       );
     });
-    await t.step("bad shapes are RangeErrors", () => {
+    await t.step("bad shapes are CudaError BAD_ARGUMENT", () => {
       const w = new Uint8Array(1024);
-      assert.throws(() => cudaI2sMatvecEmulated(w, 1, 100, new Int8Array(100), 1), RangeError);
+      assert.throws(() => cudaI2sMatvecEmulated(w, 1, 100, new Int8Array(100), 1), {
+        name: "CudaError",
+        code: "BAD_ARGUMENT",
+        message: /whole blocks/,
+      });
       assert.throws(
         () => cudaI2sMatvecEmulated(w, 1, 132224, new Int8Array(132224), 1),
-        RangeError,
+        { name: "CudaError", code: "BAD_ARGUMENT", message: /At most 132096 columns/ },
       );
-      assert.throws(() => cudaI2sMatvecEmulated(w, 100, 128, new Int8Array(128), 1), RangeError);
-      assert.throws(() => cudaI2sMatvecEmulated(w, 1, 256, new Int8Array(128), 1), RangeError);
+      assert.throws(() => cudaI2sMatvecEmulated(w, 100, 128, new Int8Array(128), 1), {
+        name: "CudaError",
+        code: "BAD_ARGUMENT",
+        message: /need 3204 bytes but got 1024/,
+      });
+      assert.throws(() => cudaI2sMatvecEmulated(w, 1, 256, new Int8Array(128), 1), {
+        name: "CudaError",
+        code: "BAD_ARGUMENT",
+        message: /Need 256 activations but got 128/,
+      });
     });
   },
 });

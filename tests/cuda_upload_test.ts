@@ -143,7 +143,10 @@ Deno.test({
         name,
       );
     }
-    assert.throws(() => uploadTensorsToCuda(model, ["missing"]), RangeError);
+    assert.throws(() => uploadTensorsToCuda(model, ["missing"]), {
+      name: "GpuError",
+      code: "NO_TENSOR",
+    });
   },
 });
 

@@ -325,15 +325,18 @@ Deno.test({
   fn() {
     const k = native!;
     assert.throws(() => k.dequantize(8, new Uint8Array(34), new Float32Array(31)), {
-      name: "RangeError",
+      name: "NativeKernelError",
+      code: "BAD_ARGUMENT",
       message: /not a multiple of the block size 32/,
     });
     assert.throws(() => k.dequantize(8, new Uint8Array(33), new Float32Array(32)), {
-      name: "RangeError",
+      name: "NativeKernelError",
+      code: "BAD_ARGUMENT",
       message: /need 34 source bytes but got 33/,
     });
     assert.throws(() => k.dequantize(36, new Uint8Array(32), new Float32Array(128)), {
-      name: "RangeError",
+      name: "NativeKernelError",
+      code: "BAD_ARGUMENT",
       message: /need 36 source bytes/,
     });
     assert.throws(() => k.dequantize(4, new Uint8Array(64), new Float32Array(32)), {
@@ -343,14 +346,22 @@ Deno.test({
     });
     assert.throws(
       () => k.dequantize(8, [] as unknown as Uint8Array, new Float32Array(32)),
-      TypeError,
+      { name: "NativeKernelError", code: "BAD_ARGUMENT", message: /Source must be a Uint8Array/ },
     );
     assert.throws(
       () => k.dequantize(8, new Uint8Array(34), new Float64Array(32) as never),
-      TypeError,
+      { name: "NativeKernelError", code: "BAD_ARGUMENT", message: /Output must be a Float32Array/ },
     );
-    assert.throws(() => k.dequantize(8, new Uint8Array(34), new Float32Array(32), 0), RangeError);
-    assert.throws(() => k.setSimd("sse9" as never), RangeError);
+    assert.throws(() => k.dequantize(8, new Uint8Array(34), new Float32Array(32), 0), {
+      name: "NativeKernelError",
+      code: "BAD_ARGUMENT",
+      message: /Thread count must be a positive integer/,
+    });
+    assert.throws(() => k.setSimd("sse9" as never), {
+      name: "NativeKernelError",
+      code: "BAD_ARGUMENT",
+      message: /Unknown SIMD level "sse9"/,
+    });
     // An empty tensor is fine.
     k.dequantize(8, new Uint8Array(0), new Float32Array(0));
   },
