@@ -43,14 +43,16 @@ Deno.test("the adaptive kernel manager times the variants once, caches the choic
     assert.equal(typeof record.spreadMs, "number", "the spread is recorded");
     assert.equal(record.abi, kernelEnvironment().abi);
     const second = await run();
-    // A clear win is reused; a win inside the timing noise is timed again (never pinned).
+    // A clear win is reused; a win inside the timing noise is timed again (never pinned), and
+    // then another variant may win.
+    const doubt = choiceDoubt(record, kernelEnvironment());
     assert.match(
       second.kernels,
-      choiceDoubt(record, kernelEnvironment()) === null
+      doubt === null
         ? /\(cached choice, [\d.]+ ms\/token\)$/
         : /\(re-tuned: the winner is within the timing noise.*tuned: [\d.]+ ms\/token\)$/,
     );
-    assert.equal(second.kernels.split(" (")[0], first.kernels.split(" (")[0]);
+    if (doubt === null) assert.equal(second.kernels.split(" (")[0], first.kernels.split(" (")[0]);
     const scalar = await run({ BITLOAD_SIMD: "scalar" });
     assert.match(scalar.kernels, /^scalar × /);
     // Every level computes the same integer products: the same greedy tokens.
