@@ -87,17 +87,36 @@ async function waitHealthy(url: string, child: Deno.ChildProcess, ms = 300_000):
   throw new Error(`${url} did not become healthy`);
 }
 
-async function startBitload(path: string): Promise<Server> {
+/** Starts `program` with the args for a free port, waits for `/health`; `stop` ends it. */
+async function spawnServer(
+  program: string,
+  args: (port: number) => string[],
+): Promise<Pick<Server, "url" | "stop">> {
   const port = freePort();
-  const main = new URL("src/cli/main.ts", root).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "serve", path, "--port", String(port), "-np", String(SLOTS)]
-      .concat(["-c", String(CTX), "-t", String(THREADS)]),
+  const child = new Deno.Command(program, {
+    args: args(port),
     stdout: "null",
     stderr: "null",
   }).spawn();
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url, child);
+  return {
+    url,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function startBitload(path: string): Promise<Server> {
+  const main = new URL("src/cli/main.ts", root).pathname;
+  const { url, stop } = await spawnServer(
+    Deno.execPath(),
+    (port) =>
+      ["run", "-A", main, "serve", path, "--port", String(port), "-np", String(SLOTS)]
+        .concat(["-c", String(CTX), "-t", String(THREADS)]),
+  );
   return {
     name: "bitload serve",
     url,
@@ -112,10 +131,7 @@ async function startBitload(path: string): Promise<Server> {
         stream_options: { include_usage: true },
       },
     }),
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    },
+    stop,
   };
 }
 
@@ -125,15 +141,12 @@ async function startPeer(path: string): Promise<Server | null> {
   } catch {
     return null;
   }
-  const port = freePort();
-  const child = new Deno.Command(PEER, {
-    args: ["-m", path, "--host", "127.0.0.1", "--port", String(port), "-t", String(THREADS)]
-      .concat(["-c", String(CTX * SLOTS), "-np", String(SLOTS), "--cont-batching"]),
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}`;
-  await waitHealthy(url, child);
+  const { url, stop } = await spawnServer(
+    PEER,
+    (port) =>
+      ["-m", path, "--host", "127.0.0.1", "--port", String(port), "-t", String(THREADS)]
+        .concat(["-c", String(CTX * SLOTS), "-np", String(SLOTS), "--cont-batching"]),
+  );
   return {
     name: "bitnet.cpp llama-server",
     url,
@@ -149,10 +162,7 @@ async function startPeer(path: string): Promise<Server | null> {
         stream: true,
       },
     }),
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-    },
+    stop,
   };
 }
 
