@@ -90,6 +90,31 @@ console.log(JSON.stringify({
 `;
 }
 
+/**
+ * Runs `deno run -A ARGS` in `work` under strace (opens only, trace file in `work`); returns the
+ * run's output and the opens of `path` that found it.
+ */
+async function tracedDenoRun(
+  work: string,
+  args: string[],
+  env: Record<string, string>,
+  stdio: "piped" | "null",
+  path: string,
+): Promise<{ run: Deno.CommandOutput; opens: string[] }> {
+  const trace = join(work, "trace.log");
+  const run = await new Deno.Command(STRACE, {
+    args: ["-f", "-e", "trace=open,openat,openat2", "-o", trace, Deno.execPath(), "run", "-A"]
+      .concat(args),
+    cwd: work,
+    env,
+    stdout: stdio,
+    stderr: stdio,
+  }).output();
+  const opens = (await Deno.readTextFile(trace)).split("\n")
+    .filter((l) => l.includes(`"${path}"`) && !/ENOENT/.test(l));
+  return { run, opens };
+}
+
 Deno.test({
   name: "the pipe runs from outside the checkout and opens the model file exactly once" +
     (STRACE_OK ? "" : " (NOT RUN: strace at /usr/bin/strace is missing or may not trace here)"),
@@ -103,29 +128,16 @@ Deno.test({
         script,
         pipelineScript(new URL("../mod.ts", import.meta.url).href, modelPath),
       );
-      const trace = join(work, "trace.log");
-      const run = await new Deno.Command(STRACE, {
-        args: [
-          "-f",
-          "-e",
-          "trace=open,openat,openat2",
-          "-o",
-          trace,
-          Deno.execPath(),
-          "run",
-          "-A",
-          script,
-        ],
-        cwd: work,
-        env: { NO_COLOR: "1", BITLOAD_KERNEL: "scalar" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const { run, opens } = await tracedDenoRun(
+        work,
+        [script],
+        { NO_COLOR: "1", BITLOAD_KERNEL: "scalar" },
+        "piped",
+        modelPath,
+      );
       const stderr = new TextDecoder().decode(run.stderr);
       assert.equal(run.code, 0, stderr);
       const result = JSON.parse(new TextDecoder().decode(run.stdout).trim().split("\n").at(-1)!);
-      const opens = (await Deno.readTextFile(trace)).split("\n")
-        .filter((l) => l.includes(`"${modelPath}"`) && !/ENOENT/.test(l));
       assert.equal(opens.length, 1, `opens of the model:\n${opens.join("\n")}`);
 
       // every stage did its work
@@ -173,28 +185,14 @@ Deno.test({
 async function cliOpens(args: string[], path: string): Promise<{ opens: string[]; code: number }> {
   const work = await Deno.makeTempDir({ prefix: "bitload_cli_trace_" });
   try {
-    const trace = join(work, "trace.log");
     const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-    const run = await new Deno.Command(STRACE, {
-      args: [
-        "-f",
-        "-e",
-        "trace=open,openat,openat2",
-        "-o",
-        trace,
-        Deno.execPath(),
-        "run",
-        "-A",
-        main,
-        ...args,
-      ],
-      cwd: work,
-      env: { NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    const opens = (await Deno.readTextFile(trace)).split("\n")
-      .filter((l) => l.includes(`"${path}"`) && !/ENOENT/.test(l));
+    const { run, opens } = await tracedDenoRun(
+      work,
+      [main, ...args],
+      { NO_COLOR: "1" },
+      "null",
+      path,
+    );
     return { opens, code: run.code };
   } finally {
     await Deno.remove(work, { recursive: true });
