@@ -106,6 +106,53 @@ function errorResponse(e: HttpError): Response {
   return json({ error: { message: e.message, type: e.type, code: e.code } }, e.status, headers);
 }
 
+/** The OpenAI-style body of a failure met while a sequence runs. */
+function internalError(error: unknown) {
+  return { error: { message: String(error), type: "server_error", code: "internal_error" } };
+}
+
+/**
+ * The body of an answer written as it is ready. A client that disconnects cancels it, which calls
+ * `onCancel` (the sequence stops); nothing is written once it is closed or cancelled.
+ */
+function answerBody(onCancel: () => void): {
+  body: ReadableStream<Uint8Array>;
+  /** Enqueues `bytes`; a failed enqueue counts as a disconnect. */
+  write(bytes: Uint8Array): void;
+  /** Enqueues the last `bytes` (if any) and closes the body. */
+  end(bytes?: Uint8Array): void;
+} {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let closed = false;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+    cancel() {
+      closed = true;
+      onCancel();
+    },
+  });
+  return {
+    body,
+    write(bytes) {
+      if (closed) return;
+      try {
+        controller.enqueue(bytes);
+      } catch {
+        closed = true;
+        onCancel();
+      }
+    },
+    end(bytes) {
+      if (closed) return;
+      closed = true;
+      if (bytes) controller.enqueue(bytes);
+      controller.close();
+    },
+  };
+}
+
 async function readJson(req: Request, cap: number): Promise<unknown> {
   const declared = Number(req.headers.get("content-length") ?? "NaN");
   if (declared > cap) {
@@ -299,23 +346,9 @@ export function startServer(model: ServeModel, options: ServeOptions = {}): Runn
       // is ready cancels the stream, which cancels the sequence (no request.signal needed).
       let out = "";
       let handle: SequenceHandle | null = null;
-      let controller!: ReadableStreamDefaultController<Uint8Array>;
-      let closed = false;
-      const body = new ReadableStream<Uint8Array>({
-        start(c) {
-          controller = c;
-        },
-        cancel() {
-          closed = true;
-          handle?.cancel();
-        },
-      });
-      const finish = (payload: unknown) => {
-        if (closed) return;
-        closed = true;
-        controller.enqueue(new TextEncoder().encode(JSON.stringify(payload)));
-        controller.close();
-      };
+      const answer = answerBody(() => handle?.cancel());
+      const finish = (payload: unknown) =>
+        answer.end(new TextEncoder().encode(JSON.stringify(payload)));
       handle = run(
         p,
         (t) => out += t,
@@ -330,35 +363,14 @@ export function startServer(model: ServeModel, options: ServeOptions = {}): Runn
             : { index: 0, text: out, finish_reason: reason, logprobs: null };
           finish({ ...base, object, choices: [choice], usage: usage(generated) });
         },
-        (error) =>
-          finish({
-            error: { message: String(error), type: "server_error", code: "internal_error" },
-          }),
+        (error) => finish(internalError(error)),
       );
-      return new Response(body, { headers: { "content-type": "application/json" } });
+      return new Response(answer.body, { headers: { "content-type": "application/json" } });
     }
     const enc = new TextEncoder();
     let handle: SequenceHandle | null = null;
-    let closed = false;
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        controller = c;
-      },
-      cancel() {
-        closed = true;
-        handle?.cancel();
-      },
-    });
-    const send = (data: unknown) => {
-      if (closed) return;
-      try {
-        controller.enqueue(enc.encode(`data: ${JSON.stringify(data)}\n\n`));
-      } catch {
-        closed = true;
-        handle?.cancel();
-      }
-    };
+    const events = answerBody(() => handle?.cancel());
+    const send = (data: unknown) => events.write(enc.encode(`data: ${JSON.stringify(data)}\n\n`));
     const chunkObject = kind === "chat" ? "chat.completion.chunk" : "text_completion";
     const chunk = (delta: string | null, finish: string | null, role = false) =>
       kind === "chat"
@@ -387,23 +399,16 @@ export function startServer(model: ServeModel, options: ServeOptions = {}): Runn
         if (includeUsage) {
           send({ ...base, object: chunkObject, choices: [], usage: usage(generated) });
         }
-        if (!closed) {
-          controller.enqueue(enc.encode("data: [DONE]\n\n"));
-          controller.close();
-          closed = true;
-        }
+        events.end(enc.encode("data: [DONE]\n\n"));
       },
       (error) => {
-        send({ error: { message: String(error), type: "server_error", code: "internal_error" } });
-        if (!closed) {
-          controller.close();
-          closed = true;
-        }
+        send(internalError(error));
+        events.end();
       },
     );
     if (kind === "chat") send(chunk(null, null, true));
     // a client that disconnects cancels the body stream (see cancel above)
-    return new Response(body, {
+    return new Response(events.body, {
       headers: {
         "content-type": "text/event-stream",
         "cache-control": "no-cache",
