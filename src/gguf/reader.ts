@@ -136,7 +136,19 @@ function readFully(file: Deno.FsFile, dest: Uint8Array, position: number, path: 
   }
 }
 
-function ioError(path: string, e: unknown): Error {
+/**
+ * The error to throw when opening or reading the local file `path` failed with `e`: a
+ * {@link GgufError} gains the path, a {@link NotRegularFileError} passes through, anything else
+ * becomes a `GgufError` `IO` naming the cause (no such file, permission denied, a directory, …).
+ *
+ * @example
+ * ```ts
+ * import { ioError } from "./reader.ts";
+ * const err = ioError("/no/such.gguf", new Deno.errors.NotFound("x"));
+ * // err.message includes "No such file"
+ * ```
+ */
+export function ioError(path: string, e: unknown): Error {
   if (e instanceof GgufError) return e.withPath(path);
   if (e instanceof NotRegularFileError) return e;
   const message = e instanceof Error ? e.message : String(e);

@@ -11,10 +11,10 @@
  */
 
 import { cString, lastErrno, type Libc, LINUX, openLibc } from "../../ffi/libc.ts";
-import { NotRegularFileError, requireRegularFile } from "../common/file_kind.ts";
+import { requireRegularFile } from "../common/file_kind.ts";
 import { fileChangedError } from "../gguf/mapped_files.ts";
 import { GgufError } from "../gguf/errors.ts";
-import type { RangeReader } from "../gguf/reader.ts";
+import { ioError, type RangeReader } from "../gguf/reader.ts";
 import { type FileMapping, mapDescriptor, type MapOptions } from "./mapping.ts";
 
 /** An open file: random reads, and a mapping of the same descriptor when libc is here. */
@@ -35,20 +35,6 @@ export interface FileHandle extends Disposable {
 
 /** Bytes per `pread`/`read` call (bounded so a huge tensor read yields progress and stays in i32). */
 const READ_CHUNK = 16 * 1024 * 1024;
-
-function ioError(path: string, e: unknown): Error {
-  if (e instanceof GgufError) return e.withPath(path);
-  if (e instanceof NotRegularFileError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  const reason = e instanceof Deno.errors.NotFound
-    ? "No such file"
-    : e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable
-    ? `Permission denied: ${message}`
-    : e instanceof Deno.errors.IsADirectory
-    ? "Is a directory"
-    : `Cannot read: ${message}`;
-  return new GgufError("IO", 0, reason, { path, cause: e });
-}
 
 /** A read that ends before the size measured at open: the file shrank since (FILE_CHANGED). */
 function shortRead(path: string, at: number): GgufError {
