@@ -183,6 +183,11 @@ function f32Of(model: ModelWeights, info: GgufTensorInfo): Float32Array {
   return out;
 }
 
+/** The arrays of one quantized-activations buffer (its row counters apart). */
+function actsArrays(a: QuantizedActs): (Int8Array | Int32Array | Float32Array | Uint8Array)[] {
+  return [a.q, a.gsum, a.factor, a.q8, a.q81, a.q8k];
+}
+
 function linearsOf(b: Block): Linear[] {
   return [b.wq, b.wk, b.wv, b.wo, b.gate, b.up, b.down];
 }
@@ -515,6 +520,26 @@ export class InferenceModel implements Disposable {
   }
 
   /**
+   * The forward pass's per-token scratch buffers (not the logits, not the RoPE tables): what
+   * `allocatedBytes` counts in the arena and `commitMemory` zeroes.
+   */
+  #scratch(): Float32Array[] {
+    return [
+      this.#x,
+      this.#h,
+      this.#q,
+      this.#k,
+      this.#v,
+      this.#att,
+      this.#o,
+      this.#g,
+      this.#u,
+      this.#scores,
+      this.#embRow,
+    ];
+  }
+
+  /**
    * Bytes this model allocated, counted from the arrays themselves: the KV caches of every slot,
    * the forward pass's arena (the logits apart) and the weight copies it owns (int8 head, TL →
    * I2_S, f32 dequantized tensors and norms); the mapped tensor data is not counted.
@@ -529,24 +554,13 @@ export class InferenceModel implements Disposable {
     for (const slot of this.#slots) {
       for (const a of [...slot.k, ...slot.v]) kvCache += a.byteLength;
     }
-    const acts = (a: QuantizedActs) =>
-      a.q.byteLength + a.gsum.byteLength + a.factor.byteLength + a.q8.byteLength +
-      a.q81.byteLength + a.q8k.byteLength;
     const arena = [
-      this.#x,
-      this.#h,
-      this.#q,
-      this.#k,
-      this.#v,
-      this.#att,
-      this.#o,
-      this.#g,
-      this.#u,
-      this.#scores,
+      ...this.#scratch(),
       this.#cos,
       this.#sin,
-      this.#embRow,
-    ].reduce((n, a) => n + a.byteLength, 0) + acts(this.#actsEmbd) + acts(this.#actsFf);
+      ...actsArrays(this.#actsEmbd),
+      ...actsArrays(this.#actsFf),
+    ].reduce((n, a) => n + a.byteLength, 0);
     const mapped = new Set<ArrayBufferLike>(
       this.#file.tensors.map((t) => this.#file.tensorData(t.name).buffer),
     );
@@ -586,22 +600,9 @@ export class InferenceModel implements Disposable {
       bytes += a.byteLength;
     };
     for (const slot of this.#slots) [...slot.k, ...slot.v].forEach(zero);
-    [
-      this.#x,
-      this.#h,
-      this.#q,
-      this.#k,
-      this.#v,
-      this.#att,
-      this.#o,
-      this.#g,
-      this.#u,
-      this.#logits,
-      this.#scores,
-      this.#embRow,
-    ].forEach(zero);
+    [...this.#scratch(), this.#logits].forEach(zero);
     for (const a of [this.#actsEmbd, this.#actsFf]) {
-      [a.q, a.gsum, a.factor, a.q8, a.q81, a.q8k].forEach(zero);
+      actsArrays(a).forEach(zero);
       a.rows =
         a.q8Rows =
         a.q81Rows =
