@@ -70,6 +70,8 @@ export interface LlamaSession {
   reset(): void;
   /** Decodes `tokens` (as one batch) and returns the logits of the last one (a copy). */
   decode(tokens: readonly number[]): Float32Array;
+  /** Decodes `tokens` (as one batch) without reading the logits back (for timing). */
+  step(tokens: readonly number[]): void;
   /** Decodes tokens one at a time and returns each position's logits. */
   logitsPerPosition(tokens: readonly number[]): Float32Array[];
   /** Greedy continuation of `n` tokens after `prompt` (cache reset first). */
@@ -162,11 +164,14 @@ export function openLlamaEval(): LlamaEval | null {
       reset() {
         s.llama_memory_clear(s.llama_get_memory(ctx), true);
       },
-      decode(tokens) {
+      step(tokens) {
         const ids = Int32Array.from(tokens);
         const batch = s.llama_batch_get_one(ids, ids.length);
         const rc = s.llama_decode(ctx, batch);
         if (rc !== 0) throw new Error(`llama_decode returned ${rc}`);
+      },
+      decode(tokens) {
+        session.step(tokens);
         const p = s.llama_get_logits_ith(ctx, -1);
         if (p === null) throw new Error("llama_get_logits_ith returned NULL");
         return new Float32Array(
