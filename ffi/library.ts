@@ -61,6 +61,7 @@ export const KERNEL_SOURCES = [
   "dequant_neon.c",
   "infer/activations.c",
   "infer/ternary.c",
+  "infer/i2s_gemm.c",
   "infer/q8_0.c",
   "infer/q8_1.c",
   "infer/kquants.c",
@@ -79,6 +80,7 @@ export const KERNEL_HEADERS = [
   "iq_tables.h",
   "dequant_x86_body.h",
   "infer/internal.h",
+  "infer/i2s_gemm.h",
 ] as const;
 
 /**

@@ -41,13 +41,16 @@ Deno.test({
           let first:
             | { logits: Uint32Array; full?: Uint32Array; tokens: number[]; how: string }
             | undefined;
-          for (const maxBatch of [64, 5]) {
+          // 1: one token per forward step, the single-token kernels (checked at the best level;
+          // the kernel tests cover every level)
+          for (const maxBatch of [64, 5, 1]) {
             using model = await InferenceModel.fromGguf(file, { threads: 1, kvType, maxBatch });
-            for (const level of levels) {
+            for (const level of maxBatch === 1 ? [best] : levels) {
               for (const threads of [1, 2, 3]) {
                 native!.setLevel(level);
                 model.threads = native!.setThreads(threads);
-                // every position's logits in one batch, or the last one's after 5-token batches
+                // every position's logits in one batch, or the last one's after 5- or 1-token
+                // batches
                 const all = maxBatch >= PROMPT.length;
                 model.reset();
                 const rows = model.forward(PROMPT, all);

@@ -190,6 +190,61 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     },
   );
 
+  await t.step(
+    "I2_S prompt tiles (rows x tokens): ragged shapes give the scalar twin's bits, every level, 1 and 2 threads",
+    () => {
+      // rows not a multiple of the 4-row tile, token counts 1..17 (not multiples of the 4-token
+      // tile), an odd number of 128-blocks, a 4-row matrix that is all one tile
+      const maxTok = 17;
+      for (const [nr, nc] of [[37, 384], [4, 128], [70, 640]] as const) {
+        const codes = ternary(nr * nc);
+        for (let i = 0; i < 40; i++) codes[rng.int(nr * nc)] = i % 2 === 0 ? 1 : -1;
+        const w = packI2S(codes, 0.375);
+        const xb = acts(maxTok * nc).map((v, i) => i % 97 === 0 ? v * 40 : v);
+        const qb = new Int8Array(maxTok * nc);
+        const gb = new Int32Array(maxTok * nc / 32);
+        const fb = new Float32Array(maxTok);
+        nat.quantizeRows(xb, maxTok, nc, { q: qb, gsum: gb, factor: fb });
+        nat.setLevel("scalar");
+        // the scalar twin, one token per call
+        const want = new Float32Array(maxTok * nr);
+        for (let tk = 0; tk < maxTok; tk++) {
+          nat.matmulTernary(
+            "i2s",
+            w,
+            nr,
+            nc,
+            0.375,
+            {
+              q: qb.subarray(tk * nc),
+              gsum: gb.subarray(tk * nc / 32),
+              factor: fb.subarray(tk),
+            },
+            1,
+            want.subarray(tk * nr, (tk + 1) * nr),
+          );
+        }
+        for (const level of levels) {
+          const used = nat.setLevel(level);
+          for (const threads of [1, 2]) {
+            nat.setThreads(threads);
+            for (let n = 1; n <= maxTok; n++) {
+              const y = new Float32Array(n * nr);
+              nat.matmulTernary("i2s", w, nr, nc, 0.375, { q: qb, gsum: gb, factor: fb }, n, y);
+              assert.deepEqual(
+                y,
+                want.subarray(0, n * nr),
+                `${used} ${threads}t ${nr}x${nc} n=${n}`,
+              );
+            }
+          }
+        }
+      }
+      nat.setLevel("best");
+      nat.setThreads(navigator.hardwareConcurrency ?? 1);
+    },
+  );
+
   await t.step("F16 and F32 products: tinyBLAS's order, the same bits at every level", () => {
     const wf = acts(rows * cols).map((v) => v * 0.05);
     const h = new Float16Array(wf);

@@ -19,10 +19,13 @@
  *   k); lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order;
  *   the 8 accumulators are reduced in hsum8_scalar's order.
  *
- * The AVX-512 level uses 256-bit VNNI (vpdpbusd on ymm, AVX512VL). Prompt batches decode each
- * weight block once for up to 4 tokens and give the same bits as single tokens.
+ * The AVX-512 level uses 256-bit VNNI (vpdpbusd on ymm, AVX512VL). TQ2_0/TQ1_0 batches decode
+ * each weight block once for up to 4 tokens; I2_S batches (at AVX2 and AVX-512) go to the
+ * register-tiled kernels of i2s_gemm.c. All give the same bits as single tokens.
  */
 #include "internal.h"
+
+#include "i2s_gemm.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Per-call preparation                                                                        */
@@ -140,9 +143,29 @@ BL_AVX512 static void dot_i2s_vnni(const uint8_t *w, const int8_t *q, int64_t co
 }
 #endif
 
+/* Tokens per call of the multi-token tile kernels (i2s_gemm.c): their activation sums are summed
+ * here on the stack. */
+#define I2S_GEMM_GROUP 64
+
 static void task_i2s(void *p, int64_t b, int64_t e) {
   tern_ctx *c = (tern_ctx *)p;
   int64_t row_bytes = c->cols / 4;
+  if (c->ntok > 1 && bl_i2s_gemm_supported(c->lvl, c->cols)) {
+    /* prompts: register-blocked rows x tokens tiles */
+    int32_t gq[I2S_GEMM_GROUP];
+    for (int64_t t0 = 0; t0 < c->ntok; t0 += I2S_GEMM_GROUP) {
+      int64_t nt = c->ntok - t0 < I2S_GEMM_GROUP ? c->ntok - t0 : I2S_GEMM_GROUP;
+      for (int64_t t = 0; t < nt; t++) {
+        const int32_t *gs = c->gsum + (t0 + t) * (c->cols / 32);
+        int32_t sum = 0;
+        for (int64_t g = 0; g < c->cols / 32; g++) sum += gs[g];
+        gq[t] = sum;
+      }
+      bl_i2s_gemm_rows(c->lvl, c->w, c->rows, c->cols, c->q + t0 * c->cols, gq,
+                       c->factor + t0, c->wscale, nt, b, e, c->y + t0 * c->rows);
+    }
+    return;
+  }
   int32_t qsum[4], s[4];
   for (int64_t t0 = 0; t0 < c->ntok; t0 += 4) {
     int nt = c->ntok - t0 < 4 ? (int)(c->ntok - t0) : 4;
