@@ -50,8 +50,11 @@ export interface ReadGgufOptions {
 
 /** First read of a local file or a remote range: most headers are smaller than this. */
 const INITIAL_READ = 256 * 1024;
-/** Largest read-ahead when the header turns out to be bigger than what was read. */
-const MAX_READ_AHEAD = 4 * 1024 * 1024;
+/**
+ * Largest read-ahead when the header turns out to be bigger than what was read: reads stay few
+ * (a 12 MB header takes about ten), and little past the header is read and kept.
+ */
+const MAX_READ_AHEAD = 2 * 1024 * 1024;
 
 /**
  * Reads the metadata and tensor directory of one GGUF file.
@@ -84,6 +87,19 @@ export async function readGguf(
 }
 
 /**
+ * Synchronous random access to a local file's bytes: an open descriptor (`load`'s file handle)
+ * or a path opened by {@link readGgufFileSync}.
+ */
+export interface SyncRangeReader {
+  /** The file's size in bytes. */
+  readonly size: number;
+  /** The path, for messages. */
+  readonly path: string;
+  /** Fills `dest` with the bytes at `offset`; throws on a short read. */
+  readInto(dest: Uint8Array, offset: number): void;
+}
+
+/**
  * Reads a local file's metadata with synchronous reads of only the bytes the header needs.
  *
  * @example
@@ -107,20 +123,48 @@ export function readGgufFileSync(path: string, options: ReadGgufOptions = {}): G
     if (!info.isFile || !Number.isSafeInteger(size)) {
       throw new GgufError("IO", 0, `"${path}" is not a regular file`);
     }
+    return readGgufSync({
+      size,
+      path,
+      readInto: (dest, position) => readFully(file, dest, position, path),
+    }, options);
+  } catch (e) {
+    throw e instanceof GgufError ? e.withPath(path) : ioError(path, e);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Parses the header of a local file through synchronous reads (one pass, no re-parse: the
+ * cursor reads more whenever it needs more). The reads grow geometrically: what is read past
+ * the header is at most {@link MAX_READ_AHEAD}.
+ *
+ * @example
+ * ```ts ignore
+ * import { readGgufSync } from "./reader.ts";
+ * const bytes = Deno.readFileSync("model.gguf");
+ * const file = readGgufSync({
+ *   size: bytes.length,
+ *   path: "model.gguf",
+ *   readInto: (dest, at) => dest.set(bytes.subarray(at, at + dest.length)),
+ * });
+ * ```
+ */
+export function readGgufSync(reader: SyncRangeReader, options: ReadGgufOptions = {}): GgufFile {
+  const { size, path } = reader;
+  try {
     const first = new Uint8Array(Math.min(INITIAL_READ, size));
-    readFully(file, first, 0, path);
+    reader.readInto(first, 0);
     const fill: FillFunction = (cur, end) => {
       const want = Math.min(size, Math.max(end, cur.length + Math.min(cur.length, MAX_READ_AHEAD)));
-      const dest = cur.spare(want - cur.length);
-      readFully(file, dest, cur.length, path);
+      reader.readInto(cur.spare(want - cur.length), cur.length);
       cur.length = want;
     };
     const header = parseGgufHeader(new ByteCursor(first, size, fill));
     return finish(header, path, size, options);
   } catch (e) {
     throw e instanceof GgufError ? e.withPath(path) : ioError(path, e);
-  } finally {
-    file.close();
   }
 }
 

@@ -14,11 +14,11 @@ import { cString, lastErrno, type Libc, LINUX, openLibc } from "../../ffi/libc.t
 import { requireRegularFile } from "../common/file_kind.ts";
 import { fileChangedError } from "../gguf/mapped_files.ts";
 import { GgufError } from "../gguf/errors.ts";
-import { ioError, type RangeReader } from "../gguf/reader.ts";
+import { ioError, type SyncRangeReader } from "../gguf/reader.ts";
 import { type FileMapping, mapDescriptor, type MapOptions } from "./mapping.ts";
 
 /** An open file: random reads, and a mapping of the same descriptor when libc is here. */
-export interface FileHandle extends Disposable {
+export interface FileHandle extends SyncRangeReader, Disposable {
   /** The path it was opened from (for messages). */
   readonly path: string;
   /** Size in bytes when opened. */
@@ -198,29 +198,4 @@ export function openFileHandle(path: string): FileHandle {
     file.close();
     throw ioError(path, e);
   }
-}
-
-/**
- * A {@link RangeReader} over an open handle, so the GGUF reader parses the header through the
- * same descriptor the data is later mapped from.
- *
- * @example
- * ```ts ignore
- * import { readGguf } from "../gguf/reader.ts";
- * import { openFileHandle, rangeReaderOf } from "./file_handle.ts";
- * using h = openFileHandle("model.gguf");
- * const file = await readGguf(rangeReaderOf(h));
- * ```
- */
-export function rangeReaderOf(handle: FileHandle): RangeReader {
-  return {
-    size: handle.size,
-    description: handle.path,
-    read(offset: number, length: number): Promise<Uint8Array> {
-      const n = Math.max(0, Math.min(length, handle.size - offset));
-      const out = new Uint8Array(n);
-      handle.readInto(out, offset);
-      return Promise.resolve(out);
-    },
-  };
 }

@@ -8,10 +8,10 @@
  */
 
 import type { GgufFile, GgufModel, GgufTensorInfo } from "../gguf/model.ts";
-import { type GgufSource, readGguf, type ReadGgufOptions } from "../gguf/reader.ts";
+import { type GgufSource, type ReadGgufOptions, readGgufSync } from "../gguf/reader.ts";
 import { openGgufModel } from "../gguf/split.ts";
 import { LoadError } from "./errors.ts";
-import { type FileHandle, openFileHandle, rangeReaderOf } from "./file_handle.ts";
+import { type FileHandle, openFileHandle } from "./file_handle.ts";
 import {
   type FileBytes,
   mappingUnavailableReason,
@@ -264,10 +264,12 @@ export async function openModelFile(
   const before = processMemory();
   try {
     const model = await openGgufModel(source, {
-      readPart: async (path, index) => {
+      // One synchronous pass through the descriptor: the parser reads more when it needs
+      // more, instead of re-parsing from the start after each asynchronous read.
+      readPart: (path, index) => {
         const h = openFileHandle(path);
         handles[index] = h;
-        return await readGguf(rangeReaderOf(h), { part: index });
+        return readGgufSync(h, { part: index });
       },
     });
     const after = processMemory();
