@@ -97,6 +97,8 @@ export interface EnginesOptions {
   kvType?: "f32" | "f16";
   /** The oracles folder. Default {@link oraclesDir}. */
   oracles?: string;
+  /** Write (or find) the model files only; time nothing (the results hold no cells). */
+  prepareOnly?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -206,7 +208,13 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
       file.metadata,
       file.tensors.find((t) => t.name === "token_embd.weight")?.dims[1],
     );
-    const shapeText = shapeWords(config, shapeName);
+    // a given file of a known shape is named by it (the 2B-4T shape of the issue)
+    const known = Object.entries(ENGINE_SHAPES).find(([, k]) =>
+      k.layers === config.nLayer && k.dim === config.nEmbd && k.ffn === config.nFf &&
+      k.heads === config.nHead && k.kvHeads === config.nHeadKv && k.vocab === config.nVocab
+    )?.[0];
+    const shapeId = known ?? shapeName;
+    const shapeText = shapeWords(config, shapeId);
     const ik = join(oracles, "ik_llama");
     const bitnetCpp = join(oracles, "bitnet.cpp");
 
@@ -320,7 +328,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
       if (typeof v === "number") cell.samples.push(v);
       else cell.skipped = v;
     };
-    for (let rep = 1; rep <= reps; rep++) {
+    for (let rep = 1; rep <= (options.prepareOnly ? 0 : reps); rep++) {
       for (const t of threads) {
         for (const e of engines) {
           if (failed.has(e.info.id)) continue;
@@ -365,7 +373,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
     }
     return {
       shape: shapeText,
-      shapeId: shapeName,
+      shapeId,
       threads,
       tests,
       reps,
@@ -396,6 +404,7 @@ Options:
   --engines LIST     of ${ENGINE_IDS.slice(1).join(",")} (bitload always runs; default all)
   --kv f32|f16       bitload's KV cache type (default f32; the llama.cpp peers use f16)
   --oracles DIR      the oracles folder (default ../shared/oracles, or BITLOAD_ORACLES)
+  --prepare          write (or find) the model files in --work-dir and stop; time nothing
   --markdown         print the markdown tables (the default output)
   --json             print {results, ratios, metrics} as JSON instead
   --save FILE        also write the figures as a bitload bench report (bitload bench --compare)
@@ -432,6 +441,7 @@ export async function enginesMain(args: string[]): Promise<number> {
         engines: { type: "string" },
         kv: { type: "string" },
         oracles: { type: "string" },
+        prepare: { type: "boolean" },
         markdown: { type: "boolean" },
         json: { type: "boolean" },
         save: { type: "string" },
@@ -483,8 +493,15 @@ export async function enginesMain(args: string[]): Promise<number> {
     engines,
     kvType: values.kv as "f32" | "f16" | undefined,
     oracles: values.oracles,
+    prepareOnly: values.prepare,
     log: (s) => console.error(s),
   });
+  if (values.prepare) {
+    for (const e of results.engines.filter((e) => e.notRun)) {
+      console.error(`${e.label}: not run: ${e.notRun}`);
+    }
+    return 0;
+  }
   const metrics = engineMetrics(results);
   if (values.save) {
     const report: BenchReport = parseBenchReport({
