@@ -70,6 +70,7 @@ export const KERNEL_SOURCES = [
   "infer/norm.c",
   "infer/attention.c",
   "tl.c",
+  "probe.c",
   "fault_guard.c",
 ] as const;
 

@@ -235,6 +235,12 @@ export const BITLOAD_SYMBOLS = {
   bl_fault_guard_remove: { parameters: ["i32"], result: "void" },
   // int64_t bl_fault_guard_events(int32_t slot);
   bl_fault_guard_events: { parameters: ["i32"], result: "i64" },
+  // double bl_probe_read_bandwidth(const uint8_t *buf, int64_t bytes, int32_t threads, int32_t reps);
+  bl_probe_read_bandwidth: { parameters: ["buffer", "i64", "i32", "i32"], result: "f64" },
+  // double bl_probe_mac_rate(int32_t kind, int64_t iters);
+  bl_probe_mac_rate: { parameters: ["i32", "i64"], result: "f64" },
+  // double bl_probe_i2s_rate(int64_t rows, int64_t cols, int32_t reps);
+  bl_probe_i2s_rate: { parameters: ["i64", "i64", "i32"], result: "f64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's symbols. */

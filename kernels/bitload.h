@@ -327,6 +327,23 @@ BL_API void bl_fault_guard_remove(int32_t slot);
 /** Faults caught in the slot's range since it was added. */
 BL_API int64_t bl_fault_guard_events(int32_t slot);
 
+/*
+ * Machine probes (probe.c) for the decode roofline: rates, 0 when an argument is out of range or the
+ * CPU lacks the instruction.
+ */
+
+/** Fastest of `reps` streaming reads of `bytes` of `buf` on `threads` pool threads, in bytes/s. */
+BL_API double bl_probe_read_bandwidth(const uint8_t *buf, int64_t bytes, int32_t threads, int32_t reps);
+
+/**
+ * Multiply-accumulates per second on the calling thread: kind 0 vpmaddubsw+vpaddw ymm, 1 vpdpbusd
+ * ymm, 2 vpdpbusd zmm (int8 products), 3 vfmadd ymm (f32 FMAs); `iters` loop iterations of 12 chains.
+ */
+BL_API double bl_probe_mac_rate(int32_t kind, int64_t iters);
+
+/** Weight bytes per second of bl_matmul_i2s on one token over a cache-resident rows x cols matrix. */
+BL_API double bl_probe_i2s_rate(int64_t rows, int64_t cols, int32_t reps);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,15 @@
 /**
  * `bitload run FILE -p PROMPT [-n N] [--temp T] [--seed S] [--threads N] [--json]`: generates
  * text with a GGUF model (bitnet-b1.58, bitnet, llama), streaming tokens as they come, then
- * prints prompt tok/s, generation tok/s, time to first token and peak memory.
+ * prints prompt tok/s, generation tok/s, time to first token and peak memory, and (native kernels) the decode
+roofline: bytes read per token × tok/s against the read bandwidth measured at the same thread
+count (the "decode" object of --json; probing takes about 0.3 s after the run).
  *
  * @module
  */
 
 import { processMemory } from "../load/memory.ts";
+import { type DecodeRoofline, decodeRoofline } from "../infer/decode_roofline.ts";
 import { fitRunShape, type FittedRunShape, planRunMemory } from "../infer/run_memory.ts";
 import { readModelConfig } from "../infer/config.ts";
 import { memoryLimitFor, MIN_JUDGED_BYTES } from "../load/memory_report.ts";
@@ -290,6 +293,14 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     measuredPeakBytes: peak,
     plannedToMeasured: peak > 0 ? Math.round(planned.total / peak * 1000) / 1000 : 0,
   };
+  // the decode step against the machine's read bandwidth (probed after the run: ~0.3 s)
+  const roofline = model.backend === "native" && result.tokens.length >= 2 &&
+      result.generationTokensPerSecond > 0
+    ? decodeRoofline(model, {
+      tokensPerSecond: result.generationTokensPerSecond,
+      contextTokens: promptIds.length + result.tokens.length / 2,
+    })
+    : undefined;
   if (values.json) {
     out(JSON.stringify({
       file,
@@ -316,6 +327,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       generationTokensPerSecond: round(result.generationTokensPerSecond),
       peakRssBytes: peak,
       memory,
+      ...(roofline ? { decode: decodeJson(roofline) } : {}),
     }));
   } else {
     out(
@@ -351,8 +363,53 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
         formatBytes(peak)
       } (planned ÷ measured ${memory.plannedToMeasured})`,
     );
+    if (roofline) out(decodeLine(roofline));
   }
   return 0;
+}
+
+/** The `decode` object of `run --json`. */
+function decodeJson(r: DecodeRoofline) {
+  const { kvCache, projections, head, norms, embeddingRow } = r.bytes;
+  return {
+    threads: r.threads,
+    level: r.level,
+    contextTokens: round(r.contextTokens),
+    bytesPerToken: r.bytesPerToken,
+    bytes: { projections, head, norms, embeddingRow, kvCache },
+    bandwidthBytesPerSecond: Math.round(r.bandwidthBytesPerSecond),
+    fractionOfBandwidth: Math.round(r.fractionOfBandwidth * 1000) / 1000,
+    bandwidthBoundTokensPerSecond: round(r.bandwidthBoundTokensPerSecond),
+    roofline: {
+      int8MacsPerToken: r.ops.int8Macs,
+      f32FmasPerToken: r.ops.f32Fmas,
+      int8Instruction: r.int8Instruction,
+      int8MacsPerSecond: Math.round(r.int8MacsPerSecond),
+      f32FmasPerSecond: Math.round(r.f32FmasPerSecond),
+      computeBoundTokensPerSecond: round(r.computeBoundTokensPerSecond),
+      kernelBytesPerSecond: Math.round(r.kernelBytesPerSecond),
+      kernelBoundTokensPerSecond: round(r.kernelBoundTokensPerSecond),
+      bound: r.bound,
+    },
+  };
+}
+
+/** One line: bytes per token × tok/s against the measured bandwidth, and the ceilings. */
+function decodeLine(r: DecodeRoofline): string {
+  const gb = (b: number) => (b / 1e9).toFixed(1);
+  return `decode: ${(r.bytesPerToken / 1e6).toFixed(1)} MB/token × ${
+    r.tokensPerSecond.toFixed(1)
+  } tok/s = ${gb(r.bytesPerToken * r.tokensPerSecond)} GB/s of ${
+    gb(r.bandwidthBytesPerSecond)
+  } GB/s measured read bandwidth at ${r.threads} thread${r.threads === 1 ? "" : "s"} (${
+    (r.fractionOfBandwidth * 100).toFixed(0)
+  } %); ceilings: memory ${r.bandwidthBoundTokensPerSecond.toFixed(1)} tok/s, compute ${
+    r.computeBoundTokensPerSecond.toFixed(1)
+  } tok/s${
+    r.kernelBoundTokensPerSecond > 0
+      ? `, I2_S kernel ${r.kernelBoundTokensPerSecond.toFixed(1)} tok/s`
+      : ""
+  } (${r.bound}-bound)`;
 }
 
 function round(v: number): number {

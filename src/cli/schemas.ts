@@ -295,6 +295,39 @@ export const RunJsonSchema = z.looseObject({
     measuredPeakBytes: count().describe("VmHWM at the end of the run"),
     plannedToMeasured: z.number().nonnegative().describe("planned total ÷ measured peak"),
   }).optional().describe("planned memory of the run next to the measured peak"),
+  decode: z.strictObject({
+    threads: count(),
+    level: z.string().describe("SIMD level of the kernels"),
+    contextTokens: z.number().nonnegative().describe("mean positions attended to per step"),
+    bytesPerToken: count().describe("bytes one decode step reads (the sum of bytes)"),
+    bytes: z.strictObject({
+      projections: count(),
+      head: count().describe("the LM head as its product reads it (f16, or int8 with q8)"),
+      norms: count(),
+      embeddingRow: count(),
+      kvCache: count().describe("K and V rows of every layer over contextTokens"),
+    }).describe("bytes per token by part"),
+    bandwidthBytesPerSecond: z.number().nonnegative().describe(
+      "streaming read bandwidth of the model's weight bytes at these threads (measured)",
+    ),
+    fractionOfBandwidth: z.number().nonnegative().describe(
+      "bytesPerToken × generation tok/s ÷ bandwidth",
+    ),
+    bandwidthBoundTokensPerSecond: z.number().nonnegative(),
+    roofline: z.strictObject({
+      int8MacsPerToken: count(),
+      f32FmasPerToken: count(),
+      int8Instruction: z.string().nullable().describe("the int8 instruction of the kernels"),
+      int8MacsPerSecond: z.number().nonnegative().describe("its measured rate × threads"),
+      f32FmasPerSecond: z.number().nonnegative().describe("ymm FMA rate × threads (measured)"),
+      computeBoundTokensPerSecond: z.number().nonnegative(),
+      kernelBytesPerSecond: z.number().nonnegative().describe(
+        "the I2_S product on cache-resident weights, weight bytes/s (0 without I2_S)",
+      ),
+      kernelBoundTokensPerSecond: z.number().nonnegative(),
+      bound: z.enum(["memory", "compute"]),
+    }).describe("multiply-adds per token against the cores' measured throughput"),
+  }).optional().describe("the decode step against the machine's bandwidth (native, ≥ 2 tokens)"),
 }).describe("bitload run --json");
 
 /** `synth --json`. */

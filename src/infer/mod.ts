@@ -47,6 +47,20 @@ export {
   type PositionAgreement,
   teacherForcedLogits,
 } from "./logits.ts";
+export {
+  type DecodeBytes,
+  decodeBytesPerToken,
+  type DecodeOps,
+  decodeOpsPerToken,
+  type DecodeReads,
+  type ProductReads,
+} from "./decode_bytes.ts";
+export {
+  type CoreRates,
+  type DecodeRoofline,
+  decodeRoofline,
+  type RooflineModel,
+} from "./decode_roofline.ts";
 export { bitnetToUpstream, rescaleTernary, type UpstreamWeightType } from "./convert.ts";
 export {
   InferError,

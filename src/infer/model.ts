@@ -49,6 +49,7 @@ import { isTlType, transcodeTlTensor } from "../quant/tl_tensor.ts";
 import { ggmlType } from "../gguf/types.ts";
 import { readEnv } from "../../ffi/env.ts";
 import { type ModelConfig, readModelConfig } from "./config.ts";
+import { type DecodeReads, productReads } from "./decode_bytes.ts";
 import { InferError, ModelConfigError } from "./errors.ts";
 import {
   allocQuantizedActs,
@@ -775,6 +776,33 @@ export class InferenceModel implements Disposable {
     for (const b of this.#blocks) [b.wq, b.wk, b.wv, b.wo, b.gate, b.up, b.down].forEach(note);
     note(this.#head);
     return out;
+  }
+
+  /**
+   * What one forward step reads besides the KV cache, as bound (the bytes each product reads:
+   * stored, int8 copy or f32 copy): every projection, the LM head, every norm and the token
+   * embedding tensor (one row of it per token). `decode_bytes.ts` adds them up.
+   *
+   * @example
+   * ```ts ignore
+   * const { projections, head } = model.decodeReads();
+   * ```
+   */
+  decodeReads(): DecodeReads {
+    const norms = [this.#outNorm];
+    for (const b of this.#blocks) {
+      for (const n of [b.attnNorm, b.attnSubNorm, b.ffnNorm, b.ffnSubNorm]) if (n) norms.push(n);
+    }
+    const reads = (lin: Linear) => {
+      const r = productReads(lin);
+      return this.backend === "ref" ? { ...r, kernel: "ref", float: true } : r;
+    };
+    return {
+      projections: this.#blocks.flatMap((b) => linearsOf(b).map(reads)),
+      head: reads(this.#head),
+      norms,
+      embedding: this.#embd,
+    };
   }
 
   /** The weights the model runs on (metadata for the tokenizer, tensor infos, their bytes). */

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { probeI2sRate, probeMacRate, probeReadBandwidth } from "../ffi/probe.ts";
+import { supportedSimdLevels } from "../ffi/native.ts";
+import { RunJsonSchema } from "../src/cli/schemas.ts";
+import { openModelFile } from "../src/load/open.ts";
+import { decodeBytesPerToken, decodeOpsPerToken } from "../src/infer/decode_bytes.ts";
+import { decodeRoofline } from "../src/infer/decode_roofline.ts";
+import { InferenceModel } from "../src/infer/model.ts";
+import { synthesizeBitnetModel } from "../src/synth/mod.ts";
+import { runCli } from "./support/cli.ts";
+
+const levels = supportedSimdLevels();
+/** Every test needs the native library (the probes are C). */
+const noNative = levels.length === 0;
+
+const positiveFinite = (v: number | null, what: string) => {
+  assert.ok(v !== null && Number.isFinite(v) && v > 0, `${what}: ${v}`);
+};
+
+Deno.test({
+  name: "probes: read bandwidth, instruction throughput and the I2_S kernel rate are positive",
+  ignore: noNative,
+  fn() {
+    const buf = new Uint8Array(8 << 20).fill(1);
+    positiveFinite(probeReadBandwidth(buf, 1, 2), "read, 1 thread");
+    positiveFinite(probeReadBandwidth(buf, 2, 2), "read, 2 threads");
+    if (levels.includes("avx2")) {
+      positiveFinite(probeMacRate("maddubsYmm", 10_000), "maddubs ymm");
+      positiveFinite(probeMacRate("fmaYmm", 10_000), "fma ymm");
+    }
+    if (levels.includes("avx512")) {
+      positiveFinite(probeMacRate("dpbusdYmm", 10_000), "vpdpbusd ymm");
+      positiveFinite(probeMacRate("dpbusdZmm", 10_000), "vpdpbusd zmm");
+    } else assert.equal(probeMacRate("dpbusdZmm", 10_000), 0, "no VNNI: 0");
+    positiveFinite(probeI2sRate(64, 256, 3), "I2_S kernel");
+    // out-of-range arguments give 0, not a crash
+    assert.equal(probeI2sRate(64, 100, 3), 0);
+    assert.equal(probeReadBandwidth(new Uint8Array(0), 1, 1), 0);
+  },
+});
+
+/** The synthetic model's shape (small: the test runs in a second). */
+const SHAPE = { layers: 2, dim: 256, ffn: 768, heads: 4, kvHeads: 2, vocab: 600, context: 256 };
+
+Deno.test({
+  name: "decode bytes per token: the sum of the tensors a step must read, counted by hand",
+  ignore: noNative,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "bitload-decode-" });
+    try {
+      const path = join(dir, "m.gguf");
+      await synthesizeBitnetModel(path, SHAPE);
+      using file = await openModelFile(path);
+      // by hand: every block tensor (norms F32, projections I2_S with their scale), the output
+      // norm, the F16 embedding as the tied head, one F16 embedding row, K and V over the context
+      const t = (name: string) => file.tensors.find((x) => x.name === name)!;
+      const blockBytes: number = file.tensors.filter((x) => x.name.startsWith("blk."))
+        .reduce((n, x) => n + x.byteSize, 0);
+      const kvDim = SHAPE.kvHeads * SHAPE.dim / SHAPE.heads;
+      const ctx = 10;
+      const kv = (elem: number) => 2 * SHAPE.layers * ctx * kvDim * elem;
+      const weights = blockBytes + t("output_norm.weight").byteSize;
+      const head = t("token_embd.weight").byteSize;
+      assert.equal(head, SHAPE.vocab * SHAPE.dim * 2);
+      const row = SHAPE.dim * 2;
+      const i2sMacs = SHAPE.layers *
+        (2 * SHAPE.dim * SHAPE.dim + 2 * kvDim * SHAPE.dim + 3 * SHAPE.ffn * SHAPE.dim);
+      for (const lmHead of ["stored", "q8"] as const) {
+        for (const kvType of ["f32", "f16"] as const) {
+          using model = InferenceModel.fromWeights(file, { threads: 1, lmHead, kvType });
+          const reads = model.decodeReads();
+          const bytes = decodeBytesPerToken(reads, model.config, kvType, ctx);
+          // q8: int8 codes + one f32 scale and one i32 code sum per row
+          const headBytes: number = lmHead === "q8" ? SHAPE.vocab * (SHAPE.dim + 8) : head;
+          const expected: number = weights + headBytes + row + kv(kvType === "f16" ? 2 : 4);
+          assert.equal(bytes.total, expected, `${lmHead} head, ${kvType} KV`);
+          assert.equal(bytes.head, headBytes);
+          assert.equal(bytes.kvCache, kv(kvType === "f16" ? 2 : 4));
+          assert.equal(bytes.embeddingRow, row);
+          const ops = decodeOpsPerToken(reads, model.config, ctx);
+          const headMacs = SHAPE.vocab * SHAPE.dim;
+          const attn = 2 * SHAPE.heads * (SHAPE.dim / SHAPE.heads) * ctx;
+          assert.equal(ops.int8Macs, i2sMacs + (lmHead === "q8" ? headMacs : 0));
+          assert.equal(ops.f32Fmas, attn + (lmHead === "q8" ? 0 : headMacs));
+          const r = decodeRoofline(model, { tokensPerSecond: 100, contextTokens: ctx });
+          assert.equal(r.bytesPerToken, expected);
+          assert.ok(r.bandwidthBytesPerSecond > 0);
+          assert.equal(r.fractionOfBandwidth, expected * 100 / r.bandwidthBytesPerSecond);
+          assert.ok(r.kernelBytesPerSecond > 0, "an I2_S model gets the kernel probe");
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "run --json: the decode object (bytes per token, measured bandwidth, fraction, roofline)",
+  ignore: noNative,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "bitload-decode-run-" });
+    try {
+      const path = join(dir, "m.gguf");
+      await synthesizeBitnetModel(path, SHAPE);
+      const r = await runCli([
+        "run",
+        path,
+        "--tokens",
+        "1,2,3",
+        "-n",
+        "4",
+        "-t",
+        "1",
+        "--kv-type",
+        "f32",
+        "--no-eos",
+        "--json",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = RunJsonSchema.parse(JSON.parse(r.stdout.trim().split("\n").at(-1)!));
+      const d = out.decode!;
+      assert.ok(d, "native run with ≥ 2 tokens reports decode");
+      // 3 prompt tokens + 4 generated / 2: the mean context of the 3 decode steps
+      assert.equal(d.contextTokens, 5);
+      const kvDim = SHAPE.kvHeads * SHAPE.dim / SHAPE.heads;
+      assert.equal(d.bytes.kvCache, 2 * SHAPE.layers * 5 * kvDim * 4);
+      assert.equal(
+        d.bytesPerToken,
+        d.bytes.projections + d.bytes.head + d.bytes.norms + d.bytes.embeddingRow +
+          d.bytes.kvCache,
+      );
+      assert.ok(d.bandwidthBytesPerSecond > 0 && d.fractionOfBandwidth > 0);
+      const again = d.bytesPerToken * out.generationTokensPerSecond / d.bandwidthBytesPerSecond;
+      assert.ok(Math.abs(again - d.fractionOfBandwidth) < 2e-3, `${again}`);
+      assert.ok(d.roofline.int8MacsPerToken > 0 && d.roofline.kernelBytesPerSecond > 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
