@@ -339,6 +339,45 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     assert.deepEqual(a, sum);
   });
 
+  await t.step(
+    "attention: groups of 4 heads, 70 positions, batches: same bits at every level",
+    () => {
+      // the AVX-512 kernel takes a KV head's query heads together and V in blocks of 32 positions
+      const nHead = 8, nKv = 2, D = 64, npos = 70, nt = 3;
+      const shape = { nHead, nKv, headDim: D, scale: 0.125 };
+      const qv = acts(nt * nHead * D), k = acts(npos * nKv * D), v = acts(npos * nKv * D);
+      const k16 = new Float16Array(k), v16 = new Float16Array(v);
+      const byLevel: Float32Array[] = [];
+      for (const level of levels) {
+        nat.setLevel(level);
+        const outs: Float32Array[] = [];
+        for (const [kc, vc] of [[k, v], [k16, v16]] as const) {
+          const batch = new Float32Array(nt * nHead * D), one = new Float32Array(nHead * D);
+          const dec = new Float32Array(nHead * D);
+          nat.attentionBatch(
+            qv,
+            kc,
+            vc,
+            shape,
+            npos - nt,
+            nt,
+            batch,
+            new Float32Array(nt * nHead * npos),
+          );
+          const last = qv.subarray((nt - 1) * nHead * D);
+          nat.attentionBatch(last, kc, vc, shape, npos - 1, 1, one, new Float32Array(nHead * npos));
+          nat.attentionDecode(last, kc, vc, shape, npos, dec, new Float32Array(nHead * npos));
+          // a token gives the same bits alone or as the last of a batch
+          assert.deepEqual(one, batch.subarray((nt - 1) * nHead * D));
+          outs.push(batch, dec);
+        }
+        byLevel.push(new Float32Array(outs.flatMap((o) => [...o])));
+      }
+      nat.setLevel("best");
+      for (const o of byLevel) assert.deepEqual(o, byLevel[0]);
+    },
+  );
+
   await t.step("attention: GQA softmax over the cache, the same bits at every level", () => {
     const nHead = 4, nKv = 2, D = 40, npos = 11;
     const qv = acts(nHead * D);

@@ -117,6 +117,218 @@ static void fma_row_scalar(float *acc, const void *v, int kv_f16, float w, int n
   }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* AVX-512: the query heads that share a KV head, together (GQA). Each K row is loaded (and    */
+/* converted from f16) once for up to 4 heads and each V block once for all of them; every     */
+/* output element keeps the arithmetic above, operation for operation:                        */
+/* - a score's 32 lane chains are two zmm accumulators (lanes 0-15 and 16-31), reduced as      */
+/*   GGML_F32x8_REDUCE (a[l] + a[16+l]) + (a[8+l] + a[24+l]), then the 4-lane tail of 4 heads  */
+/*   at once (attn_reduce4: the same adds, in the same order, lane-wise);                      */
+/* - softmax: max (exact in any order), ggml_v_expf 8 at a time, each 8-group summed in        */
+/*   hsum8's order (hsum_f32_avx2) and added in double, in position order;                     */
+/* - V . p: position t goes to lane t % L (8, or 32 for ggml's one-token order); a lane's fma   */
+/*   chain runs over its positions in order, 16 output dims per zmm, blocks of ATTN_PB         */
+/*   positions with the lanes' accumulators kept in registers across a block.                 */
+
+#if BL_X86
+/* Positions per V block: a multiple of 32 (so that a block starts at lane 0 for L = 8 and 32). */
+#define ATTN_PB 32
+/* Query heads per pass over K (2 zmm accumulators each). */
+#define ATTN_HEADS 4
+
+/* The 4-lane tail of GGML_F32x8_REDUCE for 4 vectors at once: r_i = (t0 + t1) + (t2 + t3) with
+ * t_j = v_i[j] + v_i[j + 4]. */
+BL_AVX512 static inline __m128 attn_reduce4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  __m256 t01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
+                             _mm256_permute2f128_ps(v0, v1, 0x31));
+  __m256 t23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
+                             _mm256_permute2f128_ps(v2, v3, 0x31));
+  __m256 h = _mm256_hadd_ps(t01, t23); /* r0 r2 halves | r1 r3 halves */
+  h = _mm256_hadd_ps(h, h);            /* r0 r2 r0 r2 | r1 r3 r1 r3 */
+  return _mm_unpacklo_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* (a[l] + a[16+l]) + (a[8+l] + a[24+l]) for the 32 lanes held in lo (0-15) and hi (16-31). */
+BL_AVX512 static inline __m256 attn_fold32(__m512 lo, __m512 hi) {
+  __m512 s = _mm512_add_ps(lo, hi);
+  return _mm256_add_ps(_mm512_castps512_ps256(s),
+                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+}
+
+/* 16 K/V values at element `off` of row p (f16 or f32), lanes past `m` zero. */
+BL_AVX512 static inline __m512 attn_load16(const void *p, int kv_f16, int64_t off, __mmask16 m) {
+  if (kv_f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + off));
+  return _mm512_maskz_loadu_ps(m, (const float *)p + off);
+}
+
+static inline __mmask16 attn_mask16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+
+/* Scores of NH (<= ATTN_HEADS) heads whose f16-rounded (or f32) queries are at qf (rows of Dp),
+ * against the K rows of positions 0..npos-1: sc[h][t] = (k_t . q_h) * scale. */
+BL_AVX512 static inline __attribute__((always_inline)) void attn_scores_avx512(
+    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int Dp, int NH,
+    int f16, float *const *sc) {
+  const int D = c->head_dim, np = D & ~31;
+  for (int t = 0; t < c->npos; t++) {
+    const char *kt = kbase + (size_t)t * (size_t)kstride;
+    if (t + 4 < c->npos) _mm_prefetch(kbase + (size_t)(t + 4) * (size_t)kstride, _MM_HINT_T0);
+    __m512 lo[ATTN_HEADS], hi[ATTN_HEADS];
+    for (int h = 0; h < NH; h++) lo[h] = hi[h] = _mm512_setzero_ps();
+    for (int i = 0; i < np; i += 32) {
+      __m512 k0 = attn_load16(kt, f16, i, 0xffff), k1 = attn_load16(kt, f16, i + 16, 0xffff);
+      for (int h = 0; h < NH; h++) {
+        lo[h] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(qf + (size_t)h * Dp + i), lo[h]);
+        hi[h] = _mm512_fmadd_ps(k1, _mm512_loadu_ps(qf + (size_t)h * Dp + i + 16), hi[h]);
+      }
+    }
+    __m256 v[ATTN_HEADS];
+    for (int h = 0; h < ATTN_HEADS; h++) v[h] = h < NH ? attn_fold32(lo[h], hi[h]) : _mm256_setzero_ps();
+    float r[4];
+    _mm_storeu_ps(r, attn_reduce4(v[0], v[1], v[2], v[3]));
+    for (int h = 0; h < NH; h++) {
+      float s = r[h];
+      const float *qh = qf + (size_t)h * Dp;
+      if (np < D && f16) {
+        double sum = s;
+        for (int i = np; i < D; i++)
+          sum += (double)(bl_fp16_to_fp32(((const uint16_t *)kt)[i]) * qh[i]);
+        s = (float)sum;
+      } else {
+        for (int i = np; i < D; i++) s = fmaf(((const float *)kt)[i], qh[i], s);
+      }
+      sc[h][t] = s * c->scale;
+    }
+  }
+}
+
+/* Attention of query heads h0..h0+nh-1 (nh <= ATTN_HEADS, one KV head's) for one token; scores
+ * of head h at c->scratch + h * npos. */
+BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
+  const int D = c->head_dim, npos = c->npos, f16 = c->kv_f16, L = c->ggml_decode ? 32 : 8;
+  const int Dp = (D + 15) & ~15;
+  const int kvh = h0 / (c->n_head / c->n_kv);
+  const size_t esz = f16 ? 2 : 4;
+  const int64_t stride = (int64_t)c->n_kv * D; /* elements between positions */
+  const char *kbase = (const char *)c->k + (size_t)kvh * D * esz;
+  const char *vbase = (const char *)c->v + (size_t)kvh * D * esz;
+  /* per thread: queries [nh][Dp], accumulators [nh][L][Dp], a converted V block [ATTN_PB][Dp] */
+  float *qf = (float *)bl_scratch(
+      1, ((size_t)nh * Dp + (size_t)nh * L * Dp + (size_t)ATTN_PB * Dp) * sizeof(float));
+  if (!qf) {
+    for (int i = 0; i < nh * D; i++) c->out[(size_t)h0 * D + i] = NAN;
+    return;
+  }
+  float *acc = qf + (size_t)nh * Dp, *vb = acc + (size_t)nh * L * Dp;
+  float *sc[ATTN_HEADS];
+  for (int h = 0; h < nh; h++) {
+    sc[h] = c->scratch + (size_t)(h0 + h) * npos;
+    const float *q = c->q + (size_t)(h0 + h) * D;
+    for (int d = 0; d < Dp; d += 16) {
+      __m512 x = _mm512_maskz_loadu_ps(attn_mask16(D - d), q + d);
+      if (f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm512_storeu_ps(qf + (size_t)h * Dp + d, x);
+    }
+  }
+  const int64_t kstride = stride * (int64_t)esz;
+  switch (nh * 2 + f16) { /* constants: the accumulators stay in registers, no branch inside */
+  case 9: attn_scores_avx512(c, kbase, kstride, qf, Dp, 4, 1, sc); break;
+  case 8: attn_scores_avx512(c, kbase, kstride, qf, Dp, 4, 0, sc); break;
+  case 7: attn_scores_avx512(c, kbase, kstride, qf, Dp, 3, 1, sc); break;
+  case 6: attn_scores_avx512(c, kbase, kstride, qf, Dp, 3, 0, sc); break;
+  case 5: attn_scores_avx512(c, kbase, kstride, qf, Dp, 2, 1, sc); break;
+  case 4: attn_scores_avx512(c, kbase, kstride, qf, Dp, 2, 0, sc); break;
+  case 3: attn_scores_avx512(c, kbase, kstride, qf, Dp, 1, 1, sc); break;
+  default: attn_scores_avx512(c, kbase, kstride, qf, Dp, 1, 0, sc); break;
+  }
+  /* softmax: w_t = e_t * (float)(1 / sum), rounded to f16 in ggml's one-token f16 order */
+  for (int h = 0; h < nh; h++) {
+    float *s = sc[h];
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int t = 0; t < npos; t += 16) {
+      __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), attn_mask16(npos - t), s + t);
+      m = _mm512_max_ps(x, m); /* x > m ? x : m, NaN scores skipped as the scalar loop does */
+    }
+    const __m256 mx = _mm256_set1_ps(_mm512_reduce_max_ps(m));
+    double sum = 0.0;
+    for (int t = 0; t < npos; t += 8) {
+      const __mmask8 k8 = npos - t >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (npos - t)) - 1u);
+      __m256 e = ggml_v_expf(_mm256_sub_ps(_mm256_maskz_loadu_ps(k8, s + t), mx));
+      e = _mm256_maskz_mov_ps(k8, e);
+      _mm256_mask_storeu_ps(s + t, k8, e);
+      sum += (double)hsum_f32_avx2(e);
+    }
+    const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
+    const int round16 = c->ggml_decode && f16;
+    for (int t = 0; t < npos; t += 16) {
+      const __mmask16 k16 = attn_mask16(npos - t);
+      __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(k16, s + t), inv);
+      if (round16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm512_mask_storeu_ps(s + t, k16, w);
+    }
+  }
+  /* V . p */
+  memset(acc, 0, (size_t)nh * L * Dp * sizeof(float));
+  for (int tb = 0; tb < npos; tb += ATTN_PB) {
+    const int te = npos - tb < ATTN_PB ? npos : tb + ATTN_PB;
+    const float *rows;
+    int64_t rstride;
+    if (f16) {
+      for (int t = tb; t < te; t++) {
+        const char *vt = vbase + (size_t)t * (size_t)stride * esz;
+        for (int d = 0; d < Dp; d += 16)
+          _mm512_storeu_ps(vb + (size_t)(t - tb) * Dp + d, attn_load16(vt, 1, d, attn_mask16(D - d)));
+      }
+      rows = vb;
+      rstride = Dp;
+    } else {
+      rows = (const float *)vbase + (size_t)tb * (size_t)stride;
+      rstride = stride;
+    }
+    for (int h = 0; h < nh; h++) {
+      const float *w = sc[h] + tb;
+      for (int d = 0; d < D; d += 16) {
+        const __mmask16 md = attn_mask16(D - d);
+        for (int g = 0; g < L; g += 8) {
+          float *ag = acc + ((size_t)h * L + g) * Dp + d;
+          __m512 a[8];
+          for (int j = 0; j < 8; j++) a[j] = _mm512_loadu_ps(ag + (size_t)j * Dp);
+          for (int t = g; t < te - tb; t += L) {
+            const float *r = rows + (size_t)t * rstride + d;
+            const int n = te - tb - t; /* positions left; a[] stays in registers */
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+              if (j < n)
+                a[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(md, r + (size_t)j * rstride),
+                                       _mm512_set1_ps(w[t + j]), a[j]);
+          }
+          for (int j = 0; j < 8; j++) _mm512_storeu_ps(ag + (size_t)j * Dp, a[j]);
+        }
+      }
+    }
+  }
+  for (int h = 0; h < nh; h++) {
+    float *o = c->out + (size_t)(h0 + h) * D;
+    for (int d = 0; d < D; d += 16) {
+      const float *a = acc + (size_t)h * L * Dp + d;
+#define A(l) _mm512_loadu_ps(a + (size_t)(l) * Dp)
+      __m512 r;
+      if (L == 8) {
+        r = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(A(0), A(4)), _mm512_add_ps(A(2), A(6))),
+                          _mm512_add_ps(_mm512_add_ps(A(1), A(5)), _mm512_add_ps(A(3), A(7))));
+      } else {
+        __m512 v[8], t[4];
+        for (int l = 0; l < 8; l++)
+          v[l] = _mm512_add_ps(_mm512_add_ps(A(l), A(16 + l)), _mm512_add_ps(A(8 + l), A(24 + l)));
+        for (int i = 0; i < 4; i++) t[i] = _mm512_add_ps(v[i], v[i + 4]);
+        r = _mm512_add_ps(_mm512_add_ps(t[0], t[1]), _mm512_add_ps(t[2], t[3]));
+      }
+#undef A
+      _mm512_mask_storeu_ps(o + d, attn_mask16(D - d), r);
+    }
+  }
+}
+#endif
+
 static void task_attn(void *p, int64_t b, int64_t e) {
   attn_ctx *c = (attn_ctx *)p;
   int group = c->n_head / c->n_kv;
@@ -209,6 +421,69 @@ static void task_attn_batch(void *p, int64_t b, int64_t e) {
   }
 }
 
+#if BL_X86
+/* The AVX-512 work items: (token, KV head, up to ATTN_HEADS of its query heads). */
+static int attn_chunk_heads(int group) { return group < ATTN_HEADS ? group : ATTN_HEADS; }
+static int attn_chunks(int group) {
+  int hc = attn_chunk_heads(group);
+  return (group + hc - 1) / hc;
+}
+
+/* Items [b, e) of one token (attn_ctx): item i is chunk i % chunks of KV head i / chunks. */
+static void task_attn_groups(void *p, int64_t b, int64_t e) {
+  attn_ctx *c = (attn_ctx *)p;
+  const int group = c->n_head / c->n_kv, hc = attn_chunk_heads(group), nc = attn_chunks(group);
+  for (int64_t i = b; i < e; i++) {
+    int kvh = (int)(i / nc), k = (int)(i % nc);
+    int h0 = kvh * group + k * hc;
+    attn_heads_avx512(c, h0, group - k * hc < hc ? group - k * hc : hc);
+  }
+}
+
+/* Items [b, e) of a batch: item i is token i / (n_kv * chunks), then as task_attn_groups. */
+static void task_attn_batch_groups(void *p, int64_t b, int64_t e) {
+  attn_batch_ctx *c = (attn_batch_ctx *)p;
+  const int group = c->n_head / c->n_kv, hc = attn_chunk_heads(group), nc = attn_chunks(group);
+  const int64_t qdim = (int64_t)c->n_head * c->head_dim, span = c->pos0 + c->ntok;
+  const int64_t per_tok = (int64_t)c->n_kv * nc;
+  for (int64_t i = b; i < e; i++) {
+    int64_t t = i / per_tok, r = i % per_tok;
+    int kvh = (int)(r / nc), k = (int)(r % nc);
+    int h0 = kvh * group + k * hc, npos = (int)(c->pos0 + t + 1);
+    /* head h's scores at scratch + (t * n_head + h0) * span + (h - h0) * npos: inside the item's
+     * own rows, as npos <= span */
+    attn_ctx one = {c->q + t * qdim, c->k, c->v, c->n_head, c->n_kv, c->head_dim, npos, c->scale,
+                    c->out + t * qdim,
+                    c->scratch + (t * c->n_head + h0) * span - (int64_t)h0 * npos, c->lvl,
+                    c->kv_f16, 0};
+    attn_heads_avx512(&one, h0, group - k * hc < hc ? group - k * hc : hc);
+  }
+}
+#endif
+
+/* Runs a batch on the level's kernel. */
+static void attn_batch_run(attn_batch_ctx *c) {
+#if BL_X86
+  if (c->lvl >= BL_SIMD_AVX512 && c->n_head % c->n_kv == 0) {
+    int64_t items = (int64_t)c->ntok * c->n_kv * attn_chunks(c->n_head / c->n_kv);
+    bl_parallel_for(task_attn_batch_groups, c, items, 1);
+    return;
+  }
+#endif
+  bl_parallel_for(task_attn_batch, c, (int64_t)c->ntok * c->n_head, 1);
+}
+
+/* Runs one token on the level's kernel. */
+static void attn_run(attn_ctx *c) {
+#if BL_X86
+  if (c->lvl >= BL_SIMD_AVX512 && c->n_head % c->n_kv == 0) {
+    bl_parallel_for(task_attn_groups, c, (int64_t)c->n_kv * attn_chunks(c->n_head / c->n_kv), 1);
+    return;
+  }
+#endif
+  bl_parallel_for(task_attn, c, c->n_head, 1);
+}
+
 /**
  * Causal attention for `ntok` query tokens at positions pos0..pos0+ntok-1 (their K/V already in
  * the cache); `scratch` holds ntok * n_head * (pos0 + ntok) floats. Parallel over (token, head).
@@ -217,7 +492,7 @@ BL_API void bl_attention_batch(const float *q, const float *k, const float *v, i
                              int32_t n_kv, int32_t head_dim, int32_t pos0, int32_t ntok,
                              float scale, float *out, float *scratch) {
   attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bl_level(), 0};
-  bl_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
+  attn_batch_run(&c);
 }
 
 /** {@link bl_attention_batch} over an f16 KV cache (`k`, `v` hold f16 bits). */
@@ -225,7 +500,7 @@ BL_API void bl_attention_batch_f16(const float *q, const uint16_t *k, const uint
                                  int32_t n_head, int32_t n_kv, int32_t head_dim, int32_t pos0,
                                  int32_t ntok, float scale, float *out, float *scratch) {
   attn_batch_ctx c = {q, k, v, n_head, n_kv, head_dim, pos0, ntok, scale, out, scratch, bl_level(), 1};
-  bl_parallel_for(task_attn_batch, &c, (int64_t)ntok * n_head, 1);
+  attn_batch_run(&c);
 }
 
 /** Single-query attention; `scratch` holds n_head * npos floats. */
@@ -233,7 +508,7 @@ BL_API void bl_attention(const float *q, const float *k, const float *v, int32_t
                        int32_t n_kv, int32_t head_dim, int32_t npos, float scale, float *out,
                        float *scratch) {
   attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bl_level(), 0};
-  bl_parallel_for(task_attn, &c, n_head, 1);
+  attn_run(&c);
 }
 
 /**
@@ -247,7 +522,7 @@ BL_API void bl_attention_decode(const float *q, const void *k, const void *v, in
                                 float *out, float *scratch, int32_t kv_f16) {
   attn_ctx c = {q, k, v, n_head, n_kv, head_dim, npos, scale, out, scratch, bl_level(),
                 kv_f16 != 0, 1};
-  bl_parallel_for(task_attn, &c, n_head, 1);
+  attn_run(&c);
 }
 
 /* ggml_vec_dot_f16 of two f16 vectors (the order of the scores above). */

@@ -142,7 +142,7 @@ BL_AVX2 static inline __m256i bytes_from_bits_avx2(int32_t bits) {
 #endif
 
 /* ggml's ggml_v_expf (AVX2 + FMA; the arm-optimized-routines expf, at most 1.5 ulp off), one
- * lane: ggml's SiLU and softmax use it. The AVX2 twin is in ffn.c; fnmadd(a, b, c) is
+ * lane: ggml's SiLU and softmax use it. The AVX2 twin is ggml_v_expf below; fnmadd(a, b, c) is
  * fma(-a, b, c), and a lane's result does not depend on the vector's other lanes. */
 static inline float bits_f32(uint32_t u) {
   float f;
@@ -173,6 +173,44 @@ static inline float ggml_expf_scalar(float x) {
   if (fabsf(n) > 192.0f) return s1 * s1;
   return fmaf(s2, j, s2) * s1;
 }
+
+#if BL_X86
+/* ggml_v_expf itself, 8 lanes (each lane's bits those of ggml_expf_scalar): SwiGLU (ffn.c) and the
+ * attention softmax (attention.c). */
+BL_AVX2 static inline __m256 ggml_v_expf(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k =
+      _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256i c = _mm256_castps_si256(
+      _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(
+          _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+          _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  if (!_mm256_movemask_ps(_mm256_castsi256_ps(c))) return _mm256_fmadd_ps(j, k, k);
+  const __m256i g = _mm256_and_si256(
+      _mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+      _mm256_set1_epi32((int)0x82000000u));
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+  const __m256i d = _mm256_castps_si256(
+      _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(192), _CMP_GT_OQ));
+  return _mm256_or_ps(
+      _mm256_and_ps(_mm256_castsi256_ps(d), _mm256_mul_ps(s1, s1)),
+      _mm256_andnot_ps(
+          _mm256_castsi256_ps(d),
+          _mm256_or_ps(
+              _mm256_and_ps(_mm256_castsi256_ps(c), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+              _mm256_andnot_ps(_mm256_castsi256_ps(c), _mm256_fmadd_ps(k, j, k)))));
+}
+#endif
 
 /* Dense dot products shared by the f16/f32 matmuls and attention (dense.c). */
 BL_HIDDEN float bl_dot_f16(int lvl, const uint16_t *w, const float *x, int64_t n);
