@@ -138,7 +138,7 @@ static void fma_row_scalar(float *acc, const void *v, int kv_f16, float w, int n
 
 /* The 4-lane tail of GGML_F32x8_REDUCE for 4 vectors at once: r_i = (t0 + t1) + (t2 + t3) with
  * t_j = v_i[j] + v_i[j + 4]. */
-BL_AVX512 static inline __m128 attn_reduce4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+BL_AVX2 static inline __m128 attn_reduce4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
   __m256 t01 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20),
                              _mm256_permute2f128_ps(v0, v1, 0x31));
   __m256 t23 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20),
@@ -422,7 +422,204 @@ static void task_attn_batch(void *p, int64_t b, int64_t e) {
 }
 
 #if BL_X86
-/* The AVX-512 work items: (token, KV head, up to ATTN_HEADS of its query heads). */
+/* The same with 256-bit vectors for the AVX2 level (head_dim a multiple of 8): scores of up to 2
+ * heads per pass over K (four 8-lane accumulators each: lane 8j + l is acc[j][l]), V in 8-dim
+ * chunks. */
+BL_AVX2 static inline __m256 attn_load8(const void *p, int kv_f16, int64_t off) {
+  if (kv_f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + off)));
+  return _mm256_loadu_ps((const float *)p + off);
+}
+
+BL_AVX2 static inline __attribute__((always_inline)) void attn_scores_avx2(
+    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int NH, int f16,
+    float *const *sc) {
+  const int D = c->head_dim, np = D & ~31;
+  for (int t = 0; t < c->npos; t++) {
+    const char *kt = kbase + (size_t)t * (size_t)kstride;
+    __m256 a[2][4];
+    for (int h = 0; h < NH; h++)
+      for (int j = 0; j < 4; j++) a[h][j] = _mm256_setzero_ps();
+    for (int i = 0; i < np; i += 32) {
+      for (int j = 0; j < 4; j++) {
+        __m256 k = attn_load8(kt, f16, i + 8 * j);
+        for (int h = 0; h < NH; h++)
+          a[h][j] = _mm256_fmadd_ps(k, _mm256_loadu_ps(qf + (size_t)h * D + i + 8 * j), a[h][j]);
+      }
+    }
+    __m256 v[2];
+    for (int h = 0; h < 2; h++)
+      v[h] = h < NH ? _mm256_add_ps(_mm256_add_ps(a[h][0], a[h][2]), _mm256_add_ps(a[h][1], a[h][3]))
+                    : _mm256_setzero_ps();
+    float r[4];
+    _mm_storeu_ps(r, attn_reduce4(v[0], v[1], _mm256_setzero_ps(), _mm256_setzero_ps()));
+    for (int h = 0; h < NH; h++) {
+      float s = r[h];
+      const float *qh = qf + (size_t)h * D;
+      if (np < D && f16) {
+        double sum = s;
+        for (int i = np; i < D; i++)
+          sum += (double)(bl_fp16_to_fp32(((const uint16_t *)kt)[i]) * qh[i]);
+        s = (float)sum;
+      } else {
+        for (int i = np; i < D; i++) s = fmaf(((const float *)kt)[i], qh[i], s);
+      }
+      sc[h][t] = s * c->scale;
+    }
+  }
+}
+
+/* attn_heads_avx512 for the AVX2 level (c->head_dim % 8 == 0). */
+BL_AVX2 static void attn_heads_avx2(const attn_ctx *c, int h0, int nh) {
+  const int D = c->head_dim, npos = c->npos, f16 = c->kv_f16, L = c->ggml_decode ? 32 : 8;
+  const int kvh = h0 / (c->n_head / c->n_kv);
+  const size_t esz = f16 ? 2 : 4;
+  const int64_t stride = (int64_t)c->n_kv * D;
+  const char *kbase = (const char *)c->k + (size_t)kvh * D * esz;
+  const char *vbase = (const char *)c->v + (size_t)kvh * D * esz;
+  float *qf = (float *)bl_scratch(
+      1, ((size_t)nh * D + (size_t)nh * L * D + (size_t)ATTN_PB * D) * sizeof(float));
+  if (!qf) {
+    for (int i = 0; i < nh * D; i++) c->out[(size_t)h0 * D + i] = NAN;
+    return;
+  }
+  float *acc = qf + (size_t)nh * D, *vb = acc + (size_t)nh * L * D;
+  float *sc[ATTN_HEADS];
+  for (int h = 0; h < nh; h++) {
+    sc[h] = c->scratch + (size_t)(h0 + h) * npos;
+    const float *q = c->q + (size_t)(h0 + h) * D;
+    for (int d = 0; d < D; d += 8) {
+      __m256 x = _mm256_loadu_ps(q + d);
+      if (f16) x = _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm256_storeu_ps(qf + (size_t)h * D + d, x);
+    }
+  }
+  const int64_t kstride = stride * (int64_t)esz;
+  for (int h = 0; h < nh; h += 2) {
+    const float *q = qf + (size_t)h * D;
+    if (nh - h >= 2) {
+      if (f16) attn_scores_avx2(c, kbase, kstride, q, 2, 1, sc + h);
+      else attn_scores_avx2(c, kbase, kstride, q, 2, 0, sc + h);
+    } else {
+      if (f16) attn_scores_avx2(c, kbase, kstride, q, 1, 1, sc + h);
+      else attn_scores_avx2(c, kbase, kstride, q, 1, 0, sc + h);
+    }
+  }
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int h = 0; h < nh; h++) {
+    float *s = sc[h];
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int t = 0;
+    for (; t + 8 <= npos; t += 8) m = _mm256_max_ps(_mm256_loadu_ps(s + t), m);
+    float ml[8], mx;
+    _mm256_storeu_ps(ml, m);
+    mx = ml[0];
+    for (int l = 1; l < 8; l++) mx = ml[l] > mx ? ml[l] : mx;
+    for (; t < npos; t++)
+      if (s[t] > mx) mx = s[t];
+    const __m256 mx8 = _mm256_set1_ps(mx);
+    double sum = 0.0;
+    for (t = 0; t < npos; t += 8) {
+      const int n = npos - t;
+      __m256 e;
+      if (n >= 8) {
+        e = ggml_v_expf(_mm256_sub_ps(_mm256_loadu_ps(s + t), mx8));
+        _mm256_storeu_ps(s + t, e);
+      } else {
+        float g[8] = {0};
+        for (int l = 0; l < n; l++) g[l] = s[t + l];
+        e = ggml_v_expf(_mm256_sub_ps(_mm256_loadu_ps(g), mx8));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)));
+        _mm256_storeu_ps(g, e);
+        for (int l = 0; l < n; l++) s[t + l] = g[l];
+      }
+      sum += (double)hsum_f32_avx2(e);
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m256 inv8 = _mm256_set1_ps(inv);
+    const int round16 = c->ggml_decode && f16;
+    for (t = 0; t + 8 <= npos; t += 8) {
+      __m256 w = _mm256_mul_ps(_mm256_loadu_ps(s + t), inv8);
+      if (round16) w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm256_storeu_ps(s + t, w);
+    }
+    for (; t < npos; t++) {
+      float w = s[t] * inv;
+      s[t] = round16 ? _cvtsh_ss(_cvtss_sh(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)) : w;
+    }
+  }
+  memset(acc, 0, (size_t)nh * L * D * sizeof(float));
+  for (int tb = 0; tb < npos; tb += ATTN_PB) {
+    const int te = npos - tb < ATTN_PB ? npos : tb + ATTN_PB;
+    const float *rows;
+    int64_t rstride;
+    if (f16) {
+      for (int t = tb; t < te; t++) {
+        const char *vt = vbase + (size_t)t * (size_t)stride * esz;
+        for (int d = 0; d < D; d += 8)
+          _mm256_storeu_ps(vb + (size_t)(t - tb) * D + d, attn_load8(vt, 1, d));
+      }
+      rows = vb;
+      rstride = D;
+    } else {
+      rows = (const float *)vbase + (size_t)tb * (size_t)stride;
+      rstride = stride;
+    }
+    for (int h = 0; h < nh; h++) {
+      const float *w = sc[h] + tb;
+      for (int d = 0; d < D; d += 8) {
+        for (int g = 0; g < L; g += 8) {
+          float *ag = acc + ((size_t)h * L + g) * D + d;
+          __m256 a[8];
+          for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(ag + (size_t)j * D);
+          for (int t = g; t < te - tb; t += L) {
+            const float *r = rows + (size_t)t * rstride + d;
+            const int n = te - tb - t;
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+              if (j < n)
+                a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(r + (size_t)j * rstride),
+                                       _mm256_set1_ps(w[t + j]), a[j]);
+          }
+          for (int j = 0; j < 8; j++) _mm256_storeu_ps(ag + (size_t)j * D, a[j]);
+        }
+      }
+    }
+  }
+  for (int h = 0; h < nh; h++) {
+    float *o = c->out + (size_t)(h0 + h) * D;
+    for (int d = 0; d < D; d += 8) {
+      const float *a = acc + (size_t)h * L * D + d;
+#define A(l) _mm256_loadu_ps(a + (size_t)(l) * D)
+      __m256 r;
+      if (L == 8) {
+        r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(A(0), A(4)), _mm256_add_ps(A(2), A(6))),
+                          _mm256_add_ps(_mm256_add_ps(A(1), A(5)), _mm256_add_ps(A(3), A(7))));
+      } else {
+        __m256 v[8], t[4];
+        for (int l = 0; l < 8; l++)
+          v[l] = _mm256_add_ps(_mm256_add_ps(A(l), A(16 + l)), _mm256_add_ps(A(8 + l), A(24 + l)));
+        for (int i = 0; i < 4; i++) t[i] = _mm256_add_ps(v[i], v[i + 4]);
+        r = _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]));
+      }
+#undef A
+      _mm256_storeu_ps(o + d, r);
+    }
+  }
+}
+
+/* The grouped kernel of c's level: AVX-512, or AVX2 when head_dim is a multiple of 8. */
+static void attn_heads(const attn_ctx *c, int h0, int nh) {
+  if (c->lvl >= BL_SIMD_AVX512) attn_heads_avx512(c, h0, nh);
+  else attn_heads_avx2(c, h0, nh);
+}
+
+/* Whether the level has a grouped kernel for this shape. */
+static int attn_grouped(int lvl, int n_head, int n_kv, int head_dim) {
+  if (n_head % n_kv != 0) return 0;
+  return lvl >= BL_SIMD_AVX512 || (lvl >= BL_SIMD_AVX2 && head_dim % 8 == 0);
+}
+
+/* The grouped work items: (token, KV head, up to ATTN_HEADS of its query heads). */
 static int attn_chunk_heads(int group) { return group < ATTN_HEADS ? group : ATTN_HEADS; }
 static int attn_chunks(int group) {
   int hc = attn_chunk_heads(group);
@@ -436,7 +633,7 @@ static void task_attn_groups(void *p, int64_t b, int64_t e) {
   for (int64_t i = b; i < e; i++) {
     int kvh = (int)(i / nc), k = (int)(i % nc);
     int h0 = kvh * group + k * hc;
-    attn_heads_avx512(c, h0, group - k * hc < hc ? group - k * hc : hc);
+    attn_heads(c, h0, group - k * hc < hc ? group - k * hc : hc);
   }
 }
 
@@ -456,7 +653,7 @@ static void task_attn_batch_groups(void *p, int64_t b, int64_t e) {
                     c->out + t * qdim,
                     c->scratch + (t * c->n_head + h0) * span - (int64_t)h0 * npos, c->lvl,
                     c->kv_f16, 0};
-    attn_heads_avx512(&one, h0, group - k * hc < hc ? group - k * hc : hc);
+    attn_heads(&one, h0, group - k * hc < hc ? group - k * hc : hc);
   }
 }
 #endif
@@ -464,7 +661,7 @@ static void task_attn_batch_groups(void *p, int64_t b, int64_t e) {
 /* Runs a batch on the level's kernel. */
 static void attn_batch_run(attn_batch_ctx *c) {
 #if BL_X86
-  if (c->lvl >= BL_SIMD_AVX512 && c->n_head % c->n_kv == 0) {
+  if (attn_grouped(c->lvl, c->n_head, c->n_kv, c->head_dim)) {
     int64_t items = (int64_t)c->ntok * c->n_kv * attn_chunks(c->n_head / c->n_kv);
     bl_parallel_for(task_attn_batch_groups, c, items, 1);
     return;
@@ -476,7 +673,7 @@ static void attn_batch_run(attn_batch_ctx *c) {
 /* Runs one token on the level's kernel. */
 static void attn_run(attn_ctx *c) {
 #if BL_X86
-  if (c->lvl >= BL_SIMD_AVX512 && c->n_head % c->n_kv == 0) {
+  if (attn_grouped(c->lvl, c->n_head, c->n_kv, c->head_dim)) {
     bl_parallel_for(task_attn_groups, c, (int64_t)c->n_kv * attn_chunks(c->n_head / c->n_kv), 1);
     return;
   }
