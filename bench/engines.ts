@@ -115,6 +115,25 @@ function shapeWords(c: {
   return `${what} (${c.nLayer} layers, dim ${c.nEmbd}, FFN ${c.nFf}, ${c.nHead}/${c.nHeadKv} heads, vocab ${c.nVocab})`;
 }
 
+/** The 1-minute load average (Linux), or null. */
+function loadAverage(): number | null {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return null;
+  }
+}
+
+/** The CPU's model name (Linux), else the build target. */
+function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? Deno.build.target;
+  } catch {
+    return Deno.build.target;
+  }
+}
+
 /**
  * Writes `path` with `make(tmp)` (then renames) unless it is there already and newer than
  * `source` (`null`: whenever it is there).
@@ -188,6 +207,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
   await Deno.mkdir(dir, { recursive: true });
   const engines: Engine[] = [];
   const notRun: EngineInfo[] = [];
+  const loadBefore = loadAverage();
   try {
     // bitload's file
     const s = shape;
@@ -379,6 +399,14 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
       reps,
       engines: infos,
       cells,
+      machine: {
+        cpu: cpuModel(),
+        threads: navigator.hardwareConcurrency ?? 1,
+        date: new Date().toISOString(),
+      },
+      ...(loadBefore !== null
+        ? { loadAverage: [loadBefore, loadAverage() ?? loadBefore] as [number, number] }
+        : {}),
     };
   } finally {
     for (const e of engines) e.close();

@@ -67,6 +67,10 @@ export interface EngineResults {
   engines: EngineInfo[];
   /** The measurements. */
   cells: EngineCell[];
+  /** Where and when: CPU model, hardware threads, ISO date. */
+  machine?: { cpu: string; threads: number; date: string };
+  /** The 1-minute load average before and after the run (other processes competing). */
+  loadAverage?: [number, number];
 }
 
 /** Median and range of samples. */
@@ -220,9 +224,22 @@ export function engineMarkdown(r: EngineResults): string {
       r.reps === 1 ? "" : "s"
     }, every engine timed in the same run.`,
     "",
-    row(["engine", "threads", ...heads]),
-    rule,
   ];
+  if (r.machine) {
+    const load = r.loadAverage
+      ? `; 1-minute load average ${r.loadAverage[0].toFixed(2)} before, ${
+        r.loadAverage[1].toFixed(2)
+      } after${
+        Math.max(...r.loadAverage) > r.machine.threads * 0.5 + 0.5
+          ? " (other processes competed for the cores: compare only ratios)"
+          : ""
+      }`
+      : "";
+    lines.push(
+      `Measured ${r.machine.date} on ${r.machine.cpu}, ${r.machine.threads} hardware threads${load}.`,
+    );
+  }
+  lines.push("", row(["engine", "threads", ...heads]), rule);
   const notRun: string[] = [];
   for (const threads of r.threads) {
     for (const e of r.engines) {
@@ -261,6 +278,25 @@ export function engineMarkdown(r: EngineResults): string {
         const label = peer === "fastest" ? "**fastest peer**" : labels.get(peer) ?? peer;
         lines.push(row([label, String(threads), ...cells]));
       }
+    }
+  }
+  if (r.tests.includes("tg32") && r.tests.includes("tg32@pp512")) {
+    const kept: string[] = [];
+    for (const e of r.engines.filter((x) => !x.notRun)) {
+      const per = r.threads.flatMap((threads) => {
+        const short = cellStat(r, e.id, threads, "tg32");
+        const long = cellStat(r, e.id, threads, "tg32@pp512");
+        return short && long ? [`${(long.median / short.median).toFixed(2)} (${threads} t)`] : [];
+      });
+      if (per.length > 0) kept.push(`${e.label} ${per.join(", ")}`);
+    }
+    if (kept.length > 0) {
+      lines.push(
+        "",
+        `Generation after a 512-token prompt ÷ after none (tg32 after pp512 ÷ tg32, medians): ${
+          kept.join("; ")
+        }.`,
+      );
     }
   }
   for (const e of r.engines) {

@@ -65,6 +65,7 @@ Deno.test({
     const md = engineMarkdown(r);
     assert.match(md, /^tiny shape \(2 layers, dim 512, FFN 1536, 8\/4 heads, vocab 1024\)/);
     assert.match(md, /\| \*\*bitload I2_S\*\* \| 1 \| [\d.]+ \([\d.]+–[\d.]+\) \|/);
+    assert.match(md, /\nMeasured \d{4}-\d\d-\d\dT.* on .+, \d+ hardware threads/);
     assert.match(md, /\| libllama TQ2_0 \| 1 \| /);
     assert.match(md, /\| \*\*fastest peer\*\* \| 1 \| [\d.]+× \([\d.]+–[\d.]+\) libllama TQ2_0 \|/);
     assert.match(md, /- bitnet\.cpp I2_S: not run: the bitnet\.cpp oracle is absent/);
@@ -142,6 +143,7 @@ Deno.test("engines: ratios pick the fastest peer per column; skipped cells and e
   assert.match(md, /\| \*\*fastest peer\*\* \| 2 \| 0\.50× peer B \| – \|/);
   assert.match(md, /- peer C: not run: its folder is absent/);
   assert.match(md, /- peer B, tg32 after pp512: not run: no -gp \(threads 1\)/);
+  assert.doesNotMatch(md, /Measured/); // no machine given
 
   const metrics = engineMetrics(r);
   const m = metrics.find((x) => x.id === "engines.t.t2.tg32@pp512")!;
