@@ -19,7 +19,8 @@
  *   k); lane 0 takes the block's -sum(q); lane k accumulates fma(lane, d, acc[k]) in block order;
  *   the 8 accumulators are reduced in hsum8_scalar's order.
  *
- * The AVX-512 level uses 256-bit VNNI (vpdpbusd on ymm, AVX512VL). TQ2_0/TQ1_0 batches decode
+ * The AVX-512 level uses 256-bit VNNI (vpdpbusd on ymm, AVX512VL), except one I2_S token (decode:
+ * dot_i2s_zmm_1, 512-bit VNNI on masked codes without shifts). TQ2_0/TQ1_0 batches decode
  * each weight block once for up to 4 tokens; I2_S batches (at AVX2 and AVX-512) go to the
  * register-tiled kernels of i2s_gemm.c. All give the same bits as single tokens.
  */
@@ -48,6 +49,7 @@ typedef struct {
   float wscale;
   float *y;
   int lvl;
+  const int8_t *qp; /* one token's codes in the order of dot_i2s_zmm_1 (I2_S, AVX-512), or NULL */
 } tern_ctx;
 
 /* Fills the per-call block sums of c (TQ2_0/TQ1_0); -1 when out of memory. */
@@ -147,6 +149,85 @@ BL_AVX512 static void dot_i2s_vnni(const uint8_t *w, const int8_t *q, int64_t co
  * here on the stack. */
 #define I2S_GEMM_GROUP 64
 
+/* One token at the AVX-512 level (decode): 512-bit VNNI over two 32-byte blocks at a time, with
+ * no shifts. Masking a byte with 0xC0, 0x30, 0x0C and 0x03 leaves 64, 16, 4 and 1 times the codes of
+ * elements p, 32+p, 64+p and 96+p of its block; each mask has its own accumulators, so every lane
+ * of one sums an exact multiple (64x, 16x, 4x, 1x) of true products, shifted back (exactly) lane
+ * by lane before the one horizontal sum. The activations are reordered once per product (permute_q_pairs) so that the
+ * 64 bytes matching a mask are contiguous: for blocks 2j and 2j+1, class k's 64 bytes are
+ * q[(2j)*128 + 32k ..+32] then q[(2j+1)*128 + 32k ..+32]. An odd last block runs on ymm in the
+ * same way on the codes in their own order. 4 ALU ops and 4 vpdpbusd per 64 weight bytes (the
+ * shift-and-mask path takes 16 per 64). The integer sum is the same, so the bits are. */
+
+/* Columns up to which the scaled lanes stay in int32: a lane of a class sums at most cols/64
+ * products of at most 64 * 3 * 128 (a code of 3 included), the a + b sums included. */
+#define I2S_1_MAX_COLS (1 << 18)
+
+static void permute_q_pairs(const int8_t *q, int64_t cols, int8_t *qp) {
+  const int64_t npair = cols / 256;
+  for (int64_t j = 0; j < npair; j++)
+    for (int k = 0; k < 4; k++)
+      for (int h = 0; h < 2; h++)
+        memcpy(qp + j * 256 + k * 64 + h * 32, q + (2 * j + h) * 128 + k * 32, 32);
+  memcpy(qp + npair * 256, q + npair * 256, (size_t)(cols % 256));
+}
+
+#if BL_X86
+BL_AVX512 static int32_t dot_i2s_zmm_1(const uint8_t *w, const int8_t *qp, int64_t cols) {
+  const __m512i m0 = _mm512_set1_epi8((char)0xC0), m1 = _mm512_set1_epi8(0x30);
+  const __m512i m2 = _mm512_set1_epi8(0x0C), m3 = _mm512_set1_epi8(0x03);
+  /* two accumulator sets: the loop-carried chains are half as long as the loop */
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const int64_t npair = cols / 256;
+  int64_t j = 0;
+  for (; j + 2 <= npair; j += 2) {
+    const __m512i v = _mm512_loadu_si512((const void *)(w + j * 64));
+    const __m512i u = _mm512_loadu_si512((const void *)(w + j * 64 + 64));
+    const int8_t *a = qp + j * 256;
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), _mm512_loadu_si512(a));
+    a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), _mm512_loadu_si512(a + 64));
+    a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), _mm512_loadu_si512(a + 128));
+    a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), _mm512_loadu_si512(a + 192));
+    b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(u, m0), _mm512_loadu_si512(a + 256));
+    b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(u, m1), _mm512_loadu_si512(a + 320));
+    b2 = _mm512_dpbusd_epi32(b2, _mm512_and_si512(u, m2), _mm512_loadu_si512(a + 384));
+    b3 = _mm512_dpbusd_epi32(b3, _mm512_and_si512(u, m3), _mm512_loadu_si512(a + 448));
+  }
+  if (j < npair) {
+    const __m512i v = _mm512_loadu_si512((const void *)(w + j * 64));
+    const int8_t *a = qp + j * 256;
+    a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), _mm512_loadu_si512(a));
+    a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), _mm512_loadu_si512(a + 64));
+    a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), _mm512_loadu_si512(a + 128));
+    a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), _mm512_loadu_si512(a + 192));
+  }
+  if (cols % 256) {
+    /* the odd last block on ymm, into the low halves of the same accumulators */
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(w + npair * 64));
+    const int8_t *a = qp + npair * 256;
+    const __m256i z = _mm256_setzero_si256();
+#define TAIL(acc, m, off)                                                                        \
+  acc = _mm512_add_epi32(                                                                        \
+      acc, _mm512_zextsi256_si512(_mm256_dpbusd_epi32(                                          \
+               z, _mm256_and_si256(v, _mm512_castsi512_si256(m)),                                \
+               _mm256_loadu_si256((const __m256i *)(a + off)))))
+    TAIL(b0, m0, 0);
+    TAIL(b1, m1, 32);
+    TAIL(b2, m2, 64);
+    TAIL(b3, m3, 96);
+#undef TAIL
+  }
+  /* every lane of a class is an exact multiple of its scale: shift back lane by lane, then one
+   * horizontal sum */
+  const __m512i s = _mm512_add_epi32(
+      _mm512_add_epi32(_mm512_srai_epi32(_mm512_add_epi32(a0, b0), 6),
+                       _mm512_srai_epi32(_mm512_add_epi32(a1, b1), 4)),
+      _mm512_add_epi32(_mm512_srai_epi32(_mm512_add_epi32(a2, b2), 2), _mm512_add_epi32(a3, b3)));
+  return _mm512_reduce_add_epi32(s);
+}
+#endif
+
 static void task_i2s(void *p, int64_t b, int64_t e) {
   tern_ctx *c = (tern_ctx *)p;
   int64_t row_bytes = c->cols / 4;
@@ -166,6 +247,17 @@ static void task_i2s(void *p, int64_t b, int64_t e) {
     }
     return;
   }
+#if BL_X86
+  if (c->qp) {
+    /* one token, AVX-512: the shift-free 512-bit kernel on the reordered codes */
+    int32_t qsum = 0;
+    for (int64_t g = 0; g < c->cols / 32; g++) qsum += c->gsum[g];
+    for (int64_t r = b; r < e; r++)
+      c->y[r] = ((float)dot_i2s_zmm_1(c->w + r * row_bytes, c->qp, c->cols) - (float)qsum) /
+                c->factor[0] * c->wscale;
+    return;
+  }
+#endif
   int32_t qsum[4], s[4];
   for (int64_t t0 = 0; t0 < c->ntok; t0 += 4) {
     int nt = c->ntok - t0 < 4 ? (int)(c->ntok - t0) : 4;
@@ -447,8 +539,14 @@ static void task_tq1(void *p, int64_t b, int64_t e) { task_codes((tern_ctx *)p, 
 BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale,
                            const int8_t *q, const int32_t *gsum, const float *factor,
                            int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, wscale, y, bl_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, wscale, y, bl_level(), NULL};
   if (prepare(&c, 0) != 0) return BL_ERR_NO_MEMORY;
+  if (ntok == 1 && c.lvl == BL_SIMD_AVX512 && cols <= I2S_1_MAX_COLS) {
+    int8_t *qp = (int8_t *)bl_scratch(0, (size_t)cols);
+    if (!qp) return BL_ERR_NO_MEMORY;
+    permute_q_pairs(q, cols, qp);
+    c.qp = qp;
+  }
   bl_parallel_for(task_i2s, &c, rows, 8);
   return 0;
 }
