@@ -45,6 +45,7 @@ Deno.test({
           // the kernel tests cover every level)
           for (const maxBatch of [64, 5, 1]) {
             using model = await InferenceModel.fromGguf(file, { threads: 1, kvType, maxBatch });
+            model.promptLevel = null; // every level below runs the batches too
             for (const level of maxBatch === 1 ? [best] : levels) {
               for (const threads of [1, 2, 3]) {
                 native!.setLevel(level);
@@ -69,6 +70,15 @@ Deno.test({
                 if (full) assert.deepEqual(full, first.full, `${how} vs ${first.how}: all logits`);
               }
             }
+            if (maxBatch === 1 || levels.length < 2) continue;
+            // the tuner's prompt level: batches switch to it and back, with the same bits
+            native!.setLevel("scalar");
+            model.promptLevel = best;
+            model.reset();
+            const rows = model.forward(PROMPT);
+            assert.equal(native!.level, "scalar", "the level is restored after a batch");
+            assert.deepEqual(new Uint32Array(rows.slice().buffer), first!.logits, "prompt level");
+            model.promptLevel = null;
           }
         }
       }

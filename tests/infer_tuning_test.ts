@@ -34,7 +34,7 @@ Deno.test("the adaptive kernel manager times the variants once, caches the choic
     assert.deepEqual(first.projectionKernels, { I2_S: "i2s", F16: "f16" });
     assert.match(
       first.kernels,
-      /^(scalar|avx2|avx512) × \d+ threads? \(tuned: [\d.]+ ms\/token\)$/,
+      /^(scalar|avx2|avx512) × \d+ threads? \(tuned: [\d.]+ ms\/token\)(; prompts at (avx2|avx512))?$/,
     );
     const choices = JSON.parse(await Deno.readTextFile(join(dir, "cache", "kernel-choices.json")));
     const [key] = Object.keys(choices);
@@ -42,6 +42,13 @@ Deno.test("the adaptive kernel manager times the variants once, caches the choic
     const record = choices[key];
     assert.equal(typeof record.spreadMs, "number", "the spread is recorded");
     assert.equal(record.abi, kernelEnvironment().abi);
+    // prompts are timed apart; the level they run at is recorded and named when it differs
+    assert.match(record.promptLevel, /^(scalar|avx2|avx512)$/);
+    assert.equal(
+      first.kernels.includes("; prompts at"),
+      record.promptLevel !== record.level,
+      first.kernels,
+    );
     const second = await run();
     // A clear win is reused; a win inside the timing noise is timed again (never pinned), and
     // then another variant may win.
@@ -49,8 +56,8 @@ Deno.test("the adaptive kernel manager times the variants once, caches the choic
     assert.match(
       second.kernels,
       doubt === null
-        ? /\(cached choice, [\d.]+ ms\/token\)$/
-        : /\(re-tuned: the winner is within the timing noise.*tuned: [\d.]+ ms\/token\)$/,
+        ? /\(cached choice, [\d.]+ ms\/token\)(; prompts at \w+)?$/
+        : /\(re-tuned: the winner is within the timing noise.*tuned: [\d.]+ ms\/token\)(; prompts at \w+)?$/,
     );
     if (doubt === null) assert.equal(second.kernels.split(" (")[0], first.kernels.split(" (")[0]);
     const scalar = await run({ BITLOAD_SIMD: "scalar" });

@@ -23,6 +23,13 @@ import type { ModelConfig } from "./config.ts";
 export interface KernelChoice {
   /** SIMD level. */
   level: InferLevel;
+  /**
+   * SIMD level of prompt batches (more than one token), timed on its own on a batch of the
+   * model's projections; absent in older records and where only one level was timed.
+   */
+  promptLevel?: InferLevel;
+  /** Median ms of that batch timing at `promptLevel`. */
+  promptMs?: number;
   /** Worker threads. */
   threads: number;
   /** Median ms of one decode step when it was timed. */

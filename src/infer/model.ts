@@ -64,6 +64,13 @@ import {
 } from "./linear.ts";
 
 /**
+ * Tokens of the batch on which the load-time tuner times each SIMD level for prompts: a multiple
+ * of the I2_S prompt kernels' 4-token tile, small enough to take a few milliseconds per level on
+ * a 2B model.
+ */
+export const PROMPT_TUNE_TOKENS = 16;
+
+/**
  * What an {@link InferenceModel} runs on: the metadata, the tensor directory and each tensor's
  * bytes. An opened model (`openGguf`), a loaded one (`model.load()`) or a `ModelFile` fits; the
  * weights are used in place (zero-copy views of the mapping), never copied.
@@ -407,6 +414,13 @@ export class InferenceModel implements Disposable {
   kernelInfo: string;
   /** Threads the native kernels use (1 for the reference). */
   threads = 1;
+  /**
+   * SIMD level of forward calls with more than one token (prompts), when the load-time tuner found
+   * a faster one for them than for one-token steps ({@link InferenceModel.tuneKernels}); `null`
+   * runs every call at the level in use. Every level gives the same bits, so this changes only
+   * the speed. Tests that step through the levels set it to `null`.
+   */
+  promptLevel: InferLevel | null = null;
   /** KV cache length. */
   readonly contextLength: number;
   /** Element type of the KV cache. */
@@ -666,7 +680,10 @@ export class InferenceModel implements Disposable {
   /**
    * The adaptive kernel manager: times a few one-token decode steps on this model's real shapes
    * for every available SIMD level (scalar, AVX2, AVX-512 VNNI) and thread count (1 and all
-   * hardware threads), keeps the fastest, and resets the KV cache. When both are tuned, the choice
+   * hardware threads), keeps the fastest, and resets the KV cache. Prompts are timed apart: the
+   * first block's projections on a {@link PROMPT_TUNE_TOKENS}-token batch at each SIMD level (at
+   * the chosen thread count); when another level wins there, batches run at it
+   * ({@link InferenceModel.promptLevel}). When both are tuned, the choice
    * is cached per machine and model shape (`kernel-choices.json` in the cache directory) and
    * reused by later loads without timing. `BITLOAD_SIMD` fixes the level, `BITLOAD_THREADS` or
    * the `threads` option the thread count. The choice shows in {@link InferenceModel.kernelInfo}.
@@ -692,12 +709,17 @@ export class InferenceModel implements Disposable {
     const doubt = cacheable
       ? cached && !native.levels.includes(cached.level)
         ? "the stored level is not available"
-        : choiceDoubt(cached, env)
+        : choiceDoubt(cached, env) ??
+          (cached?.promptLevel === undefined ? "the stored choice has no prompt level" : null)
       : null;
     if (cacheable && cached && doubt === null) {
       native.setLevel(cached.level);
       this.threads = native.setThreads(cached.threads);
-      this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`);
+      this.promptLevel = cached.promptLevel && cached.promptLevel !== cached.level
+        ? cached.promptLevel
+        : null;
+      this.kernelInfo = describe(`cached choice, ${cached.msPerToken.toFixed(1)} ms/token`) +
+        this.#promptInfo();
       return;
     }
     // A fixed level (BITLOAD_SIMD caps the best one) is the one the library starts at: keep it.
@@ -724,13 +746,19 @@ export class InferenceModel implements Disposable {
     const choice = timed[0];
     const runnerUp = timed[1];
     this.reset();
-    native.setLevel(choice.level);
     this.threads = native.setThreads(choice.threads);
+    // prompts: the ternary/int8 products of a batch are timed on their own at each SIMD level
+    const prompt = tuneLevels ? this.#timePromptLevels(levels) : [];
+    native.setLevel(choice.level);
+    this.promptLevel = prompt[0] && prompt[0].level !== choice.level ? prompt[0].level : null;
     const retuned = cached && doubt !== "no stored choice" ? `re-tuned: ${doubt}; ` : "";
-    this.kernelInfo = describe(`${retuned}tuned: ${choice.ms.toFixed(1)} ms/token`);
+    this.kernelInfo = describe(`${retuned}tuned: ${choice.ms.toFixed(1)} ms/token`) +
+      this.#promptInfo();
     if (cacheable) {
       saveKernelChoice(key, {
         level: choice.level,
+        promptLevel: prompt[0]?.level ?? choice.level,
+        ...(prompt[0] ? { promptMs: prompt[0].ms } : {}),
         threads: this.threads,
         msPerToken: choice.ms,
         spreadMs: choice.spreadMs,
@@ -742,6 +770,55 @@ export class InferenceModel implements Disposable {
           : 0,
       });
     }
+  }
+
+  /** The kernelInfo suffix naming the prompt level, when it differs from the one-token level. */
+  #promptInfo(): string {
+    return this.promptLevel ? `; prompts at ${this.promptLevel}` : "";
+  }
+
+  /**
+   * Times the projections of the first block (all but the attention output) on a
+   * {@link PROMPT_TUNE_TOKENS}-token batch at each level of `levels` (scalar left out when a SIMD
+   * level is there: it is an order of magnitude slower on batches and would take seconds), at the
+   * thread count in use, median of 3 after one warm-up; fastest first. Uses the arena's buffers
+   * (their contents are scratch between forward calls).
+   */
+  #timePromptLevels(levels: readonly InferLevel[]): { level: InferLevel; ms: number }[] {
+    const native = this.#native;
+    const n = Math.min(PROMPT_TUNE_TOKENS, this.maxBatch);
+    const candidates = levels.length > 1 ? levels.filter((l) => l !== "scalar") : [];
+    if (!native || n < 2 || candidates.length < 2 || this.#blocks.length === 0) return [];
+    const c = this.config;
+    const blk = this.#blocks[0];
+    const h = this.#h.subarray(0, n * c.nEmbd), g = this.#g.subarray(0, n * c.nFf);
+    for (let i = 0; i < h.length; i++) h[i] = Math.sin(i * 0.37);
+    for (let i = 0; i < g.length; i++) g[i] = Math.cos(i * 0.11);
+    const once = () => {
+      staleActs(this.#actsEmbd);
+      this.#matmul(blk.wq, h, n, this.#q, this.#actsEmbd);
+      this.#matmul(blk.wk, h, n, this.#k, this.#actsEmbd);
+      this.#matmul(blk.wv, h, n, this.#v, this.#actsEmbd);
+      this.#matmul(blk.gate, h, n, this.#u, this.#actsEmbd);
+      this.#matmul(blk.up, h, n, this.#u, this.#actsEmbd);
+      staleActs(this.#actsFf);
+      this.#matmul(blk.down, g, n, this.#o, this.#actsFf);
+    };
+    const timed: { level: InferLevel; ms: number }[] = [];
+    for (const level of candidates) {
+      native.setLevel(level);
+      once();
+      const samples: number[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        const t0 = performance.now();
+        once();
+        samples.push(performance.now() - t0);
+      }
+      timed.push({ level, ms: timingOf(samples).ms });
+    }
+    staleActs(this.#actsEmbd);
+    staleActs(this.#actsFf);
+    return timed.sort((a, b) => a.ms - b.ms);
   }
 
   /**
@@ -998,6 +1075,21 @@ export class InferenceModel implements Disposable {
 
   /** Runs `tokens` (the rows of `segs`, back to back); logits of every row or of each segment's last. */
   #forwardBatch(tokens: number[], segs: readonly Segment[], allLogits: boolean): Float32Array {
+    const native = this.#native;
+    if (!native || !this.promptLevel || tokens.length < 2 || native.level === this.promptLevel) {
+      return this.#forwardRows(tokens, segs, allLogits);
+    }
+    // a prompt batch at the level tuned for batches; the same bits at any level
+    const level = native.level;
+    native.setLevel(this.promptLevel);
+    try {
+      return this.#forwardRows(tokens, segs, allLogits);
+    } finally {
+      native.setLevel(level);
+    }
+  }
+
+  #forwardRows(tokens: number[], segs: readonly Segment[], allLogits: boolean): Float32Array {
     const c = this.config;
     const n = tokens.length;
     const E = c.nEmbd;
