@@ -420,7 +420,7 @@ export class InferenceModel implements Disposable {
    * runs every call at the level in use. Every level gives the same bits, so this changes only
    * the speed. Tests that step through the levels set it to `null`.
    */
-  promptLevel: InferLevel | null = null;
+  promptLevel: "scalar" | "avx2" | "avx512" | "neon" | null = null;
   /** KV cache length. */
   readonly contextLength: number;
   /** Element type of the KV cache. */
