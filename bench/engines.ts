@@ -101,6 +101,8 @@ export interface EnginesOptions {
   prepareOnly?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Called with the results so far after each engine's repetition (to keep them if cut off). */
+  onProgress?: (partial: EngineResults) => void;
 }
 
 function shapeWords(c: {
@@ -348,6 +350,43 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
       if (typeof v === "number") cell.samples.push(v);
       else cell.skipped = v;
     };
+    const snapshot = (partial?: string): EngineResults => {
+      const infos: EngineInfo[] = [];
+      const out = cells.map((c) => ({ ...c, samples: [...c.samples] }));
+      for (const id of ENGINE_IDS) {
+        const e = engines.find((x) => x.info.id === id);
+        if (e) {
+          const reason = failed.get(id);
+          const measured = out.some((c) => c.engine === id && c.samples.length > 0);
+          infos.push(reason && !measured ? { ...e.info, notRun: reason } : { ...e.info });
+          if (reason && measured) {
+            for (const c of out.filter((c) => c.engine === id)) {
+              c.skipped ??= `failed in a later repetition: ${reason}`;
+            }
+          }
+        }
+        const n = notRun.find((x) => x.id === id);
+        if (n) infos.push(n);
+      }
+      return {
+        shape: shapeText,
+        shapeId,
+        threads,
+        tests,
+        reps,
+        engines: infos,
+        cells: out,
+        machine: {
+          cpu: cpuModel(),
+          threads: navigator.hardwareConcurrency ?? 1,
+          date: new Date().toISOString(),
+        },
+        ...(loadBefore !== null
+          ? { loadAverage: [loadBefore, loadAverage() ?? loadBefore] as [number, number] }
+          : {}),
+        ...(partial ? { partial } : {}),
+      };
+    };
     for (let rep = 1; rep <= (options.prepareOnly ? 0 : reps); rep++) {
       for (const t of threads) {
         for (const e of engines) {
@@ -372,42 +411,15 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
             failed.set(e.info.id, reason);
             log(`${e.info.label}: failed: ${reason}`);
           }
+          options.onProgress?.(
+            snapshot(
+              `interrupted in repetition ${rep} of ${reps} (${t} thread${t === 1 ? "" : "s"})`,
+            ),
+          );
         }
       }
     }
-    const infos: EngineInfo[] = [];
-    for (const id of ENGINE_IDS) {
-      const e = engines.find((x) => x.info.id === id);
-      if (e) {
-        const reason = failed.get(id);
-        const measured = cells.some((c) => c.engine === id && c.samples.length > 0);
-        infos.push(reason && !measured ? { ...e.info, notRun: reason } : { ...e.info });
-        if (reason && measured) {
-          for (const c of cells.filter((c) => c.engine === id)) {
-            c.skipped ??= `failed in a later repetition: ${reason}`;
-          }
-        }
-      }
-      const n = notRun.find((x) => x.id === id);
-      if (n) infos.push(n);
-    }
-    return {
-      shape: shapeText,
-      shapeId,
-      threads,
-      tests,
-      reps,
-      engines: infos,
-      cells,
-      machine: {
-        cpu: cpuModel(),
-        threads: navigator.hardwareConcurrency ?? 1,
-        date: new Date().toISOString(),
-      },
-      ...(loadBefore !== null
-        ? { loadAverage: [loadBefore, loadAverage() ?? loadBefore] as [number, number] }
-        : {}),
-    };
+    return snapshot();
   } finally {
     for (const e of engines) e.close();
     if (ownDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -432,6 +444,9 @@ Options:
   --engines LIST     of ${ENGINE_IDS.slice(1).join(",")} (bitload always runs; default all)
   --kv f32|f16       bitload's KV cache type (default f32; the llama.cpp peers use f16)
   --oracles DIR      the oracles folder (default ../shared/oracles, or BITLOAD_ORACLES)
+  --out FILE         write the results (JSON) there after every engine's repetition, so a run cut
+                     short keeps what it measured
+  --from FILE        print the tables of results saved with --out or --json; measure nothing
   --prepare          write (or find) the model files in --work-dir and stop; time nothing
   --markdown         print the markdown tables (the default output)
   --json             print {results, ratios, metrics} as JSON instead
@@ -470,6 +485,8 @@ export async function enginesMain(args: string[]): Promise<number> {
         kv: { type: "string" },
         oracles: { type: "string" },
         prepare: { type: "boolean" },
+        out: { type: "string" },
+        from: { type: "string" },
         markdown: { type: "boolean" },
         json: { type: "boolean" },
         save: { type: "string" },
@@ -507,6 +524,15 @@ export async function enginesMain(args: string[]): Promise<number> {
   if (values.kv !== undefined && values.kv !== "f32" && values.kv !== "f16") {
     return usage(`--kv must be f32 or f16, got "${values.kv}"`);
   }
+  if (values.from !== undefined) {
+    const saved = JSON.parse(await Deno.readTextFile(values.from));
+    const r = (saved?.results ?? saved) as EngineResults;
+    if (!Array.isArray(r?.engines) || !Array.isArray(r?.cells) || !Array.isArray(r?.tests)) {
+      return usage(`--from: ${values.from} holds no engine results`);
+    }
+    printResults(r, values.json === true);
+    return 0;
+  }
   const shape = values.shape ?? (Deno.env.get("BITLOAD_BENCH_2B") === "1" ? "2B" : "tiny");
   if (!ENGINE_SHAPES[shape]) {
     return usage(`--shape: unknown shape "${shape}" (${Object.keys(ENGINE_SHAPES).join(", ")})`);
@@ -523,7 +549,9 @@ export async function enginesMain(args: string[]): Promise<number> {
     oracles: values.oracles,
     prepareOnly: values.prepare,
     log: (s) => console.error(s),
+    onProgress: values.out ? (partial) => writeAtomic(values.out!, partial) : undefined,
   });
+  if (values.out && !values.prepare) writeAtomic(values.out, results);
   if (values.prepare) {
     for (const e of results.engines.filter((e) => e.notRun)) {
       console.error(`${e.label}: not run: ${e.notRun}`);
@@ -539,14 +567,24 @@ export async function enginesMain(args: string[]): Promise<number> {
       machine: machineInfo(),
       metrics,
     });
-    const tmp = `${values.save}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, JSON.stringify(report, null, 2) + "\n");
-    await Deno.rename(tmp, values.save);
+    writeAtomic(values.save, report);
   }
-  if (values.json) {
-    console.log(JSON.stringify({ results, ratios: engineRatios(results), metrics }, null, 2));
-  } else console.log(engineMarkdown(results));
+  printResults(results, values.json === true);
   return 0;
+}
+
+function printResults(results: EngineResults, json: boolean): void {
+  if (json) {
+    const out = { results, ratios: engineRatios(results), metrics: engineMetrics(results) };
+    console.log(JSON.stringify(out, null, 2));
+  } else console.log(engineMarkdown(results));
+}
+
+/** Writes `value` as JSON to `path` through a temporary file and a rename. */
+function writeAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+  Deno.renameSync(tmp, path);
 }
 
 if (import.meta.main) {

@@ -71,6 +71,8 @@ export interface EngineResults {
   machine?: { cpu: string; threads: number; date: string };
   /** The 1-minute load average before and after the run (other processes competing). */
   loadAverage?: [number, number];
+  /** Set on a snapshot taken before the run ended: where it stopped. */
+  partial?: string;
 }
 
 /** Median and range of samples. */
@@ -239,6 +241,7 @@ export function engineMarkdown(r: EngineResults): string {
       `Measured ${r.machine.date} on ${r.machine.cpu}, ${r.machine.threads} hardware threads${load}.`,
     );
   }
+  if (r.partial) lines.push(`Partial results: ${r.partial}.`);
   lines.push("", row(["engine", "threads", ...heads]), rule);
   const notRun: string[] = [];
   for (const threads of r.threads) {
