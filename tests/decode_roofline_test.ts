@@ -9,6 +9,7 @@ import { decodeRoofline } from "../src/infer/decode_roofline.ts";
 import { InferenceModel } from "../src/infer/model.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
+import { selectBenches } from "../src/bench/suite.ts";
 
 const levels = supportedSimdLevels();
 /** Every test needs the native library (the probes are C). */
@@ -139,4 +140,8 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("bench --only decode selects the decode group alone", () => {
+  assert.deepEqual(selectBenches("decode").map((b) => b.id), ["decode"]);
 });

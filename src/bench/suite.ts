@@ -35,6 +35,7 @@ import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { MachineInfo } from "./machine.ts";
 import { measure, type TimingStats } from "./measure.ts";
 import { meetsTarget, type Metric } from "./report.ts";
+import { decodeBench } from "./decode_bench.ts";
 
 /** Input sizes. */
 export type BenchSize = "small" | "full";
@@ -694,6 +695,7 @@ export const BENCHES: readonly Bench[] = [
   loadBench,
   planBench,
   tokenizeBench,
+  decodeBench,
 ];
 
 /**

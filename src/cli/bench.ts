@@ -31,7 +31,7 @@ spread, bitload's advantage over each peer, and the seed's targets (pass/fail).
 
 Options:
   --size S             small (default; about a minute) or full (1 GiB models, 64 MiB buffers)
-  --only PATTERN       only these benchmarks: an id (parse, dequant, load, plan, tokenize), a
+  --only PATTERN       only these benchmarks: an id (parse, dequant, load, plan, tokenize, decode), a
                        comma-separated list, or a regular expression matched against the ids
   --json               print the report as JSON (validated by the report schema)
   --save FILE          also write the report to FILE (e.g. bench/baselines/my-machine.json)
@@ -128,7 +128,7 @@ export async function runBench(
   const benches = selectBenches(values.only);
   if (benches.length === 0) {
     throw new UsageError(
-      `--only "${values.only}" matches no benchmark (parse, dequant, load, plan, tokenize)`,
+      `--only "${values.only}" matches no benchmark (parse, dequant, load, plan, tokenize, decode)`,
     );
   }
   const log = (line: string) => console.error(dim(`bench: ${line}`));
