@@ -72,6 +72,7 @@ export const KERNEL_SOURCES = [
   "tl.c",
   "probe.c",
   "fault_guard.c",
+  "gguf_strings.c",
 ] as const;
 
 /** Headers that take part in the cache key (relative to `kernels/`). */

@@ -225,6 +225,20 @@ export function nativeLibrary(): { symbols: BitloadSymbols; path: string } | { r
 }
 
 /**
+ * Whether the kernel library is already open in this process (nothing is loaded or built): for
+ * optional speed-ups that are worth it only when the library is there anyway.
+ *
+ * @example
+ * ```ts
+ * import { nativeLibraryOpen } from "./native.ts";
+ * if (nativeLibraryOpen()) console.log("kernels open");
+ * ```
+ */
+export function nativeLibraryOpen(): boolean {
+  return loaded !== undefined && loaded.symbols !== null;
+}
+
+/**
  * The SIMD levels this machine can run, slowest first (always starts with `"scalar"`); empty when the
  * native kernels are unavailable. Tests use it to run every path.
  *

@@ -241,6 +241,12 @@ export const BITLOAD_SYMBOLS = {
   bl_probe_mac_rate: { parameters: ["i32", "i64"], result: "f64" },
   // double bl_probe_i2s_rate(int64_t rows, int64_t cols, int32_t reps);
   bl_probe_i2s_rate: { parameters: ["i64", "i64", "i32"], result: "f64" },
+  // int64_t bl_gguf_scan_strings(const uint8_t *buf, int64_t buf_len, int64_t pos, int64_t first,
+  //   int64_t n, int32_t flags, int64_t max_len, void *bounds, int64_t *end_pos);
+  bl_gguf_scan_strings: {
+    parameters: ["buffer", "i64", "i64", "i64", "i64", "i32", "i64", "buffer", "buffer"],
+    result: "i64",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's symbols. */

@@ -344,6 +344,25 @@ BL_API double bl_probe_mac_rate(int32_t kind, int64_t iters);
 /** Weight bytes per second of bl_matmul_i2s on one token over a cache-resident rows x cols matrix. */
 BL_API double bl_probe_i2s_rate(int64_t rows, int64_t cols, int32_t reps);
 
+/*
+ * The GGUF header parser's string-array scan (gguf_strings.c; the TypeScript twin is readStringArray in
+ * src/gguf/parse.ts).
+ */
+
+/** Flags of bl_gguf_scan_strings. */
+enum { BL_GGUF_SCAN_BIG_ENDIAN = 1, BL_GGUF_SCAN_F64_BOUNDS = 2 };
+
+/**
+ * Scans strings first..n-1 of a GGUF string array starting at buf[pos]: reads each u64 length, checks it
+ * is at most max_len and that the bytes are well-formed UTF-8, and stores where the string starts in
+ * bounds[i] (uint32_t, or double with BL_GGUF_SCAN_F64_BOUNDS). Stops before the first string whose bytes
+ * are not all in buf[0, buf_len) or that fails a check. Returns the index it stopped at (n when all were
+ * scanned); *end_pos is the position after the last string scanned.
+ */
+BL_API int64_t bl_gguf_scan_strings(const uint8_t *buf, int64_t buf_len, int64_t pos, int64_t first,
+                                    int64_t n, int32_t flags, int64_t max_len, void *bounds,
+                                    int64_t *end_pos);
+
 #ifdef __cplusplus
 }
 #endif

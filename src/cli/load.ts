@@ -13,6 +13,7 @@ import { openGguf } from "../pipeline/open.ts";
 import type { PlacementPlan } from "../plan/strategies.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
 import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
+import { faultGuard } from "../../ffi/fault_guard.ts";
 import { uploadTensorsToCuda } from "../gpu/place.ts";
 import { measureMemcpyBandwidth } from "../bench/machine.ts";
 import {
@@ -177,6 +178,9 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     const honoured = plan?.model && plan.tensors && plan.devices && !gpu
       ? plan as PlacementPlan
       : undefined;
+    // process set-up (as the loader does it): the native library guards the mapping, and being
+    // open it also scans a large vocabulary's strings during the parse
+    faultGuard();
     await using model = await openGguf(file, {
       mmap: !values["no-mmap"],
       mlock: values.mlock,

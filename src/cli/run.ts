@@ -15,6 +15,7 @@ import { readModelConfig } from "../infer/config.ts";
 import { memoryLimitFor, MIN_JUDGED_BYTES } from "../load/memory_report.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
+import { faultGuard } from "../../ffi/fault_guard.ts";
 import { openGguf } from "../pipeline/open.ts";
 import { progressBar } from "./progress.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
@@ -175,6 +176,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     );
   }
   const tLoad = performance.now();
+  // the native library first (the mapping's fault guard needs it anyway): being open, it also
+  // scans a large vocabulary's strings during the header parse
+  faultGuard();
   await using opened = await openGguf(file);
   const bar = progressBar("load");
   using loaded = await opened.load({

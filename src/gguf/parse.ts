@@ -59,6 +59,39 @@ export interface ParsedHeader {
   dataOffset: number;
 }
 
+/**
+ * A faster scan of the buffered part of a string array (the native library's, which `load`
+ * passes): it records where strings `first..n-1` at `pos` start in `bounds`, and stops before the
+ * first one it cannot accept (bytes not all in `bytes[0, length)`, longer than `maxLength`, not
+ * well-formed UTF-8); the TypeScript loop takes that string on. Returns the index it stopped at
+ * and the position after the last string scanned.
+ */
+export type StringScan = (
+  bytes: Uint8Array,
+  length: number,
+  pos: number,
+  first: number,
+  n: number,
+  bigEndian: boolean,
+  maxLength: number,
+  bounds: Uint32Array | Float64Array,
+) => { next: number; pos: number };
+
+/** Options of {@link parseGgufHeader}. */
+export interface ParseOptions {
+  /**
+   * Gives a {@link StringScan}, or `null` when there is none; asked for only once a string array
+   * has taken {@link FAST_SCAN_AFTER_BYTES}.
+   */
+  stringScan?: () => StringScan | null;
+}
+
+/**
+ * Bytes of one string array scanned by the TypeScript loop before {@link ParseOptions.stringScan}
+ * is asked for: a small vocabulary never asks (a fraction of a millisecond of scanning).
+ */
+export const FAST_SCAN_AFTER_BYTES = 64 * 1024;
+
 /** Smallest encoded tensor info: name length 8 + 1 byte name + n_dims 4 + type 4 + offset 8. */
 const MIN_TENSOR_INFO_SIZE = 25;
 /** Smallest encoded key/value: key length 8 + 1 byte key + type 4 + 1 byte value. */
@@ -71,7 +104,7 @@ const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
  * Parses a GGUF file's header, metadata and tensor directory from `cur` (positioned at 0).
  * Tensor data is never touched.
  */
-export function parseGgufHeader(cur: ByteCursor): ParsedHeader {
+export function parseGgufHeader(cur: ByteCursor, options: ParseOptions = {}): ParsedHeader {
   cur.need(8);
   const b = cur.bytes;
   if (b[0] !== 0x47 || b[1] !== 0x47 || b[2] !== 0x55 || b[3] !== 0x46) {
@@ -127,7 +160,7 @@ export function parseGgufHeader(cur: ByteCursor): ParsedHeader {
       );
     }
     if (type === GgufValueType.ARRAY) {
-      const item = readArray(cur, 1, key, budget);
+      const item = readArray(cur, 1, key, budget, options);
       metadata.set(key, {
         key,
         type,
@@ -320,6 +353,7 @@ function readArray(
   depth: number,
   key: string,
   budget: ObjectBudget,
+  options: ParseOptions,
 ): GgufArrayItem {
   const typeAt = cur.pos;
   const elementType = cur.u32();
@@ -334,7 +368,10 @@ function readArray(
   needFor(cur, n, VALUE_TYPE_MIN_SIZE[elementType], `elements of "${key}"`);
   switch (elementType) {
     case GgufValueType.STRING:
-      return { elementType, values: readStringArray(cur, n, key) };
+      return {
+        elementType,
+        values: readStringArray(cur, n, key, options.stringScan),
+      };
     case GgufValueType.BOOL: {
       budget.charge(typeAt, n, OBJECT_COST.boolean, `booleans in "${key}"`);
       const out = new Array<boolean>(n);
@@ -353,7 +390,7 @@ function readArray(
       }
       budget.charge(typeAt, n, OBJECT_COST.nestedArray, `nested arrays in "${key}"`);
       const items: GgufArrayItem[] = [];
-      for (let i = 0; i < n; i++) items.push(readArray(cur, depth + 1, key, budget));
+      for (let i = 0; i < n; i++) items.push(readArray(cur, depth + 1, key, budget, options));
       const nested: GgufNestedArray = { nested: true, items };
       return { elementType, values: nested };
     }
@@ -399,11 +436,17 @@ function readNumericArray(cur: ByteCursor, type: GgufValueType, n: number): Gguf
 /**
  * Scans a string array without decoding it: records each string's start and checks its UTF-8.
  * This loop is the hot path for 128k-token vocabularies (408k strings for Llama 3's tokens and
- * merges), so it reads lengths byte by byte from the buffer (no DataView call), walks ASCII and
- * the two-byte sequences of byte-level BPE (`Ġ` = C4 A0) inline, and leaves only three- and
- * four-byte sequences to {@link isWellFormedUtf8}.
+ * merges): `scan` (native) takes what is buffered; this loop reads lengths byte by byte from the
+ * buffer (no DataView call), walks ASCII and the two-byte sequences of byte-level BPE (`Ġ` = C4
+ * A0) inline, leaves three- and four-byte sequences to {@link isWellFormedUtf8}, reads more when
+ * the buffer runs out and raises the typed errors.
  */
-function readStringArray(cur: ByteCursor, n: number, key: string): GgufStringArray {
+function readStringArray(
+  cur: ByteCursor,
+  n: number,
+  key: string,
+  fastScan: (() => StringScan | null) | undefined,
+): GgufStringArray {
   const wide = cur.fileSize === undefined || cur.fileSize >= 0xffffffff;
   const bounds = wide ? new Float64Array(n + 1) : new Uint32Array(n + 1);
   // Offsets of the length's low and high words: 0 and 4 little-endian, 4 and 0 big-endian.
@@ -412,7 +455,20 @@ function readStringArray(cur: ByteCursor, n: number, key: string): GgufStringArr
   let bytes = cur.bytes;
   let length = cur.length;
   let pos = cur.pos;
+  // Where the fast scan is asked for (null once it was, or when there is none).
+  let askAt: number | null = fastScan ? pos + FAST_SCAN_AFTER_BYTES : null;
+  let scan: StringScan | null = null;
   for (let i = 0; i < n; i++) {
+    if (askAt !== null && pos >= askAt) {
+      askAt = null;
+      scan = fastScan!();
+    }
+    if (scan !== null) {
+      const done = scan(bytes, length, pos, i, n, !cur.le, MAX_STRING_LENGTH, bounds);
+      i = done.next;
+      pos = done.pos;
+      if (i >= n) break;
+    }
     if (pos + 8 > length) {
       cur.pos = pos;
       cur.need(8);

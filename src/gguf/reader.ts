@@ -19,7 +19,7 @@ import { ByteCursor, type FillFunction, NeedMoreBytes } from "./cursor.ts";
 import { GgufError } from "./errors.ts";
 import { layoutTensors } from "./layout.ts";
 import type { GgufFile } from "./model.ts";
-import { parseGgufHeader } from "./parse.ts";
+import { parseGgufHeader, type ParseOptions } from "./parse.ts";
 import { dialectForArchitecture } from "./types.ts";
 
 /**
@@ -46,6 +46,8 @@ export interface ReadGgufOptions {
   part?: number;
   /** Headers and timeouts for an http(s) URL (see {@link httpRangeReader}). */
   http?: HttpRangeOptions;
+  /** A faster string-array scan for large vocabularies (`load` passes the native one). */
+  stringScan?: ParseOptions["stringScan"];
 }
 
 /** First read of a local file or a remote range: most headers are smaller than this. */
@@ -161,7 +163,7 @@ export function readGgufSync(reader: SyncRangeReader, options: ReadGgufOptions =
       reader.readInto(cur.spare(want - cur.length), cur.length);
       cur.length = want;
     };
-    const header = parseGgufHeader(new ByteCursor(first, size, fill));
+    const header = parseGgufHeader(new ByteCursor(first, size, fill), options);
     return finish(header, path, size, options);
   } catch (e) {
     throw e instanceof GgufError ? e.withPath(path) : ioError(path, e);

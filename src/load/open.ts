@@ -10,6 +10,7 @@
 import type { GgufFile, GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import { type GgufSource, type ReadGgufOptions, readGgufSync } from "../gguf/reader.ts";
 import { openGgufModel } from "../gguf/split.ts";
+import { nativeStringScan } from "../../ffi/gguf_scan.ts";
 import { LoadError } from "./errors.ts";
 import { type FileHandle, openFileHandle } from "./file_handle.ts";
 import {
@@ -269,7 +270,7 @@ export async function openModelFile(
       readPart: (path, index) => {
         const h = openFileHandle(path);
         handles[index] = h;
-        return readGgufSync(h, { part: index });
+        return readGgufSync(h, { part: index, stringScan: nativeStringScan });
       },
     });
     const after = processMemory();
