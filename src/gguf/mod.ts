@@ -45,6 +45,7 @@ export {
   splitPartPath,
 } from "./split.ts";
 export { GgufStringArray } from "./string_array.ts";
+export type { StringScan } from "./parse.ts";
 export {
   allGgmlTypes,
   BITNET_ARCHITECTURES,

@@ -19,7 +19,7 @@ import { ByteCursor, type FillFunction, NeedMoreBytes } from "./cursor.ts";
 import { GgufError } from "./errors.ts";
 import { layoutTensors } from "./layout.ts";
 import type { GgufFile } from "./model.ts";
-import { parseGgufHeader, type ParseOptions } from "./parse.ts";
+import { parseGgufHeader, type StringScan } from "./parse.ts";
 import { dialectForArchitecture } from "./types.ts";
 
 /**
@@ -47,7 +47,7 @@ export interface ReadGgufOptions {
   /** Headers and timeouts for an http(s) URL (see {@link httpRangeReader}). */
   http?: HttpRangeOptions;
   /** A faster string-array scan for large vocabularies (`load` passes the native one). */
-  stringScan?: ParseOptions["stringScan"];
+  stringScan?: () => StringScan | null;
 }
 
 /** First read of a local file or a remote range: most headers are smaller than this. */
