@@ -41,44 +41,63 @@
  * cols 6912) stay in L2 while every token tile passes over them; measured 10-20 % faster than no
  * blocking on the 6912-wide shapes, the same on 2560 x 2560. */
 #define VNNI_R 4
-#ifndef VNNI_T
 #define VNNI_T 4
-#endif
 #ifndef ROW_BLOCK
 #define ROW_BLOCK 64
 #endif
 #define AVX2_T 4
 
 #if BL_X86
+/* acc += dot(u8 c, s8 a) per dword, in place: GCC's register allocation of the intrinsic
+ * (_mm512_dpbusd_epi32) copied every accumulator through another register or the stack on each
+ * block; the tied asm operand keeps all 16 in their registers. */
+#define DPBUSD(acc, c, a) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(c), "v"(a))
+
 /* Rows r0 .. r0+R-1 (R <= 4) x tokens t0 .. t0+T-1 over all `cols` (a multiple of 128): weight
  * rows `row_bytes` apart from w, tokens `cols` apart from q, and the epilogue into y (token t's
  * outputs `rows` apart; qsum, factor of the tile's tokens). Always inlined with constant R, T. */
 BL_AVX512 static inline __attribute__((always_inline)) void tile_vnni(
     const uint8_t *w, int64_t row_bytes, const int8_t *q, int64_t cols, int R, int T,
     const int32_t *qsum, const float *factor, float wscale, int64_t rows, float *y) {
+  /* Named accumulators (acc<row><token>) rather than an array: GCC keeps these in registers,
+   * while a 2-D array of vectors was shuffled through stack copies on every block. Rows and
+   * tokens beyond R and T are compile-time dead code. */
   const __m512i mask =
       _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
-  __m512i acc[VNNI_R][VNNI_T];
-  for (int r = 0; r < VNNI_R; r++)
-    for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();
+#define ACC_ROW(r)                                                                               \
+  __m512i acc##r##0 = _mm512_setzero_si512(), acc##r##1 = _mm512_setzero_si512();              \
+  __m512i acc##r##2 = _mm512_setzero_si512(), acc##r##3 = _mm512_setzero_si512();
+  ACC_ROW(0) ACC_ROW(1) ACC_ROW(2) ACC_ROW(3)
+#undef ACC_ROW
   const int64_t nblk = cols / 128;
   for (int64_t blk = 0; blk < nblk; blk++) {
-    __m512i c01[VNNI_R], c23[VNNI_R];
-    for (int r = 0; r < R; r++) {
-      __m512i v = _mm512_broadcast_i64x4(
-          _mm256_loadu_si256((const __m256i *)(w + r * row_bytes + blk * 32)));
-      c01[r] = _mm512_and_si512(v, mask);
-      c23[r] = _mm512_and_si512(_mm512_slli_epi16(v, 4), mask);
-    }
-    for (int t = 0; t < T; t++) {
-      const int8_t *a = q + t * cols + blk * 128;
-      __m512i a01 = _mm512_loadu_si512((const void *)a);
-      __m512i a23 = _mm512_loadu_si512((const void *)(a + 64));
-      for (int r = 0; r < R; r++) {
-        acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c01[r], a01);
-        acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c23[r], a23);
-      }
-    }
+    __m512i lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3;
+#define DECODE(r)                                                                                \
+  if (R > r) {                                                                                   \
+    __m512i v = _mm512_broadcast_i64x4(                                                          \
+        _mm256_loadu_si256((const __m256i *)(w + r * row_bytes + blk * 32)));                    \
+    lo##r = _mm512_and_si512(v, mask);                                                           \
+    hi##r = _mm512_and_si512(_mm512_slli_epi16(v, 4), mask);                                     \
+  } else {                                                                                       \
+    lo##r = hi##r = _mm512_setzero_si512();                                                      \
+  }
+    DECODE(0) DECODE(1) DECODE(2) DECODE(3)
+#undef DECODE
+#define DOT(r, t)                                                                                \
+  if (R > r) {                                                                                   \
+    DPBUSD(acc##r##t, lo##r, a01);                                                               \
+    DPBUSD(acc##r##t, hi##r, a23);                                                               \
+  }
+#define TOKEN(t)                                                                                 \
+  if (T > t) {                                                                                   \
+    const int8_t *a = q + t * cols + blk * 128;                                                  \
+    __m512i a01 = _mm512_loadu_si512((const void *)a);                                           \
+    __m512i a23 = _mm512_loadu_si512((const void *)(a + 64));                                    \
+    DOT(0, t) DOT(1, t) DOT(2, t) DOT(3, t)                                                      \
+  }
+    TOKEN(0) TOKEN(1) TOKEN(2) TOKEN(3)
+#undef TOKEN
+#undef DOT
   }
   /* Per token, the 4 rows' sums in one xmm: interleave-and-add leaves, in every 128-bit lane,
    * (row 0, 1, 2, 3) partial sums; lanes 0-1 hold 64x, lanes 2-3 16x the true products (exact
@@ -87,19 +106,24 @@ BL_AVX512 static inline __attribute__((always_inline)) void tile_vnni(
   const __m512i shift = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
   const __m128 ws = _mm_set1_ps(wscale);
   const __mmask8 keep = (__mmask8)((1u << R) - 1);
-  for (int t = 0; t < T; t++) {
-    __m512i a0 = acc[0][t], a1 = acc[1][t], a2 = acc[2][t], a3 = acc[3][t];
-    __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
-    __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
-    __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-    s = _mm512_srav_epi32(s, shift);
-    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    __m128 v = _mm_sub_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps((float)qsum[t]));
-    v = _mm_mul_ps(_mm_div_ps(v, _mm_set1_ps(factor[t])), ws);
-    if (R == 4) _mm_storeu_ps(y + t * rows, v);
-    else _mm_mask_storeu_ps(y + t * rows, keep, v);
+#define FINISH(t)                                                                                \
+  if (T > t) {                                                                                   \
+    __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(acc0##t, acc1##t),                      \
+                                   _mm512_unpackhi_epi32(acc0##t, acc1##t));                     \
+    __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(acc2##t, acc3##t),                      \
+                                   _mm512_unpackhi_epi32(acc2##t, acc3##t));                     \
+    __m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23),                                \
+                                 _mm512_unpackhi_epi64(s01, s23));                               \
+    s = _mm512_srav_epi32(s, shift);                                                             \
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));    \
+    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));      \
+    __m128 v = _mm_sub_ps(_mm_cvtepi32_ps(sum), _mm_set1_ps((float)qsum[t]));                    \
+    v = _mm_mul_ps(_mm_div_ps(v, _mm_set1_ps(factor[t])), ws);                                   \
+    if (R == 4) _mm_storeu_ps(y + t * rows, v);                                                  \
+    else _mm_mask_storeu_ps(y + t * rows, keep, v);                                              \
   }
+  FINISH(0) FINISH(1) FINISH(2) FINISH(3)
+#undef FINISH
 }
 
 /* One row x T tokens with vpmaddubsw + vpmaddwd (AVX2 level). Each i16 lane of a maddubs sums
@@ -150,8 +174,7 @@ VNNI_ROW(4)
 #undef VNNI_TILE
 #define VNNI_ROW(R) {tile_vnni_##R##x1, tile_vnni_##R##x2, tile_vnni_##R##x3, tile_vnni_##R##x4}
 /* [R - 1][T - 1] */
-static const vnni_tile_fn VNNI_TILES[4][VNNI_T] = {VNNI_ROW(1), VNNI_ROW(2), VNNI_ROW(3),
-                                                   VNNI_ROW(4)};
+static const vnni_tile_fn VNNI_TILES[4][4] = {VNNI_ROW(1), VNNI_ROW(2), VNNI_ROW(3), VNNI_ROW(4)};
 #undef VNNI_ROW
 
 #define AVX2_TILE(T)                                                                             \
