@@ -101,6 +101,10 @@ export interface EnginesOptions {
   prepareOnly?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Stops the run (a running llama-bench is killed); the results so far are returned, partial. */
+  signal?: AbortSignal;
+  /** Starts no engine repetition after this long; the results so far are returned, partial. */
+  timeLimitMs?: number;
   /** Called with the results so far after each engine's repetition (to keep them if cut off). */
   onProgress?: (partial: EngineResults) => void;
 }
@@ -210,6 +214,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
   const engines: Engine[] = [];
   const notRun: EngineInfo[] = [];
   const loadBefore = loadAverage();
+  const startDate = new Date().toISOString();
   try {
     // bitload's file
     const s = shape;
@@ -292,6 +297,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
             model: out,
             env: native ? { LD_LIBRARY_PATH: join(ik, "native") } : undefined,
             gp: true,
+            signal: options.signal,
           }));
         }
       }
@@ -324,6 +330,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
           bin,
           model: out,
           gp: false,
+          signal: options.signal,
         }));
       }
     }
@@ -379,7 +386,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
         machine: {
           cpu: cpuModel(),
           threads: navigator.hardwareConcurrency ?? 1,
-          date: new Date().toISOString(),
+          date: startDate,
         },
         ...(loadBefore !== null
           ? { loadAverage: [loadBefore, loadAverage() ?? loadBefore] as [number, number] }
@@ -387,10 +394,25 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
         ...(partial ? { partial } : {}),
       };
     };
-    for (let rep = 1; rep <= (options.prepareOnly ? 0 : reps); rep++) {
+    const started = performance.now();
+    let stopped: string | null = null;
+    const stopReason = () =>
+      options.signal?.aborted
+        ? "stopped by a signal"
+        : options.timeLimitMs !== undefined && performance.now() - started > options.timeLimitMs
+        ? `stopped at the time limit (${+(options.timeLimitMs / 60_000).toFixed(2)} min)`
+        : null;
+    runs: for (let rep = 1; rep <= (options.prepareOnly ? 0 : reps); rep++) {
       for (const t of threads) {
         for (const e of engines) {
           if (failed.has(e.info.id)) continue;
+          const where = `repetition ${rep} of ${reps} (${t} thread${t === 1 ? "" : "s"})`;
+          stopped = stopReason();
+          if (stopped) {
+            stopped = `${stopped} in ${where}, before ${e.info.label}`;
+            log(stopped);
+            break runs;
+          }
           const t0 = performance.now();
           try {
             const got = await e.run(t, tests);
@@ -407,19 +429,20 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
               } s)`,
             );
           } catch (err) {
+            if (options.signal?.aborted) {
+              stopped = `stopped by a signal in ${where}, during ${e.info.label}`;
+              log(stopped);
+              break runs;
+            }
             const reason = (err as Error).message.split("\n")[0];
             failed.set(e.info.id, reason);
             log(`${e.info.label}: failed: ${reason}`);
           }
-          options.onProgress?.(
-            snapshot(
-              `interrupted in repetition ${rep} of ${reps} (${t} thread${t === 1 ? "" : "s"})`,
-            ),
-          );
+          options.onProgress?.(snapshot(`interrupted in ${where}`));
         }
       }
     }
-    return snapshot();
+    return snapshot(stopped ?? undefined);
   } finally {
     for (const e of engines) e.close();
     if (ownDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -447,6 +470,8 @@ Options:
   --out FILE         write the results (JSON) there after every engine's repetition, so a run cut
                      short keeps what it measured
   --from FILE        print the tables of results saved with --out or --json; measure nothing
+  --time-limit MIN   start no engine repetition after MIN minutes (the results so far are printed,
+                     marked partial; SIGINT/SIGTERM stop the same way, killing a running peer)
   --prepare          write (or find) the model files in --work-dir and stop; time nothing
   --markdown         print the markdown tables (the default output)
   --json             print {results, ratios, metrics} as JSON instead
@@ -485,6 +510,7 @@ export async function enginesMain(args: string[]): Promise<number> {
         kv: { type: "string" },
         oracles: { type: "string" },
         prepare: { type: "boolean" },
+        "time-limit": { type: "string" },
         out: { type: "string" },
         from: { type: "string" },
         markdown: { type: "boolean" },
@@ -533,10 +559,18 @@ export async function enginesMain(args: string[]): Promise<number> {
     printResults(r, values.json === true);
     return 0;
   }
+  const limit = values["time-limit"] === undefined ? undefined : Number(values["time-limit"]);
+  if (limit !== undefined && !(limit > 0)) {
+    return usage(`--time-limit: minutes > 0, got "${values["time-limit"]}"`);
+  }
   const shape = values.shape ?? (Deno.env.get("BITLOAD_BENCH_2B") === "1" ? "2B" : "tiny");
   if (!ENGINE_SHAPES[shape]) {
     return usage(`--shape: unknown shape "${shape}" (${Object.keys(ENGINE_SHAPES).join(", ")})`);
   }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
   const results = await runEngines({
     shape,
     model: values.model ?? Deno.env.get("BITLOAD_BENCH_MODEL"),
@@ -548,8 +582,12 @@ export async function enginesMain(args: string[]): Promise<number> {
     kvType: values.kv as "f32" | "f16" | undefined,
     oracles: values.oracles,
     prepareOnly: values.prepare,
+    signal: stop.signal,
+    timeLimitMs: limit === undefined ? undefined : limit * 60_000,
     log: (s) => console.error(s),
     onProgress: values.out ? (partial) => writeAtomic(values.out!, partial) : undefined,
+  }).finally(() => {
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
   });
   if (values.out && !values.prepare) writeAtomic(values.out, results);
   if (values.prepare) {

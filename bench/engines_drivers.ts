@@ -205,6 +205,8 @@ export interface LlamaBenchOptions {
   gp: boolean;
   /** Kill a run after this long. Default 30 minutes. */
   timeoutMs?: number;
+  /** Kills a running llama-bench when aborted. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -288,7 +290,10 @@ export function llamaBenchEngine(o: LlamaBenchOptions): Engine {
         env: o.env,
         stdout: "piped",
         stderr: "piped",
-        signal: AbortSignal.timeout(o.timeoutMs ?? 30 * 60_000),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(o.timeoutMs ?? 30 * 60_000),
+          ...(o.signal ? [o.signal] : []),
+        ]),
       }).spawn();
       const result = await child.output();
       const stderr = new TextDecoder().decode(result.stderr);
