@@ -42,7 +42,10 @@ import { machineInfo } from "../src/bench/machine.ts";
 import { type BenchReport, parseBenchReport } from "../src/bench/report.ts";
 import { oracleQuantize, oraclesDir } from "../tests/reference/oracles.ts";
 import { llamaEvalSkipReason, openLlamaEval } from "../tests/reference/llama_eval.ts";
+import { fileURLToPath } from "node:url";
 import {
+  baselineCheckout,
+  baselineEngine,
   bitloadEngine,
   type Engine,
   ikNativeSkipReason,
@@ -93,6 +96,12 @@ export interface EnginesOptions {
   tests?: EngineTest[];
   /** Engine ids to run (bitload always runs). Default all of {@link ENGINE_IDS}. */
   engines?: string[];
+  /**
+   * bitload at another revision (a git revision of this repository, or a checkout's folder),
+   * timed beside this one in its own process per repetition: the "before" of a before → after
+   * table, its ratio the speed-up.
+   */
+  baseline?: string;
   /** bitload's KV cache type. Default f32 (bitload's default). */
   kvType?: "f32" | "f16";
   /** The oracles folder. Default {@link oraclesDir}. */
@@ -248,6 +257,32 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
     const skip = (id: string, label: string, reason: string) =>
       notRun.push({ id, label, peer: true, notRun: reason });
     engines.push(bitloadEngine(source, { kvType: options.kvType }));
+    if (options.baseline) {
+      try {
+        const repo = fileURLToPath(new URL("..", import.meta.url));
+        const checkout = await baselineCheckout(repo, options.baseline, dir);
+        const before = baselineEngine(checkout, source, {
+          kvType: options.kvType,
+          signal: options.signal,
+        });
+        const t0 = performance.now();
+        await before.run(1, []); // builds its kernels the first time
+        log(
+          `bitload at ${checkout.name} (${checkout.dir}) ready in ${
+            ((performance.now() - t0) / 1000).toFixed(1)
+          } s`,
+        );
+        engines.push(before);
+      } catch (e) {
+        notRun.push({
+          id: "bitload-before",
+          label: `bitload I2_S at ${options.baseline}`,
+          peer: false,
+          baseline: true,
+          notRun: (e as Error).message.split("\n")[0],
+        });
+      }
+    }
 
     // ik_llama.cpp: four engines from two conversions
     const ikIds = ENGINE_IDS.filter((id) => id.startsWith("ik-") && wanted.has(id));
@@ -360,7 +395,7 @@ export async function runEngines(options: EnginesOptions = {}): Promise<EngineRe
     const snapshot = (partial?: string): EngineResults => {
       const infos: EngineInfo[] = [];
       const out = cells.map((c) => ({ ...c, samples: [...c.samples] }));
-      for (const id of ENGINE_IDS) {
+      for (const id of ["bitload", "bitload-before", ...ENGINE_IDS.slice(1)]) {
         const e = engines.find((x) => x.info.id === id);
         if (e) {
           const reason = failed.get(id);
@@ -465,6 +500,8 @@ Options:
   -r, --reps N       repetitions (default 2)
   --tests LIST       of pp32,pp512,tg32,tg32@pp512 (default all)
   --engines LIST     of ${ENGINE_IDS.slice(1).join(",")} (bitload always runs; default all)
+  --baseline REV     also time bitload at git revision REV (or a checkout folder) in its own
+                     process, for a before → after table (BITLOAD_BENCH_BASELINE)
   --kv f32|f16       bitload's KV cache type (default f32; the llama.cpp peers use f16)
   --oracles DIR      the oracles folder (default ../shared/oracles, or BITLOAD_ORACLES)
   --out FILE         write the results (JSON) there after every engine's repetition, so a run cut
@@ -508,6 +545,7 @@ export async function enginesMain(args: string[]): Promise<number> {
         tests: { type: "string" },
         engines: { type: "string" },
         kv: { type: "string" },
+        baseline: { type: "string" },
         oracles: { type: "string" },
         prepare: { type: "boolean" },
         "time-limit": { type: "string" },
@@ -580,6 +618,7 @@ export async function enginesMain(args: string[]): Promise<number> {
     tests,
     engines,
     kvType: values.kv as "f32" | "f16" | undefined,
+    baseline: values.baseline ?? Deno.env.get("BITLOAD_BENCH_BASELINE"),
     oracles: values.oracles,
     prepareOnly: values.prepare,
     signal: stop.signal,

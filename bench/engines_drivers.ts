@@ -19,9 +19,9 @@ import { join } from "node:path";
 import { InferenceModel } from "../src/infer/model.ts";
 import { openLlamaEval } from "../tests/reference/llama_eval.ts";
 import type { EngineInfo, EngineTest } from "./engines_table.ts";
+import { benchTokens, ENGINE_CONTEXT, type EngineRep, SIZES, timeRep } from "./engine_timing.ts";
 
-/** One repetition's outcome per test: tok/s, or why the test cannot run on this engine. */
-export type EngineRep = Partial<Record<EngineTest, number | string>>;
+export { benchTokens, ENGINE_CONTEXT, type EngineRep };
 
 /** An engine of the comparison. */
 export interface Engine {
@@ -31,57 +31,6 @@ export interface Engine {
   run(threads: number, tests: readonly EngineTest[]): Promise<EngineRep>;
   /** Releases models and contexts. */
   close(): void;
-}
-
-/** Prompt/generation sizes of each test. */
-const SIZES: Record<EngineTest, { pp: number; tg: number }> = {
-  pp32: { pp: 32, tg: 0 },
-  pp512: { pp: 512, tg: 0 },
-  tg32: { pp: 0, tg: 32 },
-  "tg32@pp512": { pp: 512, tg: 32 },
-};
-
-/** Context every in-process engine gets: the longest test (512 + 32) with room to spare. */
-export const ENGINE_CONTEXT = 1024;
-
-/** Deterministic token ids below `vocab` (which ids does not change the work done). */
-export function benchTokens(n: number, vocab: number, salt = 0): number[] {
-  const span = Math.min(vocab, 1000);
-  return Array.from({ length: n }, (_, i) => (i * 37 + 11 + salt * 101) % span);
-}
-
-/** The shared timing loop of the in-process engines. */
-interface Stepper {
-  reset(): void;
-  /** Runs `tokens` as one batch. */
-  feed(tokens: number[]): void;
-}
-
-function timeRep(s: Stepper, vocab: number, tests: readonly EngineTest[]): EngineRep {
-  const out: EngineRep = {};
-  const sec = (t0: number) => (performance.now() - t0) / 1000;
-  const gen = benchTokens(32, vocab, 7);
-  const generate = () => {
-    const t0 = performance.now();
-    for (const t of gen) s.feed([t]);
-    return 32 / sec(t0);
-  };
-  for (const test of tests) {
-    if (test === "pp512" && tests.includes("tg32@pp512")) continue; // measured with it
-    s.reset();
-    const { pp, tg } = SIZES[test];
-    if (pp > 0) {
-      const prompt = benchTokens(pp, vocab);
-      const t0 = performance.now();
-      s.feed(prompt);
-      const ppTps = pp / sec(t0);
-      if (test === "tg32@pp512" && tests.includes("pp512")) out.pp512 = ppTps;
-      if (tg === 0) out[test] = ppTps;
-    }
-    if (tg > 0) out[test] = generate();
-  }
-  s.reset();
-  return out;
 }
 
 /**
@@ -350,4 +299,140 @@ export async function ikNativeSkipReason(ikDir: string): Promise<string | null> 
     return `the loader did not pick ${lib} (LD_DEBUG=libs)`;
   }
   return null;
+}
+
+/** The script a checkout of another revision runs: its own engine, this checkout's timing loop. */
+function driverSource(timingUrl: string): string {
+  return `// written by bitload's bench/engines.ts: times this checkout's engine
+import { InferenceModel } from "./src/infer/model.ts";
+import { benchTokens, ENGINE_CONTEXT, timeRep } from ${JSON.stringify(timingUrl)};
+const [path, threads, kvType, tests] = Deno.args;
+const m = await InferenceModel.fromGguf(path, {
+  threads: Number(threads),
+  contextLength: ENGINE_CONTEXT,
+  kvType: kvType as "f32" | "f16",
+});
+m.reset();
+m.forward(benchTokens(8, m.config.nVocab, 3));
+m.forward([1]);
+m.reset();
+const feed = (t: number[]) => void m.forward(t);
+const rep = tests
+  ? timeRep({ reset: () => m.reset(), feed }, m.config.nVocab, tests.split(",") as never)
+  : {};
+console.log(JSON.stringify({ rep, kernels: m.kernelInfo, kvType: m.kvType }));
+m.close();
+`;
+}
+
+async function run(cmd: string, args: string[], options: { cwd?: string } = {}) {
+  const out = await new Deno.Command(cmd, { args, ...options, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder();
+  if (!out.success) throw new Error(`${cmd} ${args[0]}: ${failure(out, text.decode(out.stderr))}`);
+  return text.decode(out.stdout);
+}
+
+/**
+ * A checkout of bitload at `revision` (a git revision of `repo`, extracted with `git archive` into
+ * `workDir/bitload-REV` and reused, its `node_modules` linked to `repo`'s; or a directory that
+ * is a checkout), with the driver script it runs. Returns its folder and short name.
+ *
+ * @example
+ * ```ts ignore
+ * import { baselineCheckout } from "./engines_drivers.ts";
+ * const { dir, name } = await baselineCheckout(".", "0d0b164", "/tmp/work");
+ * ```
+ */
+export async function baselineCheckout(
+  repo: string,
+  revision: string,
+  workDir: string,
+): Promise<{ dir: string; name: string }> {
+  let dir: string;
+  let name: string;
+  if (existsSync(join(revision, "src", "infer", "model.ts"))) {
+    dir = revision;
+    name = await run("git", ["-C", dir, "rev-parse", "--short", "HEAD"]).then((s) => s.trim())
+      .catch(() => revision);
+  } else {
+    name = (await run("git", ["-C", repo, "rev-parse", "--short", `${revision}^{commit}`])).trim();
+    dir = join(workDir, `bitload-${name}`);
+    if (!existsSync(join(dir, "src", "infer", "model.ts"))) {
+      const tmp = `${dir}.tmp-${Deno.pid}`;
+      await Deno.mkdir(tmp, { recursive: true });
+      try {
+        await run("git", ["-C", repo, "archive", "--format=tar", "-o", `${tmp}.tar`, name]);
+        await run("tar", ["-xf", `${tmp}.tar`, "-C", tmp]);
+        await Deno.symlink(
+          join(Deno.realPathSync(repo), "node_modules"),
+          join(tmp, "node_modules"),
+        );
+        await Deno.rename(tmp, dir);
+      } finally {
+        await Deno.remove(`${tmp}.tar`).catch(() => {});
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+  const timing = new URL("./engine_timing.ts", import.meta.url).href;
+  await Deno.writeTextFile(join(dir, ".bitload-engines-driver.ts"), driverSource(timing));
+  return { dir, name };
+}
+
+/**
+ * bitload of another revision (a {@link baselineCheckout}), each repetition in its own process
+ * (`deno run -A DIR/.bitload-engines-driver.ts`: load, warm, {@link timeRep}), so that two
+ * native libraries never share a process. Its row is the "before" of a before → after table.
+ *
+ * @example
+ * ```ts ignore
+ * import { baselineCheckout, baselineEngine } from "./engines_drivers.ts";
+ * const checkout = await baselineCheckout(".", "0d0b164", "/tmp/work");
+ * const e = baselineEngine(checkout, "model.gguf");
+ * console.log(await e.run(1, ["tg32"]));
+ * ```
+ */
+export function baselineEngine(
+  checkout: { dir: string; name: string },
+  path: string,
+  options: { kvType?: "f32" | "f16"; signal?: AbortSignal } = {},
+): Engine {
+  const info: EngineInfo = {
+    id: "bitload-before",
+    label: `bitload I2_S at ${checkout.name}`,
+    peer: false,
+    baseline: true,
+  };
+  const kernels = new Set<string>();
+  return {
+    info,
+    async run(threads, tests) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          join(checkout.dir, ".bitload-engines-driver.ts"),
+          path,
+          String(threads),
+          options.kvType ?? "f32",
+          tests.join(","),
+        ],
+        cwd: checkout.dir,
+        stdout: "piped",
+        stderr: "piped",
+        signal: options.signal,
+      }).spawn();
+      const out = await child.output();
+      const text = new TextDecoder();
+      if (!out.success) throw new Error(failure(out, text.decode(out.stderr)));
+      const line = text.decode(out.stdout).trim().split("\n").at(-1) ?? "{}";
+      const got = JSON.parse(line) as { rep: EngineRep; kernels: string; kvType: string };
+      kernels.add(got.kernels);
+      info.detail = `checkout ${checkout.dir}, one process per repetition, KV ${got.kvType}, ` +
+        `kernels ${[...kernels].join("; ")}`;
+      return got.rep;
+    },
+    close() {},
+  };
 }

@@ -31,6 +31,8 @@ export interface EngineInfo {
   label: string;
   /** False for bitload itself, true for the peers. */
   peer: boolean;
+  /** bitload of another revision (the "before"): compared with, never a peer. */
+  baseline?: boolean;
   /** Why the engine did not run at all. */
   notRun?: string;
   /** What it ran with (kernels, build), for the notes under the tables. */
@@ -152,7 +154,7 @@ function ratioOf(a: RangeStat, b: RangeStat): { ratio: number; range: [number, n
  * ```
  */
 export function engineRatios(r: EngineResults): EngineRatio[] {
-  const own = r.engines.find((e) => !e.peer);
+  const own = r.engines.find((e) => !e.peer && !e.baseline);
   if (!own) return [];
   const out: EngineRatio[] = [];
   for (const threads of r.threads) {
@@ -160,7 +162,7 @@ export function engineRatios(r: EngineResults): EngineRatio[] {
       const ours = cellStat(r, own.id, threads, test);
       if (!ours) continue;
       let best: { id: string; stat: RangeStat } | null = null;
-      for (const peer of r.engines.filter((e) => e.peer)) {
+      for (const peer of r.engines.filter((e) => e.peer || e.baseline)) {
         const theirs = cellStat(r, peer.id, threads, test);
         if (!theirs) continue;
         out.push({
@@ -171,6 +173,7 @@ export function engineRatios(r: EngineResults): EngineRatio[] {
           bitload: ours.median,
           peerValue: theirs.median,
         });
+        if (peer.baseline) continue;
         if (!best || theirs.median > best.stat.median) best = { id: peer.id, stat: theirs };
       }
       if (best) {
@@ -251,7 +254,7 @@ export function engineMarkdown(r: EngineResults): string {
         const s = cellStat(r, e.id, threads, test);
         return s ? fmtStat(s) : "–";
       });
-      const label = e.peer ? e.label : `**${e.label}**`;
+      const label = e.peer || e.baseline ? e.label : `**${e.label}**`;
       lines.push(row([label, String(threads), ...cells]));
     }
   }
@@ -259,8 +262,9 @@ export function engineMarkdown(r: EngineResults): string {
   if (ratios.length > 0) {
     lines.push(
       "",
-      "bitload ÷ peer (> 1: bitload faster), ratio of the medians (range: bitload's slowest ÷ the " +
-        "peer's fastest … bitload's fastest ÷ the peer's slowest):",
+      "bitload ÷ peer (> 1: bitload faster; a row of bitload at another revision is the " +
+        "speed-up since), ratio of the medians (range: bitload's slowest ÷ the peer's fastest … " +
+        "bitload's fastest ÷ the peer's slowest):",
       "",
       row(["peer", "threads", ...heads]),
       rule,
@@ -272,7 +276,7 @@ export function engineMarkdown(r: EngineResults): string {
           const x = ratios.find((y) => y.peer === peer && y.threads === threads && y.test === test);
           if (!x) return "–";
           const n = Math.min(
-            cellStat(r, r.engines.find((e) => !e.peer)!.id, threads, test)?.n ?? 1,
+            cellStat(r, r.engines.find((e) => !e.peer && !e.baseline)!.id, threads, test)?.n ?? 1,
             cellStat(r, x.fastest ?? peer, threads, test)?.n ?? 1,
           );
           const who = x.fastest ? ` ${labels.get(x.fastest) ?? x.fastest}` : "";
@@ -337,7 +341,7 @@ export function engineMarkdown(r: EngineResults): string {
  * ```
  */
 export function engineMetrics(r: EngineResults): Metric[] {
-  const own = r.engines.find((e) => !e.peer);
+  const own = r.engines.find((e) => !e.peer && !e.baseline);
   const ratios = engineRatios(r);
   const labels = new Map(r.engines.map((e) => [e.id, e.label]));
   const out: Metric[] = [];

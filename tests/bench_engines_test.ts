@@ -107,12 +107,14 @@ Deno.test("engines: ratios pick the fastest peer per column; skipped cells and e
     reps: 3,
     engines: [
       { id: "bitload", label: "bitload I2_S", peer: false },
+      { id: "bitload-before", label: "bitload I2_S at abc1234", peer: false, baseline: true },
       { id: "a", label: "peer A", peer: true },
       { id: "b", label: "peer B", peer: true },
       { id: "c", label: "peer C", peer: true, notRun: "its folder is absent" },
     ],
     cells: [
       { engine: "bitload", threads: 1, test: "pp512", samples: [30, 40, 35] },
+      { engine: "bitload-before", threads: 1, test: "pp512", samples: [100, 100, 100] },
       { engine: "a", threads: 1, test: "pp512", samples: [70, 60, 80] },
       { engine: "b", threads: 1, test: "pp512", samples: [50, 50, 50] },
       { engine: "bitload", threads: 1, test: "tg32@pp512", samples: [20, 18, 22] },
@@ -135,6 +137,8 @@ Deno.test("engines: ratios pick the fastest peer per column; skipped cells and e
   assert.equal(find("fastest", 2, "pp512")!.ratio, 0.5);
   assert.equal(find("fastest", 2, "tg32@pp512"), undefined);
   assert.equal(ratios.filter((x) => x.peer === "c").length, 0);
+  // the "before" row is a ratio (the speed-up), never the fastest peer
+  assert.equal(find("bitload-before", 1, "pp512")!.ratio, 0.35);
 
   const md = engineMarkdown(r);
   assert.match(md, /\| peer A \| 1 \| 70\.0 \(60\.0–80\.0\) \| 10\.0 \(10\.0–10\.0\) \|/);
@@ -142,6 +146,8 @@ Deno.test("engines: ratios pick the fastest peer per column; skipped cells and e
   assert.match(md, /\| \*\*bitload I2_S\*\* \| 2 \| 60\.0 \| – \|/);
   assert.match(md, /\| \*\*fastest peer\*\* \| 2 \| 0\.50× peer B \| – \|/);
   assert.match(md, /- peer C: not run: its folder is absent/);
+  assert.match(md, /\| bitload I2_S at abc1234 \| 1 \| 100 \(100–100\) \| – \|/);
+  assert.match(md, /\| bitload I2_S at abc1234 \| 1 \| 0\.35× \(0\.30–0\.40\) \| – \|/);
   assert.match(md, /- peer B, tg32 after pp512: not run: no -gp \(threads 1\)/);
   assert.doesNotMatch(md, /Measured/); // no machine given
 
