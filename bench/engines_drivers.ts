@@ -234,6 +234,7 @@ export function llamaBenchEngine(o: LlamaBenchOptions): Engine {
             "its llama-bench has no -gp (generation after a prompt); -pg times both together";
         }
       }
+      if (pp.length === 0 && tg.length === 0 && !args.includes("-gp")) return out; // nothing to run
       const child = new Deno.Command(o.bin, {
         args,
         env: o.env,
