@@ -98,6 +98,37 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "engines: a peer that dies of SIGILL (a CPU without its instructions) is reported, not fatal",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const oracles = await Deno.makeTempDir({ prefix: "bitload-fake-oracles-" });
+    try {
+      // what a binary built for a wider CPU does on this one: die of SIGILL
+      const bin = `${oracles}/bitnet.cpp/bin/llama-bench`;
+      await Deno.mkdir(`${oracles}/bitnet.cpp/bin`, { recursive: true });
+      await Deno.writeTextFile(bin, "#!/bin/sh\nkill -ILL $$\n");
+      await Deno.chmod(bin, 0o755);
+      const r = await runEngines({
+        shape: "tiny",
+        threads: [1],
+        reps: 2,
+        tests: ["pp32"],
+        engines: ["bitnet.cpp"],
+        oracles,
+      });
+      const peer = r.engines.find((e) => e.id === "bitnet.cpp")!;
+      assert.match(peer.notRun ?? "", /SIGILL: this CPU lacks an instruction the build uses/);
+      const ours = r.cells.find((c) => c.engine === "bitload" && c.test === "pp32")!;
+      assert.equal(ours.samples.length, 2); // bitload still ran both repetitions
+      assert.match(engineMarkdown(r), /- bitnet\.cpp I2_S: not run: killed by SIGILL/);
+    } finally {
+      await Deno.remove(oracles, { recursive: true });
+    }
+  },
+});
+
 Deno.test("engines: ratios pick the fastest peer per column; skipped cells and engines are listed", () => {
   const r: EngineResults = {
     shape: "test shape",
