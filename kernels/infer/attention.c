@@ -163,31 +163,52 @@ BL_AVX512 static inline __m512 attn_load16(const void *p, int kv_f16, int64_t of
 
 static inline __mmask16 attn_mask16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
-/* Scores of NH (<= ATTN_HEADS) heads whose f16-rounded (or f32) queries are at qf (rows of Dp),
- * against the K rows of positions 0..npos-1: sc[h][t] = (k_t . q_h) * scale. */
+/* The queries src[0..nq-1] (rows of D, f16-rounded for an f16 cache) packed for the score loop:
+ * 32-element step s of query i at dst + (s * nq + i) * 32, so that a step's queries are one
+ * stream; the D % 32 tail elements of query i at dst + (np / 32 * nq + i) * 32. */
+BL_AVX512 static void attn_pack_q(const float *const *src, int nq, int D, int f16, float *dst) {
+  const int np = D & ~31;
+  for (int i = 0; i < nq; i++) {
+    for (int e = 0; e < D; e += 16) {
+      __m512 x = _mm512_maskz_loadu_ps(attn_mask16(D - e), src[i] + e);
+      if (f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      const int s = e / 32;
+      float *row = dst + ((size_t)s * nq + i) * 32 + (e & 16);
+      if (e >= np) row = dst + ((size_t)(np / 32) * nq + i) * 32 + (e - np);
+      _mm512_mask_storeu_ps(row, attn_mask16(D - e), x);
+    }
+  }
+}
+
+/* Scores of NQ (<= 2 * ATTN_HEADS) queries packed at qf (attn_pack_q) against the K rows of
+ * positions t0..t1-1: sp[i][t] = (k_t . q_i) * scale. */
 BL_AVX512 static inline __attribute__((always_inline)) void attn_scores_avx512(
-    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int Dp, int NH,
-    int f16, float *const *sc) {
+    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int NQ, int f16,
+    int t0, int t1, float *const *sp) {
   const int D = c->head_dim, np = D & ~31;
-  for (int t = 0; t < c->npos; t++) {
+  const float *qt = qf + (size_t)(np / 32) * NQ * 32;
+  for (int t = t0; t < t1; t++) {
     const char *kt = kbase + (size_t)t * (size_t)kstride;
-    if (t + 4 < c->npos) _mm_prefetch(kbase + (size_t)(t + 4) * (size_t)kstride, _MM_HINT_T0);
-    __m512 lo[ATTN_HEADS], hi[ATTN_HEADS];
-    for (int h = 0; h < NH; h++) lo[h] = hi[h] = _mm512_setzero_ps();
-    for (int i = 0; i < np; i += 32) {
+    if (t + 4 < t1) _mm_prefetch(kbase + (size_t)(t + 4) * (size_t)kstride, _MM_HINT_T0);
+    __m512 lo[2 * ATTN_HEADS], hi[2 * ATTN_HEADS];
+    for (int h = 0; h < NQ; h++) lo[h] = hi[h] = _mm512_setzero_ps();
+    const float *q = qf;
+    for (int i = 0; i < np; i += 32, q += NQ * 32) {
       __m512 k0 = attn_load16(kt, f16, i, 0xffff), k1 = attn_load16(kt, f16, i + 16, 0xffff);
-      for (int h = 0; h < NH; h++) {
-        lo[h] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(qf + (size_t)h * Dp + i), lo[h]);
-        hi[h] = _mm512_fmadd_ps(k1, _mm512_loadu_ps(qf + (size_t)h * Dp + i + 16), hi[h]);
+      for (int h = 0; h < NQ; h++) {
+        lo[h] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(q + h * 32), lo[h]);
+        hi[h] = _mm512_fmadd_ps(k1, _mm512_loadu_ps(q + h * 32 + 16), hi[h]);
       }
     }
-    __m256 v[ATTN_HEADS];
-    for (int h = 0; h < ATTN_HEADS; h++) v[h] = h < NH ? attn_fold32(lo[h], hi[h]) : _mm256_setzero_ps();
-    float r[4];
+    __m256 v[2 * ATTN_HEADS];
+    for (int h = 0; h < 2 * ATTN_HEADS; h++)
+      v[h] = h < NQ ? attn_fold32(lo[h], hi[h]) : _mm256_setzero_ps();
+    float r[8];
     _mm_storeu_ps(r, attn_reduce4(v[0], v[1], v[2], v[3]));
-    for (int h = 0; h < NH; h++) {
+    if (NQ > 4) _mm_storeu_ps(r + 4, attn_reduce4(v[4], v[5], v[6], v[7]));
+    for (int h = 0; h < NQ; h++) {
       float s = r[h];
-      const float *qh = qf + (size_t)h * Dp;
+      const float *qh = qt + h * 32 - np;
       if (np < D && f16) {
         double sum = s;
         for (int i = np; i < D; i++)
@@ -196,53 +217,77 @@ BL_AVX512 static inline __attribute__((always_inline)) void attn_scores_avx512(
       } else {
         for (int i = np; i < D; i++) s = fmaf(((const float *)kt)[i], qh[i], s);
       }
-      sc[h][t] = s * c->scale;
+      sp[h][t] = s * c->scale;
     }
   }
 }
 
-/* Attention of query heads h0..h0+nh-1 (nh <= ATTN_HEADS, one KV head's) for one token; scores
- * of head h at c->scratch + h * npos. */
-BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
-  const int D = c->head_dim, npos = c->npos, f16 = c->kv_f16, L = c->ggml_decode ? 32 : 8;
-  const int Dp = (D + 15) & ~15;
+/* attn_scores_avx512 with nq and f16 as constants: the accumulators stay in registers. */
+BL_AVX512 static void attn_scores_any(const attn_ctx *c, const char *kbase, int64_t kstride,
+                                      const float *qf, int nq, int t0, int t1, float *const *sp) {
+#define ATTN_SC(n)                                                                              \
+  case n:                                                                                       \
+    if (c->kv_f16) attn_scores_avx512(c, kbase, kstride, qf, n, 1, t0, t1, sp);                 \
+    else attn_scores_avx512(c, kbase, kstride, qf, n, 0, t0, t1, sp);                           \
+    break;
+  switch (nq) {
+    ATTN_SC(8)
+    ATTN_SC(7)
+    ATTN_SC(6)
+    ATTN_SC(5)
+    ATTN_SC(4)
+    ATTN_SC(3)
+    ATTN_SC(2)
+  default:
+    ATTN_SC(1)
+  }
+#undef ATTN_SC
+}
+
+/* Attention of query heads h0..h0+nh-1 (nh <= ATTN_HEADS, one KV head's) for nt consecutive
+ * tokens cs[0..nt-1] (nt 1, or 2 in the batch arithmetic: cs[1]->npos = cs[0]->npos + 1, so the
+ * two share every K row but the last and every V block); token j's head h has its scores at
+ * cs[j]->scratch + h * cs[j]->npos. */
+BL_AVX512 static void attn_heads_avx512(const attn_ctx *const *cs, int nt, int h0, int nh) {
+  const attn_ctx *c = cs[0];
+  const int D = c->head_dim, f16 = c->kv_f16, L = c->ggml_decode ? 32 : 8, nq = nt * nh;
+  const int Dp = (D + 15) & ~15, qrow = (D & ~31) + 32;
   const int kvh = h0 / (c->n_head / c->n_kv);
   const size_t esz = f16 ? 2 : 4;
   const int64_t stride = (int64_t)c->n_kv * D; /* elements between positions */
   const char *kbase = (const char *)c->k + (size_t)kvh * D * esz;
   const char *vbase = (const char *)c->v + (size_t)kvh * D * esz;
-  /* per thread: queries [nh][Dp], accumulators [nh][L][Dp], a converted V block [ATTN_PB][Dp] */
-  float *qf = (float *)bl_scratch(
-      1, ((size_t)nh * Dp + (size_t)nh * L * Dp + (size_t)ATTN_PB * Dp) * sizeof(float));
-  if (!qf) {
-    for (int i = 0; i < nh * D; i++) c->out[(size_t)h0 * D + i] = NAN;
+  /* per thread: packed queries (all, then token 1's alone), accumulators [nq][L][Dp], a converted
+   * V block [ATTN_PB][Dp] */
+  float *qa = (float *)bl_scratch(1, ((size_t)(nq + nh) * qrow + (size_t)nq * L * Dp +
+                                      (size_t)ATTN_PB * Dp) * sizeof(float));
+  if (!qa) {
+    for (int j = 0; j < nt; j++)
+      for (int i = 0; i < nh * D; i++) cs[j]->out[(size_t)h0 * D + i] = NAN;
     return;
   }
-  float *acc = qf + (size_t)nh * Dp, *vb = acc + (size_t)nh * L * Dp;
-  float *sc[ATTN_HEADS];
-  for (int h = 0; h < nh; h++) {
-    sc[h] = c->scratch + (size_t)(h0 + h) * npos;
-    const float *q = c->q + (size_t)(h0 + h) * D;
-    for (int d = 0; d < Dp; d += 16) {
-      __m512 x = _mm512_maskz_loadu_ps(attn_mask16(D - d), q + d);
-      if (f16) x = _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      _mm512_storeu_ps(qf + (size_t)h * Dp + d, x);
+  float *q1 = qa + (size_t)nq * qrow, *acc = q1 + (size_t)nh * qrow;
+  float *vb = acc + (size_t)nq * L * Dp;
+  float *sc[2 * ATTN_HEADS];
+  const float *src[2 * ATTN_HEADS];
+  int np_[2 * ATTN_HEADS];
+  for (int j = 0; j < nt; j++)
+    for (int h = 0; h < nh; h++) {
+      sc[j * nh + h] = cs[j]->scratch + (size_t)(h0 + h) * cs[j]->npos;
+      src[j * nh + h] = cs[j]->q + (size_t)(h0 + h) * D;
+      np_[j * nh + h] = cs[j]->npos;
     }
-  }
   const int64_t kstride = stride * (int64_t)esz;
-  switch (nh * 2 + f16) { /* constants: the accumulators stay in registers, no branch inside */
-  case 9: attn_scores_avx512(c, kbase, kstride, qf, Dp, 4, 1, sc); break;
-  case 8: attn_scores_avx512(c, kbase, kstride, qf, Dp, 4, 0, sc); break;
-  case 7: attn_scores_avx512(c, kbase, kstride, qf, Dp, 3, 1, sc); break;
-  case 6: attn_scores_avx512(c, kbase, kstride, qf, Dp, 3, 0, sc); break;
-  case 5: attn_scores_avx512(c, kbase, kstride, qf, Dp, 2, 1, sc); break;
-  case 4: attn_scores_avx512(c, kbase, kstride, qf, Dp, 2, 0, sc); break;
-  case 3: attn_scores_avx512(c, kbase, kstride, qf, Dp, 1, 1, sc); break;
-  default: attn_scores_avx512(c, kbase, kstride, qf, Dp, 1, 0, sc); break;
+  attn_pack_q(src, nq, D, f16, qa);
+  attn_scores_any(c, kbase, kstride, qa, nq, 0, c->npos, sc);
+  if (nt == 2) { /* the last position: token 1's alone */
+    attn_pack_q(src + nh, nh, D, f16, q1);
+    attn_scores_any(c, kbase, kstride, q1, nh, c->npos, cs[1]->npos, sc + nh);
   }
   /* softmax: w_t = e_t * (float)(1 / sum), rounded to f16 in ggml's one-token f16 order */
-  for (int h = 0; h < nh; h++) {
-    float *s = sc[h];
+  for (int i = 0; i < nq; i++) {
+    float *s = sc[i];
+    const int npos = np_[i];
     __m512 m = _mm512_set1_ps(-INFINITY);
     for (int t = 0; t < npos; t += 16) {
       __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), attn_mask16(npos - t), s + t);
@@ -267,9 +312,11 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
     }
   }
   /* V . p */
-  memset(acc, 0, (size_t)nh * L * Dp * sizeof(float));
-  for (int tb = 0; tb < npos; tb += ATTN_PB) {
-    const int te = npos - tb < ATTN_PB ? npos : tb + ATTN_PB;
+  const int nlast = cs[nt - 1]->npos;
+  memset(acc, 0, (size_t)nq * L * Dp * sizeof(float));
+  for (int tb = 0; tb < nlast; tb += ATTN_PB) {
+    const int te = nlast - tb < ATTN_PB ? nlast : tb + ATTN_PB; /* the last token's block end */
+    const int te0 = c->npos - tb < ATTN_PB ? c->npos : tb + ATTN_PB;
     const float *rows;
     int64_t rstride;
     if (f16) {
@@ -285,9 +332,34 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
       rstride = stride;
     }
     for (int h = 0; h < nh; h++) {
-      const float *w = sc[h] + tb;
       for (int d = 0; d < D; d += 16) {
         const __mmask16 md = attn_mask16(D - d);
+        if (nt == 2) { /* L == 8: both tokens' lanes in registers, each V row loaded once */
+          const float *w0 = sc[h] + tb, *w1 = sc[nh + h] + tb;
+          float *a0p = acc + (size_t)h * L * Dp + d, *a1p = acc + (size_t)(nh + h) * L * Dp + d;
+          __m512 a0[8], a1[8];
+          for (int j = 0; j < 8; j++) {
+            a0[j] = _mm512_loadu_ps(a0p + (size_t)j * Dp);
+            a1[j] = _mm512_loadu_ps(a1p + (size_t)j * Dp);
+          }
+          for (int t = 0; t < te - tb; t += 8) {
+            const float *r = rows + (size_t)t * rstride + d;
+            const int n0 = te0 - tb - t, n1 = te - tb - t; /* n0 <= n1 */
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+              if (j < n1) {
+                __m512 x = _mm512_maskz_loadu_ps(md, r + (size_t)j * rstride);
+                if (j < n0) a0[j] = _mm512_fmadd_ps(x, _mm512_set1_ps(w0[t + j]), a0[j]);
+                a1[j] = _mm512_fmadd_ps(x, _mm512_set1_ps(w1[t + j]), a1[j]);
+              }
+          }
+          for (int j = 0; j < 8; j++) {
+            _mm512_storeu_ps(a0p + (size_t)j * Dp, a0[j]);
+            _mm512_storeu_ps(a1p + (size_t)j * Dp, a1[j]);
+          }
+          continue;
+        }
+        const float *w = sc[h] + tb;
         for (int g = 0; g < L; g += 8) {
           float *ag = acc + ((size_t)h * L + g) * Dp + d;
           __m512 a[8];
@@ -306,10 +378,10 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
       }
     }
   }
-  for (int h = 0; h < nh; h++) {
-    float *o = c->out + (size_t)(h0 + h) * D;
+  for (int i = 0; i < nq; i++) {
+    float *o = cs[i / nh]->out + (size_t)(h0 + i % nh) * D;
     for (int d = 0; d < D; d += 16) {
-      const float *a = acc + (size_t)h * L * Dp + d;
+      const float *a = acc + (size_t)i * L * Dp + d;
 #define A(l) _mm512_loadu_ps(a + (size_t)(l) * Dp)
       __m512 r;
       if (L == 8) {
@@ -319,7 +391,7 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *c, int h0, int nh) {
         __m512 v[8], t[4];
         for (int l = 0; l < 8; l++)
           v[l] = _mm512_add_ps(_mm512_add_ps(A(l), A(16 + l)), _mm512_add_ps(A(8 + l), A(24 + l)));
-        for (int i = 0; i < 4; i++) t[i] = _mm512_add_ps(v[i], v[i + 4]);
+        for (int k = 0; k < 4; k++) t[k] = _mm512_add_ps(v[k], v[k + 4]);
         r = _mm512_add_ps(_mm512_add_ps(t[0], t[1]), _mm512_add_ps(t[2], t[3]));
       }
 #undef A
@@ -609,7 +681,7 @@ BL_AVX2 static void attn_heads_avx2(const attn_ctx *c, int h0, int nh) {
 
 /* The grouped kernel of c's level: AVX-512, or AVX2 when head_dim is a multiple of 8. */
 static void attn_heads(const attn_ctx *c, int h0, int nh) {
-  if (c->lvl >= BL_SIMD_AVX512) attn_heads_avx512(c, h0, nh);
+  if (c->lvl >= BL_SIMD_AVX512) attn_heads_avx512(&c, 1, h0, nh);
   else attn_heads_avx2(c, h0, nh);
 }
 
@@ -637,23 +709,38 @@ static void task_attn_groups(void *p, int64_t b, int64_t e) {
   }
 }
 
-/* Items [b, e) of a batch: item i is token i / (n_kv * chunks), then as task_attn_groups. */
+/* Tokens per batch work item: 2 at AVX-512 (they share the K rows and V blocks), else 1. */
+static int attn_tile(const attn_batch_ctx *c) { return c->lvl >= BL_SIMD_AVX512 ? 2 : 1; }
+
+/* Items [b, e) of a batch: item i is the tile of tokens i / (n_kv * chunks), then as
+ * task_attn_groups. */
 static void task_attn_batch_groups(void *p, int64_t b, int64_t e) {
   attn_batch_ctx *c = (attn_batch_ctx *)p;
   const int group = c->n_head / c->n_kv, hc = attn_chunk_heads(group), nc = attn_chunks(group);
   const int64_t qdim = (int64_t)c->n_head * c->head_dim, span = c->pos0 + c->ntok;
-  const int64_t per_tok = (int64_t)c->n_kv * nc;
+  const int64_t per_tile = (int64_t)c->n_kv * nc;
+  const int tile = attn_tile(c);
   for (int64_t i = b; i < e; i++) {
-    int64_t t = i / per_tok, r = i % per_tok;
+    int64_t t0 = i / per_tile * tile, r = i % per_tile;
     int kvh = (int)(r / nc), k = (int)(r % nc);
-    int h0 = kvh * group + k * hc, npos = (int)(c->pos0 + t + 1);
-    /* head h's scores at scratch + (t * n_head + h0) * span + (h - h0) * npos: inside the item's
-     * own rows, as npos <= span */
-    attn_ctx one = {c->q + t * qdim, c->k, c->v, c->n_head, c->n_kv, c->head_dim, npos, c->scale,
+    int h0 = kvh * group + k * hc, nh = group - k * hc < hc ? group - k * hc : hc;
+    int nt = c->ntok - t0 < tile ? (int)(c->ntok - t0) : tile;
+    attn_ctx one[2];
+    const attn_ctx *ptr[2];
+    for (int j = 0; j < nt; j++) {
+      int64_t t = t0 + j;
+      int npos = (int)(c->pos0 + t + 1);
+      /* head h's scores at scratch + (t * n_head + h0) * span + (h - h0) * npos: inside the
+       * item's own rows, as npos <= span */
+      attn_ctx o = {c->q + t * qdim, c->k, c->v, c->n_head, c->n_kv, c->head_dim, npos, c->scale,
                     c->out + t * qdim,
                     c->scratch + (t * c->n_head + h0) * span - (int64_t)h0 * npos, c->lvl,
                     c->kv_f16, 0};
-    attn_heads(&one, h0, group - k * hc < hc ? group - k * hc : hc);
+      one[j] = o;
+      ptr[j] = &one[j];
+    }
+    if (c->lvl >= BL_SIMD_AVX512) attn_heads_avx512(ptr, nt, h0, nh);
+    else attn_heads(&one[0], h0, nh);
   }
 }
 #endif
@@ -662,7 +749,8 @@ static void task_attn_batch_groups(void *p, int64_t b, int64_t e) {
 static void attn_batch_run(attn_batch_ctx *c) {
 #if BL_X86
   if (attn_grouped(c->lvl, c->n_head, c->n_kv, c->head_dim)) {
-    int64_t items = (int64_t)c->ntok * c->n_kv * attn_chunks(c->n_head / c->n_kv);
+    int64_t tiles = (c->ntok + attn_tile(c) - 1) / attn_tile(c);
+    int64_t items = tiles * c->n_kv * attn_chunks(c->n_head / c->n_kv);
     bl_parallel_for(task_attn_batch_groups, c, items, 1);
     return;
   }
