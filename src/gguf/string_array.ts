@@ -76,6 +76,36 @@ export class GgufStringArray implements Iterable<string> {
     return this.#bounds[i + 1] - 8 - this.#bounds[i];
   }
 
+  /**
+   * The buffer every string's bytes live in (shared with the parsed header: read it, never write
+   * it). With {@link GgufStringArray.startOf} and {@link GgufStringArray.endOf} a caller walks
+   * all strings without creating a view or a string per string (a 128k vocabulary's tokenizer
+   * build does).
+   *
+   * @example
+   * ```ts
+   * import { GgufStringArray } from "./string_array.ts";
+   * const a = GgufStringArray.from(["ab", "c"]);
+   * a.bytes[a.startOf(1)]; // 0x63 ("c")
+   * a.endOf(0) - a.startOf(0); // 2
+   * ```
+   */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Where string `i`'s bytes start in {@link GgufStringArray.bytes}. */
+  startOf(i: number): number {
+    this.#check(i);
+    return this.#bounds[i];
+  }
+
+  /** Where string `i`'s bytes end (exclusive) in {@link GgufStringArray.bytes}. */
+  endOf(i: number): number {
+    this.#check(i);
+    return this.#bounds[i + 1] - 8;
+  }
+
   /** The raw UTF-8 bytes of string `i`, without copying. */
   bytesAt(i: number): Uint8Array {
     this.#check(i);

@@ -163,22 +163,29 @@ export class BpeModel {
    */
   #addMergesFromBytes(tokens: string[], merges: GgufStringArray, tokenBytes?: GgufStringArray) {
     const n = tokens.length;
-    // all token bytes in one buffer
-    const parts: Uint8Array[] = new Array(n);
+    // All token bytes in one buffer, copied byte by byte from the file's (no view or array per
+    // token: for 128k tokens those were most of the build's garbage, and of its resident peak).
+    const fromFile = (i: number) =>
+      tokenBytes !== undefined && i < tokenBytes.length && tokenBytes.byteLength(i) > 0 &&
+      tokens[i] !== "";
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const b = tokenBytes && tokenBytes.byteLength(i) > 0 && tokens[i] !== ""
-        ? tokenBytes.bytesAt(i)
-        : utf8Bytes(tokens[i]);
-      parts[i] = b;
-      total += b.length;
+      total += fromFile(i) ? tokenBytes!.byteLength(i) : utf8Bytes(tokens[i]).length;
     }
     const buf = new Uint8Array(total);
     const off = new Int32Array(n + 1);
+    const src = tokenBytes?.bytes;
     for (let i = 0, o = 0; i < n; i++) {
       off[i] = o;
-      buf.set(parts[i], o);
-      o += parts[i].length;
+      if (fromFile(i)) {
+        for (let k = tokenBytes!.startOf(i), end = tokenBytes!.endOf(i); k < end; k++) {
+          buf[o++] = src![k];
+        }
+      } else {
+        const b = utf8Bytes(tokens[i]);
+        buf.set(b, o);
+        o += b.length;
+      }
       off[i + 1] = o;
     }
     let size = 16;
@@ -223,28 +230,32 @@ export class BpeModel {
       }
     };
     const dec = new TextDecoder("utf-8", { ignoreBOM: true });
+    // each merge read in place in the file's bytes (no view per merge)
+    const m = merges.bytes;
     for (let r = 0; r < merges.length; r++) {
-      const m = merges.bytesAt(r);
+      const start = merges.startOf(r);
+      const end = merges.endOf(r);
       let pos = -1;
-      for (let k = 1; k < m.length; k++) {
+      for (let k = start + 1; k < end; k++) {
         if (m[k] === 0x20) {
           pos = k;
           break;
         }
       }
       if (pos > 0) {
-        const lr = m.length - pos - 1;
-        const hl = fnv(FNV0, m, 0, pos);
-        const left = find(hl, m, 0, pos, 0, 0);
+        const ll = pos - start;
+        const lr = end - pos - 1;
+        const hl = fnv(FNV0, m, start, ll);
+        const left = find(hl, m, start, ll, 0, 0);
         const right = find(fnv(FNV0, m, pos + 1, lr), m, pos + 1, lr, 0, 0);
-        const merged = find(fnv(hl, m, pos + 1, lr), m, 0, pos, pos + 1, lr);
+        const merged = find(fnv(hl, m, pos + 1, lr), m, start, ll, pos + 1, lr);
         if (left >= 0 && right >= 0 && merged >= 0) {
           this.#pairs.add(left, right, r, merged);
           continue;
         }
       }
       // the string path (non-token parts, or no space)
-      const str = dec.decode(m);
+      const str = dec.decode(m.subarray(start, end));
       const p = str.indexOf(" ", 1);
       const first = p >= 0 ? str.slice(0, p) : "";
       const second = p >= 0 ? str.slice(p + 1) : "";

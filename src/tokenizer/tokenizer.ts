@@ -242,17 +242,35 @@ export class Tokenizer {
       });
     }
     // piece cache (special = true), built before the name-based attributes like llama.cpp
+    // Written straight into one growing buffer: no array per token (for 128k tokens those were
+    // a large part of the build's garbage, and of its resident peak).
     {
       const n = v.tokens.length;
-      const parts: Uint8Array[] = new Array(n);
       const offsets = new Int32Array(n + 1);
+      let bytes = new Uint8Array(1 << 16);
+      const room = (need: number) => {
+        if (need <= bytes.length) return;
+        const grown = new Uint8Array(Math.max(need, bytes.length * 2));
+        grown.set(bytes);
+        bytes = grown;
+      };
       for (let id = 0; id < n; id++) {
-        parts[id] = this.#pieceFor(id);
-        offsets[id + 1] = offsets[id] + parts[id].length;
+        const at = offsets[id];
+        let length = -1;
+        if (this.#byteLevelPiece(id)) {
+          // a byte-level piece has at most one byte per UTF-16 unit of the text
+          room(at + v.tokens[id].length);
+          length = decodeByteLevelInto(v.tokens[id], bytes, at);
+        }
+        if (length < 0) {
+          const piece = this.#pieceFor(id);
+          room(at + piece.length);
+          bytes.set(piece, at);
+          length = piece.length;
+        }
+        offsets[id + 1] = at + length;
       }
-      const bytes = new Uint8Array(offsets[n]);
-      for (let id = 0; id < n; id++) bytes.set(parts[id], offsets[id]);
-      this.#pieceBytes = bytes;
+      this.#pieceBytes = bytes.slice(0, offsets[n]);
       this.#pieceOffsets = offsets;
     }
     // special-token cache, then LSTRIP/RSTRIP by model name (llama.cpp l. 3030–3129)
@@ -371,6 +389,13 @@ export class Tokenizer {
         `Token id ${id} is out of range [0, ${this.#vocab.tokens.length})`,
       );
     }
+  }
+
+  /** Whether {@link Tokenizer.#pieceFor} of `id` is the byte-level decode of its text. */
+  #byteLevelPiece(id: number): boolean {
+    const attr = this.#vocab.attrs[id];
+    return !(attr & (ATTR.UNKNOWN | ATTR.CONTROL | ATTR.USER_DEFINED)) &&
+      (attr & ATTR.NORMAL) !== 0 && this.type === "bpe" && !this.#escapeWhitespaces;
   }
 
   // llama.cpp token_to_piece with special = true (l. 3655–3740), used for the piece cache.
@@ -598,6 +623,22 @@ function decodeByteLevel(text: string): Uint8Array {
     return decodeByteLevelSlow(text);
   }
   return n === out.length ? out : out.slice(0, n);
+}
+
+/**
+ * {@link decodeByteLevel} into `out` at `at` when every character is a byte character: returns
+ * the length written, or -1 (nothing meaningful written) when the slow path is needed.
+ */
+function decodeByteLevelInto(text: string, out: Uint8Array, at: number): number {
+  if (!unicodeToByte) decodeByteLevel(""); // builds the table
+  const table = unicodeToByte!;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const b = c < 0x144 ? table[c] : -1;
+    if (b < 0) return -1;
+    out[at + i] = b;
+  }
+  return text.length;
 }
 
 function decodeByteLevelSlow(text: string): Uint8Array {
