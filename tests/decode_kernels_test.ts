@@ -61,3 +61,31 @@ Deno.test({
     n.setThreads(navigator.hardwareConcurrency ?? 1);
   },
 });
+
+Deno.test({
+  name: "relu² gating: every level gives the scalar bits, NaN, ±0, ±∞ and a ragged tail included",
+  ignore: nat === null,
+  fn() {
+    const n = nat!;
+    const rng = seededRandom(77);
+    const len = 8 * 37 + 5;
+    const g0 = new Float32Array(len).map(() => rng.normal() * 3);
+    const u = new Float32Array(len).map(() => rng.normal());
+    g0.set([NaN, -0, 0, Infinity, -Infinity, 1e30, -1e-30, 3e-39], 0);
+    u.set([1, 2, 3, NaN, 5, 1e30, 7, 8], 0);
+    // the TypeScript twin: a = g > 0 ? g : 0, then (a * a) * u in f32
+    const f = Math.fround;
+    const want = g0.map((g, i) => {
+      const a = g > 0 ? g : 0;
+      return f(f(a * a) * u[i]);
+    });
+    for (const level of n.levels) {
+      const used = n.setLevel(level);
+      const g = g0.slice();
+      n.ffnAct(g, u, len, "relu2");
+      assert.deepEqual(g, want, used);
+      assert.ok(Object.is(g[1], 0) && Object.is(g[0], 0), `${used}: NaN and -0 give +0`);
+    }
+    n.setLevel("best");
+  },
+});

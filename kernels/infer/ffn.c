@@ -23,12 +23,28 @@ BL_AVX2 static int64_t swiglu_avx2(float *g, const float *u, int64_t n) {
   }
   return i;
 }
+
+/* g = relu(g)^2 * u, 8 at a time: max(g, +0) is the scalar `g > 0 ? g : 0` for every input (NaN
+ * and -0 give +0: vmaxps returns its second operand when either is NaN or both are zero), then the
+ * same two f32 products in the same order. */
+BL_AVX2 static int64_t relu2_avx2(float *g, const float *u, int64_t n) {
+  int64_t i = 0;
+  const __m256 zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 a = _mm256_max_ps(_mm256_loadu_ps(g + i), zero);
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, a), _mm256_loadu_ps(u + i)));
+  }
+  return i;
+}
 #endif
 
 /** `kind` 0: g = silu(g) * u (SwiGLU); 1: g = relu(g)^2 * u. */
 BL_API void bl_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
   int64_t i = 0;
   if (kind == 1) {
+#if BL_X86
+    if (bl_level() >= BL_SIMD_AVX2) i = relu2_avx2(g, u, n);
+#endif
     for (; i < n; i++) {
       float a = g[i] > 0.0f ? g[i] : 0.0f;
       g[i] = a * a * u[i];
