@@ -299,6 +299,28 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
     assert.deepEqual(out[2], out[0]);
   });
 
+  await t.step("squared-ReLU gating gives the bits of its TypeScript twin at every level", () => {
+    // signs, zeros of both signs, NaN, infinities, subnormal results; a length that is not a
+    // multiple of the 8-lane step
+    const n = 1003;
+    const g = acts(n).map((v, i) => i % 7 === 0 ? v * 1e-22 : v * 4);
+    g.set([0, -0, NaN, Infinity, -Infinity, 1e-30, -1e-30], 0);
+    const u = acts(n);
+    u[9] = NaN;
+    const want = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const a = g[i] > 0 ? g[i] : 0;
+      want[i] = Math.fround(Math.fround(a * a) * u[i]);
+    }
+    for (const level of levels) {
+      nat.setLevel(level);
+      const got = g.slice();
+      nat.ffnAct(got, u, n, "relu2");
+      assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), level);
+    }
+    nat.setLevel("best");
+  });
+
   await t.step("RMSNorm, RoPE and the residual add give the bits of their TypeScript twins", () => {
     const width = 96, nr = 5;
     const v = acts(nr * width).map((z) => z * 3);
