@@ -6,7 +6,11 @@ import { nativeStringScan } from "../ffi/gguf_scan.ts";
 import { nativeKernels, supportedSimdLevels } from "../ffi/native.ts";
 import { seededRandom } from "../src/common/random.ts";
 import { GgufError } from "../src/gguf/errors.ts";
-import { readGgufSync } from "../src/gguf/reader.ts";
+import { readGguf, readGgufSync } from "../src/gguf/reader.ts";
+import { openModelFile } from "../src/load/open.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { referenceVocabDir, vocabSkipReason } from "./reference/assets.ts";
 import { GgufStringArray } from "../src/gguf/string_array.ts";
 import { FAST_SCAN_AFTER_BYTES } from "../src/gguf/parse.ts";
 import type { GgufFile } from "../src/gguf/model.ts";
@@ -289,4 +293,51 @@ Deno.test("the lazy string array gives what an eager decode gives, edge strings 
   // not well-formed: refused at parse, as before
   const bad = parse(stringArrayFile([...strings.slice(0, 5), Uint8Array.from([0xc0, 0x80])]), true);
   assert.ok(bad instanceof GgufError && bad.code === "BAD_UTF8");
+});
+
+// Every reference vocabulary (llama.cpp's ggml-vocab-*.gguf: Llama 3's 128k tokens and 280k
+// merges, Gemma 4, Command R, ...) through `load`'s open (native scan) and through the plain reader
+// (TypeScript loop): the same metadata, value for value.
+const vocabDir = referenceVocabDir();
+const vocabs = existsSync(vocabDir)
+  ? [...Deno.readDirSync(vocabDir)].filter((e) => e.name.endsWith(".gguf")).map((e) =>
+    join(vocabDir, e.name)
+  ).sort()
+  : [];
+
+Deno.test({
+  name: `real vocabularies: load's open (native scan) reads what the reader reads${
+    scan === null
+      ? " [skipped: native kernels unavailable]"
+      : vocabs.length === 0
+      ? ` [skipped: ${vocabSkipReason("llama-bpe")}]`
+      : ""
+  }`,
+  ignore: scan === null || vocabs.length === 0,
+  fn: async () => {
+    let arrays = 0;
+    for (const path of vocabs) {
+      const plain = await readGguf(path);
+      using opened = await openModelFile(path);
+      assert.deepEqual([...opened.metadata.keys()], [...plain.metadata.keys()], path);
+      for (const [key, entry] of plain.metadata) {
+        const a = entry.value;
+        const b = opened.metadata.get(key)!.value;
+        if (a instanceof GgufStringArray) {
+          assert.ok(b instanceof GgufStringArray, `${path} ${key}`);
+          assert.equal(b.length, a.length, `${path} ${key}`);
+          for (let i = 0; i < a.length; i++) {
+            if (b.get(i) !== a.get(i)) {
+              assert.fail(`${path} ${key}[${i}]: ${b.get(i)} != ${a.get(i)}`);
+            }
+          }
+          arrays++;
+        } else {
+          assert.deepEqual(b, a, `${path} ${key}`);
+        }
+      }
+      assert.equal(opened.parts[0].dataOffset, plain.dataOffset, path);
+    }
+    assert.ok(arrays >= vocabs.length, `${arrays} string arrays compared`);
+  },
 });
