@@ -38,20 +38,6 @@ BL_AVX2 static int64_t relu2_avx2(float *g, const float *u, int64_t n) {
 }
 #endif
 
-#if BL_X86
-/* g = relu(g)^2 * u, 8 at a time: max(x, +0) is (x > 0 ? x : 0) for every x (NaN and -0 give the
- * second operand, +0), then (a * a) * u as the scalar loop. The scalar loop's data-dependent branch
- * mispredicted on half the elements: 6 ns per element. */
-BL_AVX2 static int64_t relu2_avx2(float *g, const float *u, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 a = _mm256_max_ps(_mm256_loadu_ps(g + i), _mm256_setzero_ps());
-    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, a), _mm256_loadu_ps(u + i)));
-  }
-  return i;
-}
-#endif
-
 /** `kind` 0: g = silu(g) * u (SwiGLU); 1: g = relu(g)^2 * u. */
 BL_API void bl_ffn_act(float *g, const float *u, int64_t n, int32_t kind) {
   int64_t i = 0;
