@@ -69,6 +69,14 @@ static int prepare(tern_ctx *c, int need_bsum) {
 /* I2_S: 128-element blocks of 32 bytes; byte p holds elements p, 32+p, 64+p, 96+p in bits      */
 /* 7:6, 5:4, 3:2, 1:0 (microsoft/BitNet). The dots return sum(c * q) over the row.              */
 
+/* Bytes ahead of the loads that the ternary dots prefetch: the hardware streamer alone
+ * leaves a core's share of DRAM bandwidth unused (codes/s per core of CPU time, 521 MB of 2B-shaped
+ * projections: 5.3-6.3 GB/s without, 7.3-8.2 GB/s at 2-4 KiB, 16 KiB no better; at the AVX2
+ * level 4.1-4.6 -> 5.5-7.0 GB/s; TQ2_0 at AVX-512 4.0-5.7 -> 5.9-8.8 GB/s). Rows are
+ * contiguous, so the prefetch runs on into the next rows of the same matrix; past its end it is
+ * a harmless hint. */
+#define TERNARY_PREFETCH 4096
+
 static int32_t dot_i2s_scalar(const uint8_t *w, const int8_t *q, int64_t cols) {
   int32_t acc = 0;
   for (int64_t blk = 0; blk < cols / 128; blk++) {
@@ -91,6 +99,7 @@ BL_AVX2 static int32_t dot_i2s_avx2(const uint8_t *w,
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i acc = _mm256_setzero_si256();
   for (int64_t blk = 0; blk < cols / 128; blk++) {
+    if (blk % 2 == 0) _mm_prefetch((const char *)(w + blk * 32 + TERNARY_PREFETCH), _MM_HINT_T0);
     __m256i v = _mm256_loadu_si256((const __m256i *)(w + blk * 32));
     const int8_t *a = q + blk * 128;
     __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), mask);
@@ -172,12 +181,6 @@ static void permute_q_pairs(const int8_t *q, int64_t cols, int8_t *qp) {
   memcpy(qp + npair * 256, q + npair * 256, (size_t)(cols % 256));
 }
 
-/* Bytes ahead of the loads that the one-token kernel prefetches: the hardware streamer alone
- * leaves a core's share of DRAM bandwidth unused (codes/s per core of CPU time, 521 MB of 2B-shaped
- * projections: 5.3-6.3 GB/s without, 7.3-8.2 GB/s at 2-4 KiB; 16 KiB is no better). Rows are
- * contiguous, so the prefetch runs on into the next rows of the same matrix; past its end it is
- * a harmless hint. */
-#define I2S_1_PREFETCH 4096
 
 #if BL_X86
 BL_AVX512 static int32_t dot_i2s_zmm_1(const uint8_t *w, const int8_t *qp, int64_t cols) {
@@ -189,8 +192,8 @@ BL_AVX512 static int32_t dot_i2s_zmm_1(const uint8_t *w, const int8_t *qp, int64
   const int64_t npair = cols / 256;
   int64_t j = 0;
   for (; j + 2 <= npair; j += 2) {
-    _mm_prefetch((const char *)(w + j * 64 + I2S_1_PREFETCH), _MM_HINT_T0);
-    _mm_prefetch((const char *)(w + j * 64 + I2S_1_PREFETCH + 64), _MM_HINT_T0);
+    _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH), _MM_HINT_T0);
+    _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH + 64), _MM_HINT_T0);
     const __m512i v = _mm512_loadu_si512((const void *)(w + j * 64));
     const __m512i u = _mm512_loadu_si512((const void *)(w + j * 64 + 64));
     const int8_t *a = qp + j * 256;
@@ -425,6 +428,7 @@ BL_AVX2 static inline __attribute__((always_inline)) void dot_codes_avx2_n(
   int64_t cols = nblk * 256;
   for (int64_t blk = 0; blk < nblk; blk++) {
     const uint8_t *b = w + blk * fmt_bytes(fmt);
+    _mm_prefetch((const char *)(b + TERNARY_PREFETCH), _MM_HINT_T0);
     __m256i c[8];
     decode_codes_avx2(b, fmt, c);
     __m256 d = block_scale8(b, fmt);
@@ -461,6 +465,7 @@ BL_AVX512 static inline __attribute__((always_inline)) void dot_codes_vnni_n(
   int64_t cols = nblk * 256;
   for (int64_t blk = 0; blk < nblk; blk++) {
     const uint8_t *b = w + blk * fmt_bytes(fmt);
+    _mm_prefetch((const char *)(b + TERNARY_PREFETCH), _MM_HINT_T0);
     __m256i c[8];
     decode_codes_avx2(b, fmt, c);
     __m256 d = block_scale8(b, fmt);
