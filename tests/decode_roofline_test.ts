@@ -89,6 +89,8 @@ Deno.test({
           assert.ok(r.bandwidthBytesPerSecond > 0);
           assert.equal(r.fractionOfBandwidth, expected * 100 / r.bandwidthBytesPerSecond);
           assert.ok(r.kernelBytesPerSecond > 0, "an I2_S model gets the kernel probe");
+          const instruction = { avx512: "dpbusdZmm", avx2: "maddubsYmm" }[r.level as string];
+          assert.equal(r.int8Instruction, instruction ?? null, `${r.level}: I2_S decodes on it`);
         }
       }
     } finally {

@@ -36,7 +36,11 @@ const I2S_PROBE_SHAPE = [1024, 2560] as const;
 /** Calls of the I2_S kernel probe (the fastest is kept). */
 const I2S_PROBE_REPS = 40;
 
-/** The int8 instruction the ternary kernels use at each SIMD level (null: none). */
+/**
+ * The int8 instruction of the integer kernels at each SIMD level (null: none). At AVX-512 a
+ * model whose integer projections are all I2_S decodes on 512-bit `vpdpbusd` (the one-token I2_S
+ * kernel, kernels/infer/ternary.c dot_i2s_zmm_1); the other integer kernels use 256-bit.
+ */
 export const INT8_INSTRUCTION: Readonly<Record<InferLevel, keyof CoreRates | null>> = {
   scalar: null,
   avx2: "maddubsYmm",
@@ -235,7 +239,9 @@ export function decodeRoofline(
   const bandwidth = native ? readBandwidth(weightSpan(model.weights), threads) : 0;
   const cores = Math.min(threads, navigator.hardwareConcurrency ?? threads);
   const rates = native ? coreRates() : { maddubsYmm: 0, dpbusdYmm: 0, dpbusdZmm: 0, fmaYmm: 0 };
-  const instruction = INT8_INSTRUCTION[level];
+  const integer = reads.projections.filter((p) => !p.float);
+  const allI2s = integer.length > 0 && integer.every((p) => p.kernel === "i2s");
+  const instruction = level === "avx512" && allI2s ? "dpbusdZmm" : INT8_INSTRUCTION[level];
   const int8Rate = instruction ? rates[instruction] * cores : 0;
   const fmaRate = level === "scalar" ? 0 : rates.fmaYmm * cores;
   const computeSeconds = (ops.int8Macs > 0 ? ops.int8Macs / int8Rate : 0) +
