@@ -260,6 +260,26 @@ Deno.test({
       const lb = parse(long, true);
       assert.ok(la instanceof GgufError && lb instanceof GgufError);
       assert.deepEqual([lb.code, lb.offset, lb.message], [la.code, la.offset, la.message]);
+      // hostile bytes: random flips past the first 64 KiB (where the native scan runs), lengths
+      // included (truncation, limits, bad UTF-8): the same outcome both ways
+      const clean = stringArrayFile(strings, le);
+      const flips = seededRandom(le ? 21 : 22);
+      const outcome = (r: GgufFile | GgufError) =>
+        r instanceof GgufError
+          ? [r.code, r.offset, r.message]
+          : (r.metadata.get("a")!.value as GgufStringArray).toArray();
+      for (let k = 0; k < 40; k++) {
+        const mutant = clean.slice();
+        for (let f = 0; f < 1 + flips.int(3); f++) {
+          const at = FAST_SCAN_AFTER_BYTES + flips.int(mutant.length - FAST_SCAN_AFTER_BYTES);
+          mutant[at] = flips.int(2) ? flips.int(256) : [0x80, 0xc0, 0xed, 0xf4, 0xff][flips.int(5)];
+        }
+        assert.deepEqual(
+          outcome(parse(mutant, true)),
+          outcome(parse(mutant, false)),
+          `mutant ${k}`,
+        );
+      }
     }
   },
 });
