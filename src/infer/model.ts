@@ -37,6 +37,7 @@ import {
   choiceDoubt,
   kernelChoiceKey,
   kernelEnvironment,
+  MIN_MARGIN,
   saveKernelChoice,
   timingOf,
 } from "./kernel_choice.ts";
@@ -69,6 +70,9 @@ import {
  * a 2B model.
  */
 export const PROMPT_TUNE_TOKENS = 16;
+
+/** Timed rounds of the prompt tuning (each level once per round, after a warm-up round). */
+export const PROMPT_TUNE_ROUNDS = 5;
 
 /**
  * What an {@link InferenceModel} runs on: the metadata, the tensor directory and each tensor's
@@ -748,7 +752,13 @@ export class InferenceModel implements Disposable {
     this.reset();
     this.threads = native.setThreads(choice.threads);
     // prompts: the ternary/int8 products of a batch are timed on their own at each SIMD level
-    const prompt = tuneLevels ? this.#timePromptLevels(levels) : [];
+    const timedPrompt = tuneLevels ? this.#timePromptLevels(levels) : [];
+    // another level than the decode one only for a clear win (MIN_MARGIN)
+    const atDecode = timedPrompt.find((p) => p.level === choice.level);
+    const prompt = timedPrompt[0] && atDecode &&
+        timedPrompt[0].ms > atDecode.ms * (1 - MIN_MARGIN)
+      ? [atDecode]
+      : timedPrompt;
     native.setLevel(choice.level);
     this.promptLevel = prompt[0] && prompt[0].level !== choice.level ? prompt[0].level : null;
     const retuned = cached && doubt !== "no stored choice" ? `re-tuned: ${doubt}; ` : "";
@@ -781,8 +791,11 @@ export class InferenceModel implements Disposable {
    * Times the projections of the first block (all but the attention output) on a
    * {@link PROMPT_TUNE_TOKENS}-token batch at each level of `levels` (scalar left out when a SIMD
    * level is there: it is an order of magnitude slower on batches and would take seconds), at the
-   * thread count in use, median of 3 after one warm-up; fastest first. Uses the arena's buffers
-   * (their contents are scratch between forward calls).
+   * thread count in use: {@link PROMPT_TUNE_ROUNDS} rounds after a warm-up one, the levels
+   * interleaved within each round so a busy spell of the machine hits all of them, and each level's
+   * fastest sample kept (descheduling and other jobs only ever add time: the minimum is the
+   * robust estimate on a shared machine, where a median of 3 once picked a 3× slower level);
+   * fastest first. Uses the arena's buffers (their contents are scratch between forward calls).
    */
   #timePromptLevels(levels: readonly InferLevel[]): { level: InferLevel; ms: number }[] {
     const native = this.#native;
@@ -804,17 +817,15 @@ export class InferenceModel implements Disposable {
       staleActs(this.#actsFf);
       this.#matmul(blk.down, g, n, this.#o, this.#actsFf);
     };
-    const timed: { level: InferLevel; ms: number }[] = [];
-    for (const level of candidates) {
-      native.setLevel(level);
-      once();
-      const samples: number[] = [];
-      for (let rep = 0; rep < 3; rep++) {
+    const timed = candidates.map((level) => ({ level, ms: Infinity }));
+    for (let round = 0; round <= PROMPT_TUNE_ROUNDS; round++) {
+      for (const entry of timed) {
+        native.setLevel(entry.level);
         const t0 = performance.now();
         once();
-        samples.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        if (round > 0) entry.ms = Math.min(entry.ms, ms);
       }
-      timed.push({ level, ms: timingOf(samples).ms });
     }
     staleActs(this.#actsEmbd);
     staleActs(this.#actsFf);
