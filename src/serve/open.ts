@@ -10,6 +10,7 @@
 import { ChatFormat } from "../chat/format.ts";
 import type { Engine, EngineOptions } from "../infer/engine.ts";
 import type { InferenceModel } from "../infer/model.ts";
+import { faultGuard } from "../../ffi/fault_guard.ts";
 import { openGguf } from "../pipeline/open.ts";
 import { discoverPre } from "../tokenizer/discovery.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -54,6 +55,9 @@ export async function openChatModel(
   options: OpenChatModelOptions = {},
 ): Promise<ChatModel> {
   const { parallel, chatTemplate, warn, ...engineOptions } = options;
+  // the native library first (the mapping's fault guard needs it anyway): being open, it also
+  // scans a large vocabulary's strings during the header parse
+  faultGuard();
   const handle = await openGguf(path);
   const closers: (() => void)[] = [() => handle.close()];
   const closeAll = () => {
