@@ -345,22 +345,24 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
   });
 
   await t.step(
-    "attention: groups of 4 heads, 70 positions, batches: same bits at every level",
+    "attention: groups of 4 heads, 70 positions, batches, peaky scores: same bits at every level",
     () => {
       // the AVX-512 kernel takes a KV head's query heads together and V in blocks of 32 positions
       const nHead = 8, nKv = 2, D = 64, npos = 70, nt = 3;
       const shape = { nHead, nKv, headDim: D, scale: 0.125 };
       const qv = acts(nt * nHead * D), k = acts(npos * nKv * D), v = acts(npos * nKv * D);
+      // q x 30: peaky scores, many exp results and weights subnormal (the integer rounding paths)
+      const peaky = qv.map((z) => z * 30);
       const k16 = new Float16Array(k), v16 = new Float16Array(v);
       const byLevel: Float32Array[] = [];
       for (const level of levels) {
         nat.setLevel(level);
         const outs: Float32Array[] = [];
-        for (const [kc, vc] of [[k, v], [k16, v16]] as const) {
+        for (const [kc, vc, q] of [[k, v, qv], [k16, v16, qv], [k16, v16, peaky]] as const) {
           const batch = new Float32Array(nt * nHead * D), one = new Float32Array(nHead * D);
           const dec = new Float32Array(nHead * D);
           nat.attentionBatch(
-            qv,
+            q,
             kc,
             vc,
             shape,
@@ -369,7 +371,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
             batch,
             new Float32Array(nt * nHead * npos),
           );
-          const last = qv.subarray((nt - 1) * nHead * D);
+          const last = q.subarray((nt - 1) * nHead * D);
           nat.attentionBatch(last, kc, vc, shape, npos - 1, 1, one, new Float32Array(nHead * npos));
           nat.attentionDecode(last, kc, vc, shape, npos, dec, new Float32Array(nHead * npos));
           // a token gives the same bits alone or as the last of a batch
@@ -382,6 +384,35 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       for (const o of byLevel) assert.deepEqual(o, byLevel[0]);
     },
   );
+
+  await t.step("attention: subnormal softmax weights have the same bits at every level", () => {
+    // scores 0, x, 0, 0 with V = 2^100 only at position 1: the output is w1 * 2^100 exactly, so it
+    // shows the bits of w1 = exp(x) / (3 + exp(x)), subnormal for x in about [-104, -87]; the
+    // SIMD kernels round those in integer arithmetic (no underflowing multiply), the scalar twin
+    // with the FPU
+    const D = 8, npos = 4, shape = { nHead: 1, nKv: 1, headDim: D, scale: 1 };
+    const k = new Float32Array(npos * D), v = new Float32Array(npos * D);
+    k[D] = 1;
+    v[D] = 2 ** 100;
+    const xs = Array.from({ length: 1200 }, (_, i) => -80 - i * 0.025 - (i % 7) * 1e-5);
+    const byLevel: Float32Array[] = [];
+    for (const level of levels) {
+      nat.setLevel(level);
+      const out = new Float32Array(xs.length), o = new Float32Array(D), sc = new Float32Array(npos);
+      const q = new Float32Array(D);
+      xs.forEach((x, i) => {
+        q[0] = x;
+        nat.attentionBatch(q, k, v, shape, npos - 1, 1, o, sc);
+        out[i] = o[0];
+      });
+      byLevel.push(out);
+    }
+    nat.setLevel("best");
+    for (const o of byLevel) assert.deepEqual(o, byLevel[0]);
+    // they are subnormal weights: between 0 and 2^-126 before the scaling
+    assert.ok(byLevel[0].some((w) => w > 0 && w < 2 ** -26));
+    assert.ok(byLevel[0].some((w) => w === 0));
+  });
 
   await t.step("attention: GQA softmax over the cache, the same bits at every level", () => {
     const nHead = 4, nKv = 2, D = 40, npos = 11;

@@ -135,6 +135,94 @@ static void fma_row_scalar(float *acc, const void *v, int kv_f16, float w, int n
 #define ATTN_PB 32
 /* Query heads per pass over K (2 zmm accumulators each). */
 #define ATTN_HEADS 4
+/* Rows ahead that the score loop prefetches (K into L1, V into L2): a long context's cache is
+ * read from memory once per token, strided by the KV heads. */
+#define ATTN_PF 8
+
+/* Softmax weights w = e * inv for 8 values e in [0, 1] (inv = (float)(1 / sum) <= 1), each lane's
+ * bits those of the f32 product, without an underflowing f32 multiply: when a lane may fall below
+ * 2^-126 (e < thr, thr = 2^-125 / inv), the exact products are formed in double and the subnormal
+ * ones rounded to the 2^-149 grid (nearest even, as the multiply rounds). */
+BL_AVX2 static inline __m256 attn_scale_w(__m256 e, __m256 inv8, __m256 thr) {
+  if (!_mm256_movemask_ps(_mm256_cmp_ps(e, thr, _CMP_LT_OQ))) return _mm256_mul_ps(e, inv8);
+  const __m256d id = _mm256_cvtps_pd(_mm256_castps256_ps128(inv8));
+  const __m256d tiny = _mm256_set1_pd(0x1p-126), one = _mm256_set1_pd(1.0);
+  __m128 out[2];
+  for (int h = 0; h < 2; h++) {
+    __m256d p = _mm256_mul_pd(_mm256_cvtps_pd(h ? _mm256_extractf128_ps(e, 1)
+                                                : _mm256_castps256_ps128(e)),
+                              id); /* exact: 24 x 24 bits */
+    __m256d t = _mm256_cmp_pd(p, tiny, _CMP_LT_OQ);
+    __m128i units = _mm256_cvtpd_epi32(_mm256_round_pd(
+        _mm256_mul_pd(_mm256_and_pd(p, t), _mm256_set1_pd(0x1p149)),
+        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m128 f = _mm256_cvtpd_ps(_mm256_blendv_pd(p, one, t));
+    __m128 t4 = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(
+        _mm256_castpd_ps(t), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+    out[h] = _mm_blendv_ps(f, _mm_castsi128_ps(units), t4);
+  }
+  return _mm256_set_m128(out[1], out[0]);
+}
+
+/* ggml_v_expf(x) for the softmax's x = s - max (<= 0, or NaN), each lane's bits the same, without
+ * floating-point underflow on the way. ggml's vector computes its slow path (n < -126: the result
+ * is subnormal or zero) for every lane once one lane needs it, and an underflowing product costs a
+ * microcode assist of ~100+ cycles: peaky attention (scores 90+ below the max, common in a trained
+ * model's long context) made the softmax several times slower than the dot products. Here the
+ * lanes with n in [-192, -127] round y * 2^-125 (y = fma(s2, j, s2), a normal number) to the
+ * subnormal grid in integer arithmetic (round to nearest even, as the multiply does), lanes with
+ * n < -192 are +0 (ggml: s1 * s1 = 2^-250 rounded), and the other lanes' operands are replaced by
+ * 1 before the products they do not use. */
+BL_AVX2 static inline __m256 attn_expf_neg(__m256 x) {
+  const __m256 r = _mm256_set1_ps(0x1.8p23f);
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+  const __m256 n = _mm256_sub_ps(z, r);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  const __m256 k =
+      _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+  const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.f), n);
+  const __m256 slow = _mm256_cmp_ps(an, _mm256_set1_ps(126), _CMP_GT_OQ);
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(
+          _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+          _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+      u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+  if (!_mm256_movemask_ps(slow)) return _mm256_fmadd_ps(j, k, k);
+  if (_mm256_movemask_ps(_mm256_cmp_ps(n, _mm256_set1_ps(126), _CMP_GT_OQ)))
+    return ggml_v_expf(x); /* the overflow side: not a softmax's input */
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 kk = _mm256_blendv_ps(k, one, slow);
+  const __m256 fast = _mm256_fmadd_ps(j, kk, kk);
+  const __m256 mid = _mm256_andnot_ps(_mm256_cmp_ps(an, _mm256_set1_ps(192), _CMP_GT_OQ), slow);
+  /* s2 = e - g with g = 0x82000000 (n <= 0) */
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, _mm256_set1_epi32((int)0x82000000u)));
+  const __m256 s2m = _mm256_blendv_ps(one, s2, mid);
+  const __m256 y = _mm256_fmadd_ps(s2m, _mm256_and_ps(j, mid), s2m);
+  const __m256i yb = _mm256_castps_si256(y);
+  const __m256i E = _mm256_srli_epi32(yb, 23);
+  const __m256i M = _mm256_or_si256(_mm256_and_si256(yb, _mm256_set1_epi32(0x7fffff)),
+                                    _mm256_set1_epi32(0x800000));
+  /* y * 2^-125 has biased exponent E - 125; below 1 it is subnormal: M / 2^(126 - E) */
+  __m256i sh = _mm256_sub_epi32(_mm256_set1_epi32(126), E);
+  sh = _mm256_min_epi32(_mm256_max_epi32(sh, _mm256_set1_epi32(1)), _mm256_set1_epi32(26));
+  const __m256i q = _mm256_srlv_epi32(M, sh);
+  const __m256i rem = _mm256_and_si256(
+      M, _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), sh), _mm256_set1_epi32(1)));
+  const __m256i half = _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_sub_epi32(sh, _mm256_set1_epi32(1)));
+  const __m256i up = _mm256_or_si256(
+      _mm256_cmpgt_epi32(rem, half),
+      _mm256_and_si256(_mm256_cmpeq_epi32(rem, half),
+                       _mm256_cmpeq_epi32(_mm256_and_si256(q, _mm256_set1_epi32(1)),
+                                          _mm256_set1_epi32(1))));
+  const __m256i sub = _mm256_sub_epi32(q, up); /* up is -1 where rounding up */
+  const __m256i nrm = _mm256_sub_epi32(yb, _mm256_set1_epi32(125 << 23));
+  const __m256i isn = _mm256_cmpgt_epi32(E, _mm256_set1_epi32(125));
+  const __m256 res = _mm256_castsi256_ps(_mm256_blendv_epi8(sub, nrm, isn));
+  return _mm256_blendv_ps(fast, _mm256_and_ps(res, mid), slow);
+}
 
 /* The 4-lane tail of GGML_F32x8_REDUCE for 4 vectors at once: r_i = (t0 + t1) + (t2 + t3) with
  * t_j = v_i[j] + v_i[j + 4]. */
@@ -183,13 +271,20 @@ BL_AVX512 static void attn_pack_q(const float *const *src, int nq, int D, int f1
 /* Scores of NQ (<= 2 * ATTN_HEADS) queries packed at qf (attn_pack_q) against the K rows of
  * positions t0..t1-1: sp[i][t] = (k_t . q_i) * scale. */
 BL_AVX512 static inline __attribute__((always_inline)) void attn_scores_avx512(
-    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int NQ, int f16,
-    int t0, int t1, float *const *sp) {
+    const attn_ctx *c, const char *kbase, const char *vbase, int64_t kstride, const float *qf,
+    int NQ, int f16, int t0, int t1, float *const *sp) {
   const int D = c->head_dim, np = D & ~31;
   const float *qt = qf + (size_t)(np / 32) * NQ * 32;
   for (int t = t0; t < t1; t++) {
     const char *kt = kbase + (size_t)t * (size_t)kstride;
-    if (t + 4 < t1) _mm_prefetch(kbase + (size_t)(t + 4) * (size_t)kstride, _MM_HINT_T0);
+    if (t + ATTN_PF < t1) { /* the K row ATTN_PF ahead, and its V row for the V pass */
+      const char *kp = kbase + (size_t)(t + ATTN_PF) * (size_t)kstride;
+      const char *vp = vbase + (size_t)(t + ATTN_PF) * (size_t)kstride;
+      for (int l = 0; l < D * (f16 ? 2 : 4); l += 64) {
+        _mm_prefetch(kp + l, _MM_HINT_T0);
+        _mm_prefetch(vp + l, _MM_HINT_T1);
+      }
+    }
     __m512 lo[2 * ATTN_HEADS], hi[2 * ATTN_HEADS];
     for (int h = 0; h < NQ; h++) lo[h] = hi[h] = _mm512_setzero_ps();
     const float *q = qf;
@@ -223,12 +318,13 @@ BL_AVX512 static inline __attribute__((always_inline)) void attn_scores_avx512(
 }
 
 /* attn_scores_avx512 with nq and f16 as constants: the accumulators stay in registers. */
-BL_AVX512 static void attn_scores_any(const attn_ctx *c, const char *kbase, int64_t kstride,
-                                      const float *qf, int nq, int t0, int t1, float *const *sp) {
+BL_AVX512 static void attn_scores_any(const attn_ctx *c, const char *kbase, const char *vbase,
+                                      int64_t kstride, const float *qf, int nq, int t0, int t1,
+                                      float *const *sp) {
 #define ATTN_SC(n)                                                                              \
   case n:                                                                                       \
-    if (c->kv_f16) attn_scores_avx512(c, kbase, kstride, qf, n, 1, t0, t1, sp);                 \
-    else attn_scores_avx512(c, kbase, kstride, qf, n, 0, t0, t1, sp);                           \
+    if (c->kv_f16) attn_scores_avx512(c, kbase, vbase, kstride, qf, n, 1, t0, t1, sp);                 \
+    else attn_scores_avx512(c, kbase, vbase, kstride, qf, n, 0, t0, t1, sp);                           \
     break;
   switch (nq) {
     ATTN_SC(8)
@@ -279,10 +375,10 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *const *cs, int nt, int h
     }
   const int64_t kstride = stride * (int64_t)esz;
   attn_pack_q(src, nq, D, f16, qa);
-  attn_scores_any(c, kbase, kstride, qa, nq, 0, c->npos, sc);
+  attn_scores_any(c, kbase, vbase, kstride, qa, nq, 0, c->npos, sc);
   if (nt == 2) { /* the last position: token 1's alone */
     attn_pack_q(src + nh, nh, D, f16, q1);
-    attn_scores_any(c, kbase, kstride, q1, nh, c->npos, cs[1]->npos, sc + nh);
+    attn_scores_any(c, kbase, vbase, kstride, q1, nh, c->npos, cs[1]->npos, sc + nh);
   }
   /* softmax: w_t = e_t * (float)(1 / sum), rounded to f16 in ggml's one-token f16 order */
   for (int i = 0; i < nq; i++) {
@@ -297,18 +393,19 @@ BL_AVX512 static void attn_heads_avx512(const attn_ctx *const *cs, int nt, int h
     double sum = 0.0;
     for (int t = 0; t < npos; t += 8) {
       const __mmask8 k8 = npos - t >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (npos - t)) - 1u);
-      __m256 e = ggml_v_expf(_mm256_sub_ps(_mm256_maskz_loadu_ps(k8, s + t), mx));
+      __m256 e = attn_expf_neg(_mm256_sub_ps(_mm256_maskz_loadu_ps(k8, s + t), mx));
       e = _mm256_maskz_mov_ps(k8, e);
       _mm256_mask_storeu_ps(s + t, k8, e);
       sum += (double)hsum_f32_avx2(e);
     }
-    const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
+    const float invf = (float)(1.0 / sum);
+    const __m256 inv = _mm256_set1_ps(invf), thr = _mm256_set1_ps((float)(0x1p-125 / invf));
     const int round16 = c->ggml_decode && f16;
-    for (int t = 0; t < npos; t += 16) {
-      const __mmask16 k16 = attn_mask16(npos - t);
-      __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(k16, s + t), inv);
-      if (round16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      _mm512_mask_storeu_ps(s + t, k16, w);
+    for (int t = 0; t < npos; t += 8) {
+      const __mmask8 k8 = npos - t >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (npos - t)) - 1u);
+      __m256 w = attn_scale_w(_mm256_maskz_loadu_ps(k8, s + t), inv, thr);
+      if (round16) w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      _mm256_mask_storeu_ps(s + t, k8, w);
     }
   }
   /* V . p */
@@ -503,11 +600,19 @@ BL_AVX2 static inline __m256 attn_load8(const void *p, int kv_f16, int64_t off) 
 }
 
 BL_AVX2 static inline __attribute__((always_inline)) void attn_scores_avx2(
-    const attn_ctx *c, const char *kbase, int64_t kstride, const float *qf, int NH, int f16,
-    float *const *sc) {
+    const attn_ctx *c, const char *kbase, const char *vbase, int64_t kstride, const float *qf,
+    int NH, int f16, float *const *sc) {
   const int D = c->head_dim, np = D & ~31;
   for (int t = 0; t < c->npos; t++) {
     const char *kt = kbase + (size_t)t * (size_t)kstride;
+    if (t + ATTN_PF < c->npos) {
+      const char *kp = kbase + (size_t)(t + ATTN_PF) * (size_t)kstride;
+      const char *vp = vbase + (size_t)(t + ATTN_PF) * (size_t)kstride;
+      for (int l = 0; l < D * (f16 ? 2 : 4); l += 64) {
+        _mm_prefetch(kp + l, _MM_HINT_T0);
+        _mm_prefetch(vp + l, _MM_HINT_T1);
+      }
+    }
     __m256 a[2][4];
     for (int h = 0; h < NH; h++)
       for (int j = 0; j < 4; j++) a[h][j] = _mm256_setzero_ps();
@@ -569,11 +674,11 @@ BL_AVX2 static void attn_heads_avx2(const attn_ctx *c, int h0, int nh) {
   for (int h = 0; h < nh; h += 2) {
     const float *q = qf + (size_t)h * D;
     if (nh - h >= 2) {
-      if (f16) attn_scores_avx2(c, kbase, kstride, q, 2, 1, sc + h);
-      else attn_scores_avx2(c, kbase, kstride, q, 2, 0, sc + h);
+      if (f16) attn_scores_avx2(c, kbase, vbase, kstride, q, 2, 1, sc + h);
+      else attn_scores_avx2(c, kbase, vbase, kstride, q, 2, 0, sc + h);
     } else {
-      if (f16) attn_scores_avx2(c, kbase, kstride, q, 1, 1, sc + h);
-      else attn_scores_avx2(c, kbase, kstride, q, 1, 0, sc + h);
+      if (f16) attn_scores_avx2(c, kbase, vbase, kstride, q, 1, 1, sc + h);
+      else attn_scores_avx2(c, kbase, vbase, kstride, q, 1, 0, sc + h);
     }
   }
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -594,12 +699,12 @@ BL_AVX2 static void attn_heads_avx2(const attn_ctx *c, int h0, int nh) {
       const int n = npos - t;
       __m256 e;
       if (n >= 8) {
-        e = ggml_v_expf(_mm256_sub_ps(_mm256_loadu_ps(s + t), mx8));
+        e = attn_expf_neg(_mm256_sub_ps(_mm256_loadu_ps(s + t), mx8));
         _mm256_storeu_ps(s + t, e);
       } else {
         float g[8] = {0};
         for (int l = 0; l < n; l++) g[l] = s[t + l];
-        e = ggml_v_expf(_mm256_sub_ps(_mm256_loadu_ps(g), mx8));
+        e = attn_expf_neg(_mm256_sub_ps(_mm256_loadu_ps(g), mx8));
         e = _mm256_and_ps(e, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)));
         _mm256_storeu_ps(g, e);
         for (int l = 0; l < n; l++) s[t + l] = g[l];
@@ -607,10 +712,10 @@ BL_AVX2 static void attn_heads_avx2(const attn_ctx *c, int h0, int nh) {
       sum += (double)hsum_f32_avx2(e);
     }
     const float inv = (float)(1.0 / sum);
-    const __m256 inv8 = _mm256_set1_ps(inv);
+    const __m256 inv8 = _mm256_set1_ps(inv), thr = _mm256_set1_ps((float)(0x1p-125 / inv));
     const int round16 = c->ggml_decode && f16;
     for (t = 0; t + 8 <= npos; t += 8) {
-      __m256 w = _mm256_mul_ps(_mm256_loadu_ps(s + t), inv8);
+      __m256 w = attn_scale_w(_mm256_loadu_ps(s + t), inv8, thr);
       if (round16) w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       _mm256_storeu_ps(s + t, w);
     }
