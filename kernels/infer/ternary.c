@@ -240,6 +240,25 @@ BL_AVX512 static int32_t dot_i2s_zmm_1(const uint8_t *w, const int8_t *qp, int64
 }
 #endif
 
+#if BL_X86
+/* Rows [b, e) of one token: the integer sums of 16 rows, then the epilogue on 16 lanes (the same
+ * IEEE operations as the scalar expression, lane by lane: int -> f32, minus, divide, times). */
+BL_AVX512 static void task_i2s_zmm_1(const tern_ctx *c, int64_t b, int64_t e, int32_t qsum) {
+  const int64_t row_bytes = c->cols / 4;
+  const __m512 fq = _mm512_set1_ps((float)qsum), ff = _mm512_set1_ps(c->factor[0]);
+  const __m512 fw = _mm512_set1_ps(c->wscale);
+  int32_t s[16];
+  for (int64_t r0 = b; r0 < e; r0 += 16) {
+    const int n = e - r0 < 16 ? (int)(e - r0) : 16;
+    for (int i = 0; i < n; i++) s[i] = dot_i2s_zmm_1(c->w + (r0 + i) * row_bytes, c->qp, c->cols);
+    const __mmask16 m = (__mmask16)((1u << n) - 1);
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, s));
+    _mm512_mask_storeu_ps(c->y + r0, m,
+                          _mm512_mul_ps(_mm512_div_ps(_mm512_sub_ps(v, fq), ff), fw));
+  }
+}
+#endif
+
 static void task_i2s(void *p, int64_t b, int64_t e) {
   tern_ctx *c = (tern_ctx *)p;
   int64_t row_bytes = c->cols / 4;
@@ -264,9 +283,7 @@ static void task_i2s(void *p, int64_t b, int64_t e) {
     /* one token, AVX-512: the shift-free 512-bit kernel on the reordered codes */
     int32_t qsum = 0;
     for (int64_t g = 0; g < c->cols / 32; g++) qsum += c->gsum[g];
-    for (int64_t r = b; r < e; r++)
-      c->y[r] = ((float)dot_i2s_zmm_1(c->w + r * row_bytes, c->qp, c->cols) - (float)qsum) /
-                c->factor[0] * c->wscale;
+    task_i2s_zmm_1(c, b, e, qsum);
     return;
   }
 #endif
