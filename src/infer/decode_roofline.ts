@@ -7,8 +7,9 @@
  *
  * The bandwidth is measured by streaming the model's own weight bytes (the working set of a decode
  * step: a small model that fits in the last-level cache is compared with the cache's bandwidth, a
- * large one with DRAM's) on the pool's threads; each probe runs once per process and thread count
- * (a 700 MB model takes about 0.2–0.3 s), the instruction rates once per process (about 40 ms).
+ * large one with DRAM's; at most its first GiB) on the pool's threads; each probe runs once per
+ * process and thread count (a 700 MB model takes about 0.2–0.3 s), the instruction rates once per
+ * process (about 40 ms).
  *
  * @module
  */
@@ -27,6 +28,11 @@ import type { ModelWeights } from "./model.ts";
 
 /** Passes of the bandwidth probe after its warm-up pass (the fastest is kept). */
 const BANDWIDTH_REPS = 2;
+/**
+ * Most bytes of the weights the bandwidth probe streams: 1 GiB is far above any last-level cache
+ * of today's CPUs and keeps the probe under half a second at 10 GB/s for models of any size.
+ */
+const BANDWIDTH_MAX_BYTES = 2 ** 30;
 /** Loop iterations of one instruction-throughput probe (12 chains each: about 2 ms). */
 const MAC_ITERS = 250_000;
 /** Probes per instruction (the fastest is kept: a busy machine only ever slows one down). */
@@ -236,7 +242,9 @@ export function decodeRoofline(
   const reads = model.decodeReads();
   const bytes = decodeBytesPerToken(reads, model.config, model.kvType, measured.contextTokens);
   const ops = decodeOpsPerToken(reads, model.config, measured.contextTokens);
-  const bandwidth = native ? readBandwidth(weightSpan(model.weights), threads) : 0;
+  const span = native ? weightSpan(model.weights) : new Uint8Array(0);
+  const probed = span.subarray(0, Math.min(span.byteLength, BANDWIDTH_MAX_BYTES));
+  const bandwidth = native ? readBandwidth(probed, threads) : 0;
   const cores = Math.min(threads, navigator.hardwareConcurrency ?? threads);
   const rates = native ? coreRates() : { maddubsYmm: 0, dpbusdYmm: 0, dpbusdZmm: 0, fmaYmm: 0 };
   const integer = reads.projections.filter((p) => !p.float);
