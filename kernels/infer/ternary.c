@@ -76,6 +76,10 @@ static int prepare(tern_ctx *c, int need_bsum) {
  * contiguous, so the prefetch runs on into the next rows of the same matrix; past its end it is
  * a harmless hint. */
 #define TERNARY_PREFETCH 4096
+/* The one-token AVX-512 I2_S kernel also asks for lines 16 KiB ahead into L2 (prefetcht1): one
+ * thread, codes per CPU-second on 521 MB, five interleaved pairs: 8.2-9.9 -> 7.6-11.6 GB/s, the
+ * medians 4 times of 5 higher, +12 % on average. */
+#define TERNARY_PREFETCH_L2 16384
 
 static int32_t dot_i2s_scalar(const uint8_t *w, const int8_t *q, int64_t cols) {
   int32_t acc = 0;
@@ -192,6 +196,8 @@ BL_AVX512 static int32_t dot_i2s_zmm_1(const uint8_t *w, const int8_t *qp, int64
   const int64_t npair = cols / 256;
   int64_t j = 0;
   for (; j + 2 <= npair; j += 2) {
+    _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH_L2), _MM_HINT_T1);
+    _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH_L2 + 64), _MM_HINT_T1);
     _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH), _MM_HINT_T0);
     _mm_prefetch((const char *)(w + j * 64 + TERNARY_PREFETCH + 64), _MM_HINT_T0);
     const __m512i v = _mm512_loadu_si512((const void *)(w + j * 64));
