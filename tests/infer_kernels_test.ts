@@ -196,7 +196,7 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
       // rows not a multiple of the 4-row tile, token counts 1..17 (not multiples of the 4-token
       // tile), an odd number of 128-blocks, a 4-row matrix that is all one tile
       const maxTok = 17;
-      for (const [nr, nc] of [[37, 384], [4, 128], [70, 640]] as const) {
+      for (const [nr, nc] of [[37, 384], [4, 128], [70, 640], [9, 2176]] as const) {
         const codes = ternary(nr * nc);
         for (let i = 0; i < 40; i++) codes[rng.int(nr * nc)] = i % 2 === 0 ? 1 : -1;
         const w = packI2S(codes, 0.375);
@@ -240,6 +240,24 @@ Deno.test({ name: "infer kernels", ignore }, async (t) => {
           }
         }
       }
+      // the extremes the integer bounds are sized for: every code 3 (not ternary, but a file can
+      // hold it) against activations of -128, 17 blocks (past the AVX2 i16 fold of 8 blocks)
+      const nr = 6, nc = 2176, nt = 5;
+      const w = new Uint8Array(nr * nc / 4 + 4).fill(0xff);
+      new DataView(w.buffer).setFloat32(nr * nc / 4, 1, true);
+      const qx = new Int8Array(nt * nc).fill(-128);
+      const gx = new Int32Array(nt * nc / 32).fill(-128 * 32);
+      const fx = new Float32Array(nt).fill(1);
+      const outs: Float32Array[] = [];
+      for (const level of levels) {
+        nat.setLevel(level);
+        const y = new Float32Array(nt * nr);
+        nat.matmulTernary("i2s", w, nr, nc, 1, { q: qx, gsum: gx, factor: fx }, nt, y);
+        outs.push(y);
+      }
+      // sum(3 * -128) - sum(-128) over 2176 columns, exactly
+      assert.equal(outs[0][0], 2 * -128 * nc);
+      for (const y of outs) assert.deepEqual(y, outs[0]);
       nat.setLevel("best");
       nat.setThreads(navigator.hardwareConcurrency ?? 1);
     },

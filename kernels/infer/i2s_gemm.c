@@ -127,33 +127,51 @@ BL_AVX512 static inline __attribute__((always_inline)) void tile_vnni(
 }
 
 /* One row x T tokens with vpmaddubsw + vpmaddwd (AVX2 level). Each i16 lane of a maddubs sums
- * 2 products of at most 3 * 128, and 4 of them are added before the widening madd: no
- * saturation. */
+ * 2 products of at most 3 * 128 (768), a block adds 4 of them (3072), and AVX2_FOLD blocks are
+ * added in i16 before one widening madd (24576 < 32767 even for codes of 3 and activations of
+ * -128): no saturation, no wrap, so the sum is exact. Named accumulators keep GCC from copying
+ * them around. */
+#define AVX2_FOLD 8
 BL_AVX2 static inline __attribute__((always_inline)) void tile_avx2(const uint8_t *w,
                                                                      const int8_t *q,
                                                                      int64_t cols, int T,
                                                                      int32_t *out) {
   const __m256i mask = _mm256_set1_epi8(3);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[AVX2_T];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_si256();
-  for (int64_t blk = 0; blk < cols / 128; blk++) {
-    __m256i v = _mm256_loadu_si256((const __m256i *)(w + blk * 32));
-    __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), mask);
-    __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-    __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), mask);
-    __m256i c3 = _mm256_and_si256(v, mask);
-    for (int t = 0; t < T; t++) {
-      const __m256i *a = (const __m256i *)(q + t * cols + blk * 128);
-      __m256i p0 = _mm256_maddubs_epi16(c0, _mm256_loadu_si256(a));
-      __m256i p1 = _mm256_maddubs_epi16(c1, _mm256_loadu_si256(a + 1));
-      __m256i p2 = _mm256_maddubs_epi16(c2, _mm256_loadu_si256(a + 2));
-      __m256i p3 = _mm256_maddubs_epi16(c3, _mm256_loadu_si256(a + 3));
-      __m256i s = _mm256_add_epi16(_mm256_add_epi16(p0, p1), _mm256_add_epi16(p2, p3));
-      acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(s, ones));
-    }
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  __m256i acc2 = _mm256_setzero_si256(), acc3 = _mm256_setzero_si256();
+  const int64_t nblk = cols / 128;
+  for (int64_t b0 = 0; b0 < nblk; b0 += AVX2_FOLD) {
+    const int64_t b1 = nblk - b0 < AVX2_FOLD ? nblk : b0 + AVX2_FOLD;
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    __m256i s2 = _mm256_setzero_si256(), s3 = _mm256_setzero_si256();
+    for (int64_t blk = b0; blk < b1; blk++) {
+      __m256i v = _mm256_loadu_si256((const __m256i *)(w + blk * 32));
+      __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(v, 6), mask);
+      __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+      __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(v, 2), mask);
+      __m256i c3 = _mm256_and_si256(v, mask);
+#define TOKEN(t)                                                                                 \
+  if (T > t) {                                                                                   \
+    const __m256i *a = (const __m256i *)(q + t * cols + blk * 128);                             \
+    __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(c0, _mm256_loadu_si256(a)),             \
+                                   _mm256_maddubs_epi16(c1, _mm256_loadu_si256(a + 1)));        \
+    __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(c2, _mm256_loadu_si256(a + 2)),         \
+                                   _mm256_maddubs_epi16(c3, _mm256_loadu_si256(a + 3)));        \
+    s##t = _mm256_add_epi16(s##t, _mm256_add_epi16(p01, p23));                                   \
   }
-  for (int t = 0; t < T; t++) out[t] = hsum_i32_avx2(acc[t]);
+      TOKEN(0) TOKEN(1) TOKEN(2) TOKEN(3)
+#undef TOKEN
+    }
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(s0, ones));
+    if (T > 1) acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(s1, ones));
+    if (T > 2) acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(s2, ones));
+    if (T > 3) acc3 = _mm256_add_epi32(acc3, _mm256_madd_epi16(s3, ones));
+  }
+  out[0] = hsum_i32_avx2(acc0);
+  if (T > 1) out[1] = hsum_i32_avx2(acc1);
+  if (T > 2) out[2] = hsum_i32_avx2(acc2);
+  if (T > 3) out[3] = hsum_i32_avx2(acc3);
 }
 
 /* Instantiations with constant tile sizes: R rows (1..4) x T tokens (1..VNNI_T). */
