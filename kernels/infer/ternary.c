@@ -591,7 +591,7 @@ BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float
 /** TQ2_0 product (cols % 256 == 0). */
 BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level(), NULL};
   if (prepare(&c, 1) != 0) return BL_ERR_NO_MEMORY;
   bl_parallel_for(task_tq2, &c, rows, 8);
   return 0;
@@ -600,7 +600,7 @@ BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const
 /** TQ1_0 product (cols % 256 == 0). */
 BL_API int32_t bl_matmul_tq1(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {
-  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level()};
+  tern_ctx c = {w, rows, cols, ntok, q, gsum, NULL, factor, 1.0f, y, bl_level(), NULL};
   if (prepare(&c, 1) != 0) return BL_ERR_NO_MEMORY;
   bl_parallel_for(task_tq1, &c, rows, 8);
   return 0;
