@@ -58,7 +58,7 @@
  * outputs `rows` apart; qsum, factor of the tile's tokens). Always inlined with constant R, T. */
 BL_AVX512 static inline __attribute__((always_inline)) void tile_vnni(
     const uint8_t *w, int64_t row_bytes, const int8_t *q, int64_t cols, int R, int T,
-    const int32_t *qsum, const float *factor, float wscale, int64_t rows, float *y) {
+    const int32_t *qsum, const float *factor, float wscale, int64_t rows, float *y, int64_t pf) {
   /* Named accumulators (acc<row><token>) rather than an array: GCC keeps these in registers,
    * while a 2-D array of vectors was shuffled through stack copies on every block. Rows and
    * tokens beyond R and T are compile-time dead code. */
@@ -83,6 +83,11 @@ BL_AVX512 static inline __attribute__((always_inline)) void tile_vnni(
   }
     DECODE(0) DECODE(1) DECODE(2) DECODE(3)
 #undef DECODE
+    /* the first token tile of a row block pulls the next block's weights into L2: the tile's 4
+     * row streams are too short for the hardware prefetcher */
+    if (pf && !(blk & 1))
+      for (int r = 0; r < R; r++)
+        _mm_prefetch((const char *)(w + r * row_bytes + blk * 32 + pf), _MM_HINT_T1);
 #define DOT(r, t)                                                                                \
   if (R > r) {                                                                                   \
     DPBUSD(acc##r##t, lo##r, a01);                                                               \
@@ -176,12 +181,13 @@ BL_AVX2 static inline __attribute__((always_inline)) void tile_avx2(const uint8_
 
 /* Instantiations with constant tile sizes: R rows (1..4) x T tokens (1..VNNI_T). */
 typedef void (*vnni_tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, const int32_t *,
-                             const float *, float, int64_t, float *);
+                             const float *, float, int64_t, float *, int64_t);
 #define VNNI_TILE(R, T)                                                                          \
   BL_AVX512 static void tile_vnni_##R##x##T(const uint8_t *w, int64_t row_bytes,              \
                                             const int8_t *q, int64_t cols, const int32_t *qs, \
-                                            const float *f, float ws, int64_t rows, float *y) { \
-    tile_vnni(w, row_bytes, q, cols, R, T, qs, f, ws, rows, y);                               \
+                                            const float *f, float ws, int64_t rows, float *y, \
+                                            int64_t pf) {                                     \
+    tile_vnni(w, row_bytes, q, cols, R, T, qs, f, ws, rows, y, pf);                           \
   }
 #define VNNI_ROW(R) VNNI_TILE(R, 1) VNNI_TILE(R, 2) VNNI_TILE(R, 3) VNNI_TILE(R, 4)
 VNNI_ROW(1)
@@ -234,11 +240,13 @@ void bl_i2s_gemm_rows(int lvl, const uint8_t *w, int64_t rows, int64_t cols, con
     for (int64_t t0 = 0; t0 < ntok; t0 += tile_t) {
       const int nt = ntok - t0 < tile_t ? (int)(ntok - t0) : tile_t;
       const int8_t *qt = q + t0 * cols;
+      /* bytes from a row to the same row of the next block, prefetched during the first tile */
+      const int64_t pf = t0 == 0 && rend < re ? ROW_BLOCK * row_bytes : 0;
       for (int64_t r0 = rs; r0 < rend;) {
         if (vnni) {
           const int nr = rend - r0 >= VNNI_R ? VNNI_R : (int)(rend - r0);
           VNNI_TILES[nr - 1][nt - 1](w + r0 * row_bytes, row_bytes, qt, cols, qsum + t0,
-                                     factor + t0, wscale, rows, y + t0 * rows + r0);
+                                     factor + t0, wscale, rows, y + t0 * rows + r0, pf);
           r0 += nr;
           continue;
         }
