@@ -315,6 +315,42 @@ Deno.test("the lazy string array gives what an eager decode gives, edge strings 
   assert.ok(bad instanceof GgufError && bad.code === "BAD_UTF8");
 });
 
+// The short-string decode builds ASCII and two-byte sequences by itself and hands anything else
+// to the fatal decoder: every one- and two-byte string (and a prefix/suffix around it), even ones
+// the parse would refuse, gives the decoder's string or its error.
+Deno.test("the short-string decode agrees with the fatal decoder on every 1- and 2-byte string", () => {
+  const outcome = (f: () => string) => {
+    try {
+      return f();
+    } catch (e) {
+      return e instanceof TypeError ? "TypeError" : `other ${e}`;
+    }
+  };
+  const parts: Uint8Array[] = [];
+  for (let a = 0; a < 256; a++) {
+    parts.push(Uint8Array.of(a), Uint8Array.of(0x41, a, 0x42));
+    for (let b = 0; b < 256; b++) parts.push(Uint8Array.of(a, b), Uint8Array.of(0xc4, 0xa0, a, b));
+  }
+  let size = 0;
+  for (const p of parts) size += 8 + p.length;
+  const bytes = new Uint8Array(size);
+  const bounds = new Float64Array(parts.length + 1);
+  let pos = 0;
+  for (let i = 0; i < parts.length; i++) {
+    pos += 8;
+    bounds[i] = pos;
+    bytes.set(parts[i], pos);
+    pos += parts[i].length;
+  }
+  bounds[parts.length] = pos + 8;
+  const arr = new GgufStringArray(bytes, bounds);
+  for (let i = 0; i < parts.length; i++) {
+    const want = outcome(() => strictDecoder.decode(parts[i]));
+    const got = outcome(() => arr.get(i));
+    if (got !== want) assert.fail(`bytes ${[...parts[i]]}: ${got} != ${want}`);
+  }
+});
+
 // Every reference vocabulary (llama.cpp's ggml-vocab-*.gguf: Llama 3's 128k tokens and 280k
 // merges, Gemma 4, Command R, ...) through `load`'s open (native scan) and through the plain reader
 // (TypeScript loop): the same metadata, value for value.
