@@ -65,6 +65,18 @@ export interface AttentionShape {
   scale: number;
 }
 
+/** One matrix of {@link InferNative.matmulI2sFused}: I2_S bytes, rows, tensor scale, output. */
+export interface I2sFusedMatrix {
+  /** I2_S weight bytes (rows x cols / 4, the scale after them is not read). */
+  w: Uint8Array;
+  /** Output rows. */
+  rows: number;
+  /** The tensor's f32 scale. */
+  wscale: number;
+  /** Output, `ntok * rows` values (token-major). */
+  y: Float32Array;
+}
+
 const big = BigInt;
 
 /**
@@ -211,6 +223,45 @@ export class InferNative {
         big(ntok),
         y,
       );
+    check(status, context);
+  }
+
+  /**
+   * Up to three I2_S products of the same activations (`cols` wide each) in one pool job, bit for
+   * bit the separate {@link InferNative.matmulTernary} calls (decode's q/k/v and gate/up).
+   */
+  matmulI2sFused(
+    mats: readonly I2sFusedMatrix[],
+    cols: number,
+    acts: Int8Activations,
+    ntok: number,
+    context = "bl_matmul_i2s_fused",
+  ): void {
+    if (mats.length < 1 || mats.length > 3) {
+      throw new RangeError(`${context}: 1 to 3 matrices, got ${mats.length}`);
+    }
+    const m = (i: number) => mats[i < mats.length ? i : 0];
+    const s = this.#s;
+    const status = s.bl_matmul_i2s_fused(
+      mats.length,
+      m(0).w,
+      big(mats.length > 0 ? m(0).rows : 0),
+      m(0).wscale,
+      m(0).y,
+      m(1).w,
+      big(mats.length > 1 ? m(1).rows : 0),
+      m(1).wscale,
+      m(1).y,
+      m(2).w,
+      big(mats.length > 2 ? m(2).rows : 0),
+      m(2).wscale,
+      m(2).y,
+      big(cols),
+      acts.q,
+      acts.gsum,
+      acts.factor,
+      big(ntok),
+    );
     check(status, context);
   }
 

@@ -110,6 +110,33 @@ export const BITLOAD_SYMBOLS = {
     parameters: ["buffer", "i64", "i64", "f32", "buffer", "buffer", "buffer", "i64", "buffer"],
     result: "i32",
   },
+  // int32_t bl_matmul_i2s_fused(int32_t count, const uint8_t *w0, int64_t rows0, float wscale0,
+  //   float *y0, const uint8_t *w1, int64_t rows1, float wscale1, float *y1, const uint8_t *w2,
+  //   int64_t rows2, float wscale2, float *y2, int64_t cols, const int8_t *q, const int32_t *gsum,
+  //   const float *factor, int64_t ntok);
+  bl_matmul_i2s_fused: {
+    parameters: [
+      "i32",
+      "buffer",
+      "i64",
+      "f32",
+      "buffer",
+      "buffer",
+      "i64",
+      "f32",
+      "buffer",
+      "buffer",
+      "i64",
+      "f32",
+      "buffer",
+      "i64",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i64",
+    ],
+    result: "i32",
+  },
   // int32_t bl_matmul_tq2(<TERNARY>);
   bl_matmul_tq2: TERNARY,
   // int32_t bl_matmul_tq1(<TERNARY>);

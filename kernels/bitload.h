@@ -179,6 +179,17 @@ BL_API void bl_quantize_rows(const float *x, int64_t rows, int64_t width, int8_t
 BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float wscale, const int8_t *q,
                              const int32_t *gsum, const float *factor, int64_t ntok, float *y);
 
+/**
+ * `count` (1..3) I2_S products of the same activations (each matrix `cols` wide) in one pool job:
+ * y_i = W_i x as bl_matmul_i2s would give, bit for bit (decode's q/k/v and gate/up: one barrier
+ * instead of several). Unused matrices are ignored. Returns 0, BL_ERR_BAD_LENGTH or BL_ERR_NO_MEMORY.
+ */
+BL_API int32_t bl_matmul_i2s_fused(int32_t count, const uint8_t *w0, int64_t rows0, float wscale0,
+                                   float *y0, const uint8_t *w1, int64_t rows1, float wscale1,
+                                   float *y1, const uint8_t *w2, int64_t rows2, float wscale2,
+                                   float *y2, int64_t cols, const int8_t *q, const int32_t *gsum,
+                                   const float *factor, int64_t ntok);
+
 /** TQ2_0 weights (cols % 256 == 0) times int8 activations. */
 BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                              const int32_t *gsum, const float *factor, int64_t ntok, float *y);

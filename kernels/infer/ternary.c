@@ -588,6 +588,59 @@ BL_API int32_t bl_matmul_i2s(const uint8_t *w, int64_t rows, int64_t cols, float
   return 0;
 }
 
+/* Several I2_S products of the same activations as one pool job (decode: q/k/v, gate/up): the
+ * work list is each matrix's rows in units of 8, back to back, so a job's chunk may span two
+ * matrices; each piece runs task_i2s on its own matrix with rows starting at a multiple of 8,
+ * exactly as in a separate call, so the bits are the same (one barrier instead of several). */
+#define FUSED_MAX 3
+typedef struct {
+  tern_ctx c[FUSED_MAX];
+  int64_t unit0[FUSED_MAX + 1]; /* first unit of each matrix, then the total */
+  int count;
+} fused_ctx;
+
+static void task_i2s_fused(void *p, int64_t b, int64_t e) {
+  fused_ctx *f = (fused_ctx *)p;
+  for (int i = 0; i < f->count; i++) {
+    int64_t lb = b > f->unit0[i] ? b : f->unit0[i];
+    int64_t le = e < f->unit0[i + 1] ? e : f->unit0[i + 1];
+    if (lb >= le) continue;
+    int64_t rb = (lb - f->unit0[i]) * 8, re = (le - f->unit0[i]) * 8;
+    if (re > f->c[i].rows) re = f->c[i].rows;
+    task_i2s(&f->c[i], rb, re);
+  }
+}
+
+/** `count` (2 or 3) I2_S products of the same activations in one pool job; bits as separate calls. */
+BL_API int32_t bl_matmul_i2s_fused(int32_t count, const uint8_t *w0, int64_t rows0, float wscale0,
+                                   float *y0, const uint8_t *w1, int64_t rows1, float wscale1,
+                                   float *y1, const uint8_t *w2, int64_t rows2, float wscale2,
+                                   float *y2, int64_t cols, const int8_t *q, const int32_t *gsum,
+                                   const float *factor, int64_t ntok) {
+  if (count < 1 || count > FUSED_MAX) return BL_ERR_BAD_LENGTH;
+  const uint8_t *w[FUSED_MAX] = {w0, w1, w2};
+  const int64_t rows[FUSED_MAX] = {rows0, rows1, rows2};
+  const float ws[FUSED_MAX] = {wscale0, wscale1, wscale2};
+  float *y[FUSED_MAX] = {y0, y1, y2};
+  fused_ctx f;
+  f.count = count;
+  f.unit0[0] = 0;
+  const int lvl = bl_level();
+  const int8_t *qp = NULL;
+  if (ntok == 1 && lvl == BL_SIMD_AVX512 && cols <= I2S_1_MAX_COLS) {
+    int8_t *buf = (int8_t *)bl_scratch(0, (size_t)cols);
+    if (!buf) return BL_ERR_NO_MEMORY;
+    permute_q_pairs(q, cols, buf);
+    qp = buf;
+  }
+  for (int i = 0; i < count; i++) {
+    f.c[i] = (tern_ctx){w[i], rows[i], cols, ntok, q, gsum, NULL, factor, ws[i], y[i], lvl, qp};
+    f.unit0[i + 1] = f.unit0[i] + (rows[i] + 7) / 8;
+  }
+  bl_parallel_for(task_i2s_fused, &f, f.unit0[count], 1);
+  return 0;
+}
+
 /** TQ2_0 product (cols % 256 == 0). */
 BL_API int32_t bl_matmul_tq2(const uint8_t *w, int64_t rows, int64_t cols, const int8_t *q,
                            const int32_t *gsum, const float *factor, int64_t ntok, float *y) {

@@ -349,3 +349,45 @@ export function linearNative(
     for (let i = 0; i < n; i++) y[i] *= lin.outScale;
   }
 }
+
+/**
+ * Several products of the same input `x`: one native pool job when every projection is I2_S of
+ * the same width (decode's q/k/v and gate/up: fewer barriers per token), else one
+ * {@link linearNative} each. The outputs are bit for bit those of separate calls.
+ *
+ * @example
+ * ```ts ignore
+ * import { linearNativeFused } from "./linear.ts";
+ * linearNativeFused(native, [wq, wk, wv], h, 1, [q, k, v], acts);
+ * ```
+ */
+export function linearNativeFused(
+  native: InferNative,
+  lins: readonly Linear[],
+  x: Float32Array,
+  ntok: number,
+  ys: readonly Float32Array[],
+  acts: QuantizedActs,
+): void {
+  const cols = lins[0].cols;
+  const fused = lins.length >= 2 && lins.length <= 3 &&
+    lins.every((l) => l.kernel === "i2s" && l.cols === cols);
+  if (!fused) {
+    lins.forEach((lin, i) => linearNative(native, lin, x, ntok, ys[i], acts));
+    return;
+  }
+  if (acts.rows !== ntok) quantizeActs(native, x, ntok, cols, acts);
+  native.matmulI2sFused(
+    lins.map((l, i) => ({ w: l.data, rows: l.rows, wscale: l.i2sScale, y: ys[i] })),
+    cols,
+    acts,
+    ntok,
+    lins.map((l) => l.name).join("+"),
+  );
+  lins.forEach((lin, i) => {
+    if (lin.outScale !== 1) {
+      const y = ys[i], n = ntok * lin.rows;
+      for (let j = 0; j < n; j++) y[j] *= lin.outScale;
+    }
+  });
+}

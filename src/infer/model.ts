@@ -57,6 +57,7 @@ import {
   type Linear,
   type LinearBackend,
   linearNative,
+  linearNativeFused,
   linearRef,
   makeLinear,
   type QuantizedActs,
@@ -1084,6 +1085,18 @@ export class InferenceModel implements Disposable {
     else linearRef(lin, x, n, y);
   }
 
+  /** Products of one input: one pool job for one token (decode), else one call each. */
+  #matmuls(
+    lins: readonly Linear[],
+    x: Float32Array,
+    n: number,
+    ys: readonly Float32Array[],
+    acts: QuantizedActs,
+  ): void {
+    if (this.#native && n === 1) linearNativeFused(this.#native, lins, x, n, ys, acts);
+    else lins.forEach((lin, i) => this.#matmul(lin, x, n, ys[i], acts));
+  }
+
   /** Runs `tokens` (the rows of `segs`, back to back); logits of every row or of each segment's last. */
   #forwardBatch(tokens: number[], segs: readonly Segment[], allLogits: boolean): Float32Array {
     const native = this.#native;
@@ -1129,9 +1142,7 @@ export class InferenceModel implements Disposable {
       const blk = this.#blocks[layer];
       norm(x, blk.attnNorm, n, E, h);
       staleActs(this.#actsEmbd);
-      this.#matmul(blk.wq, h, n, q, this.#actsEmbd);
-      this.#matmul(blk.wk, h, n, k, this.#actsEmbd);
-      this.#matmul(blk.wv, h, n, v, this.#actsEmbd);
+      this.#matmuls([blk.wq, blk.wk, blk.wv], h, n, [q, k, v], this.#actsEmbd);
       if (nat) {
         nat.rope(q, n, c.nHead, c.headDim, half, this.#cos, this.#sin, neox);
         nat.rope(k, n, c.nHeadKv, c.headDim, half, this.#cos, this.#sin, neox);
@@ -1176,8 +1187,7 @@ export class InferenceModel implements Disposable {
 
       norm(x, blk.ffnNorm, n, E, h);
       staleActs(this.#actsEmbd);
-      this.#matmul(blk.gate, h, n, g, this.#actsEmbd);
-      this.#matmul(blk.up, h, n, u, this.#actsEmbd);
+      this.#matmuls([blk.gate, blk.up], h, n, [g, u], this.#actsEmbd);
       const F = n * c.nFf;
       if (this.#native) {
         this.#native.ffnAct(g, u, F, c.activation === "relu2" ? "relu2" : "swiglu");
