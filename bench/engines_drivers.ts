@@ -140,6 +140,12 @@ export function libllamaEngine(path: string): Engine {
   };
 }
 
+/**
+ * How long one llama-bench process may run: far above one repetition of a peer's tests on the 2B
+ * shape (the whole 2B comparison takes 15-30 minutes), so it only stops a hung peer.
+ */
+const LLAMA_BENCH_TIMEOUT_MS = 30 * 60_000;
+
 /** Options of {@link llamaBenchEngine}. */
 export interface LlamaBenchOptions {
   /** Id, label, detail. */
@@ -152,7 +158,7 @@ export interface LlamaBenchOptions {
   env?: Record<string, string>;
   /** Whether it has `-gp PP,TG` (ik_llama.cpp does, bitnet.cpp's fork does not). */
   gp: boolean;
-  /** Kill a run after this long. Default 30 minutes. */
+  /** Kill a run after this long. Default 30 minutes (`LLAMA_BENCH_TIMEOUT_MS`). */
   timeoutMs?: number;
   /** Kills a running llama-bench when aborted. */
   signal?: AbortSignal;
@@ -241,7 +247,7 @@ export function llamaBenchEngine(o: LlamaBenchOptions): Engine {
         stdout: "piped",
         stderr: "piped",
         signal: AbortSignal.any([
-          AbortSignal.timeout(o.timeoutMs ?? 30 * 60_000),
+          AbortSignal.timeout(o.timeoutMs ?? LLAMA_BENCH_TIMEOUT_MS),
           ...(o.signal ? [o.signal] : []),
         ]),
       }).spawn();

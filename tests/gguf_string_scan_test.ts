@@ -331,19 +331,7 @@ Deno.test("the short-string decode agrees with the fatal decoder on every 1- and
     parts.push(Uint8Array.of(a), Uint8Array.of(0x41, a, 0x42));
     for (let b = 0; b < 256; b++) parts.push(Uint8Array.of(a, b), Uint8Array.of(0xc4, 0xa0, a, b));
   }
-  let size = 0;
-  for (const p of parts) size += 8 + p.length;
-  const bytes = new Uint8Array(size);
-  const bounds = new Float64Array(parts.length + 1);
-  let pos = 0;
-  for (let i = 0; i < parts.length; i++) {
-    pos += 8;
-    bounds[i] = pos;
-    bytes.set(parts[i], pos);
-    pos += parts[i].length;
-  }
-  bounds[parts.length] = pos + 8;
-  const arr = new GgufStringArray(bytes, bounds);
+  const arr = GgufStringArray.fromBytes(parts);
   for (let i = 0; i < parts.length; i++) {
     const want = outcome(() => strictDecoder.decode(parts[i]));
     const got = outcome(() => arr.get(i));

@@ -49,7 +49,20 @@ export class GgufStringArray implements Iterable<string> {
    */
   static from(strings: Iterable<string>): GgufStringArray {
     const encoder = new TextEncoder();
-    const parts = [...strings].map((s) => encoder.encode(s));
+    return GgufStringArray.fromBytes([...strings].map((s) => encoder.encode(s)));
+  }
+
+  /**
+   * Builds an array from raw byte strings, in the same layout as a GGUF file. The bytes are not
+   * checked: reading one that is not well-formed UTF-8 throws the fatal decoder's `TypeError`.
+   *
+   * @example
+   * ```ts
+   * import { GgufStringArray } from "./string_array.ts";
+   * GgufStringArray.fromBytes([Uint8Array.of(0x68, 0x69)]).get(0); // "hi"
+   * ```
+   */
+  static fromBytes(parts: readonly Uint8Array[]): GgufStringArray {
     let size = 0;
     for (const p of parts) size += 8 + p.length;
     const bytes = new Uint8Array(size);
