@@ -528,7 +528,23 @@ export class BpeModel {
  */
 export function utf8Bytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length * 3);
-  let n = 0;
+  return out.subarray(0, utf8Into(s, out, 0, false));
+}
+
+/**
+ * Writes the UTF-8 bytes of `s` into `out` from `at` (room for `3 * s.length` bytes needed) and
+ * returns where they end; with `lowLineAsSpace`, U+2581 is written as a space (SPM pieces). Lone
+ * surrogates → EF BF BD, like {@link utf8Bytes}.
+ *
+ * @example
+ * ```ts
+ * import { utf8Into } from "./bpe.ts";
+ * const out = new Uint8Array(8);
+ * utf8Into("\u2581é", out, 0, true); // 3: [0x20, 0xc3, 0xa9]
+ * ```
+ */
+export function utf8Into(s: string, out: Uint8Array, at: number, lowLineAsSpace: boolean): number {
+  let n = at;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) {
@@ -553,9 +569,13 @@ export function utf8Bytes(s: string): Uint8Array {
       }
       c = 0xfffd;
     }
+    if (c === 0x2581 && lowLineAsSpace) {
+      out[n++] = 0x20;
+      continue;
+    }
     out[n++] = 0xe0 | (c >> 12);
     out[n++] = 0x80 | ((c >> 6) & 63);
     out[n++] = 0x80 | (c & 63);
   }
-  return out.subarray(0, n);
+  return n;
 }

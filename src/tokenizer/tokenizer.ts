@@ -17,7 +17,7 @@ import { TokenizerError } from "./errors.ts";
 import { readGguf } from "../gguf/reader.ts";
 import { GgufStringArray } from "../gguf/string_array.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
-import { BpeModel, utf8Bytes } from "./bpe.ts";
+import { BpeModel, utf8Bytes, utf8Into } from "./bpe.ts";
 import { discoverPre } from "./discovery.ts";
 import { recognizeVocabulary } from "./known_vocab.ts";
 import { PreTokenizer, type PreTokenizerConfig, preTokenizerConfig } from "./pretokenize.ts";
@@ -261,6 +261,20 @@ export class Tokenizer {
           // a byte-level piece has at most one byte per UTF-16 unit of the text
           room(at + v.tokens[id].length);
           length = decodeByteLevelInto(v.tokens[id], bytes, at);
+        }
+        if (length < 0) {
+          // text pieces (#pieceFor's first two cases: special tokens, and SPM/WPM/UGM/escaping
+          // words with U+2581 as a space) written in place, no array per token
+          const attr = v.attrs[id];
+          const special = (attr & (ATTR.UNKNOWN | ATTR.CONTROL | ATTR.USER_DEFINED)) !== 0;
+          if (
+            special ||
+            ((attr & ATTR.NORMAL) !== 0 && (this.type !== "bpe" || this.#escapeWhitespaces))
+          ) {
+            const text = v.tokens[id];
+            room(at + 3 * text.length);
+            length = utf8Into(text, bytes, at, !special) - at;
+          }
         }
         if (length < 0) {
           const piece = this.#pieceFor(id);
