@@ -28,15 +28,18 @@ export interface KernelChoice {
    * model's projections; absent in older records and where only one level was timed.
    */
   promptLevel?: InferLevel;
-  /** Median ms of that batch timing at `promptLevel`. */
+  /** Fastest ms of that batch timing at `promptLevel` ({@link timeInterleaved}). */
   promptMs?: number;
   /** Worker threads. */
   threads: number;
-  /** Median ms of one decode step when it was timed. */
+  /** Fastest ms of one decode step when it was timed ({@link timeInterleaved}). */
   msPerToken: number;
-  /** Run-to-run spread of the winner's samples (max − min of the kept samples), ms. */
+  /** Spread of the winner's samples (max − min of the fastest half, {@link timingOf}), ms. */
   spreadMs?: number;
-  /** Median ms of the second-fastest variant (absent when only one was timed). */
+  /**
+   * Fastest ms of the best variant other than the chosen one (absent when only one was timed);
+   * below `msPerToken` when a preferred variant was kept within {@link MIN_MARGIN}.
+   */
   runnerUpMs?: number;
   /** Spread of the runner-up's samples, ms. */
   runnerUpSpreadMs?: number;
@@ -50,7 +53,9 @@ export interface KernelChoice {
 
 /**
  * A win this close to the runner-up (relative to the winner's time) is treated as noise even
- * when the measured spreads are smaller: 3 % is below what a 3-sample timing resolves reliably.
+ * when the measured spreads are smaller: 3 % is below what a few samples resolve reliably on a
+ * shared machine. Both tunings also switch away from the preferred variant only for a win above it
+ * ({@link chooseTimed}).
  */
 export const MIN_MARGIN = 0.03;
 /**
@@ -133,20 +138,104 @@ export function choiceDoubt(
   return null;
 }
 
+/** Timed rounds of a tuning (each variant once per round, after an untimed warm-up round). */
+export const TUNE_ROUNDS = 8;
 /**
- * Median and spread (max − min) of a few timing samples, ms.
+ * A variant whose first timed sample is more than this many times the round's fastest is dropped
+ * from the later rounds: timing it again (scalar decoding, 5–7× slower) would cost most of the
+ * tuning. Wide, because one sample under load can take twice its time (seen on a busy 2-core
+ * machine: AVX-512 at 243 ms against AVX2's 155 in a round, then 10 % faster over the rest).
+ */
+export const DROP_FACTOR = 3;
+
+/** A variant's timing by {@link timeInterleaved}. */
+export interface TimedVariant<T> {
+  /** The variant timed. */
+  variant: T;
+  /** Its fastest sample, ms: the robust estimate on a shared machine. */
+  ms: number;
+  /**
+   * Spread of the samples the estimate rests on: max − min of the fastest half (rounded up) of
+   * its samples, ms. The slow tail under load is other jobs' time, not the variant's.
+   */
+  spreadMs: number;
+  /** Its samples in the order taken, ms. */
+  samples: number[];
+}
+
+/**
+ * The fastest sample and the spread of the fastest half of `samples` (see {@link TimedVariant}).
  *
  * @example
  * ```ts
  * import { timingOf } from "./kernel_choice.ts";
- * timingOf([10, 12, 11]); // { ms: 11, spreadMs: 2 }
+ * timingOf([12, 10, 30, 11, 40]); // { ms: 10, spreadMs: 2 }
  * ```
  */
 export function timingOf(samples: readonly number[]): { ms: number; spreadMs: number } {
   const s = [...samples].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  const ms = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-  return { ms, spreadMs: s[s.length - 1] - s[0] };
+  const half = s.slice(0, Math.ceil(s.length / 2));
+  return { ms: s[0], spreadMs: half[half.length - 1] - s[0] };
+}
+
+/**
+ * Times `variants` the way both tunings (one-token steps and prompt batches) do on a shared
+ * machine: an untimed warm-up round, then {@link TUNE_ROUNDS} rounds with the variants interleaved
+ * within each round (so a busy spell hits all of them), each variant's fastest sample kept, and
+ * after the first timed round the variants slower than {@link DROP_FACTOR} × that round's fastest
+ * left out. `measure(v)` runs one step of variant `v` and returns its ms. Fastest first.
+ *
+ * @example
+ * ```ts
+ * import { timeInterleaved } from "./kernel_choice.ts";
+ * const timed = timeInterleaved(["a", "b"], (v) => (v === "a" ? 5 : 3));
+ * timed[0].variant; // "b"
+ * ```
+ */
+export function timeInterleaved<T>(
+  variants: readonly T[],
+  measure: (variant: T) => number,
+  rounds = TUNE_ROUNDS,
+): TimedVariant<T>[] {
+  const all = variants.map((variant) => ({ variant, samples: [] as number[] }));
+  for (const v of all) measure(v.variant); // warm-up: pages, caches, branch predictors
+  let live = all;
+  for (let round = 0; round < rounds; round++) {
+    for (const v of live) {
+      v.samples.push(measure(v.variant));
+    }
+    if (round === 0) {
+      const best = Math.min(...live.map((v) => v.samples[0]));
+      live = live.filter((v) => v.samples[0] <= best * DROP_FACTOR);
+    }
+  }
+  return all
+    .map((v) => ({ variant: v.variant, ...timingOf(v.samples), samples: v.samples }))
+    .sort((a, b) => a.ms - b.ms);
+}
+
+/**
+ * The selection rule of both tunings: the fastest of `timed` (fastest first), unless the fastest
+ * variant that `preferred` accepts is within {@link MIN_MARGIN} of it (then that one: another
+ * variant only for a clear win). `runnerUp` is the fastest other variant, for the record (faster
+ * than the choice when the preferred one was kept).
+ *
+ * @example
+ * ```ts
+ * import { chooseTimed } from "./kernel_choice.ts";
+ * const t = (variant: string, ms: number) => ({ variant, ms, spreadMs: 0, samples: [ms] });
+ * chooseTimed([t("avx2", 99), t("avx512", 100)], (v) => v === "avx512").choice.variant; // "avx512"
+ * chooseTimed([t("avx2", 90), t("avx512", 100)], (v) => v === "avx512").choice.variant; // "avx2"
+ * ```
+ */
+export function chooseTimed<T>(
+  timed: readonly TimedVariant<T>[],
+  preferred: (variant: T) => boolean = () => false,
+): { choice: TimedVariant<T>; runnerUp?: TimedVariant<T> } {
+  const fastest = timed[0];
+  const kept = timed.find((t) => preferred(t.variant));
+  const choice = kept && fastest.ms > kept.ms * (1 - MIN_MARGIN) ? kept : fastest;
+  return { choice, runnerUp: timed.find((t) => t !== choice) };
 }
 
 /**

@@ -35,11 +35,12 @@ import {
 import {
   cachedKernelChoice,
   choiceDoubt,
+  chooseTimed,
   kernelChoiceKey,
   kernelEnvironment,
-  MIN_MARGIN,
   saveKernelChoice,
-  timingOf,
+  type TimedVariant,
+  timeInterleaved,
 } from "./kernel_choice.ts";
 import { openModelFile } from "../load/open.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
@@ -71,9 +72,6 @@ import {
  * a 2B model.
  */
 export const PROMPT_TUNE_TOKENS = 16;
-
-/** Timed rounds of the prompt tuning (each level once per round, after a warm-up round). */
-export const PROMPT_TUNE_ROUNDS = 5;
 
 /**
  * What an {@link InferenceModel} runs on: the metadata, the tensor directory and each tensor's
@@ -683,9 +681,11 @@ export class InferenceModel implements Disposable {
   }
 
   /**
-   * The adaptive kernel manager: times a few one-token decode steps on this model's real shapes
-   * for every available SIMD level (scalar, AVX2, AVX-512 VNNI) and thread count (1 and all
-   * hardware threads), keeps the fastest, and resets the KV cache. Prompts are timed apart: the
+   * The adaptive kernel manager: times one-token decode steps on this model's real shapes for
+   * every available SIMD level (scalar, AVX2, AVX-512 VNNI) and thread count (1 and all hardware
+   * threads), interleaved over a few rounds ({@link timeInterleaved}), keeps the fastest — the best
+   * level unless another wins by more than `MIN_MARGIN` ({@link chooseTimed}) — and resets the KV
+   * cache. Prompts are timed apart: the
    * first block's projections on a {@link PROMPT_TUNE_TOKENS}-token batch at each SIMD level (at
    * the chosen thread count); when another level wins there, batches run at it
    * ({@link InferenceModel.promptLevel}). When both are tuned, the choice
@@ -731,44 +731,37 @@ export class InferenceModel implements Disposable {
     const levels = tuneLevels ? native.levels : [native.level];
     const hw = navigator.hardwareConcurrency ?? 1;
     const threadCounts = tuneThreads ? [...new Set([1, hw])] : [this.threads];
-    const timed: { level: InferLevel; threads: number; ms: number; spreadMs: number }[] = [];
     this.reset();
-    this.forward([0]); // warm the pages
-    for (const level of levels) {
-      native.setLevel(level);
-      for (const n of threadCounts) {
-        native.setThreads(n);
-        const samples: number[] = [];
-        for (let rep = 0; rep < 3; rep++) {
-          const t0 = performance.now();
-          this.forward([0]);
-          samples.push(performance.now() - t0);
-        }
-        timed.push({ level, threads: n, ...timingOf(samples) });
-      }
-    }
-    timed.sort((a, b) => a.ms - b.ms);
-    const choice = timed[0];
-    const runnerUp = timed[1];
+    // one-token steps: every (level, threads) pair, interleaved; the best level unless another
+    // wins by more than MIN_MARGIN (one noisy sample cannot pin a slower level)
+    const variants = levels.flatMap((level) => threadCounts.map((threads) => ({ level, threads })));
+    const timed = timeInterleaved(variants, (v) => {
+      native.setLevel(v.level);
+      native.setThreads(v.threads);
+      const t0 = performance.now();
+      this.forward([0]);
+      return performance.now() - t0;
+    });
+    const best = levels[levels.length - 1];
+    const { choice: decode, runnerUp } = chooseTimed(timed, (v) => v.level === best);
+    const choice = { ...decode.variant, ms: decode.ms, spreadMs: decode.spreadMs };
     this.reset();
     this.threads = native.setThreads(choice.threads);
-    // prompts: the ternary/int8 products of a batch are timed on their own at each SIMD level
+    // prompts: the ternary/int8 products of a batch are timed on their own at each SIMD level,
+    // the decode level kept unless another wins by more than MIN_MARGIN
     const timedPrompt = tuneLevels ? this.#timePromptLevels(levels) : [];
-    // another level than the decode one only for a clear win (MIN_MARGIN)
-    const atDecode = timedPrompt.find((p) => p.level === choice.level);
-    const prompt = timedPrompt[0] && atDecode &&
-        timedPrompt[0].ms > atDecode.ms * (1 - MIN_MARGIN)
-      ? [atDecode]
-      : timedPrompt;
+    const prompt = timedPrompt.length
+      ? [chooseTimed(timedPrompt, (l) => l === choice.level).choice]
+      : [];
     native.setLevel(choice.level);
-    this.promptLevel = prompt[0] && prompt[0].level !== choice.level ? prompt[0].level : null;
+    this.promptLevel = prompt[0] && prompt[0].variant !== choice.level ? prompt[0].variant : null;
     const retuned = cached && doubt !== "no stored choice" ? `re-tuned: ${doubt}; ` : "";
     this.kernelInfo = describe(`${retuned}tuned: ${choice.ms.toFixed(1)} ms/token`) +
       this.#promptInfo();
     if (cacheable) {
       saveKernelChoice(key, {
         level: choice.level,
-        promptLevel: prompt[0]?.level ?? choice.level,
+        promptLevel: prompt[0]?.variant ?? choice.level,
         ...(prompt[0] ? { promptMs: prompt[0].ms } : {}),
         threads: this.threads,
         msPerToken: choice.ms,
@@ -792,13 +785,12 @@ export class InferenceModel implements Disposable {
    * Times the projections of the first block (all but the attention output) on a
    * {@link PROMPT_TUNE_TOKENS}-token batch at each level of `levels` (scalar left out when a SIMD
    * level is there: it is an order of magnitude slower on batches and would take seconds), at the
-   * thread count in use: {@link PROMPT_TUNE_ROUNDS} rounds after a warm-up one, the levels
-   * interleaved within each round so a busy spell of the machine hits all of them, and each level's
-   * fastest sample kept (descheduling and other jobs only ever add time: the minimum is the
-   * robust estimate on a shared machine, where a median of 3 once picked a 3× slower level);
-   * fastest first. Uses the arena's buffers (their contents are scratch between forward calls).
+   * thread count in use, by {@link timeInterleaved} (the one-token steps are timed the same way:
+   * interleaved rounds after a warm-up one, each level's fastest sample kept — descheduling and
+   * other jobs only ever add time, and a median of 3 once picked a 3× slower level); fastest
+   * first. Uses the arena's buffers (their contents are scratch between forward calls).
    */
-  #timePromptLevels(levels: readonly InferLevel[]): { level: InferLevel; ms: number }[] {
+  #timePromptLevels(levels: readonly InferLevel[]): TimedVariant<InferLevel>[] {
     const native = this.#native;
     const n = Math.min(PROMPT_TUNE_TOKENS, this.maxBatch);
     const candidates = levels.length > 1 ? levels.filter((l) => l !== "scalar") : [];
@@ -818,19 +810,15 @@ export class InferenceModel implements Disposable {
       staleActs(this.#actsFf);
       this.#matmul(blk.down, g, n, this.#o, this.#actsFf);
     };
-    const timed = candidates.map((level) => ({ level, ms: Infinity }));
-    for (let round = 0; round <= PROMPT_TUNE_ROUNDS; round++) {
-      for (const entry of timed) {
-        native.setLevel(entry.level);
-        const t0 = performance.now();
-        once();
-        const ms = performance.now() - t0;
-        if (round > 0) entry.ms = Math.min(entry.ms, ms);
-      }
-    }
+    const timed = timeInterleaved(candidates, (level) => {
+      native.setLevel(level);
+      const t0 = performance.now();
+      once();
+      return performance.now() - t0;
+    });
     staleActs(this.#actsEmbd);
     staleActs(this.#actsFf);
-    return timed.sort((a, b) => a.ms - b.ms);
+    return timed;
   }
 
   /**
