@@ -738,6 +738,7 @@ export class InferenceModel implements Disposable {
     const timed = timeInterleaved(variants, (v) => {
       native.setLevel(v.level);
       native.setThreads(v.threads);
+      if (this.position >= this.contextLength) this.reset(); // a short context: start it again
       const t0 = performance.now();
       this.forward([0]);
       return performance.now() - t0;
