@@ -7,13 +7,30 @@
  * @module
  */
 
-import type { StringScan } from "../src/gguf/parse.ts";
 import { nativeLibrary, nativeLibraryOpen } from "./native.ts";
+
+/**
+ * Scans strings `first..n-1` of a string array at `pos` in `bytes[0, length)`: records where each
+ * starts in `bounds` and stops before the first one it cannot accept (bytes not all buffered, too
+ * long, not UTF-8). Returns the index it stopped at and the position after the last string.
+ * The same shape as gguf's `StringScan` (src/gguf/parse.ts), declared here because `ffi/` sits
+ * below `gguf/` and may not import it (tests/layers_test.ts).
+ */
+export type NativeStringScan = (
+  bytes: Uint8Array,
+  length: number,
+  pos: number,
+  first: number,
+  n: number,
+  bigEndian: boolean,
+  maxLength: number,
+  bounds: Uint32Array | Float64Array,
+) => { next: number; pos: number };
 
 const BIG_ENDIAN = 1;
 const F64_BOUNDS = 2;
 
-let scan: StringScan | undefined;
+let scan: NativeStringScan | undefined;
 
 /**
  * The native scan when the kernel library is open in this process (`load` opens it to guard its
@@ -34,7 +51,7 @@ let scan: StringScan | undefined;
  * }
  * ```
  */
-export function nativeStringScan(): StringScan | null {
+export function nativeStringScan(): NativeStringScan | null {
   if (scan !== undefined) return scan;
   if (!nativeLibraryOpen()) return null;
   const lib = nativeLibrary();
