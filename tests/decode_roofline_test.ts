@@ -10,6 +10,7 @@ import { InferenceModel } from "../src/infer/model.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 import { selectBenches } from "../src/bench/suite.ts";
+import { parseCpuTimes, stealNote, stealShare } from "../src/common/cpu_steal.ts";
 
 const levels = supportedSimdLevels();
 /** Every test needs the native library (the probes are C). */
@@ -138,6 +139,13 @@ Deno.test({
       const again = d.bytesPerToken * out.generationTokensPerSecond / d.bandwidthBytesPerSecond;
       assert.ok(Math.abs(again - d.fractionOfBandwidth) < 2e-3, `${again}`);
       assert.ok(d.roofline.int8MacsPerToken > 0 && d.roofline.kernelBytesPerSecond > 0);
+      // the hypervisor's share during generation: a number in [0, 1] wherever /proc/stat is
+      if (Deno.build.os === "linux") {
+        assert.ok(
+          d.stealFraction !== null && d.stealFraction >= 0 && d.stealFraction <= 1,
+          `${d.stealFraction}`,
+        );
+      } else assert.equal(d.stealFraction, null);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -146,4 +154,26 @@ Deno.test({
 
 Deno.test("bench --only decode selects the decode group alone", () => {
   assert.deepEqual(selectBenches("decode").map((b) => b.id), ["decode"]);
+});
+
+Deno.test("hypervisor steal: the share of /proc/stat's cpu line between two readings", () => {
+  // two readings of a 2-vCPU guest 8 s apart (100 ticks/s: 1600 ticks of CPU time), 200 stolen;
+  // the per-CPU lines and the guest columns (already inside user/nice) must not count
+  const at = (user: number, idle: number, steal: number) =>
+    `cpu  ${user} 2301043 291661 ${idle} 5217 0 1520 ${steal} 777 0\n` +
+    `cpu0 306641 1150156 145327 217811 1094 0 247 48358 0 0\nintr 123 4 5\nctxt 99\n`;
+  const a = parseCpuTimes(at(636978, 406515, 96705))!;
+  assert.deepEqual(a, {
+    steal: 96705,
+    total: 636978 + 2301043 + 291661 + 406515 + 5217 + 0 + 1520 + 96705,
+  });
+  const b = parseCpuTimes(at(636978 + 1100, 406515 + 300, 96705 + 200))!;
+  assert.equal(stealShare(a, b), 200 / 1600);
+  assert.equal(stealShare(a, a), 0, "no tick passed: no steal seen");
+  assert.equal(stealShare(null, b), null);
+  assert.equal(parseCpuTimes("cpu0 1 2 3 4 5 6 7 8\n"), null, "no aggregate line");
+  assert.equal(parseCpuTimes("cpu  1 2 3 4 5 6 7\n"), null, "no steal field");
+  assert.equal(stealNote(0.125), "; hypervisor steal 13 %");
+  assert.equal(stealNote(0.009), "");
+  assert.equal(stealNote(null), "");
 });

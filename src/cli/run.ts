@@ -9,6 +9,7 @@ count (the "decode" object of --json; probing takes about 0.3 s after the run).
  */
 
 import { processMemory } from "../load/memory.ts";
+import { stealMeter, stealNote } from "../common/cpu_steal.ts";
 import { type DecodeRoofline, decodeRoofline } from "../infer/decode_roofline.ts";
 import { fitRunShape, type FittedRunShape, planRunMemory } from "../infer/run_memory.ts";
 import { readModelConfig } from "../infer/config.ts";
@@ -255,6 +256,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     if (!values.json && s) Deno.stdout.writeSync(new TextEncoder().encode(s));
   };
   let written = 0;
+  // the hypervisor's share of the CPUs' time during generation (from the first token on, as
+  // generation tok/s is timed)
+  let steal: (() => number | null) | undefined;
   const completion = await engine.complete(promptIds, {
     maxTokens,
     temperature,
@@ -263,10 +267,12 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     seed,
     stopOnEos: !values["no-eos"],
     onToken: (_id, piece) => {
+      steal ??= stealMeter();
       written += piece.length;
       write(piece);
     },
   });
+  const stealFraction = steal?.() ?? null;
   write(completion.text.slice(written)); // the decoder's tail (a split character at the end)
   write("\n");
   const result = { tokens: completion.tokens, ...completion.stats };
@@ -331,7 +337,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       generationTokensPerSecond: round(result.generationTokensPerSecond),
       peakRssBytes: peak,
       memory,
-      ...(roofline ? { decode: decodeJson(roofline) } : {}),
+      ...(roofline ? { decode: decodeJson(roofline, stealFraction) } : {}),
     }));
   } else {
     out(
@@ -367,13 +373,13 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
         formatBytes(peak)
       } (planned ÷ measured ${memory.plannedToMeasured})`,
     );
-    if (roofline) out(decodeLine(roofline));
+    if (roofline) out(decodeLine(roofline, stealFraction));
   }
   return 0;
 }
 
-/** The `decode` object of `run --json`. */
-function decodeJson(r: DecodeRoofline) {
+/** The `decode` object of `run --json` (`steal`: the hypervisor's share during generation). */
+function decodeJson(r: DecodeRoofline, steal: number | null) {
   const { kvCache, projections, head, norms, embeddingRow } = r.bytes;
   return {
     threads: r.threads,
@@ -384,6 +390,7 @@ function decodeJson(r: DecodeRoofline) {
     bandwidthBytesPerSecond: Math.round(r.bandwidthBytesPerSecond),
     fractionOfBandwidth: Math.round(r.fractionOfBandwidth * 1000) / 1000,
     bandwidthBoundTokensPerSecond: round(r.bandwidthBoundTokensPerSecond),
+    stealFraction: steal === null ? null : Math.round(steal * 1000) / 1000,
     roofline: {
       int8MacsPerToken: r.ops.int8Macs,
       f32FmasPerToken: r.ops.f32Fmas,
@@ -398,8 +405,11 @@ function decodeJson(r: DecodeRoofline) {
   };
 }
 
-/** One line: bytes per token × tok/s against the measured bandwidth, and the ceilings. */
-function decodeLine(r: DecodeRoofline): string {
+/**
+ * One line: bytes per token × tok/s against the measured bandwidth, the ceilings, and the
+ * hypervisor's steal during generation when it reached 1 %.
+ */
+function decodeLine(r: DecodeRoofline, steal: number | null): string {
   const gb = (b: number) => (b / 1e9).toFixed(1);
   return `decode: ${(r.bytesPerToken / 1e6).toFixed(1)} MB/token × ${
     r.tokensPerSecond.toFixed(1)
@@ -413,7 +423,7 @@ function decodeLine(r: DecodeRoofline): string {
     r.kernelBoundTokensPerSecond > 0
       ? `, I2_S kernel ${r.kernelBoundTokensPerSecond.toFixed(1)} tok/s`
       : ""
-  } (${r.bound}-bound)`;
+  } (${r.bound}-bound)${stealNote(steal)}`;
 }
 
 function round(v: number): number {

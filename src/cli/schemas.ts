@@ -314,6 +314,10 @@ export const RunJsonSchema = z.looseObject({
       "bytesPerToken × generation tok/s ÷ bandwidth",
     ),
     bandwidthBoundTokensPerSecond: z.number().nonnegative(),
+    stealFraction: z.number().min(0).max(1).nullable().describe(
+      "the hypervisor's share of the CPUs' time during generation (/proc/stat steal); " +
+        "null off Linux or when unreadable",
+    ),
     roofline: z.strictObject({
       int8MacsPerToken: count(),
       f32FmasPerToken: count(),
