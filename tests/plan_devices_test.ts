@@ -4,12 +4,12 @@ import {
   cudaDevices,
   detectDevices,
   loadDevices,
-  parseDeviceFile,
   parseDeviceSpec,
   parseMemInfo,
   readCgroupLimit,
   readNumaNodes,
 } from "../src/plan/devices.ts";
+import { parseDeviceFile } from "../src/plan/device_file.ts";
 import { PlanError } from "../src/plan/errors.ts";
 import { parseSize, SizeError } from "../src/common/size.ts";
 

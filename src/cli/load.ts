@@ -12,10 +12,7 @@ import type { MemoryReport } from "../load/memory_report.ts";
 import { openGguf } from "../pipeline/open.ts";
 import type { PlacementPlan } from "../plan/strategies.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
-import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
 import { faultGuard } from "../../ffi/fault_guard.ts";
-import { uploadTensorsToCuda } from "../gpu/place.ts";
-import { measureMemcpyBandwidth } from "../bench/machine.ts";
 import {
   bold,
   CancelledError,
@@ -144,9 +141,12 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   if (gpuAs !== "quantized" && gpuAs !== "f16" && gpuAs !== "f32") {
     throw new UsageError(`--gpu-as must be quantized, f16 or f32, got "${gpuAs}"`);
   }
-  if (gpu && cudaRuntime() === null) {
+  // The CUDA modules and the bandwidth probe are imported only for the flags that use them:
+  // a plain load starts faster without them (tests/startup_imports_test.ts keeps it so).
+  const cuda = gpu ? await import("../../ffi/cuda.ts") : undefined;
+  if (cuda && cuda.cudaRuntime() === null) {
     throw new Error(
-      `${file}: cannot use ${device}: ${cudaUnavailableReason() ?? "no CUDA runtime"}`,
+      `${file}: cannot use ${device}: ${cuda.cudaUnavailableReason() ?? "no CUDA runtime"}`,
     );
   }
   let budget: number | undefined;
@@ -165,6 +165,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
   } catch { /* signals unavailable */ }
   let monitor: PerfMonitor | undefined;
   if (values.profile) {
+    const { measureMemcpyBandwidth } = await import("../bench/machine.ts");
     const floor = measureMemcpyBandwidth(32 * 1024 * 1024, 3) / 2;
     monitor = new PerfMonitor({ minBytesPerSec: { batch: floor } });
   }
@@ -223,6 +224,7 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       const names = plan?.tensors
         ? plan.tensors.filter((t) => t.device === device).map((t) => t.name)
         : loaded.model.tensors.map((t) => t.name);
+      const { uploadTensorsToCuda } = await import("../gpu/place.ts");
       using placed = uploadTensorsToCuda(
         { tensors: loaded.model.tensors, tensorData: (n) => loaded.tensorData(n) },
         names,

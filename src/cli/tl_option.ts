@@ -5,7 +5,7 @@
  * @module
  */
 
-import { readKernelConfigIni, type TlConfigFile } from "../quant/tl_config.ts";
+import type { TlConfigFile } from "../quant/tl_config.ts";
 
 /** The help line of `--tl-config`. */
 export const TL_CONFIG_HELP =
@@ -22,6 +22,8 @@ export const TL_CONFIG_HELP =
  */
 export async function tlConfigOption(path: string | undefined): Promise<TlConfigFile | undefined> {
   if (path === undefined) return undefined;
+  // imported only when the flag is given (start-up time of every command that offers it)
+  const { readKernelConfigIni } = await import("../quant/tl_config.ts");
   try {
     return await readKernelConfigIni(path);
   } catch (error) {

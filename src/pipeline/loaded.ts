@@ -9,14 +9,14 @@
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
 import type { CudaPlacement } from "../gpu/place.ts";
-import { Engine, type EngineOptions } from "../infer/engine.ts";
+import type { Engine, EngineOptions } from "../infer/engine.ts";
 import type { LoadResult } from "../load/loader.ts";
 import { LoadError } from "../load/errors.ts";
 import type { ModelFile } from "../load/open.ts";
 import type { LoadPlan } from "../load/plan.ts";
 import type { PlacementPlan } from "../plan/strategies.ts";
 import type { ValidationReport } from "../validate/report.ts";
-import { validateModel, type ValidateOptions } from "../validate/validate.ts";
+import type { ValidateOptions } from "../validate/validate.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
 
 /** The tensors uploaded to one GPU. */
@@ -150,6 +150,8 @@ export class LoadedModel implements LoadResult {
    */
   async validate(options: ValidateOptions = {}): Promise<ValidationReport> {
     this.#checkOpen();
+    // imported here, not at the top: `bitload load` and `inspect` never validate (start-up time)
+    const { validateModel } = await import("../validate/validate.ts");
     return await validateModel(this.#result.model, options);
   }
 
@@ -163,9 +165,11 @@ export class LoadedModel implements LoadResult {
    * const out = await engine.complete("Hello", { maxTokens: 16, temperature: 0 });
    * ```
    */
-  // deno-lint-ignore require-await
   async engine(options: EngineOptions = {}): Promise<Engine> {
     this.#checkOpen();
+    // imported here, not at the top: the engine pulls in the tokenizer and every inference
+    // module, which a load alone never needs (start-up time)
+    const { Engine } = await import("../infer/engine.ts");
     return Engine.create({
       metadata: this.metadata,
       tensors: this.tensors,

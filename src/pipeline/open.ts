@@ -15,8 +15,7 @@
 
 import type { GgufFile, GgufModel, GgufTensorInfo } from "../gguf/model.ts";
 import type { GgufSource } from "../gguf/reader.ts";
-import { cudaRuntime, cudaUnavailableReason } from "../../ffi/cuda.ts";
-import { type CudaPlacement, uploadTensorsToCuda } from "../gpu/place.ts";
+import type { CudaPlacement } from "../gpu/place.ts";
 import { LoadError } from "../load/errors.ts";
 import { type LoadOptions, ProgressiveLoader } from "../load/loader.ts";
 import { type ModelFile, openModelFile, type TensorAccessOptions } from "../load/open.ts";
@@ -139,7 +138,8 @@ export class GgufHandle implements GgufModel, AsyncDisposable, Disposable {
         path: this.source,
       });
     }
-    const gpu = plan ? gpuTargets(this.file, plan) : undefined;
+    // the CUDA modules are imported only for a plan (start-up time of a plain load)
+    const gpu = plan ? gpuTargets(this.file, plan, await import("../../ffi/cuda.ts")) : undefined;
     const result = await new ProgressiveLoader(this.file, {
       ...loadOptions,
       resident: gpu?.uploading.size ? (t) => !gpu.uploading.has(t.name) : undefined,
@@ -147,6 +147,7 @@ export class GgufHandle implements GgufModel, AsyncDisposable, Disposable {
     if (!plan || !gpu) return new LoadedModel(result);
     const placed = new Map<string, CudaPlacement>();
     try {
+      const { uploadTensorsToCuda } = await import("../gpu/place.ts");
       for (const [device, names] of gpu.byDevice) {
         placed.set(
           device,
@@ -201,7 +202,11 @@ function resolveDevices(devices: string | readonly Device[] | undefined): Device
 }
 
 /** What a plan puts on GPUs, split into what can be uploaded here and what stays on the CPU. */
-function gpuTargets(model: ModelFile, plan: PlacementPlan): {
+function gpuTargets(
+  model: ModelFile,
+  plan: PlacementPlan,
+  { cudaRuntime, cudaUnavailableReason }: typeof import("../../ffi/cuda.ts"),
+): {
   byDevice: Map<string, string[]>;
   uploading: Set<string>;
   warnings: string[];

@@ -3,7 +3,8 @@
  * `/proc/meminfo`, capped by the cgroup v2 `memory.max` or v1 `memory.limit_in_bytes` that
  * applies to this process, NUMA nodes from `/sys/devices/system/node`), CUDA devices once the
  * optional CUDA library exists ({@link cudaDevices}), and simulated or remote devices from a
- * spec string (`cpu:32GiB,cuda0:24GiB,rpc:host:50052:16GiB`) or a JSON file validated with zod.
+ * spec string (`cpu:32GiB,cuda0:24GiB,rpc:host:50052:16GiB`) or a JSON file validated with zod
+ * (`./device_file.ts`, imported only when a `.json` file is read: zod costs start-up time).
  *
  * Every reader takes a root directory so tests can point it at fixture trees.
  *
@@ -12,10 +13,9 @@
 
 import { parseSize, SizeError } from "../common/size.ts";
 import { PlanError } from "./errors.ts";
-import { cudaDevices as probeCudaDevices } from "../../ffi/cuda.ts";
+import { cudaDevices as probeCudaDevices } from "../../ffi/cuda_open.ts";
 import { readSmallTextFile } from "../../ffi/libc.ts";
 import { join } from "node:path";
-import { z } from "npm:zod@^4";
 
 /** What kind of memory a device has: host RAM, a local CUDA GPU, or a llama.cpp RPC server. */
 export type DeviceKind = "cpu" | "cuda" | "rpc";
@@ -52,26 +52,6 @@ export interface Device {
 
 /** One device as written in a `--devices FILE.json`: a {@link Device} without the derived fields. */
 export type DeviceJson = Omit<Device, "numaNodes" | "source">;
-
-/** zod schema of one device in a `--devices FILE.json`. */
-export const DeviceSchema: z.ZodType<DeviceJson> = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "device names are letters, digits and _.:-"),
-  kind: z.enum(["cpu", "cuda", "rpc"]),
-  totalBytes: z.number().int().nonnegative(),
-  freeBytes: z.number().int().nonnegative(),
-  bandwidth: z.number().positive().optional(),
-  host: z.string().regex(/^[^\s:]+:\d{1,5}$/, "host is host:port").optional(),
-}).refine((d) => d.freeBytes <= d.totalBytes, {
-  message: "freeBytes must not exceed totalBytes",
-}).refine((d) => d.kind !== "rpc" || d.host !== undefined, {
-  message: "an rpc device needs host (host:port)",
-});
-
-/** zod schema of a devices file: an array of devices, or `{ "devices": [...] }`. */
-export const DeviceFileSchema: z.ZodType<DeviceJson[] | { devices: DeviceJson[] }> = z.union([
-  z.array(DeviceSchema),
-  z.strictObject({ devices: z.array(DeviceSchema) }),
-]);
 
 /**
  * Parses a device spec: comma-separated `NAME:SIZE` entries, where NAME is `cpu`, `cudaN` or
@@ -148,53 +128,6 @@ export function parseDeviceSpec(spec: string): Device[] {
 }
 
 /**
- * Parses and validates the JSON form of a device list (see {@link DeviceFileSchema}). Throws
- * {@link PlanError} `BAD_DEVICE_FILE` with every problem zod found, prefixed by `source`.
- *
- * @example
- * ```ts
- * import { parseDeviceFile } from "./devices.ts";
- * const devices = parseDeviceFile(
- *   '[{"name":"cpu","kind":"cpu","totalBytes":1000,"freeBytes":800}]',
- * );
- * devices[0].freeBytes; // 800
- * ```
- */
-export function parseDeviceFile(text: string, source = "devices file"): Device[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PlanError("BAD_DEVICE_FILE", `Cannot parse ${source}: ${(e as Error).message}`, {
-      cause: e,
-    });
-  }
-  // Parse with the branch the input is meant for, so errors name fields, not "invalid union".
-  const r = Array.isArray(json)
-    ? z.array(DeviceSchema).safeParse(json)
-    : z.strictObject({ devices: z.array(DeviceSchema) }).safeParse(json);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: ${issues.join("; ")}`);
-  }
-  const devices: Device[] = (Array.isArray(r.data) ? r.data : r.data.devices).map((d) => ({
-    ...d,
-    source,
-  }));
-  const names = new Set<string>();
-  for (const d of devices) {
-    if (names.has(d.name)) {
-      throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: "${d.name}" appears twice`);
-    }
-    names.add(d.name);
-  }
-  if (devices.filter((d) => d.kind === "cpu").length > 1) {
-    throw new PlanError("BAD_DEVICE_FILE", `Invalid ${source}: more than one cpu device`);
-  }
-  return devices;
-}
-
-/**
  * Reads `--devices` input: a `.json` path (read and validated) or a spec string.
  *
  * @example
@@ -205,6 +138,7 @@ export function parseDeviceFile(text: string, source = "devices file"): Device[]
  */
 export async function loadDevices(specOrPath: string): Promise<Device[]> {
   if (/\.json$/i.test(specOrPath)) {
+    const { parseDeviceFile } = await import("./device_file.ts");
     return parseDeviceFile(await Deno.readTextFile(specOrPath), specOrPath);
   }
   return parseDeviceSpec(specOrPath);

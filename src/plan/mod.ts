@@ -22,12 +22,12 @@ export {
   loadDevices,
   type MemInfo,
   type NumaNode,
-  parseDeviceFile,
   parseDeviceSpec,
   parseMemInfo,
   readCgroupLimit,
   readNumaNodes,
 } from "./devices.ts";
+export { parseDeviceFile } from "./device_file.ts";
 export { PlanError, type PlanErrorCode } from "./errors.ts";
 export { parseSize, SizeError, type SizeErrorCode } from "../common/size.ts";
 export {
