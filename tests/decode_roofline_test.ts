@@ -5,7 +5,9 @@ import { supportedSimdLevels } from "../ffi/native.ts";
 import { RunJsonSchema } from "../src/cli/schemas.ts";
 import { openModelFile } from "../src/load/open.ts";
 import { decodeBytesPerToken, decodeOpsPerToken } from "../src/infer/decode_bytes.ts";
-import { decodeRoofline } from "../src/infer/decode_roofline.ts";
+import { bandwidthSpan, decodeRoofline, readBandwidth } from "../src/infer/decode_roofline.ts";
+import { bandwidthKey } from "../src/infer/bandwidth_cache.ts";
+import { nativeLibrary } from "../ffi/native.ts";
 import { InferenceModel } from "../src/infer/model.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
@@ -101,13 +103,27 @@ Deno.test({
 });
 
 Deno.test({
-  name: "run --json: the decode object (bytes per token, measured bandwidth, fraction, roofline)",
+  name: "run --json: the decode object (bytes per token, bandwidth measured or stored, fraction)",
   ignore: noNative,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "bitload-decode-run-" });
     try {
       const path = join(dir, "m.gguf");
       await synthesizeBitnetModel(path, SHAPE);
+      // a cache directory of its own (the built library named, so nothing is rebuilt there)
+      const lib = nativeLibrary();
+      const env = {
+        BITLOAD_CACHE_DIR: join(dir, "cache"),
+        ...("path" in lib ? { BITLOAD_NATIVE_LIB: lib.path } : {}),
+      };
+      const run = () =>
+        runCli(
+          ["run", path, "--tokens", "1,2,3", "-n", "4", "-t", "1", "--no-eos", "--json"],
+          env,
+        ).then((r) => {
+          assert.equal(r.code, 0, r.stderr);
+          return RunJsonSchema.parse(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).decode!;
+        });
       const r = await runCli([
         "run",
         path,
@@ -121,7 +137,7 @@ Deno.test({
         "f32",
         "--no-eos",
         "--json",
-      ]);
+      ], env);
       assert.equal(r.code, 0, r.stderr);
       const out = RunJsonSchema.parse(JSON.parse(r.stdout.trim().split("\n").at(-1)!));
       const d = out.decode!;
@@ -146,6 +162,29 @@ Deno.test({
           `${d.stealFraction}`,
         );
       } else assert.equal(d.stealFraction, null);
+      // an empty cache: measured now
+      assert.equal(d.bandwidthSource, "measured");
+      assert.ok(Math.abs(Date.parse(d.bandwidthMeasuredAt) - Date.now()) < 600_000);
+      // a stored probe for this machine, thread count, library and span is used as it is…
+      using file = await openModelFile(path);
+      using model = InferenceModel.fromWeights(file, { threads: 1 });
+      const key = bandwidthKey(1, bandwidthSpan(model.weights).byteLength);
+      const store = (record: object) =>
+        Deno.writeTextFile(
+          join(dir, "cache", "read-bandwidth.json"),
+          JSON.stringify({ [key]: record }),
+        );
+      const at = "2026-01-02T03:04:05.000Z";
+      await store({ bytesPerSecond: 1.25e9, measuredAt: at, stealFraction: 0.01 });
+      const cached = await run();
+      assert.equal(cached.bandwidthSource, "cached");
+      assert.equal(cached.bandwidthMeasuredAt, at);
+      assert.equal(cached.bandwidthBytesPerSecond, 1.25e9);
+      // …one taken while the hypervisor stole a large share is measured again, and replaced
+      await store({ bytesPerSecond: 1.25e9, measuredAt: at, stealFraction: 0.4 });
+      const remeasured = await run();
+      assert.equal(remeasured.bandwidthSource, "measured");
+      assert.notEqual(remeasured.bandwidthMeasuredAt, at);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -176,4 +215,20 @@ Deno.test("hypervisor steal: the share of /proc/stat's cpu line between two read
   assert.equal(stealNote(0.125), "; hypervisor steal 13 %");
   assert.equal(stealNote(0.009), "");
   assert.equal(stealNote(null), "");
+});
+
+Deno.test({
+  name: "readBandwidth: fresh measures, otherwise this process's figure is reused",
+  ignore: noNative,
+  fn() {
+    const span = new Uint8Array(4 << 20).fill(3);
+    const first = readBandwidth(span, 1, { fresh: true, store: false });
+    assert.equal(first.source, "measured");
+    assert.ok(first.bytesPerSecond > 0);
+    const reused = readBandwidth(span, 1);
+    assert.equal(reused.source, "cached");
+    assert.equal(reused.measuredAt, first.measuredAt);
+    assert.equal(readBandwidth(span, 1, { fresh: true, store: false }).source, "measured");
+    assert.equal(readBandwidth(new Uint8Array(0), 1).bytesPerSecond, 0);
+  },
 });

@@ -314,6 +314,10 @@ export const RunJsonSchema = z.looseObject({
       "bytesPerToken × generation tok/s ÷ bandwidth",
     ),
     bandwidthBoundTokensPerSecond: z.number().nonnegative(),
+    bandwidthSource: z.enum(["measured", "cached"]).describe(
+      "measured after this run, or the probe stored for this machine, thread count and library",
+    ),
+    bandwidthMeasuredAt: z.string().describe("when the bandwidth was measured (ISO 8601)"),
     stealFraction: z.number().min(0).max(1).nullable().describe(
       "the hypervisor's share of the CPUs' time during generation (/proc/stat steal); " +
         "null off Linux or when unreadable",

@@ -7,9 +7,10 @@
  *
  * The bandwidth is measured by streaming the model's own weight bytes (the working set of a decode
  * step: a small model that fits in the last-level cache is compared with the cache's bandwidth, a
- * large one with DRAM's; at most its first GiB) on the pool's threads; each probe runs once per
- * process and thread count (a 700 MB model takes about 0.2–0.3 s), the instruction rates once per
- * process (about 40 ms).
+ * large one with DRAM's; at most its first GiB) on the pool's threads. A measurement is kept per
+ * machine, thread count, library ABI and span size (`bandwidth_cache.ts`: a 700 MB model's probe
+ * takes 0.25–0.45 s) and measured again when the caller asks (`freshBandwidth`, as `bitload bench
+ * --only decode` does); the instruction rates are measured once per process (about 40 ms).
  *
  * @module
  */
@@ -25,6 +26,8 @@ import {
   type DecodeReads,
 } from "./decode_bytes.ts";
 import type { ModelWeights } from "./model.ts";
+import { bandwidthKey, cachedBandwidth, saveBandwidth } from "./bandwidth_cache.ts";
+import { stealMeter } from "../common/cpu_steal.ts";
 
 /** Passes of the bandwidth probe after its warm-up pass (the fastest is kept). */
 const BANDWIDTH_REPS = 2;
@@ -82,6 +85,10 @@ export interface DecodeRoofline {
   tokensPerSecond: number;
   /** Streaming read bandwidth of the model's weight bytes at {@link threads}, bytes/s. */
   bandwidthBytesPerSecond: number;
+  /** Whether {@link bandwidthBytesPerSecond} was measured by this call or a stored one. */
+  bandwidthSource: "measured" | "cached";
+  /** When the bandwidth was measured (ISO 8601; "" without one). */
+  bandwidthMeasuredAt: string;
   /** bytesPerToken × tokensPerSecond ÷ bandwidth. */
   fractionOfBandwidth: number;
   /** bandwidth ÷ bytesPerToken: the memory bound of tok/s. */
@@ -110,7 +117,19 @@ export interface DecodeRoofline {
   bound: "memory" | "compute";
 }
 
-const bandwidthCache = new Map<string, number>();
+/** A read-bandwidth figure and where it came from. */
+export interface BandwidthReading {
+  /** Streaming read rate, bytes/s (0 without the native library or an empty span). */
+  bytesPerSecond: number;
+  /** `"measured"` by this call, or `"cached"` (this process's or the machine's stored probe). */
+  source: "measured" | "cached";
+  /** When it was measured (ISO 8601; "" without a measurement). */
+  measuredAt: string;
+  /** The hypervisor's share of the CPUs' time during that probe (null: unknown). */
+  stealFraction: number | null;
+}
+
+const bandwidthCache = new Map<string, Omit<BandwidthReading, "source">>();
 let coreRatesCache: CoreRates | undefined;
 const kernelRateCache = new Map<string, number>();
 
@@ -142,23 +161,62 @@ export function weightSpan(weights: ModelWeights): Uint8Array {
 }
 
 /**
- * Streaming read bandwidth of `span` on `threads` pool threads, bytes/s (measured once per
- * process, thread count and span size); 0 without the native library.
+ * The part of a model's weights the bandwidth probe streams: {@link weightSpan}, at most its
+ * first GiB.
  *
  * @example
  * ```ts ignore
- * import { readBandwidth, weightSpan } from "./decode_roofline.ts";
- * readBandwidth(weightSpan(model.weights), 2); // e.g. 1.05e10
+ * import { bandwidthSpan } from "./decode_roofline.ts";
+ * bandwidthSpan(model.weights).byteLength; // ≤ 2 ** 30
  * ```
  */
-export function readBandwidth(span: Uint8Array, threads: number): number {
-  const key = `${threads}:${span.byteLength}`;
-  let rate = bandwidthCache.get(key);
-  if (rate === undefined) {
-    rate = span.byteLength > 0 ? probeReadBandwidth(span, threads, BANDWIDTH_REPS) ?? 0 : 0;
-    bandwidthCache.set(key, rate);
+export function bandwidthSpan(weights: ModelWeights): Uint8Array {
+  const span = weightSpan(weights);
+  return span.subarray(0, Math.min(span.byteLength, BANDWIDTH_MAX_BYTES));
+}
+
+/**
+ * Streaming read bandwidth of `span` on `threads` pool threads. Unless `fresh`, a figure already
+ * measured in this process or stored for this machine (`bandwidth_cache.ts`) is returned as
+ * `"cached"`; otherwise the probe runs (`"measured"`) and, unless `store` is false, its result is
+ * kept for later processes (not when the hypervisor stole too much of the probe). Bytes/s 0
+ * without the native library.
+ *
+ * @example
+ * ```ts ignore
+ * import { bandwidthSpan, readBandwidth } from "./decode_roofline.ts";
+ * readBandwidth(bandwidthSpan(model.weights), 2).bytesPerSecond; // e.g. 1.05e10
+ * readBandwidth(bandwidthSpan(model.weights), 2, { fresh: true }).source; // "measured"
+ * ```
+ */
+export function readBandwidth(
+  span: Uint8Array,
+  threads: number,
+  options: { fresh?: boolean; store?: boolean } = {},
+): BandwidthReading {
+  if (span.byteLength === 0) {
+    return { bytesPerSecond: 0, source: "measured", measuredAt: "", stealFraction: null };
   }
-  return rate;
+  const key = bandwidthKey(threads, span.byteLength);
+  if (!options.fresh) {
+    const known = bandwidthCache.get(key) ?? cachedBandwidth(key);
+    if (known) {
+      bandwidthCache.set(key, known);
+      return { ...known, source: "cached" };
+    }
+  }
+  const steal = stealMeter();
+  const rate = probeReadBandwidth(span, threads, BANDWIDTH_REPS) ?? 0;
+  const reading = {
+    bytesPerSecond: rate,
+    measuredAt: new Date().toISOString(),
+    stealFraction: steal(),
+  };
+  if (rate > 0) {
+    bandwidthCache.set(key, reading);
+    if (options.store !== false) saveBandwidth(key, reading);
+  }
+  return { ...reading, source: "measured" };
 }
 
 /**
@@ -223,7 +281,8 @@ export interface RooflineModel {
 /**
  * Sets a model's measured generation speed against this machine's ceilings at the model's thread
  * count. `contextTokens` is the mean number of positions a measured step attended to (for a run:
- * prompt length + generated tokens / 2). Runs the probes the first time (see the module notes).
+ * prompt length + generated tokens / 2). Runs the probes the first time (see the module notes);
+ * `freshBandwidth` measures the bandwidth again even when a stored figure exists.
  *
  * @example
  * ```ts ignore
@@ -235,6 +294,7 @@ export interface RooflineModel {
 export function decodeRoofline(
   model: RooflineModel,
   measured: { tokensPerSecond: number; contextTokens: number },
+  options: { freshBandwidth?: boolean } = {},
 ): DecodeRoofline {
   const native = inferNative();
   const level: InferLevel = native?.level ?? "scalar";
@@ -242,9 +302,9 @@ export function decodeRoofline(
   const reads = model.decodeReads();
   const bytes = decodeBytesPerToken(reads, model.config, model.kvType, measured.contextTokens);
   const ops = decodeOpsPerToken(reads, model.config, measured.contextTokens);
-  const span = native ? weightSpan(model.weights) : new Uint8Array(0);
-  const probed = span.subarray(0, Math.min(span.byteLength, BANDWIDTH_MAX_BYTES));
-  const bandwidth = native ? readBandwidth(probed, threads) : 0;
+  const probed = native ? bandwidthSpan(model.weights) : new Uint8Array(0);
+  const reading = readBandwidth(probed, threads, { fresh: options.freshBandwidth });
+  const bandwidth = reading.bytesPerSecond;
   const cores = Math.min(threads, navigator.hardwareConcurrency ?? threads);
   const rates = native ? coreRates() : { maddubsYmm: 0, dpbusdYmm: 0, dpbusdZmm: 0, fmaYmm: 0 };
   const integer = reads.projections.filter((p) => !p.float);
@@ -279,6 +339,8 @@ export function decodeRoofline(
     bytesPerToken: bytes.total,
     tokensPerSecond: measured.tokensPerSecond,
     bandwidthBytesPerSecond: bandwidth,
+    bandwidthSource: reading.source,
+    bandwidthMeasuredAt: reading.measuredAt,
     fractionOfBandwidth: bandwidth > 0 ? bytes.total * measured.tokensPerSecond / bandwidth : 0,
     bandwidthBoundTokensPerSecond: bandwidthBound,
     ops,
