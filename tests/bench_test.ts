@@ -11,6 +11,9 @@ import {
   summarize,
 } from "../src/bench/mod.ts";
 import { runCli } from "./support/cli.ts";
+import { fileURLToPath } from "node:url";
+import { kv, writeGguf } from "../src/gguf/mod.ts";
+import { nativeCacheDir } from "../ffi/c_build.ts";
 
 const machine: MachineInfo = {
   cpu: "Test CPU",
@@ -257,5 +260,71 @@ Deno.test("bitload bench smoke: JSON report, save and compare (no timing asserti
     assert.equal(usage.code, 2);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bitload bench --model: the user's model, only ever read (mtime and bytes unchanged)", async () => {
+  const dir = await Deno.makeTempDir();
+  const scratch = await Deno.makeTempDir();
+  try {
+    const model = join(dir, "model.gguf");
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
+    await writeGguf(model, [kv.string("general.architecture", "llama")], [
+      { name: "a.weight", type: "F32", dims: [512, 512], data },
+      { name: "b.weight", type: "F32", dims: [512, 512], data },
+    ]);
+    await Deno.chmod(model, 0o444);
+    const before = await Deno.stat(model);
+    const bytes = await Deno.readFile(model);
+    // Writes allowed only in the bench's own temp dir and the native build cache: opening the
+    // model for writing (even to fsync it, as root, where 0444 does not stop a write) would fail.
+    const cache = nativeCacheDir();
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        `--allow-write=${[scratch, ...(cache ? [cache] : [])].join(",")}`,
+        "--allow-env",
+        "--allow-ffi",
+        "--allow-run",
+        fileURLToPath(new URL("../src/cli/main.ts", import.meta.url)),
+        "bench",
+        "--only",
+        "load",
+        "--model",
+        model,
+        "--json",
+      ],
+      env: { NO_COLOR: "1", TMPDIR: scratch },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, stderr);
+    const rep = parseBenchReport(JSON.parse(new TextDecoder().decode(r.stdout)));
+    const ids = rep.metrics.map((m) => m.id);
+    for (const id of ["load.model.vs_cat", "load.model.cold.vs_dd", "load.model.pmd_share"]) {
+      assert.ok(ids.includes(id), `${id} in ${ids}`);
+    }
+    assert.ok(!ids.includes("load.mmap.ms"), "no generated file with --model");
+    const warm = rep.metrics.find((m) => m.id === "load.model.vs_cat")!;
+    assert.ok(warm.skipped || (warm.value > 0 && warm.peer!.name.startsWith("cat")));
+    const cold = rep.metrics.find((m) => m.id === "load.model.cold.vs_dd")!;
+    assert.ok(cold.skipped || cold.value > 0, JSON.stringify(cold));
+    const pmd = rep.metrics.find((m) => m.id === "load.model.pmd_share")!;
+    assert.ok(pmd.skipped || (pmd.value >= 0 && pmd.value <= 1), JSON.stringify(pmd));
+    const after = await Deno.stat(model);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime(), "mtime unchanged");
+    assert.deepEqual(await Deno.readFile(model), bytes, "bytes unchanged");
+    // --model needs the load group; a missing model fails before anything is measured
+    const other = await runCli(["bench", "--only", "plan", "--model", model]);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, /load group/);
+    const gone = await runCli(["bench", "--only", "load", "--model", join(dir, "none.gguf")]);
+    assert.equal(gone.code, 1, gone.stderr);
+    assert.match(gone.stderr, /none\.gguf/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(scratch, { recursive: true });
   }
 });

@@ -81,6 +81,9 @@ Deno.test("zero-copy: a 64 MiB model costs file-backed pages, not anonymous memo
     `file-backed ${report.fileBackedBytes}`,
   );
   assert.ok(report.multiplier <= 1.05, `multiplier ${report.multiplier}`);
+  // the page-table state: found in smaps for the mapping (Linux), a share of it
+  assert.equal(typeof report.pmdMappedShare, "number", `pmdMappedShare ${report.pmdMappedShare}`);
+  assert.ok(report.pmdMappedShare >= 0 && report.pmdMappedShare <= 1);
   const plan = await runCli(["plan", path, "--json"]);
   await Deno.writeTextFile(join(dir, "plan.json"), plan.stdout);
   const withPlan = await runCli(["load", path, "--plan", join(dir, "plan.json")]);
@@ -92,6 +95,19 @@ Deno.test("zero-copy: a 64 MiB model costs file-backed pages, not anonymous memo
     copy.anonBytes > 0.9 * copy.fileBytes,
     "the copy path holds the data in anonymous memory",
   );
+  assert.equal(copy.pmdMappedShare, null, "no mapping, no page-table share");
+  {
+    // in process: at most the resident share, from the mapping's own smaps entry; null once closed
+    const loaded = await loadModel(path);
+    const share = loaded.pmdMappedShare();
+    assert.ok(share !== null && share >= 0, `share ${share}`);
+    const size = (await Deno.stat(path)).size;
+    assert.ok(share * size <= loaded.report.fileBackedBytes + 4 * 1024 * 1024);
+    loaded.close();
+    assert.equal(loaded.pmdMappedShare(), null);
+  }
+  const profiled = await runCli(["load", path, "--profile"]);
+  assert.match(profiled.stdout, /page tables: [\d.]+ % of the mapping in 2 MiB entries/);
 });
 
 Deno.test("a write through a view stays private: the file is untouched", () => {

@@ -1,5 +1,6 @@
 /**
- * `bitload bench [--json] [--save F] [--compare F] [--only PATTERN] [--size small|full]`: the
+ * `bitload bench [--json] [--save F] [--compare F] [--only PATTERN] [--size small|full]
+ * [--model FILE]`: the
  * benchmark suite outside `deno bench` — warm-up, repetitions, medians with spread, outliers
  * dropped — with the seed's targets beside each figure, the machine it ran on, and the
  * regression tester.
@@ -7,7 +8,8 @@
  * @module
  */
 
-import { COMMON_FLAGS, noMorePositionals, parseCommand } from "./options.ts";
+import { COMMON_FLAGS, noMorePositionals, parseCommand, pick } from "./options.ts";
+import { requireRegularFile } from "../common/file_kind.ts";
 import { DEFAULT_THRESHOLDS, gateReports, type RegressionThresholds } from "../bench/compare.ts";
 import { machineInfo } from "../bench/machine.ts";
 import {
@@ -33,6 +35,10 @@ Options:
   --size S             small (default; about a minute) or full (1 GiB models, 64 MiB buffers)
   --only PATTERN       only these benchmarks: an id (parse, dequant, load, plan, tokenize, decode), a
                        comma-separated list, or a regular expression matched against the ids
+  -m, --model FILE     the load group measures this model instead of a generated one (load.model.*:
+                       warm load ÷ cat, cold load ÷ dd, the share in 2 MiB page-table entries);
+                       the file is only read (its pages are dropped for the cold figure; when they
+                       cannot be, the cold figure is skipped with the reason)
   --json               print the report as JSON (validated by the report schema)
   --save FILE          also write the report to FILE (e.g. bench/baselines/my-machine.json)
   --compare FILE       compare with a saved report; exit 1 when a metric regressed beyond its
@@ -110,6 +116,7 @@ export async function runBench(
     save: { type: "string" },
     compare: { type: "string" },
     threshold: { type: "string", multiple: true },
+    ...pick("model"),
     ...COMMON_FLAGS,
   });
   noMorePositionals("bench", positionals);
@@ -131,6 +138,15 @@ export async function runBench(
       `--only "${values.only}" matches no benchmark (parse, dequant, load, plan, tokenize, decode)`,
     );
   }
+  const model = values.model;
+  if (model !== undefined) {
+    if (!benches.some((b) => b.id === "load")) {
+      throw new UsageError(
+        `--model is measured by the load group only; add it to --only (e.g. --only load)`,
+      );
+    }
+    requireRegularFile(model); // a missing or special file fails before anything is measured
+  }
   const log = (line: string) => console.error(dim(`bench: ${line}`));
   log("measuring the machine (memcpy and read bandwidth)");
   const machine = machineInfo();
@@ -140,7 +156,9 @@ export async function runBench(
   try {
     for (const b of benches) {
       log(`${b.id}: ${b.description}`);
-      metrics.push(...await b.run({ size, machine, dir, log, peers: peers ?? installed?.peers }));
+      metrics.push(
+        ...await b.run({ size, machine, dir, log, peers: peers ?? installed?.peers, model }),
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -168,7 +186,7 @@ export async function runBench(
         const d = await Deno.makeTempDir({ prefix: "bitload-bench-" });
         try {
           again.push(
-            ...await b.run({ size, machine, dir: d, log, peers: peers ?? installed?.peers }),
+            ...await b.run({ size, machine, dir: d, log, peers: peers ?? installed?.peers, model }),
           );
         } finally {
           await Deno.remove(d, { recursive: true }).catch(() => {});

@@ -56,7 +56,8 @@ Options:
   --plan FILE        a plan from \`bitload plan --json\`: after the load, compare its planned
                      weights on the CPU with the memory the load measured
   --profile          print the time, bytes and throughput of each span (parse, map, batches,
-                     dequant) and alert on spans below half the measured memory bandwidth
+                     dequant), alert on spans below half the measured memory bandwidth, and the
+                     share of the mapping in 2 MiB page-table entries (FilePmdMapped)
   --tl-config FILE   bitnet.cpp kernel_config.ini for dequantizing TL1/TL2 tensors (else the
                      official presets)
   --json             print the report as JSON
@@ -102,6 +103,28 @@ export function renderProfile(monitor: PerfMonitor): string {
   const lines = [bold("  profile"), ...table(rows).split("\n").map((l) => "  " + l)];
   for (const a of monitor.alerts) lines.push(yellow(`  alert: ${a.message}`));
   return lines.join("\n");
+}
+
+/**
+ * The page-table line of `load --profile`: how much of the mapping the kernel maps with 2 MiB
+ * entries (the page cache holds the file in 2 MiB folios: a warm populate is cheap) or 4 KiB
+ * ones (one entry per page: the kernel's floor for a warm load).
+ *
+ * @example
+ * ```ts
+ * import { renderPmdShare } from "./load.ts";
+ * renderPmdShare(0.97); // "  page tables: 97.0 % of the mapping in 2 MiB entries (FilePmdMapped) …"
+ * ```
+ */
+export function renderPmdShare(share: number | null): string {
+  if (share === null) {
+    return dim("  page tables: FilePmdMapped unavailable (not Linux, or not mapped)");
+  }
+  const state = share >= 0.5
+    ? "the page cache holds the file in 2 MiB folios"
+    : "mostly 4 KiB pages: one page-table entry each, the kernel's floor for a warm load";
+  return `  page tables: ${(share * 100).toFixed(1)} % of the mapping in 2 MiB entries ` +
+    `(FilePmdMapped): ${state}`;
 }
 
 /** Runs `load`; returns the exit code. */
@@ -202,12 +225,15 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       },
     });
     bar.done();
+    // read once, after the load (smaps costs tens of ms): the page-table state behind the speed
+    const pmdMappedShare = values.json || monitor ? loaded.pmdMappedShare() : null;
     if (values.json) {
       out(
         JSON.stringify({
           ...loaded.report,
           batches: loaded.plan.batches.length,
           warnings: loaded.warnings,
+          pmdMappedShare,
         }),
       );
     } else {
@@ -219,7 +245,11 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       out(renderMemoryReport({ ...loaded.report, warnings: [...loaded.warnings] }));
       for (const line of loaded.info) out(dim(`  note: ${line}`));
     }
-    if (monitor) (values.json ? console.error : out)(renderProfile(monitor));
+    if (monitor) {
+      (values.json ? console.error : out)(
+        renderProfile(monitor) + "\n" + renderPmdShare(pmdMappedShare),
+      );
+    }
     if (gpu) {
       const names = plan?.tensors
         ? plan.tensors.filter((t) => t.device === device).map((t) => t.name)

@@ -74,6 +74,11 @@ export const LoadJsonSchema = z.looseObject({
   measured: z.boolean(),
   batches: count(),
   warnings: z.array(z.string()),
+  pmdMappedShare: z.number().min(0).max(1).nullable().describe(
+    "share of the mapping in 2 MiB page-table entries after the load (FilePmdMapped in " +
+      "/proc/self/smaps): high when the page cache holds the file in 2 MiB folios; null off " +
+      "Linux or without mmap",
+  ),
 }).describe("bitload load --json: the memory report");
 
 /** `dequant --json`. */

@@ -21,6 +21,7 @@ import {
   ReadBuffer,
 } from "./mapping.ts";
 import {
+  mappedPmdBytes,
   mappedResidentBytes,
   type MemoryBudget,
   memoryBudget,
@@ -112,6 +113,14 @@ export interface LoadResult extends Disposable {
   readonly dequantized: ReadonlyMap<string, Float32Array | Float16Array>;
   /** The memory-efficiency report of the load. */
   readonly report: MemoryReport;
+  /**
+   * The share of the model's mappings (every part, header included) that the kernel maps with
+   * 2 MiB page-table entries now (`FilePmdMapped` in `/proc/self/smaps`): near the resident share
+   * when the page cache holds the files in 2 MiB folios (a warm populate then costs little), 0
+   * when it holds them in 4 KiB pages. `null` off Linux, on the read path, or after close. Reads
+   * smaps each call (tens of ms): for reports, not for loops.
+   */
+  pmdMappedShare(): number | null;
   /** Things worth knowing (fallbacks, pressure). */
   readonly warnings: readonly string[];
   /** Information that needs no action (e.g. tensors not aligned to 4 KiB pages). */
@@ -469,6 +478,12 @@ export class ProgressiveLoader {
     }
     let closed = false;
     return {
+      pmdMappedShare() {
+        if (closed || !mapped) return null;
+        const size = files.reduce((a, f) => a + f.size, 0);
+        const pmd = mappedPmdBytes((files as FileMapping[]).map((f) => f.address));
+        return pmd === null ? null : size > 0 ? Math.min(1, pmd / size) : 0;
+      },
       info,
       model,
       plan: budget.plan,

@@ -49,6 +49,34 @@ export function processMemory(): ProcessMemory | null {
 }
 
 /**
+ * The sum of one `kB` field (`Rss`, `FilePmdMapped`, …) over the `/proc/self/smaps` entries of
+ * the mappings that start at the given addresses; `null` when smaps cannot be read, or, when
+ * `strict`, when one of those entries lacks the field (an older kernel) or is missing.
+ */
+function smapsField(addresses: readonly bigint[], field: string, strict: boolean): number | null {
+  if (addresses.length === 0) return 0;
+  const text = readSmallTextFile("/proc/self/smaps", 64 * 1024 * 1024);
+  if (!text) return null;
+  const wanted = new Set(addresses.map((a) => a.toString(16)));
+  const prefix = `${field}:`;
+  let total = 0;
+  let seen = 0;
+  let inWanted = false;
+  for (const line of text.split("\n")) {
+    const header = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
+    if (header) {
+      inWanted = wanted.has(header[1].replace(/^0+(?=.)/, ""));
+      continue;
+    }
+    if (inWanted && line.startsWith(prefix)) {
+      total += Number(/(\d+) kB/.exec(line)![1]) * 1024;
+      seen++;
+    }
+  }
+  return strict && seen < wanted.size ? null : total;
+}
+
+/**
  * Resident bytes of the mappings that start at the given addresses (the `Rss:` of their entries
  * in `/proc/self/smaps`): exactly the file-backed memory a mapped model occupies in this process,
  * without the runtime's own code pages. `null` when smaps cannot be read.
@@ -60,21 +88,25 @@ export function processMemory(): ProcessMemory | null {
  * ```
  */
 export function mappedResidentBytes(addresses: readonly bigint[]): number | null {
-  if (addresses.length === 0) return 0;
-  const text = readSmallTextFile("/proc/self/smaps", 64 * 1024 * 1024);
-  if (!text) return null;
-  const wanted = new Set(addresses.map((a) => a.toString(16)));
-  let total = 0;
-  let inWanted = false;
-  for (const line of text.split("\n")) {
-    const header = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
-    if (header) {
-      inWanted = wanted.has(header[1].replace(/^0+(?=.)/, ""));
-      continue;
-    }
-    if (inWanted && line.startsWith("Rss:")) total += Number(/(\d+) kB/.exec(line)![1]) * 1024;
-  }
-  return total;
+  return smapsField(addresses, "Rss", false);
+}
+
+/**
+ * Bytes of the mappings that start at the given addresses that the kernel maps with 2 MiB
+ * page-table entries (`FilePmdMapped:` in `/proc/self/smaps`): non-zero only where the page cache
+ * holds the file in 2 MiB folios, which is what lets a populate of a warm file cost a page-table
+ * entry per 2 MiB instead of one per 4 KiB. `null` off Linux, when smaps cannot be read, or on a
+ * kernel without the field. Reads all of smaps (tens of ms with many mappings): call it once,
+ * when reporting, never per batch.
+ *
+ * @example
+ * ```ts ignore
+ * import { mappedPmdBytes } from "./memory.ts";
+ * console.log(mappedPmdBytes([0x7f0000000000n]));
+ * ```
+ */
+export function mappedPmdBytes(addresses: readonly bigint[]): number | null {
+  return smapsField(addresses, "FilePmdMapped", true);
 }
 
 /**

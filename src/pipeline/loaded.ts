@@ -117,6 +117,14 @@ export class LoadedModel implements LoadResult {
     return this.#result.report;
   }
 
+  /**
+   * The share of the model's mappings in 2 MiB page-table entries now (`FilePmdMapped`); `null`
+   * off Linux, on the read path, or after close. See {@link LoadResult.pmdMappedShare}.
+   */
+  pmdMappedShare(): number | null {
+    return this.#closed ? null : this.#result.pmdMappedShare();
+  }
+
   /** Things worth knowing (fallbacks, pressure, a plan's GPU without a GPU). */
   get warnings(): readonly string[] {
     return this.#warnings;
