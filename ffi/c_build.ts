@@ -5,8 +5,8 @@
  * every source and header, so a changed file or compiler means a new build and never a stale one.
  *
  * - The sources are located relative to the module that names them (`import.meta.url`) and read
- *   with `fetch` once per process ({@link prefetchSources}), so `file:`, `http:` and `https:`
- *   imports work alike; sources fetched over the network are written next to the cache for the
+ *   once per process ({@link prefetchSources}: from disk for `file:`, with `fetch` for `http:` and
+ *   `https:`), and hashed then with WebCrypto, so remote and local imports work alike; sources fetched over the network are written next to the cache for the
  *   compiler. A spec nobody prefetched (the CUDA library) is read from disk.
  * - One process builds, the others wait: a lock file (`<library>.lock`, created exclusively) is
  *   held during the build; a process that finds it waits for the library to appear and reuses it
@@ -17,12 +17,12 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeTextFileAtomicSync } from "../src/common/atomic_write.ts";
 import { readEnv } from "./env.ts";
 import { describeError, NativeKernelError } from "./errors.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /**
  * Flags every bitload C library is built with. `-ffp-contract=off` keeps the compiler from fusing
@@ -231,16 +231,20 @@ export function cpuDescription(): string {
   return cpu;
 }
 
-/** Sources fetched for non-`file:` specs, by directory URL. */
+/** Sources read ahead of the build ({@link prefetchSources}), by directory URL. */
 const fetched = new Map<string, Map<string, Uint8Array>>();
+
+/** Source keys computed ahead with WebCrypto ({@link prefetchSources}), by {@link sourceKeyId}. */
+const sourceKeys = new Map<string, string>();
 
 function isLocal(spec: CLibrarySpec): boolean {
   return spec.dir.protocol === "file:";
 }
 
 /**
- * Fetches a spec's sources and headers (`file:`, `http:` or `https:`) so that the synchronous
- * build can hash and compile them. Rejects when a file cannot be fetched.
+ * Reads a spec's sources and headers (`file:` from disk, `http:`/`https:` with `fetch`) and
+ * hashes them (WebCrypto), so that the synchronous build and open find both ready: the key costs
+ * no hashing at start-up, and no `node:crypto` import. Rejects when a file cannot be read.
  *
  * @example
  * ```ts ignore
@@ -251,19 +255,25 @@ function isLocal(spec: CLibrarySpec): boolean {
 export async function prefetchSources(spec: CLibrarySpec): Promise<void> {
   if (fetched.has(spec.dir.href)) return;
   const names = [...spec.headers, ...spec.sources];
-  const files = await Promise.all(names.map(async (name) => {
-    const url = new URL(name, spec.dir);
-    const response = await fetch(url);
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new NativeKernelError(
-        "BUILD_FAILED",
-        `cannot fetch ${url.href}: HTTP ${response.status}`,
-      );
-    }
-    return [name, new Uint8Array(await response.arrayBuffer())] as const;
-  }));
-  fetched.set(spec.dir.href, new Map(files));
+  // local files synchronously: 26 files in ~1 ms, against ~7 ms through fetch()
+  const files = isLocal(spec)
+    ? names.map((name) => [name, Deno.readFileSync(new URL(name, spec.dir))] as const)
+    : await Promise.all(names.map(async (name) => {
+      const url = new URL(name, spec.dir);
+      const response = await fetch(url);
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new NativeKernelError(
+          "BUILD_FAILED",
+          `cannot fetch ${url.href}: HTTP ${response.status}`,
+        );
+      }
+      return [name, new Uint8Array(await response.arrayBuffer())] as const;
+    }));
+  const sources = new Map(files);
+  fetched.set(spec.dir.href, sources);
+  const digest = await crypto.subtle.digest("SHA-256", sourceKeyInput(spec.cflags, sources));
+  sourceKeys.set(sourceKeyId(spec, spec.cflags), new Uint8Array(digest).toHex());
 }
 
 /** Every header and source of the spec, by name. */
@@ -287,18 +297,38 @@ function readSources(spec: CLibrarySpec): Map<string, Uint8Array> {
  * sha256 of flags, target and every file: what the library is built from, minus the compiler. The
  * target names the CPU architecture; the CPU's features are not part of the key, because the library
  * dispatches on them at run time (one build serves every CPU of an architecture) and because reading
- * them (`/proc/cpuinfo`) needs `--allow-all`, which would give one machine two keys.
+ * them (`/proc/cpuinfo`) needs `--allow-all`, which would give one machine two keys. Computed ahead
+ * by {@link prefetchSources} when it ran; else here (plain TypeScript: the CUDA library).
  */
 function sourceKey(spec: CLibrarySpec, cflags: readonly string[] = spec.cflags): string {
-  const hash = createHash("sha256");
-  hash.update(`${cflags.join(" ")}\0${Deno.build.target}\0`);
-  for (const [name, bytes] of readSources(spec)) {
-    hash.update(`${name}\0`);
-    hash.update(bytes);
-    hash.update("\0");
-  }
-  return hash.digest("hex");
+  const known = sourceKeys.get(sourceKeyId(spec, cflags));
+  if (known !== undefined) return known;
+  return sha256Hex(sourceKeyInput(cflags, readSources(spec)));
 }
+
+/** What a source key is computed from, so that a stored key is found again. */
+function sourceKeyId(spec: CLibrarySpec, cflags: readonly string[]): string {
+  return `${spec.dir.href}\0${[...spec.headers, ...spec.sources].join(",")}\0${cflags.join(" ")}`;
+}
+
+/** The bytes a source key hashes: flags, target, then each file as `name \0 bytes \0`. */
+function sourceKeyInput(
+  cflags: readonly string[],
+  sources: ReadonlyMap<string, Uint8Array>,
+): Uint8Array<ArrayBuffer> {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [encoder.encode(`${cflags.join(" ")}\0${Deno.build.target}\0`)];
+  for (const [name, bytes] of sources) parts.push(encoder.encode(`${name}\0`), bytes, ZERO);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+const ZERO = new Uint8Array(1);
 
 function libraryFileName(name: string, key: string): string {
   const os = Deno.build.os;
@@ -321,9 +351,7 @@ export function cachedLibraryPath(
   command: string,
   version: string,
 ): string {
-  const key = createHash("sha256").update(`${command}\0${version}\0${sourceKey(spec)}`).digest(
-    "hex",
-  );
+  const key = sha256Hex(`${command}\0${version}\0${sourceKey(spec)}`);
   return join(cacheDir, libraryFileName(spec.name, key));
 }
 

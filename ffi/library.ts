@@ -13,8 +13,9 @@
  *    lock file makes concurrent processes wait for one build;
  * 5. otherwise no library: the caller falls back to the pure-TypeScript kernels.
  *
- * The C sources are located relative to this module (`import.meta.url`) and read with `fetch`
- * once, when this module is imported, so `file:`, `http:` and `https:` imports work alike. Missing
+ * The C sources are located relative to this module (`import.meta.url`) and read (from disk, or
+ * with `fetch` for `http:`/`https:`) and hashed once, when this module is imported, so `file:`,
+ * `http:` and `https:` imports work alike. Missing
  * permissions (`PermissionDenied`, `NotCapable`) lead to step 5 with the reason, never to a crash.
  *
  * @module
@@ -30,6 +31,7 @@ import {
 } from "./c_build.ts";
 import { describeError } from "./errors.ts";
 import { abiProbe, type LibraryOrigin, openLibrary } from "./loader.ts";
+import { openLazyLibrary } from "./lazy_library.ts";
 import { BITLOAD_ABI_VERSION, BITLOAD_SYMBOLS, SIMD_LEVEL_NAMES } from "./symbols.ts";
 
 /** The opened kernel library. */
@@ -161,6 +163,8 @@ export function openNativeLibrary(): OpenLibraryResult {
     disabledBy: ["BITLOAD_NATIVE", "0"],
     env: "BITLOAD_NATIVE_LIB",
     build: KERNEL_LIBRARY,
+    // functions bound on first use: binding all 55 at once cost 35–60 ms of every command's start
+    open: (path) => openLazyLibrary(path, { symbols: BITLOAD_SYMBOLS, eager: ["bl_abi_version"] }),
     probe: abiProbe((library) => library.symbols.bl_abi_version(), BITLOAD_ABI_VERSION),
   });
   if (

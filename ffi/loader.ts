@@ -48,6 +48,11 @@ export interface LibraryLoadSpec<S extends Deno.ForeignLibraryInterface> {
   path?: string;
   /** How to build it into the cache (no build step without). */
   build?: CLibrarySpec;
+  /**
+   * Opens the file (default `Deno.dlopen(path, symbols)`); the kernel library binds its functions
+   * on first use (`./lazy_library.ts`).
+   */
+  open?: (path: string) => Deno.DynamicLibrary<S>;
   /** Checks an opened library (the ABI version); throws to refuse it. */
   probe?: (library: Deno.DynamicLibrary<S>, path: string) => void;
   /** The reason when no step applies (no path, no build spec). */
@@ -74,7 +79,7 @@ function openAndProbe<S extends Deno.ForeignLibraryInterface>(
   spec: LibraryLoadSpec<S>,
   path: string,
 ): Deno.DynamicLibrary<S> {
-  const library = Deno.dlopen(path, spec.symbols);
+  const library = spec.open ? spec.open(path) : Deno.dlopen(path, spec.symbols);
   try {
     spec.probe?.(library, path);
   } catch (error) {

@@ -21,7 +21,7 @@ import {
   pick,
 } from "./options.ts";
 import { findTlConfig, resolveTlConfig, type TlConfigFile } from "../quant/tl_config.ts";
-import { describeTlTensor, isTlType } from "../quant/tl_tensor.ts";
+import { describeTlTensor, isTlType } from "../quant/tl_describe.ts";
 
 /** `--no-arrays` keeps arrays up to twice this many items, and this many of longer ones. */
 export const ARRAY_HEAD = 8;
