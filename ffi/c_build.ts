@@ -93,6 +93,11 @@ export interface CLibrarySpec {
    * terminal, or with `BITLOAD_BUILD_NOTICE=1`).
    */
   announce?: () => string;
+  /**
+   * Names this library was built under before (`lib<name>-<key>.so` files of a library that was
+   * merged or renamed): {@link pruneBuildCache} removes those builds too.
+   */
+  retiredNames?: readonly string[];
 }
 
 /** Options of {@link buildCLibrary}. */
@@ -536,10 +541,163 @@ export function buildCLibrary(spec: CLibrarySpec, options: BuildOptions = {}): B
     if (spec.announce && announceBuilds()) console.error(spec.announce());
     const { ms, args } = compile(spec, command, cflags, stagedSourceDir(spec, cacheDir), target);
     recordLatestBuild(spec, cacheDir, target);
+    pruneBuildCache(spec, cacheDir, target); // never throws: a full cache must not fail a build
     return { path: target, built: true, ms, command: [command, ...args] };
   } finally {
     try {
       Deno.removeSync(lock);
     } catch { /* already gone */ }
+  }
+}
+
+/**
+ * Builds of a library kept by {@link pruneBuildCache} besides the current one: the most recently
+ * used ones, for other checkouts (another branch, an older install) that may still open them. Each
+ * kernel build is ~0.4 MB; a day of development left ~100 of them.
+ */
+export const KEEP_RECENT_BUILDS = 4;
+
+/**
+ * A build used (built, or opened from the cache: every open rewrites its `latest-*.txt` pointer)
+ * this recently is never pruned, however many others there are: some process is likely about to
+ * open it. (A process that has it open is safe anyway: on Linux a removed file stays valid for
+ * whoever has it mapped.)
+ */
+export const PRUNE_GRACE_MS = 15 * 60_000;
+
+/** What {@link pruneBuildCache} did. */
+export interface PruneResult {
+  /** Paths removed: old builds, their pointers, temporary files of crashed builds. */
+  removed: string[];
+  /** Builds of the library that stay (the current one first). */
+  kept: string[];
+}
+
+/** Options of {@link pruneBuildCache} (tests shorten them). */
+export interface PruneOptions {
+  /** Builds kept besides `current` (default {@link KEEP_RECENT_BUILDS}). */
+  keep?: number;
+  /** Builds used within this many ms stay (default {@link PRUNE_GRACE_MS}). */
+  graceMs?: number;
+  /** The time to judge ages against (default now). */
+  now?: number;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Removes old builds of `spec` from `cacheDir`: every `lib<name>-<key>.<ext>` other than `current`,
+ * the {@link KEEP_RECENT_BUILDS} most recently used and any used within {@link PRUNE_GRACE_MS}
+ * (also of the spec's `retiredNames`), the `latest-<name>-<key>.txt` pointers that name a removed
+ * or missing build, and temporary files of builds that died (`….<ext>.PID.RAND.tmp` older than
+ * {@link STALE_LOCK_MS}). Only plain files whose names match these patterns are touched (never a
+ * symbolic link, a directory, a lock, or another file of the cache such as the tuner's
+ * `kernel-choices.json`); a build in progress writes a temporary file and renames it into place,
+ * so it is never seen half-written. Never throws: a file that cannot be read or removed is left.
+ * Run after each build (the only time the cache grows).
+ *
+ * @example
+ * ```ts ignore
+ * import { pruneBuildCache } from "./c_build.ts";
+ * const { removed } = pruneBuildCache(KERNEL_LIBRARY, "/home/me/.cache/bitload", currentPath);
+ * ```
+ */
+export function pruneBuildCache(
+  spec: CLibrarySpec,
+  cacheDir: string,
+  current: string,
+  options: PruneOptions = {},
+): PruneResult {
+  const keep = options.keep ?? KEEP_RECENT_BUILDS;
+  const graceMs = options.graceMs ?? PRUNE_GRACE_MS;
+  const now = options.now ?? Date.now();
+  const result: PruneResult = { removed: [], kept: [] };
+  try {
+    const names = [spec.name, ...(spec.retiredNames ?? [])].map(escapeRegExp).join("|");
+    const library = new RegExp(`^lib(${names})-[0-9a-f]{24}\\.(so|dylib|dll)$`);
+    const temporary = new RegExp(
+      `^lib(${names})-[0-9a-f]{24}\\.(so|dylib|dll)\\.\\d+\\.[0-9a-f]{8}\\.tmp$`,
+    );
+    const pointer = new RegExp(`^latest-(${names})-[0-9a-f]{24}\\.txt$`);
+    /** Last use of each build (by file name): its mtime, or a newer pointer naming it. */
+    const builds = new Map<string, { used: number; retired: boolean }>();
+    const pointers: { path: string; names: string | null }[] = [];
+    const pointerUse = new Map<string, number>();
+    for (const entry of Deno.readDirSync(cacheDir)) {
+      if (!entry.isFile) continue; // symlinks and directories are never touched
+      const path = join(cacheDir, entry.name);
+      const mtime = plainFileMtime(path);
+      if (mtime === null) continue;
+      const lib = library.exec(entry.name);
+      if (lib) {
+        builds.set(entry.name, { used: mtime, retired: lib[1] !== spec.name });
+      } else if (pointer.test(entry.name)) {
+        pointers.push({ path, names: pointedBuild(path, cacheDir) });
+        const named = pointers[pointers.length - 1].names;
+        if (named !== null) pointerUse.set(named, Math.max(pointerUse.get(named) ?? 0, mtime));
+      } else if (temporary.test(entry.name) && now - mtime > STALE_LOCK_MS) {
+        if (removeQuietly(path)) result.removed.push(path);
+      }
+    }
+    for (const [name, build] of builds) {
+      build.used = Math.max(build.used, pointerUse.get(name) ?? 0);
+    }
+    const currentName = current.slice(current.lastIndexOf("/") + 1);
+    const ranked = [...builds].filter(([name, b]) => name !== currentName && !b.retired)
+      .sort((a, b) => b[1].used - a[1].used);
+    const kept = new Set([currentName, ...ranked.slice(0, keep).map(([name]) => name)]);
+    for (const [name, build] of builds) {
+      if (kept.has(name) || now - build.used < graceMs) {
+        kept.add(name);
+        continue;
+      }
+      if (removeQuietly(join(cacheDir, name))) {
+        result.removed.push(join(cacheDir, name));
+        builds.delete(name);
+      }
+    }
+    for (const p of pointers) {
+      // a pointer to a build that is gone only sends a process without a compiler to a dead end
+      // (one that names something elsewhere, or cannot be read, is left alone)
+      if (p.names !== null && !builds.has(p.names)) {
+        if (removeQuietly(p.path)) result.removed.push(p.path);
+      }
+    }
+    result.kept = [...kept].filter((name) => builds.has(name)).map((name) => join(cacheDir, name));
+  } catch { /* an unreadable cache directory: nothing pruned */ }
+  return result;
+}
+
+/** The mtime of a plain file (`lstat`: a symbolic link is not one), or `null`. */
+function plainFileMtime(path: string): number | null {
+  try {
+    const info = Deno.lstatSync(path);
+    return info.isFile ? (info.mtime?.getTime() ?? 0) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The build a `latest-*.txt` pointer names, as a file name in `cacheDir`, or `null`. */
+function pointedBuild(path: string, cacheDir: string): string | null {
+  try {
+    const target = Deno.readTextFileSync(path).trim();
+    const slash = target.lastIndexOf("/");
+    return slash >= 0 && target.slice(0, slash) === cacheDir.replace(/\/+$/, "")
+      ? target.slice(slash + 1)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function removeQuietly(path: string): boolean {
+  try {
+    Deno.removeSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -106,6 +106,8 @@ export const KERNEL_LIBRARY: CLibrarySpec = {
   sources: KERNEL_SOURCES,
   headers: KERNEL_HEADERS,
   cflags: KERNEL_CFLAGS,
+  // the inference kernels' own library before the two became one (`libbitload-infer-<key>.so`)
+  retiredNames: ["bitload-infer"],
   announce: () =>
     `bitload: building native kernels (${cpuDescription()}), once — ${BUILD_ESTIMATE}`,
 };
