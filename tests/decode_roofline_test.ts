@@ -6,7 +6,12 @@ import { RunJsonSchema } from "../src/cli/schemas.ts";
 import { openModelFile } from "../src/load/open.ts";
 import { decodeBytesPerToken, decodeOpsPerToken } from "../src/infer/decode_bytes.ts";
 import { bandwidthSpan, decodeRoofline, readBandwidth } from "../src/infer/decode_roofline.ts";
-import { bandwidthKey } from "../src/infer/bandwidth_cache.ts";
+import {
+  bandwidthKey,
+  cachedBandwidth,
+  MAX_AGE_MS,
+  saveBandwidth,
+} from "../src/infer/bandwidth_cache.ts";
 import { nativeLibrary } from "../ffi/native.ts";
 import { InferenceModel } from "../src/infer/model.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
@@ -174,7 +179,7 @@ Deno.test({
           join(dir, "cache", "read-bandwidth.json"),
           JSON.stringify({ [key]: record }),
         );
-      const at = "2026-01-02T03:04:05.000Z";
+      const at = new Date(Date.now() - 3600_000).toISOString();
       await store({ bytesPerSecond: 1.25e9, measuredAt: at, stealFraction: 0.01 });
       const cached = await run();
       assert.equal(cached.bandwidthSource, "cached");
@@ -185,6 +190,28 @@ Deno.test({
       const remeasured = await run();
       assert.equal(remeasured.bandwidthSource, "measured");
       assert.notEqual(remeasured.bandwidthMeasuredAt, at);
+      // a faster stored figure is kept over a slower new probe; an old one is measured again
+      const fast = { bytesPerSecond: 1e15, measuredAt: at, stealFraction: 0 };
+      await store(fast);
+      const previous = Deno.env.get("BITLOAD_CACHE_DIR");
+      Deno.env.set("BITLOAD_CACHE_DIR", join(dir, "cache"));
+      try {
+        const slower = {
+          bytesPerSecond: 1e9,
+          measuredAt: new Date().toISOString(),
+          stealFraction: 0,
+        };
+        assert.deepEqual(saveBandwidth(key, slower), fast, "the faster stored figure stays");
+        assert.deepEqual(cachedBandwidth(key), fast);
+        const faster = { ...slower, bytesPerSecond: 2e15 };
+        assert.deepEqual(saveBandwidth(key, faster), faster);
+        assert.deepEqual(cachedBandwidth(key), faster);
+      } finally {
+        if (previous === undefined) Deno.env.delete("BITLOAD_CACHE_DIR");
+        else Deno.env.set("BITLOAD_CACHE_DIR", previous);
+      }
+      await store({ ...fast, measuredAt: new Date(Date.now() - MAX_AGE_MS - 1000).toISOString() });
+      assert.equal((await run()).bandwidthSource, "measured");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -179,8 +179,9 @@ export function bandwidthSpan(weights: ModelWeights): Uint8Array {
  * Streaming read bandwidth of `span` on `threads` pool threads. Unless `fresh`, a figure already
  * measured in this process or stored for this machine (`bandwidth_cache.ts`) is returned as
  * `"cached"`; otherwise the probe runs (`"measured"`) and, unless `store` is false, its result is
- * kept for later processes (not when the hypervisor stole too much of the probe). Bytes/s 0
- * without the native library.
+ * kept for later processes when it beats the stored figure (`bandwidth_cache.ts`: a busy moment
+ * only slows a probe; not when the hypervisor stole too much of it). Bytes/s 0 without the
+ * native library.
  *
  * @example
  * ```ts ignore
