@@ -29,6 +29,13 @@ const LIBC_SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   // int madvise(void *addr, size_t length, int advice)
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  // the same call on a worker thread (a Promise): a populate that runs while JavaScript parses
+  madvise_async: {
+    name: "madvise",
+    parameters: ["pointer", "usize", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   // int mlock(const void *addr, size_t len)
   mlock: { parameters: ["pointer", "usize"], result: "i32" },
   // int munlock(const void *addr, size_t len)

@@ -19,6 +19,8 @@ import {
 import { bitnetModelParts, synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { loadModel } from "../src/load/loader.ts";
 import { runCli } from "./support/cli.ts";
+import { PerfMonitor } from "../src/common/perf_monitor.ts";
+import { cString, LINUX, openLibc } from "../ffi/libc.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "bitload-load-test-" });
 const small = join(dir, "small.gguf");
@@ -108,6 +110,45 @@ Deno.test("zero-copy: a 64 MiB model costs file-backed pages, not anonymous memo
   }
   const profiled = await runCli(["load", path, "--profile"]);
   assert.match(profiled.stdout, /page tables: [\d.]+ % of the mapping in 2 MiB entries/);
+});
+
+Deno.test("a cold file is read ahead during the parse, a warm one is not; same bytes", async () => {
+  const path = join(dir, "cold.gguf");
+  await Deno.copyFile(small, path);
+  const bytes = await Deno.readFile(path);
+  const libc = openLibc()!;
+  const drop = () => {
+    using f = Deno.openSync(path);
+    f.syncSync();
+    const fd = libc.open(cString(path), LINUX.O_RDONLY | LINUX.O_CLOEXEC);
+    libc.posix_fadvise(fd, 0n, 0n, LINUX.POSIX_FADV_DONTNEED);
+    libc.close(fd);
+    using m = mapFile(path);
+    return m.residentBytes(0) === 0; // false where the pages stay (tmpfs, another mapping)
+  };
+  const spans = async () => {
+    const monitor = new PerfMonitor();
+    using loaded = await loadModel(path, { monitor });
+    for (const t of loaded.model.tensors) {
+      assert.deepEqual(
+        loaded.tensorData(t.name),
+        bytes.subarray(t.fileOffset, t.fileOffset + t.byteSize),
+        t.name,
+      );
+    }
+    assert.ok(loaded.report.fileBackedBytes >= 0.9 * loaded.report.fileBytes, "all resident");
+    return monitor.spans.filter((s) => s.name === "read-ahead");
+  };
+  if (drop()) {
+    const cold = await spans();
+    assert.equal(cold.length, 1, "one read-ahead span for the cold file");
+    assert.equal(cold[0].bytes, bytes.length);
+  }
+  assert.equal((await spans()).length, 0, "a warm file is not read ahead");
+  // an opened model without readAhead has none either (inspect, plan: metadata only)
+  drop();
+  using model = await openGguf(path);
+  assert.equal(model.file.readAhead.length, 0);
 });
 
 Deno.test("a write through a view stays private: the file is untouched", () => {

@@ -209,6 +209,8 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
       mmap: !values["no-mmap"],
       mlock: values.mlock,
       populate: values.populate,
+      // every tensor will be made resident here: a cold file is read while the header is parsed
+      readAhead: !values.plan && !gpu && budget === undefined,
     });
     using loaded = await model.load({
       plan: honoured,

@@ -271,8 +271,16 @@ export class ProgressiveLoader {
   /** The model: the one given, or the path opened once; its header parse is the `parse` span. */
   async #open(): Promise<ModelFile> {
     const o = this.options;
+    // Given a path, and every tensor to be made resident: a cold file is read into the page
+    // cache while its header is parsed (the batches then populate a warm file).
+    const readAhead = o.mmap !== false && o.resident === undefined;
     const model = typeof this.#source === "string"
-      ? await openModelFile(this.#source, { mmap: o.mmap, mlock: o.mlock, populate: o.populate })
+      ? await openModelFile(this.#source, {
+        mmap: o.mmap,
+        mlock: o.mlock,
+        populate: o.populate,
+        readAhead,
+      })
       : this.#source;
     const s = model.openStats;
     if (s) o.monitor?.record("parse", s.startMs, s.endMs, s.headerBytes);
@@ -355,6 +363,12 @@ export class ProgressiveLoader {
     let sinceYield = 0;
     let lastYield = performance.now();
     let prefetching = true;
+    for (const pending of model.readAhead) {
+      // the cold read the open started (before the parse): the batches then map warm pages
+      const r = await pending;
+      o.signal?.throwIfAborted();
+      o.monitor?.record("read-ahead", r.startMs, r.endMs, r.bytes);
+    }
     progress("open", 0);
     for (const batch of plan.batches) {
       o.signal?.throwIfAborted();

@@ -16,6 +16,7 @@
 
 export { InsufficientMemoryError, LoadError, type LoadErrorCode } from "./errors.ts";
 export { ModelFile, type TensorAccessOptions } from "./open.ts";
+export type { BackgroundReadAhead } from "./file_handle.ts";
 export {
   ClosedError,
   type FileBytes,

@@ -12,14 +12,14 @@ import { type GgufSource, type ReadGgufOptions, readGgufSync } from "../gguf/rea
 import { openGgufModel } from "../gguf/split.ts";
 import { nativeStringScan } from "../../ffi/gguf_scan.ts";
 import { LoadError } from "./errors.ts";
-import { type FileHandle, openFileHandle } from "./file_handle.ts";
+import { type BackgroundReadAhead, type FileHandle, openFileHandle } from "./file_handle.ts";
 import {
   type FileBytes,
   mappingUnavailableReason,
   type PrefetchAdvice,
   ReadBuffer,
 } from "./mapping.ts";
-import { processMemory } from "./memory.ts";
+import { memoryBudget, processMemory } from "./memory.ts";
 
 /** How a {@link ModelFile} reaches its tensor data (decided when data is first needed). */
 export interface TensorAccessOptions {
@@ -33,7 +33,23 @@ export interface TensorAccessOptions {
   prefetch?: PrefetchAdvice;
   /** Headers and timeouts for an http(s) URL (metadata only). */
   http?: ReadGgufOptions["http"];
+  /**
+   * Read a cold part into the page cache on a worker thread while its header is parsed (see
+   * {@link BackgroundReadAhead}; {@link ModelFile.readAhead}), so a cold load costs about the
+   * disk's time rather than the parse plus the disk's. For a caller that will make every tensor
+   * resident anyway (`bitload load`, the loader given a path). Nothing happens for a warm part,
+   * without mapping, or for a part larger than {@link READ_AHEAD_BUDGET_SHARE} of the memory
+   * budget. Default false.
+   */
+  readAhead?: boolean;
 }
+
+/**
+ * A cold part is read ahead during the parse only when it is at most this share of the memory
+ * budget (MemAvailable or the cgroup limit): the loader stops prefetching at 0.8 of it, and a
+ * model near that is left to its batches.
+ */
+export const READ_AHEAD_BUDGET_SHARE = 0.5;
 
 /** Closes the files of a model nobody closed, once it is unreachable (mappings have their own). */
 const closeLater = new FinalizationRegistry<FileHandle[]>((handles) => {
@@ -89,6 +105,11 @@ export class ModelFile implements GgufModel, Disposable {
   readonly accessWarnings: string[] = [];
   /** What the open cost (set by {@link openModelFile}; the loader reports it as its parse). */
   openStats: OpenStats | undefined;
+  /**
+   * With `readAhead`: the background reads of the cold parts, started before their headers were
+   * parsed. The loader awaits them before its batches (a `read-ahead` span).
+   */
+  readAhead: readonly Promise<BackgroundReadAhead>[] = [];
   readonly #handles: FileHandle[];
   readonly #byName: Map<string, GgufTensorInfo>;
   #files: FileBytes[] | undefined;
@@ -261,6 +282,10 @@ export async function openModelFile(
     return new ModelFile(model, [], name, access);
   }
   const handles: FileHandle[] = [];
+  const reads: Promise<BackgroundReadAhead>[] = [];
+  const readAhead = access.readAhead === true && (access.mmap ?? true) &&
+    mappingUnavailableReason() === "";
+  let limit: number | undefined;
   const startMs = performance.now();
   const before = processMemory();
   try {
@@ -270,11 +295,19 @@ export async function openModelFile(
       readPart: (path, index) => {
         const h = openFileHandle(path);
         handles[index] = h;
+        if (readAhead) {
+          const pending = h.readAheadIfCold(() => {
+            limit ??= READ_AHEAD_BUDGET_SHARE * memoryBudget().bytes; // only for a cold part
+            return limit;
+          });
+          if (pending) reads.push(pending);
+        }
         return readGgufSync(h, { part: index, stringScan: nativeStringScan });
       },
     });
     const after = processMemory();
     const file = new ModelFile(model, handles, source, access);
+    file.readAhead = reads;
     file.openStats = {
       startMs,
       endMs: performance.now(),
@@ -284,6 +317,8 @@ export async function openModelFile(
     return file;
   } catch (e) {
     for (const h of handles) h?.close();
+    // the reads end on their own (each unmaps its mapping); nothing waits for them
+    for (const r of reads) r.catch(() => {});
     throw e;
   }
 }
