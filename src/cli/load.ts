@@ -122,7 +122,9 @@ export function renderPmdShare(share: number | null): string {
   }
   const state = share >= 0.5
     ? "the page cache holds the file in 2 MiB folios"
-    : "mostly 4 KiB pages: one page-table entry each, the kernel's floor for a warm load";
+    : "mostly 4 KiB pages, one page-table entry each: the kernel's floor for a warm load " +
+      "(dropping the file from the page cache and reading it once, e.g. " +
+      "`dd if=FILE iflag=nocache count=0; cat FILE >/dev/null`, usually puts it in 2 MiB folios)";
   return `  page tables: ${(share * 100).toFixed(1)} % of the mapping in 2 MiB entries ` +
     `(FilePmdMapped): ${state}`;
 }
