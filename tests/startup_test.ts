@@ -181,3 +181,127 @@ function compilerAvailable(): boolean {
     return false;
   }
 }
+
+/** A module's static import graph (`deno info --json`, dynamic imports not followed). */
+async function staticGraph(module: string): Promise<Map<string, string | null>> {
+  const root = new URL(module, import.meta.url).href;
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", root],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.ok(r.success, new TextDecoder().decode(r.stderr));
+  const info = JSON.parse(new TextDecoder().decode(r.stdout)) as {
+    redirects: Record<string, string>;
+    modules: {
+      specifier: string;
+      dependencies?: { isDynamic?: boolean; code?: { specifier?: string } }[];
+    }[];
+  };
+  const modules = new Map(info.modules.map((m) => [m.specifier, m]));
+  const parent = new Map<string, string | null>([[root, null]]);
+  const queue = [root];
+  while (queue.length > 0) {
+    const at = queue.shift()!;
+    for (const dep of modules.get(info.redirects[at] ?? at)?.dependencies ?? []) {
+      const next = dep.code?.specifier;
+      if (dep.isDynamic || next === undefined || parent.has(next)) continue;
+      parent.set(next, at);
+      queue.push(next);
+    }
+  }
+  return parent;
+}
+
+const REPO = new URL("../", import.meta.url).href;
+const short = (specifier: string) => specifier.replace(REPO, "");
+
+/** Modules a start-up path must not load, and why (each is imported where it is used). */
+const HEAVY: Record<string, string> = {
+  "src/pipeline/": "the loader and every stage after it",
+  "src/load/loader.ts": "the progressive loader",
+  "src/infer/model.ts": "the inference model (every kernel binding)",
+  "src/infer/engine.ts": "the inference engine (tokenizer, model)",
+  "src/tokenizer/tokenizer.ts": "the tokenizer (Unicode tables, every model family)",
+  "src/validate/validate.ts": "the validation checks",
+  "src/bench/suite.ts": "every benchmark",
+  "src/gpu/": "the GPU uploads",
+  "ffi/cuda_kernels.ts": "the CUDA kernels' bindings",
+  "/zod/": "zod (schemas of JSON input and output)",
+  "node:crypto": "node:crypto (~20 ms to load)",
+};
+/** The native library's modules: only the commands that always run kernels load them. */
+const NATIVE: Record<string, string> = { "ffi/library.ts": "the native library's bindings" };
+
+function assertNotImported(
+  path: string,
+  graph: Map<string, string | null>,
+  forbidden: Record<string, string>,
+): void {
+  for (const specifier of graph.keys()) {
+    for (const [pattern, what] of Object.entries(forbidden)) {
+      if (!short(specifier).startsWith(pattern) && !specifier.includes(pattern)) continue;
+      const chain: string[] = [];
+      for (let at: string | null = specifier; at !== null; at = graph.get(at) ?? null) {
+        chain.unshift(short(at));
+      }
+      assert.fail(
+        `${path} statically imports ${what}: ${chain.join(" → ")}. Every module of the static ` +
+          `graph is loaded and evaluated at start, so import it with \`await import()\` on the ` +
+          `path that uses it (README: Start-up time).`,
+      );
+    }
+  }
+}
+
+Deno.test("start-up paths do not statically import what they do not run", async () => {
+  const commands = [
+    "inspect",
+    "load",
+    "dequant",
+    "plan",
+    "tokenize",
+    "validate",
+    "hash",
+    "quantize",
+    "run",
+    "logits",
+    "serve",
+    "chat",
+    "bench",
+    "synth",
+    "demo",
+  ];
+  const cases: [path: string, module: string, forbidden: Record<string, string>][] = [
+    ["bitload --help / --version", "../src/cli/main.ts", { "src/cli/inspect": "a command" }],
+    // `run` always decodes (its roofline report binds the kernels) and `bench` always measures
+    // them (its machine description names them): those two may load the native modules
+    ...commands.map((c): [string, string, Record<string, string>] => [
+      `bitload ${c} --help`,
+      `../src/cli/${c}.ts`,
+      c === "run" || c === "bench" ? HEAVY : { ...HEAVY, ...NATIVE },
+    ]),
+    // `bitload inspect FILE` reads the header only
+    ["bitload inspect FILE", "../src/cli/inspect.ts", {
+      ...NATIVE,
+      "src/load/": "the loader",
+      "src/quant/tl.ts": "the TL decoders",
+    }],
+    // `bitload load FILE`: the loader, never inference, validation, GPU or zod
+    ["bitload load FILE (src/pipeline/open.ts)", "../src/pipeline/open.ts", {
+      "src/infer/": "inference",
+      "src/tokenizer/": "the tokenizer",
+      "src/validate/": "validation",
+      "src/bench/": "the benchmarks",
+      "src/gpu/": "the GPU uploads",
+      "ffi/cuda_kernels.ts": "the CUDA kernels' bindings",
+      "/zod/": "zod",
+      "node:crypto": "node:crypto",
+    }],
+  ];
+  const graphs = await Promise.all(cases.map(([, module]) => staticGraph(module)));
+  cases.forEach(([path, , forbidden], i) => assertNotImported(path, graphs[i], forbidden));
+  // the main module imports no command: each is imported when it runs
+  assert.ok(graphs[0].size < 10, `main.ts loads ${graphs[0].size} modules`);
+});

@@ -12,14 +12,8 @@ import { COMMON_FLAGS, noMorePositionals, parseCommand, pick } from "./options.t
 import { requireRegularFile } from "../common/file_kind.ts";
 import { DEFAULT_THRESHOLDS, gateReports, type RegressionThresholds } from "../bench/compare.ts";
 import { machineInfo } from "../bench/machine.ts";
-import {
-  type BenchReport,
-  BenchReportSchema,
-  type Metric,
-  parseBenchReport,
-} from "../bench/report.ts";
-import { installedBenchPeers } from "../bench/peers.ts";
-import { type BenchPeers, type BenchSize, selectBenches } from "../bench/suite.ts";
+import type { BenchReport, Metric } from "../bench/report.ts";
+import type { BenchPeers, BenchSize } from "../bench/suite.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { bold, dim, formatBytes, formatCount, table, UsageError, yellow } from "./output.ts";
 
@@ -129,6 +123,11 @@ export async function runBench(
     throw new UsageError(`--size must be small or full, got "${values.size}"`);
   }
   const thresholds = parseThresholds(values.threshold);
+  // the suite (every benchmark's modules), the peers and the report schema (zod) are imported
+  // past --help (start-up time)
+  const { BenchReportSchema, parseBenchReport } = await import("../bench/report.ts");
+  const { selectBenches } = await import("../bench/suite.ts");
+  const { installedBenchPeers } = await import("../bench/peers.ts");
   const baseline = values.compare
     ? parseBenchReport(JSON.parse(await Deno.readTextFile(values.compare)))
     : undefined;

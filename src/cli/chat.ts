@@ -10,7 +10,6 @@
 
 import type { ChatMessage } from "../chat/template.ts";
 import { makeSampler } from "../infer/sample.ts";
-import { openChatModel } from "../serve/open.ts";
 import { type FinishReason, Scheduler } from "../serve/scheduler.ts";
 import { StopTextStream } from "../serve/text.ts";
 import { dim, envVar } from "./output.ts";
@@ -100,6 +99,8 @@ export async function runChat(args: string[], out: (s: string) => void): Promise
   const topP = numberOption("top-p", values["top-p"], { min: 0, max: 1 }) ?? 0.95;
   const seed = integerOption("seed", values.seed, 0) ?? 42;
 
+  // the model and the engine are imported past --help (start-up time)
+  const { openChatModel } = await import("../serve/open.ts");
   using m = await openChatModel(file, {
     threads: threadsOption(values.threads),
     contextLength: ctx,

@@ -9,16 +9,12 @@
 import { join } from "node:path";
 import { summarizeModel } from "../gguf/summary.ts";
 import { synthesizeBitnetModel } from "../synth/bitnet_model.ts";
-import { openGguf } from "../pipeline/open.ts";
 import { renderTensors } from "./inspect.ts";
 import { renderMemoryReport } from "./load.ts";
 import { renderPlan } from "./plan.ts";
-import { detectDevices, parseDeviceSpec } from "../plan/devices.ts";
 import { renderValidationReport } from "../validate/report.ts";
-import { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { progressBar } from "./progress.ts";
 import { bold, cyan, dim, envVar, formatBytes, formatCount, wrap, yellow } from "./output.ts";
-import { findGgmlReferenceLibrary } from "../validate/ggml_reference.ts";
 import { parseSynthOptions, SYNTH_FLAGS } from "./synth.ts";
 import {
   COMMON_FLAGS,
@@ -73,6 +69,11 @@ export async function runDemo(args: string[], out: (s: string) => void): Promise
     out(DEMO_HELP);
     return 0;
   }
+  // the stages' modules (loader, planner, tokenizer, validation) are imported past --help
+  const { openGguf } = await import("../pipeline/open.ts");
+  const { detectDevices, parseDeviceSpec } = await import("../plan/devices.ts");
+  const { Tokenizer } = await import("../tokenizer/tokenizer.ts");
+  const { findGgmlReferenceLibrary } = await import("../validate/ggml_reference.ts");
   const all = values.details === true;
   const show = {
     tensors: all || values.tensors === true,

@@ -5,9 +5,7 @@
  * @module
  */
 
-import { kernelInfo } from "../../ffi/native.ts";
-import { openGguf } from "../pipeline/open.ts";
-import { dequantize, type DequantizeBackend } from "../quant/dequantize.ts";
+import type { DequantizeBackend } from "../quant/dequantize.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { formatBytes, UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
@@ -48,13 +46,15 @@ BITLOAD_NATIVE_LIB, the cache or a fresh build; SIMD level) or the pure-TypeScri
 BITLOAD_NATIVE=0 disables native code, BITLOAD_NATIVE_LIB names a prebuilt library.`;
 
 /** Runs `kernels`; returns the exit code. */
-export function runKernels(args: string[], out: (s: string) => void): Promise<number> {
+export async function runKernels(args: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseCommand("kernels", args, COMMON_FLAGS);
   noMorePositionals("kernels", positionals);
   if (values.help) {
     out(KERNELS_HELP);
-    return Promise.resolve(0);
+    return 0;
   }
+  // the native library's modules are imported only past --help (start-up time)
+  const { kernelInfo } = await import("../../ffi/native.ts");
   const info = kernelInfo();
   if (values.json) out(JSON.stringify(info));
   else if (info.backend === "native") {
@@ -70,7 +70,7 @@ export function runKernels(args: string[], out: (s: string) => void): Promise<nu
       }), SIMD ${info.simd}, ${info.threads} hardware threads`,
     );
   } else out(`pure-TypeScript kernels (${info.reason ?? "native kernels unavailable"})`);
-  return Promise.resolve(0);
+  return 0;
 }
 
 /** Runs `dequant`; returns the exit code. */
@@ -96,6 +96,9 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
     throw new UsageError(`--backend must be native, ts or auto, got "${values.backend}"`);
   }
   const threads = threadsOption(values.threads) ?? maxThreads();
+  // the loader and the dequantizers are imported only past --help and the usage checks
+  const { openGguf } = await import("../pipeline/open.ts");
+  const { dequantize } = await import("../quant/dequantize.ts");
   using model = await openGguf(file);
   const t = model.tensors.find((x) => x.name === values.tensor);
   if (!t) throw new Error(`${file}: no tensor named "${values.tensor}"`);

@@ -7,7 +7,6 @@
  */
 
 import { writeBytesAtomically } from "../common/atomic_write.ts";
-import { checkManifest, hashModel, parseManifest } from "../validate/hash.ts";
 import { table, UsageError } from "./output.ts";
 import { progressBar } from "./progress.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
@@ -58,6 +57,8 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   const { file, rest } = modelArgument("hash", values, positionals);
   noMorePositionals("hash", rest);
   if (values.check && values.out) throw new UsageError("--check and --out cannot be combined");
+  // the hashing (the loader, node:crypto) is imported past --help (start-up time)
+  const { checkManifest, hashModel, parseManifest } = await import("../validate/hash.ts");
   const expected = values.check ? parseManifest(await Deno.readTextFile(values.check)) : undefined;
   // --check hashes the way the manifest was made
   const canonical = expected ? expected.canonical === true : values.canonical === true;

@@ -9,10 +9,8 @@ import { parseSize } from "../common/size.ts";
 import type { LoadProgress } from "../load/loader.ts";
 import { InsufficientMemoryError } from "../load/errors.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
-import { openGguf } from "../pipeline/open.ts";
 import type { PlacementPlan } from "../plan/strategies.ts";
 import { PerfMonitor } from "../common/perf_monitor.ts";
-import { faultGuard } from "../../ffi/fault_guard.ts";
 import {
   bold,
   CancelledError,
@@ -204,6 +202,10 @@ export async function runLoad(args: string[], out: (s: string) => void): Promise
     const honoured = plan?.model && plan.tensors && plan.devices && !gpu
       ? plan as PlacementPlan
       : undefined;
+    // imported here, after the flags are checked: `load --help` and a usage error need neither
+    // the loader nor the native library's bindings (tests/startup_test.ts keeps it so)
+    const { openGguf } = await import("../pipeline/open.ts");
+    const { faultGuard } = await import("../../ffi/fault_guard.ts");
     // process set-up (as the loader does it): the native library guards the mapping, and being
     // open it also scans a large vocabulary's strings during the parse
     faultGuard();

@@ -10,7 +10,6 @@
 import { InferError } from "../infer/errors.ts";
 import { writeBytesAtomically } from "../common/atomic_write.ts";
 import { compareLogits, decodeLogits, encodeLogits, teacherForcedLogits } from "../infer/logits.ts";
-import { InferenceModel } from "../infer/model.ts";
 import { envVar, table, UsageError } from "./output.ts";
 import {
   COMMON_FLAGS,
@@ -105,6 +104,8 @@ export async function runLogits(args: string[], out: (s: string) => void): Promi
   const threads = threadsOption(values.threads);
   // the default KV cache (min(training context, 2048)) unless the ids need more
   const contextLength = tokens.length > 2048 ? tokens.length : undefined;
+  // the inference model (every kernel binding, the tokenizer) is imported past --help
+  const { InferenceModel } = await import("../infer/model.ts");
   using model = await InferenceModel.fromGguf(file, { threads, kvType, contextLength });
   const logits = teacherForcedLogits(model, tokens);
   if (values.out !== undefined) {

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { detectDevices, type Device, loadDevices } from "../plan/devices.ts";
-import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
+import type { Device } from "../plan/devices.ts";
 import { PlanError } from "../plan/errors.ts";
+import { llamaCppArgs } from "../plan/emit_llamacpp.ts";
 import { type Sweep, sweepPlacement } from "../plan/sweep.ts";
 import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import {
@@ -17,7 +17,6 @@ import {
   type Strategy,
   type TensorOverride,
 } from "../plan/strategies.ts";
-import { openGguf } from "../pipeline/open.ts";
 import { bold, cyan, dim, formatBytes, table, UsageError, wrap, yellow } from "./output.ts";
 import {
   COMMON_FLAGS,
@@ -99,6 +98,8 @@ export function parseOverride(text: string): TensorOverride {
 }
 
 async function resolveDevices(spec: string | undefined): Promise<Device[]> {
+  // the device inventory (and the CUDA probe) is imported past --help (start-up time)
+  const { detectDevices, loadDevices } = await import("../plan/devices.ts");
   if (spec === undefined) return detectDevices();
   let devices: Device[];
   try {
@@ -174,6 +175,7 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   };
   const devices = await resolveDevices(values.devices);
   const { source, http } = await remoteSource(file, values.header);
+  const { openGguf } = await import("../pipeline/open.ts");
   await using model = await openGguf(source, { http });
   if (values.sweep) {
     if (options.gpuLayers !== undefined || values.strategy !== undefined) {

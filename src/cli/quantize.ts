@@ -7,9 +7,8 @@
  */
 
 import { QuantError } from "../quant/errors.ts";
-import { openGguf } from "../pipeline/open.ts";
 import { QUANTIZE_TYPES } from "../quant/quantize.ts";
-import { type ModelTargetType, quantizeModel } from "../quant/quantize_model.ts";
+import type { ModelTargetType } from "../quant/quantize_model.ts";
 
 const TARGETS: readonly ModelTargetType[] = [...QUANTIZE_TYPES, "TL1", "TL2", "F32"];
 import { formatBytes, table, UsageError } from "./output.ts";
@@ -80,6 +79,9 @@ export async function runQuantize(args: string[], out: (s: string) => void): Pro
   }
   const threads = threadsOption(values.threads) ?? maxThreads();
   const [inPath, outPath] = positionals;
+  // the loader and the quantizers are imported past --help and the usage checks (start-up time)
+  const { openGguf } = await import("../pipeline/open.ts");
+  const { quantizeModel } = await import("../quant/quantize_model.ts");
   let report;
   const bar = progressBar("quantize");
   try {

@@ -17,8 +17,6 @@ import { readModelConfig } from "../infer/config.ts";
 import { memoryLimitFor, MIN_JUDGED_BYTES } from "../load/memory_report.ts";
 import type { GgufMetadata } from "../gguf/metadata.ts";
 import type { GgufTensorInfo } from "../gguf/model.ts";
-import { faultGuard } from "../../ffi/fault_guard.ts";
-import { openGguf } from "../pipeline/open.ts";
 import { progressBar } from "./progress.ts";
 import { envVar, formatBytes, UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
@@ -177,6 +175,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
         `(bitload plan shows where llama.cpp would put them)`,
     );
   }
+  // imported past --help (start-up time), before the load's clock starts
+  const { faultGuard } = await import("../../ffi/fault_guard.ts");
+  const { openGguf } = await import("../pipeline/open.ts");
   const tLoad = performance.now();
   // the native library first (the mapping's fault guard needs it anyway): being open, it also
   // scans a large vocabulary's strings during the header parse

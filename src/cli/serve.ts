@@ -9,8 +9,6 @@
  */
 
 import { basename } from "node:path";
-import { openChatModel } from "../serve/open.ts";
-import { startServer } from "../serve/server.ts";
 import { envVar, UsageError } from "./output.ts";
 import {
   COMMON_FLAGS,
@@ -103,6 +101,9 @@ export async function runServe(args: string[], out: (s: string) => void): Promis
   }
   if (values["api-key"] === "") throw new UsageError("--api-key must not be empty");
 
+  // the model, the engine and the server (zod schemas) are imported past --help (start-up time)
+  const { openChatModel } = await import("../serve/open.ts");
+  const { startServer } = await import("../serve/server.ts");
   using m = await openChatModel(file, {
     threads,
     contextLength: ctx,

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { findTokenizer } from "../tokenizer/find.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { UsageError } from "./output.ts";
 import { HEADER_FLAG, remoteSource } from "./remote.ts";
 import { COMMON_FLAGS, modelArgument, noMorePositionals, parseCommand, pick } from "./options.ts";
@@ -114,6 +113,9 @@ export async function runTokenize(args: string[], out: (s: string) => void): Pro
   if (given.length > 1) {
     throw new UsageError("give the text once: --text, -p or -f", { command: "tokenize" });
   }
+  // the tokenizer (its Unicode tables, every model family) is imported past --help (start-up time)
+  const { Tokenizer } = await import("../tokenizer/tokenizer.ts");
+  const { findTokenizer } = await import("../tokenizer/find.ts");
   let tok: Tokenizer;
   if (values.pre === "auto") tok = await Tokenizer.fromGguf(file, { pre: "auto" });
   else {
@@ -181,6 +183,7 @@ export async function runDetokenize(args: string[], out: (s: string) => void): P
   const { file, rest } = modelArgument("detokenize", values, positionals);
   noMorePositionals("detokenize", rest);
   const ids = parseIds(values.ids ?? await readStdin());
+  const { Tokenizer } = await import("../tokenizer/tokenizer.ts");
   const tok = await Tokenizer.fromGguf(file, { pre: values.pre });
   const text = tok.decode(ids, {
     skipSpecial: values["skip-special"] === true,

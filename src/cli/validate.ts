@@ -8,9 +8,7 @@
  */
 
 import { renderValidationReport, reportToJson } from "../validate/report.ts";
-import { validateModel } from "../validate/validate.ts";
 import { progressBar } from "./progress.ts";
-import { determinismSettings } from "../validate/determinism.ts";
 import { UsageError } from "./output.ts";
 import { TL_CONFIG_FLAG, tlConfigOption } from "./tl_option.ts";
 import {
@@ -83,6 +81,9 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
   if (values.reference !== undefined && values.reference !== "ggml") {
     throw new UsageError(`--reference must be "ggml", got "${values.reference}"`);
   }
+  // the checks (the loader, the dequantizers, ggml's library) are imported past --help
+  const { determinismSettings } = await import("../validate/determinism.ts");
+  const { validateModel } = await import("../validate/validate.ts");
   let settings;
   try {
     settings = determinismSettings();
