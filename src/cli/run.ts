@@ -182,7 +182,8 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   // the native library first (the mapping's fault guard needs it anyway): being open, it also
   // scans a large vocabulary's strings during the header parse
   faultGuard();
-  await using opened = await openGguf(file);
+  // a cold model is read into the page cache while its header is parsed (load's read-ahead)
+  await using opened = await openGguf(file, { readAhead: !values["no-mmap"] });
   const bar = progressBar("load");
   using loaded = await opened.load({
     mmap: !values["no-mmap"],

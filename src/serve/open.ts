@@ -58,7 +58,7 @@ export async function openChatModel(
   // the native library first (the mapping's fault guard needs it anyway): being open, it also
   // scans a large vocabulary's strings during the header parse
   faultGuard();
-  const handle = await openGguf(path);
+  const handle = await openGguf(path, { readAhead: true }); // cold: read while the header is parsed
   const closers: (() => void)[] = [() => handle.close()];
   const closeAll = () => {
     for (const close of closers.reverse()) close();
