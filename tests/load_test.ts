@@ -145,6 +145,15 @@ Deno.test("a cold file is read ahead during the parse, a warm one is not; same b
     assert.equal(cold[0].bytes, bytes.length);
   }
   assert.equal((await spans()).length, 0, "a warm file is not read ahead");
+  if (drop()) {
+    // cancelled while the cold read runs: the load rejects, and the read's own mapping goes
+    const controller = new AbortController();
+    const loading = loadModel(path, { signal: controller.signal });
+    controller.abort(new Error("stop"));
+    await assert.rejects(loading, /stop/);
+    for (let i = 0; i < 100 && isMapped(path); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(isMapped(path), false, "no mapping left behind");
+  }
   // an opened model without readAhead has none either (inspect, plan: metadata only)
   drop();
   using model = await openGguf(path);

@@ -149,6 +149,17 @@ function touchPages(view: Uint8Array): number {
   return sum;
 }
 
+/** `pending`, or a rejection with the signal's reason as soon as `signal` aborts. */
+function untilAborted<T>(pending: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return pending;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
@@ -364,9 +375,9 @@ export class ProgressiveLoader {
     let lastYield = performance.now();
     let prefetching = true;
     for (const pending of model.readAhead) {
-      // the cold read the open started (before the parse): the batches then map warm pages
-      const r = await pending;
-      o.signal?.throwIfAborted();
+      // the cold read the open started (before the parse): the batches then map warm pages.
+      // A cancel does not wait for it: it unmaps its own mapping when the kernel is done.
+      const r = await untilAborted(pending, o.signal);
       o.monitor?.record("read-ahead", r.startMs, r.endMs, r.bytes);
     }
     progress("open", 0);
