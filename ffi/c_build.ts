@@ -365,7 +365,10 @@ function latestPointer(spec: CLibrarySpec, cacheDir: string): string {
 }
 
 /**
- * Records `libraryPath` as the last build of these sources (an optimisation; never throws).
+ * Records `libraryPath` as the last build of these sources (an optimisation; never throws). The
+ * pointer's mtime is also the build's last use, which {@link pruneBuildCache} ranks builds by: a
+ * pointer that already names the path only has its times set (no directory scan, no write and
+ * rename on every start).
  *
  * @example
  * ```ts ignore
@@ -374,8 +377,16 @@ function latestPointer(spec: CLibrarySpec, cacheDir: string): string {
  * ```
  */
 export function recordLatestBuild(spec: CLibrarySpec, cacheDir: string, libraryPath: string): void {
+  const pointer = latestPointer(spec, cacheDir);
   try {
-    writeTextFileAtomicSync(latestPointer(spec, cacheDir), libraryPath);
+    if (Deno.lstatSync(pointer).isFile && Deno.readTextFileSync(pointer) === libraryPath) {
+      const now = new Date();
+      Deno.utimeSync(pointer, now, now);
+      return;
+    }
+  } catch { /* no pointer yet (or an unreadable one): write it */ }
+  try {
+    writeTextFileAtomicSync(pointer, libraryPath);
   } catch { /* only an optimisation */ }
 }
 
