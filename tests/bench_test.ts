@@ -12,7 +12,7 @@ import {
 } from "../src/bench/mod.ts";
 import { runCli } from "./support/cli.ts";
 import { fileURLToPath } from "node:url";
-import { kv, writeGguf } from "../src/gguf/mod.ts";
+import { kv, splitPartPath, writeGguf } from "../src/gguf/mod.ts";
 import { nativeCacheDir } from "../ffi/c_build.ts";
 
 const machine: MachineInfo = {
@@ -267,15 +267,25 @@ Deno.test("bitload bench --model: the user's model, only ever read (mtime and by
   const dir = await Deno.makeTempDir();
   const scratch = await Deno.makeTempDir();
   try {
-    const model = join(dir, "model.gguf");
+    // a split model (two parts): cat and dd read every part, and neither part is ever written
     const data = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
-    await writeGguf(model, [kv.string("general.architecture", "llama")], [
-      { name: "a.weight", type: "F32", dims: [512, 512], data },
-      { name: "b.weight", type: "F32", dims: [512, 512], data },
-    ]);
-    await Deno.chmod(model, 0o444);
-    const before = await Deno.stat(model);
-    const bytes = await Deno.readFile(model);
+    const parts = [0, 1].map((i) => splitPartPath(join(dir, "model"), i, 2));
+    for (const [i, part] of parts.entries()) {
+      const split = [
+        kv.u16("split.no", i),
+        kv.u16("split.count", 2),
+        kv.i32("split.tensors.count", 2),
+      ];
+      await writeGguf(
+        part,
+        i === 0 ? [kv.string("general.architecture", "llama"), ...split] : split,
+        [{ name: `${"ab"[i]}.weight`, type: "F32", dims: [512, 512], data }],
+      );
+      await Deno.chmod(part, 0o444);
+    }
+    const model = parts[0];
+    const before = await Promise.all(parts.map((p) => Deno.stat(p)));
+    const bytes = await Promise.all(parts.map((p) => Deno.readFile(p)));
     // Writes allowed only in the bench's own temp dir and the native build cache: opening the
     // model for writing (even to fsync it, as root, where 0444 does not stop a write) would fail.
     const cache = nativeCacheDir();
@@ -313,9 +323,11 @@ Deno.test("bitload bench --model: the user's model, only ever read (mtime and by
     assert.ok(cold.skipped || cold.value > 0, JSON.stringify(cold));
     const pmd = rep.metrics.find((m) => m.id === "load.model.pmd_share")!;
     assert.ok(pmd.skipped || (pmd.value >= 0 && pmd.value <= 1), JSON.stringify(pmd));
-    const after = await Deno.stat(model);
-    assert.equal(after.mtime?.getTime(), before.mtime?.getTime(), "mtime unchanged");
-    assert.deepEqual(await Deno.readFile(model), bytes, "bytes unchanged");
+    for (const [i, part] of parts.entries()) {
+      const after = await Deno.stat(part);
+      assert.equal(after.mtime?.getTime(), before[i].mtime?.getTime(), "mtime unchanged");
+      assert.deepEqual(await Deno.readFile(part), bytes[i], "bytes unchanged");
+    }
     // --model needs the load group; a missing model fails before anything is measured
     const other = await runCli(["bench", "--only", "plan", "--model", model]);
     assert.equal(other.code, 2, other.stderr);

@@ -22,6 +22,7 @@ import { kv, writeGguf } from "../gguf/writer.ts";
 import { cString, LINUX, openLibc } from "../../ffi/libc.ts";
 import { loadModel } from "../load/loader.ts";
 import { mapFile } from "../load/mapping.ts";
+import { openModelFile } from "../load/open.ts";
 import type { MemoryReport } from "../load/memory_report.ts";
 import { packI2S } from "../quant/i2s_pack.ts";
 import { encodeTl } from "../quant/tl.ts";
@@ -513,38 +514,51 @@ async function pageCacheMetrics(
   const out: Metric[] = [];
   const reps = { reps: ctx.size === "full" ? 5 : 7, warmup: 1 };
   const coldLabel = `mapped load${ids.what} ÷ sequential dd, cold (page cache dropped, same run)`;
-  if (await runTool("cat", [path])) {
-    const cat = await measure(() => runTool("cat", [path]), reps);
+  // every part of a split model: the load reads them all, so cat and dd read them all too
+  const files = await partPaths(path);
+  const cat = () => runTool("cat", files);
+  if (await cat()) {
     out.push(ratioToPeer(
       ids.warm,
       `mapped load${ids.what} ÷ cat of the file, warm (same run)`,
       warmLoad,
-      cat,
+      await measure(cat, reps),
       "cat FILE > /dev/null",
       { op: "<=", value: 0.5, label: "≤ 0.5× cat warm" },
     ));
   } else out.push(skipped(ids.warm, `mapped load${ids.what} ÷ cat, warm`, "cat did not run"));
-  const why = whyNotDroppable(path);
+  const why = files.map(whyNotDroppable).find((w) => w !== "");
   if (why) {
     out.push(skipped(ids.cold, coldLabel, why));
     return out;
   }
-  const cold = { reps: 3, warmup: 0, before: () => dropFromPageCache(path) };
-  const ddArgs = [`if=${path}`, "of=/dev/null", "bs=1M"];
-  if (!await runTool("dd", ddArgs)) {
+  const cold = { reps: 3, warmup: 0, before: () => files.forEach(dropFromPageCache) };
+  const dd = async () => {
+    for (const f of files) {
+      if (!await runTool("dd", [`if=${f}`, "of=/dev/null", "bs=1M"])) return false;
+    }
+    return true;
+  };
+  if (!await dd()) {
     out.push(skipped(ids.cold, coldLabel, "dd did not run"));
     return out;
   }
-  const dd = await measure(() => runTool("dd", ddArgs), cold);
+  const ddStats = await measure(dd, cold);
   const load = await measure(async () => {
     using _ = await loadModel(path);
   }, cold);
-  out.push(ratioToPeer(ids.cold, coldLabel, load, dd, "dd bs=1M", {
+  out.push(ratioToPeer(ids.cold, coldLabel, load, ddStats, "dd bs=1M", {
     op: "<=",
     value: 1.1,
     label: "≤ 1.1× dd cold",
   }));
   return out;
+}
+
+/** The files of the model at `path`: its parts when it is split, else the file itself. */
+async function partPaths(path: string): Promise<string[]> {
+  using model = await openModelFile(path);
+  return model.parts.map((p) => p.source);
 }
 
 /**
