@@ -305,3 +305,50 @@ Deno.test("start-up paths do not statically import what they do not run", async 
   // the main module imports no command: each is imported when it runs
   assert.ok(graphs[0].size < 10, `main.ts loads ${graphs[0].size} modules`);
 });
+
+Deno.test("compilerVersion keeps the answer per compiler binary: asked once, again when it changes", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "bitload-cc-version-" });
+  try {
+    const log = join(dir, "runs.log");
+    const cc = join(dir, "fake-cc");
+    const write = (version: string) => {
+      Deno.writeTextFileSync(cc, `#!/bin/sh\necho run >> "${log}"\necho "fake-cc ${version}"\n`);
+      Deno.chmodSync(cc, 0o755);
+    };
+    const script = join(dir, "ask.ts");
+    Deno.writeTextFileSync(
+      script,
+      `import { compilerVersion } from ${
+        JSON.stringify(new URL("../ffi/c_build.ts", import.meta.url).href)
+      };\n` +
+        `console.log(compilerVersion(Deno.args[0]));\n`,
+    );
+    const ask = async (permissions: string[]) => {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...permissions, script, cc],
+        env: { BITLOAD_CACHE_DIR: join(dir, "cache"), NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const runs = (() => {
+        try {
+          return Deno.readTextFileSync(log).split("\n").length - 1;
+        } catch {
+          return 0;
+        }
+      })();
+      return { code: r.code, out: new TextDecoder().decode(r.stdout).trim(), runs };
+    };
+    write("1.0");
+    assert.deepEqual(await ask(["-A"]), { code: 0, out: "fake-cc 1.0", runs: 1 });
+    assert.deepEqual(await ask(["-A"]), { code: 0, out: "fake-cc 1.0", runs: 1 }, "not run again");
+    write("2.0 upgraded"); // another size and mtime: another key
+    assert.deepEqual(await ask(["-A"]), { code: 0, out: "fake-cc 2.0 upgraded", runs: 2 });
+    // a process that may not run the compiler fails as before, stored answer or not
+    const noRun = await ask(["--allow-read", "--allow-write", "--allow-env"]);
+    assert.notEqual(noRun.code, 0);
+    assert.equal(noRun.runs, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
