@@ -17,7 +17,12 @@ import { InferenceModel } from "../src/infer/model.ts";
 import { synthesizeBitnetModel } from "../src/synth/mod.ts";
 import { runCli } from "./support/cli.ts";
 import { selectBenches } from "../src/bench/suite.ts";
-import { parseCpuTimes, stealNote, stealShare } from "../src/common/cpu_steal.ts";
+import {
+  parseCpuTimes,
+  parseProcessCpuSeconds,
+  stealNote,
+  stealShare,
+} from "../src/common/cpu_steal.ts";
 
 const levels = supportedSimdLevels();
 /** Every test needs the native library (the probes are C). */
@@ -167,6 +172,10 @@ Deno.test({
           `${d.stealFraction}`,
         );
       } else assert.equal(d.stealFraction, null);
+      // the share of the time the threads ran, likewise
+      if (Deno.build.os === "linux") {
+        assert.ok(d.cpuShare !== null && d.cpuShare >= 0 && d.cpuShare <= 1, `${d.cpuShare}`);
+      } else assert.equal(d.cpuShare, null);
       // an empty cache: measured now
       assert.equal(d.bandwidthSource, "measured");
       assert.ok(Math.abs(Date.parse(d.bandwidthMeasuredAt) - Date.now()) < 600_000);
@@ -242,6 +251,10 @@ Deno.test("hypervisor steal: the share of /proc/stat's cpu line between two read
   assert.equal(stealNote(0.125), "; hypervisor steal 13 %");
   assert.equal(stealNote(0.009), "");
   assert.equal(stealNote(null), "");
+  // /proc/self/stat: utime and stime are fields 14 and 15, after a name that may hold ") "
+  const stat = "4242 (deno (x) y) S 1 4242 4242 0 -1 4194560 9 0 0 0 1234 56 0 0 20 0 4 0 7";
+  assert.equal(parseProcessCpuSeconds(stat), 12.9);
+  assert.equal(parseProcessCpuSeconds("garbage"), null);
 });
 
 Deno.test({

@@ -10,7 +10,7 @@
  */
 
 import { processMemory } from "../load/memory.ts";
-import { stealMeter, stealNote } from "../common/cpu_steal.ts";
+import { cpuShareMeter, stealMeter, stealNote } from "../common/cpu_steal.ts";
 import { type DecodeRoofline, decodeRoofline } from "../infer/decode_roofline.ts";
 import { fitRunShape, type FittedRunShape, planRunMemory } from "../infer/run_memory.ts";
 import { readModelConfig } from "../infer/config.ts";
@@ -262,6 +262,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   // the hypervisor's share of the CPUs' time during generation (from the first token on, as
   // generation tok/s is timed)
   let steal: (() => number | null) | undefined;
+  let cpuShare: (() => number | null) | undefined;
   const completion = await engine.complete(promptIds, {
     maxTokens,
     temperature,
@@ -271,11 +272,13 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
     stopOnEos: !values["no-eos"],
     onToken: (_id, piece) => {
       steal ??= stealMeter();
+      cpuShare ??= cpuShareMeter(engine.model.threads);
       written += piece.length;
       write(piece);
     },
   });
   const stealFraction = steal?.() ?? null;
+  const ranShare = cpuShare?.() ?? null;
   write(completion.text.slice(written)); // the decoder's tail (a split character at the end)
   write("\n");
   const result = { tokens: completion.tokens, ...completion.stats };
@@ -340,7 +343,7 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
       generationTokensPerSecond: round(result.generationTokensPerSecond),
       peakRssBytes: peak,
       memory,
-      ...(roofline ? { decode: decodeJson(roofline, stealFraction) } : {}),
+      ...(roofline ? { decode: decodeJson(roofline, stealFraction, ranShare) } : {}),
     }));
   } else {
     out(
@@ -376,13 +379,16 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
         formatBytes(peak)
       } (planned ÷ measured ${memory.plannedToMeasured})`,
     );
-    if (roofline) out(decodeLine(roofline, stealFraction));
+    if (roofline) out(decodeLine(roofline, stealFraction, ranShare));
   }
   return 0;
 }
 
-/** The `decode` object of `run --json` (`steal`: the hypervisor's share during generation). */
-function decodeJson(r: DecodeRoofline, steal: number | null) {
+/**
+ * The `decode` object of `run --json` (`steal`: the hypervisor's share during generation; `ran`:
+ * the share of threads × wall time the process ran).
+ */
+function decodeJson(r: DecodeRoofline, steal: number | null, ran: number | null) {
   const { kvCache, projections, head, norms, embeddingRow } = r.bytes;
   return {
     threads: r.threads,
@@ -396,6 +402,7 @@ function decodeJson(r: DecodeRoofline, steal: number | null) {
     bandwidthSource: r.bandwidthSource,
     bandwidthMeasuredAt: r.bandwidthMeasuredAt,
     stealFraction: steal === null ? null : Math.round(steal * 1000) / 1000,
+    cpuShare: ran === null ? null : Math.round(ran * 1000) / 1000,
     roofline: {
       int8MacsPerToken: r.ops.int8Macs,
       f32FmasPerToken: r.ops.f32Fmas,
@@ -412,9 +419,10 @@ function decodeJson(r: DecodeRoofline, steal: number | null) {
 
 /**
  * One line: bytes per token × tok/s against the measured bandwidth, the ceilings, and the
- * hypervisor's steal during generation when it reached 1 %.
+ * hypervisor's steal during generation when it reached 1 %, and the share of the time the threads
+ * ran when other processes took a tenth of it or more.
  */
-function decodeLine(r: DecodeRoofline, steal: number | null): string {
+function decodeLine(r: DecodeRoofline, steal: number | null, ran: number | null): string {
   const gb = (b: number) => (b / 1e9).toFixed(1);
   return `decode: ${(r.bytesPerToken / 1e6).toFixed(1)} MB/token × ${
     r.tokensPerSecond.toFixed(1)
@@ -430,7 +438,9 @@ function decodeLine(r: DecodeRoofline, steal: number | null): string {
     r.kernelBoundTokensPerSecond > 0
       ? `, I2_S kernel ${r.kernelBoundTokensPerSecond.toFixed(1)} tok/s`
       : ""
-  } (${r.bound}-bound)${stealNote(steal)}`;
+  } (${r.bound}-bound)${stealNote(steal)}${
+    ran !== null && ran < 0.9 ? `; threads ran ${(ran * 100).toFixed(0)} % of the time` : ""
+  }`;
 }
 
 function round(v: number): number {

@@ -327,6 +327,10 @@ export const RunJsonSchema = z.looseObject({
       "the hypervisor's share of the CPUs' time during generation (/proc/stat steal); " +
         "null off Linux or when unreadable",
     ),
+    cpuShare: z.number().min(0).max(1).nullable().describe(
+      "this process's CPU time during generation ÷ (wall time × threads): below 1 when other " +
+        "processes took the cores; null off Linux",
+    ),
     roofline: z.strictObject({
       int8MacsPerToken: count(),
       f32FmasPerToken: count(),

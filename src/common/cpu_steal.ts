@@ -4,7 +4,9 @@
  * share (a 2-thread decode step waits for its slowest thread), so the decode figures report it
  * next to the fraction of the bandwidth. Linux only: the `cpu` line of `/proc/stat` (user, nice,
  * system, idle, iowait, irq, softirq, steal, guest, guest_nice in USER_HZ ticks; guest time is
- * already counted in user and nice, so the total is the first eight).
+ * already counted in user and nice, so the total is the first eight). Beside it, the share of the
+ * wall time this process's threads actually ran (`/proc/self/stat` utime + stime): below 1 when
+ * other processes of the same machine took the cores, which no steal figure shows.
  *
  * @module
  */
@@ -101,4 +103,57 @@ export function stealMeter(): () => number | null {
  */
 export function stealNote(share: number | null): string {
   return share !== null && share >= 0.01 ? `; hypervisor steal ${(share * 100).toFixed(0)} %` : "";
+}
+
+/**
+ * Clock ticks per second of `/proc/self/stat`'s times: USER_HZ, fixed at 100 by the kernel's ABI
+ * on x86 and ARM (`getconf CLK_TCK`).
+ */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system, all threads) of a process from its `/proc/<pid>/stat` text; `null`
+ * when the text is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseProcessCpuSeconds } from "./cpu_steal.ts";
+ * parseProcessCpuSeconds("42 (deno run) R 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0");
+ * // 3 (250 + 50 ticks)
+ * ```
+ */
+export function parseProcessCpuSeconds(text: string): number | null {
+  // the command name may hold spaces and parentheses: the fields start after the last ")"
+  const rest = text.slice(text.lastIndexOf(")") + 1).trim().split(/\s+/);
+  const utime = Number(rest[11]), stime = Number(rest[12]);
+  if (!(utime >= 0) || !(stime >= 0)) return null;
+  return (utime + stime) / USER_HZ;
+}
+
+/**
+ * Starts a measurement of the share of `threads` × the wall time that this process's threads ran
+ * (its CPU time over the span ÷ wall time × threads, at most 1); the returned function gives it,
+ * or `null` off Linux or when `/proc/self/stat` cannot be read. A decode on 2 threads of a 2-vCPU
+ * machine with another busy process gets about 0.5–0.7.
+ *
+ * @example
+ * ```ts ignore
+ * import { cpuShareMeter } from "./cpu_steal.ts";
+ * const share = cpuShareMeter(2);
+ * work();
+ * share(); // e.g. 0.98
+ * ```
+ */
+export function cpuShareMeter(threads: number): () => number | null {
+  const read = () =>
+    Deno.build.os === "linux"
+      ? parseProcessCpuSeconds(readSmallTextFile("/proc/self/stat") ?? "")
+      : null;
+  const start = read(), t0 = performance.now();
+  return () => {
+    const end = read();
+    const wall = (performance.now() - t0) / 1000;
+    if (start === null || end === null || !(wall > 0) || threads < 1) return null;
+    return Math.min(1, Math.max(0, (end - start) / (wall * threads)));
+  };
 }
