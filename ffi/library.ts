@@ -148,8 +148,8 @@ export function buildNativeLibrary(options: BuildOptions = {}): string {
 }
 
 /**
- * Finds or builds the kernel library and opens it. Never throws: failures come back as
- * `{ ok: false, reason }`.
+ * Finds or builds the kernel library and opens it (`cacheOnly`: only a build already in the
+ * cache, never compiling). Never throws: failures come back as `{ ok: false, reason }`.
  *
  * @example
  * ```ts ignore
@@ -158,13 +158,14 @@ export function buildNativeLibrary(options: BuildOptions = {}): string {
  * console.log(result.ok ? `${result.path} (${result.origin})` : result.reason);
  * ```
  */
-export function openNativeLibrary(): OpenLibraryResult {
+export function openNativeLibrary(options: { cacheOnly?: boolean } = {}): OpenLibraryResult {
   const result = openLibrary({
     what: "the kernels",
     symbols: BITLOAD_SYMBOLS,
     disabledBy: ["BITLOAD_NATIVE", "0"],
     env: "BITLOAD_NATIVE_LIB",
     build: KERNEL_LIBRARY,
+    cacheOnly: options.cacheOnly,
     // functions bound on first use: binding all 55 at once cost 35–60 ms of every command's start
     open: (path) => openLazyLibrary(path, { symbols: BITLOAD_SYMBOLS, eager: ["bl_abi_version"] }),
     probe: abiProbe((library) => library.symbols.bl_abi_version(), BITLOAD_ABI_VERSION),

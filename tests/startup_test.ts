@@ -20,6 +20,7 @@ import {
 } from "../ffi/c_build.ts";
 import { KERNEL_LIBRARY } from "../ffi/library.ts";
 import { join } from "node:path";
+import { synthesizeBitnetModel } from "../src/synth/bitnet_model.ts";
 
 Deno.test("sha256Hex matches node:crypto (padding edges, UTF-8 strings, 1 MiB)", () => {
   const bytes = new Uint8Array(1 << 20).map((_, i) => (i * 7919 + (i >> 9)) & 255);
@@ -348,6 +349,46 @@ Deno.test("compilerVersion keeps the answer per compiler binary: asked once, aga
     const noRun = await ask(["--allow-read", "--allow-write", "--allow-env"]);
     assert.notEqual(noRun.code, 0);
     assert.equal(noRun.runs, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("inspect and plan open a cached kernel library for the header parse, never build one", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "bitload-no-build-" });
+  try {
+    const model = join(dir, "m.gguf");
+    await synthesizeBitnetModel(model, { layers: 1, dim: 256, ffn: 256, vocab: 300, seed: 3 });
+    const main = new URL("../src/cli/main.ts", import.meta.url).href;
+    const bitload = async (args: string[], cache: string) => {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", main, ...args],
+        env: { BITLOAD_CACHE_DIR: cache, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const d = new TextDecoder();
+      return { code: r.code, stdout: d.decode(r.stdout), stderr: d.decode(r.stderr) };
+    };
+    const empty = join(dir, "empty-cache");
+    Deno.mkdirSync(empty);
+    const outputs: string[] = [];
+    for (const args of [["inspect", model, "--json"], ["plan", model, "--devices", "cpu:8GiB"]]) {
+      const r = await bitload(args, empty);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, "", "no build line, no fallback notice");
+      outputs.push(r.stdout);
+    }
+    const built = [...Deno.readDirSync(empty)].filter((e) => e.name.startsWith("lib"));
+    assert.deepEqual(built, [], "nothing was built for a header");
+    // with the library cached (the default cache of this machine) the output is the same
+    if (libraryPath !== undefined) {
+      const cache = libraryPath.slice(0, libraryPath.lastIndexOf("/"));
+      const inspect = await bitload(["inspect", model, "--json"], cache);
+      assert.equal(inspect.stdout, outputs[0]);
+      const plan = await bitload(["plan", model, "--devices", "cpu:8GiB"], cache);
+      assert.equal(plan.stdout, outputs[1]);
+    }
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

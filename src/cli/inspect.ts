@@ -7,6 +7,7 @@
 import { formatValue, valueToJson } from "../gguf/metadata.ts";
 import type { GgufModel } from "../gguf/model.ts";
 import { openGgufModel } from "../gguf/split.ts";
+import { readGgufFileSync } from "../gguf/reader.ts";
 import { inspectJson, type ModelSummary, summarizeModel } from "../gguf/summary.ts";
 import { valueTypeName } from "../gguf/value_types.ts";
 import { bold, cyan, dim, formatBytes, formatCount, table, yellow } from "./output.ts";
@@ -87,7 +88,15 @@ export async function runInspect(args: string[], out: (s: string) => void): Prom
   const { file, rest } = modelArgument("inspect", values, positionals);
   noMorePositionals("inspect", rest);
   const { source, http } = await remoteSource(file, values.header);
-  const model = await openGgufModel(source, { http });
+  // A local header parses faster with the kernel library open (its string scan), when a build is
+  // already cached: nothing is built or printed for it (imported here: not on --help's path).
+  const scan = http === undefined && (await import("../../ffi/native.ts")).openCachedNativeLibrary()
+    ? (await import("../../ffi/gguf_scan.ts")).nativeStringScan
+    : undefined;
+  const model = await openGgufModel(source, {
+    http,
+    readPart: scan && ((path, part) => readGgufFileSync(path, { part, stringScan: scan })),
+  });
   if (values.kv) {
     return printKeys(model, values.kv, values.json === true, out, file);
   }

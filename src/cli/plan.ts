@@ -176,6 +176,9 @@ export async function runPlan(args: string[], out: (s: string) => void): Promise
   const devices = await resolveDevices(values.devices);
   const { source, http } = await remoteSource(file, values.header);
   const { openGguf } = await import("../pipeline/open.ts");
+  // A local header parses faster with the kernel library open (its string scan), when a build is
+  // already cached: nothing is built or printed for it.
+  if (http === undefined) (await import("../../ffi/native.ts")).openCachedNativeLibrary();
   await using model = await openGguf(source, { http });
   if (values.sweep) {
     if (options.gpuLayers !== undefined || values.strategy !== undefined) {
