@@ -98,6 +98,9 @@ export async function runDequant(args: string[], out: (s: string) => void): Prom
   const threads = threadsOption(values.threads) ?? maxThreads();
   // the loader and the dequantizers are imported only past --help and the usage checks
   const { openGguf } = await import("../pipeline/open.ts");
+  // with a cached kernel library open, the header's vocabulary is scanned natively (faster);
+  // nothing is built or printed for it
+  (await import("../../ffi/native.ts")).openCachedNativeLibrary();
   const { dequantize } = await import("../quant/dequantize.ts");
   using model = await openGguf(file);
   const t = model.tensors.find((x) => x.name === values.tensor);

@@ -59,6 +59,9 @@ export async function runHash(args: string[], out: (s: string) => void): Promise
   if (values.check && values.out) throw new UsageError("--check and --out cannot be combined");
   // the hashing (the loader, node:crypto) is imported past --help (start-up time)
   const { checkManifest, hashModel, parseManifest } = await import("../validate/hash.ts");
+  // with a cached kernel library open, the header's vocabulary is scanned natively (faster);
+  // nothing is built or printed for it
+  (await import("../../ffi/native.ts")).openCachedNativeLibrary();
   const expected = values.check ? parseManifest(await Deno.readTextFile(values.check)) : undefined;
   // --check hashes the way the manifest was made
   const canonical = expected ? expected.canonical === true : values.canonical === true;

@@ -84,6 +84,9 @@ export async function runValidate(args: string[], out: (s: string) => void): Pro
   // the checks (the loader, the dequantizers, ggml's library) are imported past --help
   const { determinismSettings } = await import("../validate/determinism.ts");
   const { validateModel } = await import("../validate/validate.ts");
+  // with a cached kernel library open, the header's vocabulary is scanned natively (faster);
+  // nothing is built or printed for it
+  (await import("../../ffi/native.ts")).openCachedNativeLibrary();
   let settings;
   try {
     settings = determinismSettings();
