@@ -107,6 +107,11 @@ export class InferNative {
   constructor(symbols: BitloadSymbols, path: string) {
     this.#s = symbols;
     this.path = path;
+    // Bind every kernel now (the library binds each function on first use, ffi/lazy_library.ts):
+    // a binding compiles a call trampoline, memory that `run` accounts for when the engine is
+    // built; bound during generation it raised the peak past the plan (planned ÷ measured 0.965
+    // on a small model, limit 3 %).
+    for (const name of Object.keys(symbols)) void symbols[name as keyof BitloadSymbols];
     const best = symbols.bl_simd_best();
     this.levels = best === 3
       ? ["scalar", "neon"]

@@ -178,6 +178,9 @@ export async function runRun(args: string[], out: (s: string) => void): Promise<
   // imported past --help (start-up time), before the load's clock starts
   const { faultGuard } = await import("../../ffi/fault_guard.ts");
   const { openGguf } = await import("../pipeline/open.ts");
+  // the engine's modules too (the pipeline imports them lazily): compiled later, on top of a
+  // mapped model, their transient compile memory raised the measured peak past the plan
+  await import("../infer/engine.ts");
   const tLoad = performance.now();
   // the native library first (the mapping's fault guard needs it anyway): being open, it also
   // scans a large vocabulary's strings during the header parse
